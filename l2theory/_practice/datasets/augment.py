@@ -1,0 +1,91 @@
+"""On-device data augmentation: pure JAX functions of a PRNG key, usable under jit and vmap.
+
+Each function takes the key first and draws its randomness only from it, so the same key gives
+the same batch and a sweep can ``jax.vmap`` over keys. Shapes and ``pad`` are static.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool = True) -> jax.Array:
+    """Random crop after zero padding, and random horizontal flip, drawn per example.
+
+    Each image ``[H, W, C]`` is zero-padded by ``pad`` pixels on every side, cropped back to
+    ``[H, W]`` at an offset ``(dy, dx)`` uniform in ``{0, ..., 2 pad}^2``, then mirrored left-right
+    (``x[:, ::-1]``) with probability 1/2. This is the standard CIFAR-10 augmentation (pad 4).
+    Zero padding means padding with the mean when the inputs are standardized first.
+
+    Args:
+      key: a PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``).
+      x: a batch ``[N, H, W, C]`` (NHWC), or a single image ``[H, W, C]`` (treated as a batch of
+        one).
+      pad: the padding in pixels, a non-negative Python int; 0 gives flips only.
+      flip: whether to flip (keyword-only).
+
+    Returns:
+      An array of the shape and dtype of ``x``.
+
+    Example:
+      >>> x = jnp.arange(2 * 4 * 4 * 1.0).reshape(2, 4, 4, 1)
+      >>> jax.jit(random_crop_flip, static_argnums=2)(jax.random.PRNGKey(0), x, 1).shape
+      (2, 4, 4, 1)
+    """
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"pad must be a non-negative Python int (static), got {pad!r}")
+    x = jnp.asarray(x)
+    if x.ndim == 3:
+        return random_crop_flip(key, x[None], pad, flip=flip)[0]
+    if x.ndim != 4:
+        raise ValueError(f"x must be a batch of images [N, H, W, C] or one image [H, W, C], got "
+                         f"shape {x.shape}")
+    n, h, w, c = x.shape
+    key_crop, key_flip = jax.random.split(key)
+    if pad:
+        offsets = jax.random.randint(key_crop, (n, 2), 0, 2 * pad + 1)
+        padded = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+
+        def crop(image, offset):
+            return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (h, w, c))
+
+        x = jax.vmap(crop)(padded, offsets)
+    if flip:
+        mirror = jax.random.bernoulli(key_flip, 0.5, (n,))
+        x = jnp.where(mirror[:, None, None, None], x[:, :, ::-1, :], x)
+    return x
+
+
+def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array,
+          alpha: float) -> tuple[jax.Array, jax.Array]:
+    """Mixup (Zhang et al. 2018): convex combinations of the batch with a shuffled copy of itself.
+
+    With ``lam ~ Beta(alpha, alpha)`` drawn once per batch and a random permutation ``p``:
+    ``x' = lam x + (1 - lam) x[p]`` and ``y' = lam y + (1 - lam) y[p]``. Centered one-hot targets
+    stay centered.
+
+    Args:
+      key: a PRNG key.
+      x: inputs ``[N, ...]`` (floating point).
+      y_onehot: targets ``[N, k]`` (one-hot, centered or not).
+      alpha: the Beta parameter, > 0 (small alpha: ``lam`` near 0 or 1, little mixing).
+
+    Returns:
+      ``(x_mixed, y_mixed)`` with the shapes of ``x`` and ``y_onehot``, the dtype of ``x`` and
+      that of ``y_onehot`` (integer targets are cast to the dtype of ``x``).
+    """
+    if isinstance(alpha, (int, float)) and not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha!r}")
+    x, y_onehot = jnp.asarray(x), jnp.asarray(y_onehot)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"mixup needs floating-point inputs, got dtype {x.dtype}")
+    if x.shape[0] != y_onehot.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} examples but y_onehot has {y_onehot.shape[0]}")
+    if not jnp.issubdtype(y_onehot.dtype, jnp.floating):
+        y_onehot = y_onehot.astype(x.dtype)
+    key_lam, key_perm = jax.random.split(key)
+    lam = jax.random.beta(key_lam, alpha, alpha)
+    perm = jax.random.permutation(key_perm, x.shape[0])
+    x_mixed = lam.astype(x.dtype) * x + (1 - lam).astype(x.dtype) * x[perm]
+    y_mixed = lam.astype(y_onehot.dtype) * y_onehot + (1 - lam).astype(y_onehot.dtype) * y_onehot[perm]
+    return x_mixed, y_mixed
