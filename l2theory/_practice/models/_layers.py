@@ -1,0 +1,246 @@
+"""Shared building blocks: dense, convolution, BatchNorm, pooling, activations, argument checks.
+
+Each layer is an ``*_init`` function returning a dict of trainable arrays and an ``*_apply``
+function. Parameterizations (for weights ``W`` and biases ``b`` of a layer with fan-in ``n``):
+
+- ``"ntk"``: ``W ~ N(0, 1)``, ``b ~ N(0, 1)``; forward ``h = w_std/sqrt(n) * x @ W + b_std * b``
+  (exactly neural-tangents' ``stax.Dense``/``stax.Conv`` in NTK parameterization).
+- ``"standard"``: ``W ~ N(0, w_std^2/n)``, ``b ~ N(0, b_std^2)``; forward ``h = x @ W + b``.
+
+Both give the same function at initialization in distribution; they differ in how gradient
+descent (and L2) acts on the weights.
+
+Mixed precision: ``dtype`` is the compute dtype (``None``: no cast). Inputs and weights are cast to
+it inside ``apply``; parameters themselves stay float32. BatchNorm statistics are always computed
+in float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PARAMETERIZATIONS = ("ntk", "standard")
+POOLS = ("max", "avg")
+
+ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+    "relu": jax.nn.relu,
+    "linear": lambda x: x,
+    "identity": lambda x: x,
+    "tanh": jnp.tanh,
+    "erf": jax.scipy.special.erf,
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+}
+# Positively homogeneous of degree 1: act(a*x) = a*act(x) for a > 0.
+HOMOGENEOUS_ACTIVATIONS = ("relu", "linear", "identity")
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+
+def unknown_option_error(what: str, value: Any, valid: Sequence[Any]) -> ValueError:
+    """The one error message for an unknown choice: names the value, its type and the options."""
+    options = ", ".join(repr(v) for v in valid)
+    return ValueError(f"unknown {what} {value!r} ({type(value).__name__}); valid: {options}")
+
+
+def check_choice(what: str, value: Any, valid: Sequence[Any]) -> Any:
+    if value not in valid:
+        raise unknown_option_error(what, value, valid)
+    return value
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1, else ``ValueError`` naming the argument."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def check_train(train: Any) -> bool:
+    """``train`` must be a concrete Python bool (jit ``apply`` with ``static_argnames='train'``)."""
+    if not isinstance(train, (bool, np.bool_)):
+        raise TypeError(
+            f"train must be a Python bool, got {type(train).__name__}; when jitting apply, mark it "
+            "static: jax.jit(model.apply, static_argnames='train')"
+        )
+    return bool(train)
+
+
+def check_input_shape(input_shape: Any, ndim: int | None = None) -> tuple[int, ...]:
+    """Input shape without the batch axis, as a tuple of positive ints."""
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except TypeError:
+        raise ValueError(
+            f"input_shape must be a tuple of ints without the batch axis, e.g. (28, 28, 1); "
+            f"got {input_shape!r}"
+        ) from None
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"input_shape must be non-empty with positive sizes, got {input_shape!r}")
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(
+            f"input_shape must have {ndim} axes (height, width, channels) without the batch axis, "
+            f"got {input_shape!r}"
+        )
+    return shape
+
+
+def get_activation(name: str) -> Callable[[Any], Any]:
+    return ACTIVATIONS[check_choice("activation", name, tuple(ACTIVATIONS))]
+
+
+def canonical_dtype(dtype: Any) -> Any:
+    """``None`` or a numpy dtype (validates ``dtype`` early, at model construction)."""
+    if dtype is None:
+        return None
+    dt = jnp.dtype(dtype)
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise ValueError(f"dtype must be a floating dtype such as jnp.bfloat16, got {dtype!r}")
+    return dt
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    return x if dtype is None else x.astype(dtype)
+
+
+# ----------------------------------------------------------------------------- dense
+
+
+def _weight_init(key, shape, fan_in, parameterization, w_std):
+    z = jax.random.normal(key, shape, jnp.float32)
+    return z if parameterization == "ntk" else (w_std / math.sqrt(fan_in)) * z
+
+
+def _bias_init(key, shape, parameterization, b_std):
+    z = jax.random.normal(key, shape, jnp.float32)
+    return z if parameterization == "ntk" else b_std * z
+
+
+def dense_init(key, fan_in: int, fan_out: int, *, bias: bool, parameterization: str,
+               w_std: float, b_std: float) -> dict:
+    """``{"w": [fan_in, fan_out]}`` plus ``"b": [fan_out]`` when ``bias``."""
+    kw, kb = jax.random.split(key)
+    p = {"w": _weight_init(kw, (fan_in, fan_out), fan_in, parameterization, w_std)}
+    if bias:
+        p["b"] = _bias_init(kb, (fan_out,), parameterization, b_std)
+    return p
+
+
+def dense_apply(p: dict, x, *, parameterization: str, w_std: float, b_std: float, dtype=None):
+    x = cast(x, dtype)
+    w = cast(p["w"], dtype)
+    h = x @ w
+    if parameterization == "ntk":
+        h = (w_std / math.sqrt(w.shape[0])) * h
+    if "b" in p:
+        b = cast(p["b"], dtype)
+        h = h + (b_std * b if parameterization == "ntk" else b)
+    return h
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+def conv_init(key, kernel_size: int, c_in: int, c_out: int, *, bias: bool,
+              parameterization: str, w_std: float, b_std: float) -> dict:
+    """``{"w": [k, k, c_in, c_out]}`` (HWIO) plus ``"b": [c_out]``; fan-in is ``k*k*c_in``."""
+    kw, kb = jax.random.split(key)
+    fan_in = kernel_size * kernel_size * c_in
+    shape = (kernel_size, kernel_size, c_in, c_out)
+    p = {"w": _weight_init(kw, shape, fan_in, parameterization, w_std)}
+    if bias:
+        p["b"] = _bias_init(kb, (c_out,), parameterization, b_std)
+    return p
+
+
+def conv_apply(p: dict, x, *, stride: int = 1, parameterization: str = "standard",
+               w_std: float = 2**0.5, b_std: float = 0.0, dtype=None):
+    """NHWC convolution. Odd kernels use symmetric zero padding ``(k-1)/2`` (PyTorch's
+    ``padding=k//2``, so a stride-2 3x3 conv maps 32x32 to 16x16); even kernels use ``"SAME"``."""
+    x = cast(x, dtype)
+    w = cast(p["w"], dtype)
+    k = w.shape[0]
+    padding = [((k - 1) // 2, (k - 1) // 2)] * 2 if k % 2 == 1 else "SAME"
+    h = jax.lax.conv_general_dilated(
+        x, w, window_strides=(stride, stride), padding=padding,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    if parameterization == "ntk":
+        h = (w_std / math.sqrt(k * k * w.shape[2])) * h
+    if "b" in p:
+        b = cast(p["b"], dtype)
+        h = h + (b_std * b if parameterization == "ntk" else b)
+    return h
+
+
+# ----------------------------------------------------------------------------- batchnorm
+
+
+def batchnorm_init(channels: int) -> tuple[dict, dict]:
+    """Trainable ``{"scale": 1, "offset": 0}`` and state ``{"mean": 0, "var": 1}`` per channel."""
+    params = {"scale": jnp.ones((channels,), jnp.float32),
+              "offset": jnp.zeros((channels,), jnp.float32)}
+    state = {"mean": jnp.zeros((channels,), jnp.float32),
+             "var": jnp.ones((channels,), jnp.float32)}
+    return params, state
+
+
+def batchnorm_apply(p: dict, s: dict | None, x, *, train: bool, momentum: float = 0.9,
+                    eps: float = 1e-5):
+    """BatchNorm over all axes but the last (channels), in float32.
+
+    ``y = (x - mu) / sqrt(var + eps) * scale + offset``. ``train=True``: ``mu, var`` are the batch
+    mean and (biased) variance, and the running averages become
+    ``momentum * running + (1 - momentum) * batch`` (``momentum=0.9`` is PyTorch's 0.1).
+    ``train=False``: the running averages are used and ``s`` is returned unchanged.
+
+    Returns ``(y in x.dtype, new_s)``.
+    """
+    if s is None:
+        raise ValueError(
+            "this model uses BatchNorm: pass the state returned by init (running averages), "
+            "e.g. apply_fn(model, state)"
+        )
+    x32 = x.astype(jnp.float32)
+    axes = tuple(range(x.ndim - 1))
+    if train:
+        mean = jnp.mean(x32, axis=axes)
+        var = jnp.mean(jnp.square(x32 - mean), axis=axes)
+        bm, bv = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(var)
+        new_s = {"mean": momentum * s["mean"] + (1.0 - momentum) * bm,
+                 "var": momentum * s["var"] + (1.0 - momentum) * bv}
+    else:
+        mean, var = s["mean"], s["var"]
+        new_s = s
+    y = (x32 - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]
+    return y.astype(x.dtype), new_s
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def pool(x, kind: str, window: int = 2):
+    """``window x window`` max/avg pooling with stride ``window`` (VALID) over NHWC."""
+    dims = (1, window, window, 1)
+    if kind == "max":
+        init = jnp.array(-jnp.inf, x.dtype)
+        return jax.lax.reduce_window(x, init, jax.lax.max, dims, dims, "VALID")
+    total = jax.lax.reduce_window(x, jnp.array(0, x.dtype), jax.lax.add, dims, dims, "VALID")
+    return total / (window * window)
+
+
+def global_pool(x, kind: str | None):
+    """``"avg"``/``"max"`` over the spatial axes -> ``[batch, channels]``; ``None`` flattens."""
+    if kind == "avg":
+        return jnp.mean(x, axis=(1, 2))
+    if kind == "max":
+        return jnp.max(x, axis=(1, 2))
+    return x.reshape(x.shape[0], -1)
