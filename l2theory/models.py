@@ -11,19 +11,24 @@ BatchNorm running averages (``{}`` without BatchNorm). ``model.degree`` is the h
 ``L`` (``f(a*theta) = a^L f(theta)``) of bias-free ReLU/linear networks without BatchNorm, else
 ``None``.
 
-Families: ``fully_connected`` (``"fc"``).
+Families (``get(name, **kwargs)`` builds one by name): ``fully_connected`` (``"fc"``), ``cnn``
+(``"cnn"``), ``wide_resnet`` (``"wrn"``, or ``"wrn-28-10"`` for depth 28 and widening 10).
 """
 
 from l2theory._practice.models import Model
 from l2theory._practice.models import apply_fn
+from l2theory._practice.models import cnn
 from l2theory._practice.models import fully_connected
 from l2theory._practice.models import get
 from l2theory._practice.models import param_count
+from l2theory._practice.models import wide_resnet
 
 __all__ = [
     "Model",
     "apply_fn",
+    "cnn",
     "fully_connected",
     "get",
     "param_count",
+    "wide_resnet",
 ]

@@ -256,3 +256,238 @@ def test_fc_jit_does_not_recompile():
     fn(params, state, x, train=False)
     fn(params, state, x + 1, train=False)
     assert traces == [True, False]
+
+
+# ----------------------------------------------------------------------------- cnn
+
+
+def test_cnn_shapes_and_param_count():
+    model = models.cnn(depth=2, width=(4, 8), out_dim=10, kernel_size=3)
+    params, state = model.init(KEY, (8, 8, 3))
+    assert state == {} and model.degree is None
+    assert models.param_count(params) == (27 * 4 + 4) + (36 * 8 + 8) + (8 * 10 + 10)
+    out, _ = model.apply(params, state, jnp.ones((2, 8, 8, 3)), False)
+    assert out.shape == (2, 10) and out.dtype == jnp.float32
+
+    # Flattening head: two 2x2 poolings take 8x8 to 2x2, so the readout has 8*2*2 inputs.
+    flat = models.cnn(depth=2, width=(4, 8), global_pool=None)
+    params, _ = flat.init(KEY, (8, 8, 3))
+    assert params["head"]["w"].shape == (32, 10)
+    assert flat.apply(params, {}, jnp.ones((2, 8, 8, 3)), False)[0].shape == (2, 10)
+
+
+@pytest.mark.parametrize("pool,pool_every,side", [("max", 1, 1), ("avg", 3, 2), (None, 1, 4)])
+def test_cnn_pooling_schedule(pool, pool_every, side):
+    """4x4 inputs, 4 layers: pooling stops at 1x1; pool_every=3 pools after layer 2 only."""
+    model = models.cnn(depth=4, width=3, pool=pool, pool_every=pool_every, global_pool=None,
+                       bias=False)
+    params, _ = model.init(KEY, (4, 4, 2))
+    assert params["head"]["w"].shape == (3 * side * side, 10)
+    out, _ = model.apply(params, {}, jnp.ones((2, 4, 4, 2)), True)
+    assert out.shape == (2, 10)
+
+
+@pytest.mark.parametrize("pool,global_pool", [("max", "avg"), ("avg", "max"), (None, None)])
+def test_cnn_homogeneity(pool, global_pool):
+    with x64():
+        model = models.cnn(depth=2, width=4, bias=False, pool=pool, global_pool=global_pool,
+                           out_dim=3)
+        assert model.degree == 3
+        params, _ = model.init(KEY, (6, 6, 2))
+        params = to64(params)
+        x = jax.random.normal(jax.random.PRNGKey(1), (3, 6, 6, 2), jnp.float64)
+        f = models.apply_fn(model)
+        f0 = f(params, x)
+        np.testing.assert_allclose(f(scale_tree(1.7, params), x), 1.7**3 * f0, rtol=1e-12,
+                                   atol=1e-12)
+        _, jvp = jax.jvp(lambda p: f(p, x), (params,), (params,))
+        np.testing.assert_allclose(jvp, 3 * f0, rtol=1e-10, atol=1e-12)
+    assert models.cnn(depth=2, bias=False, batchnorm=True).degree is None
+    assert models.cnn(depth=2, bias=True).degree is None
+
+
+def test_cnn_bad_arguments():
+    with pytest.raises(ValueError, match="depth"):
+        models.cnn(depth=0)
+    with pytest.raises(ValueError, match="width"):
+        models.cnn(depth=2, width=(4, 0))
+    with pytest.raises(ValueError, match="width.*length"):
+        models.cnn(depth=3, width=(4, 8))
+    with pytest.raises(ValueError, match="pool.*'max'.*'avg'"):
+        models.cnn(pool="min")
+    with pytest.raises(ValueError, match="global_pool"):
+        models.cnn(global_pool="sum")
+    with pytest.raises(ValueError, match="input_shape.*3 axes"):
+        models.cnn().init(KEY, (28, 28))
+
+
+# ----------------------------------------------------------------------------- batchnorm
+
+
+def test_batchnorm_layer_train_and_eval():
+    from l2theory._practice.models import _layers
+
+    x = 3.0 + 2.0 * jax.random.normal(KEY, (16, 5, 5, 4))
+    params, state = _layers.batchnorm_init(4)
+    y, new_state = _layers.batchnorm_apply(params, state, x, train=True, momentum=0.9)
+    np.testing.assert_allclose(jnp.mean(y, axis=(0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(jnp.var(y, axis=(0, 1, 2)), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(new_state["mean"], 0.1 * jnp.mean(x, axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(new_state["var"], 0.9 + 0.1 * jnp.var(x, axis=(0, 1, 2)),
+                               rtol=1e-5)
+    y_eval, same = _layers.batchnorm_apply(params, new_state, x, train=False)
+    assert same is new_state
+    expected = (x - new_state["mean"]) / jnp.sqrt(new_state["var"] + 1e-5)
+    np.testing.assert_allclose(y_eval, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cnn_batchnorm_train_vs_eval():
+    model = models.cnn(depth=2, width=4, batchnorm=True, bias=False)
+    params, state = model.init(KEY, (6, 6, 3))
+    assert set(state) == {"bn_0", "bn_1"} and set(params["bn_0"]) == {"scale", "offset"}
+    apply = jax.jit(model.apply, static_argnames="train")
+    x = jax.random.normal(jax.random.PRNGKey(1), (8, 6, 6, 3))
+    x_other = x.at[1:].set(5.0 * x[1:] + 1.0)  # same first example, different rest of batch
+
+    out_train, new_state = apply(params, state, x, train=True)
+    out_train_other, _ = apply(params, state, x_other, train=True)
+    assert not np.allclose(out_train[0], out_train_other[0], atol=1e-4)  # batch statistics
+    assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
+    assert not np.allclose(new_state["bn_0"]["mean"], state["bn_0"]["mean"])
+
+    out_eval, eval_state = apply(params, new_state, x, train=False)
+    out_eval_other, _ = apply(params, new_state, x_other, train=False)
+    np.testing.assert_allclose(out_eval[0], out_eval_other[0], rtol=1e-6)  # running averages
+    jax.tree_util.tree_map(np.testing.assert_array_equal, eval_state, new_state)
+
+    # Running averages converge to the batch statistics: eval then matches train on that batch.
+    for _ in range(200):
+        _, state = apply(params, state, x, train=True)
+    np.testing.assert_allclose(apply(params, state, x, train=False)[0], out_train,
+                               rtol=1e-3, atol=1e-3)
+
+
+def test_apply_fn_needs_state_for_batchnorm():
+    model = models.cnn(depth=1, width=2, batchnorm=True)
+    params, state = model.init(KEY, (4, 4, 1))
+    x = jnp.ones((2, 4, 4, 1))
+    with pytest.raises(ValueError, match="state"):
+        models.apply_fn(model)(params, x)
+    np.testing.assert_allclose(models.apply_fn(model, state)(params, x),
+                               model.apply(params, state, x, False)[0])
+
+
+# ----------------------------------------------------------------------------- wide resnet
+
+
+@pytest.mark.parametrize("depth,widen,expected", [
+    (28, 10, 36_479_194),  # the paper's WRN-28-10 (~36.5M)
+    (16, 4, 2_748_890),    # ~2.7M
+    (10, 1, 77_850),
+])
+def test_wrn_param_count_without_memory(depth, widen, expected):
+    model = models.wide_resnet(depth=depth, widen=widen)
+    params, state = jax.eval_shape(lambda k: model.init(k, (32, 32, 3)), KEY)
+    assert models.param_count(params) == expected
+    # state: running mean and var of every BN (2 per block + the final one).
+    n = (depth - 4) // 6
+    channels = 16 + sum(c * (2 * n - 1) + c for c in (16 * widen, 32 * widen, 64 * widen))
+    assert models.param_count(state) == 2 * channels
+    assert models.get(f"wrn-{depth}-{widen}").name == f"wrn-{depth}-{widen}"
+
+
+def test_wrn_structure_and_shapes():
+    model = models.get("wrn", depth=10, widen=2, out_dim=7)
+    assert model.degree is None
+    params, state = model.init(KEY, (8, 8, 3))
+    # One block per stage; every first block changes shape here (16 -> 32 channels in stage 1).
+    assert params["stage1_block0"]["conv1"]["w"].shape == (3, 3, 16, 32)
+    assert params["stage2_block0"]["shortcut"]["w"].shape == (1, 1, 32, 64)
+    assert params["head"]["w"].shape == (128, 7)
+    deeper, _ = models.wide_resnet(depth=16, widen=1).init(KEY, (8, 8, 3))
+    assert "shortcut" not in deeper["stage1_block0"]  # 16 -> 16 channels, stride 1: identity
+    assert "shortcut" not in deeper["stage2_block1"]
+    # Trainable params and state are disjoint: state only holds running averages.
+    state_leaves = {k for blk in state.values() for bn in blk.values() for k in bn} \
+        if "mean" not in state["bn_final"] else {"mean", "var"}
+    assert state_leaves == {"mean", "var"}
+    apply = jax.jit(model.apply, static_argnames="train")
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 8, 3))
+    out, new_state = apply(params, state, x, train=True)
+    assert out.shape == (4, 7) and out.dtype == jnp.float32
+    assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
+    out_eval, _ = apply(params, new_state, x, train=False)
+    assert out_eval.shape == (4, 7) and bool(jnp.all(jnp.isfinite(out_eval)))
+
+
+def test_wrn_without_batchnorm():
+    model = models.wide_resnet(depth=10, widen=1, batchnorm=False, residual_scale=0.5)
+    params, state = model.init(KEY, (8, 8, 3))
+    assert state == {}
+    assert not any("bn" in k for blk in params.values() for k in blk)
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 3))
+    out, new_state = model.apply(params, state, x, True)
+    assert out.shape == (2, 10) and new_state == {}
+    np.testing.assert_allclose(out, models.apply_fn(model)(params, x), rtol=1e-6)
+
+
+def test_wrn_bad_arguments():
+    with pytest.raises(ValueError, match="depth must be 6n"):
+        models.wide_resnet(depth=12)
+    with pytest.raises(ValueError, match="depth"):
+        models.wide_resnet(depth=4)
+    with pytest.raises(ValueError, match="widen"):
+        models.wide_resnet(depth=10, widen=0)
+    with pytest.raises(ValueError, match="already sets"):
+        models.get("wrn-16-4", depth=10)
+
+
+# ----------------------------------------------------------------------------- mixed precision
+
+
+@pytest.mark.parametrize("family,kwargs", [
+    ("cnn", dict(depth=2, width=8, batchnorm=True)),
+    ("wrn", dict(depth=10, widen=1)),
+])
+def test_bf16_compute_with_batchnorm(family, kwargs):
+    m32 = models.get(family, **kwargs)
+    m16 = models.get(family, dtype=jnp.bfloat16, **kwargs)
+    params, state = m32.init(KEY, (8, 8, 3))
+    x = jax.random.normal(jax.random.PRNGKey(1), (8, 8, 8, 3))
+    for train in (True, False):
+        out32, s32 = m32.apply(params, state, x, train)
+        out16, s16 = m16.apply(params, state, x, train)
+        assert out16.dtype == jnp.float32
+        scale = float(jnp.max(jnp.abs(out32)))
+        np.testing.assert_allclose(out16, out32, atol=0.1 * scale)
+        for a, b in zip(jax.tree_util.tree_leaves(s16), jax.tree_util.tree_leaves(s32)):
+            assert a.dtype == jnp.float32
+            np.testing.assert_allclose(a, b, rtol=0.05, atol=0.05)
+
+
+# ----------------------------------------------------------------------------- jit, NTK
+
+
+def test_wrn_jit_does_not_recompile():
+    model = models.wide_resnet(depth=10, widen=1)
+    params, state = model.init(KEY, (8, 8, 3))
+    fn, traces = _count_traces(model)
+    for i in range(3):
+        x = jax.random.normal(jax.random.PRNGKey(i), (4, 8, 8, 3))
+        _, state = fn(params, state, x, train=True)
+    fn(params, state, x, train=False)
+    fn(params, state, x + 1, train=False)
+    assert traces == [True, False]
+
+
+def test_apply_fn_supports_empirical_ntk():
+    """theta -> f(x; theta) from apply_fn is differentiable: J J^T is a PSD kernel matrix."""
+    model = models.fully_connected(depth=2, width=32, out_dim=1)
+    params, state = model.init(KEY, (3,))
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    f = models.apply_fn(model, state)
+    jac = jax.jacrev(lambda p: f(p, x)[:, 0])(params)
+    flat = jnp.concatenate([j.reshape(5, -1) for j in jax.tree_util.tree_leaves(jac)], axis=1)
+    ntk = flat @ flat.T
+    assert ntk.shape == (5, 5)
+    assert float(jnp.min(jnp.linalg.eigvalsh(ntk))) > -1e-4

@@ -78,6 +78,11 @@ def check_input_shape(input_shape: Any, ndim: int | None = None) -> tuple[int, .
     """Input shape without the batch axis, as a tuple of positive ints."""
     try:
         shape = tuple(int(s) for s in input_shape)
+    except (jax.errors.TracerIntegerConversionError, jax.errors.ConcretizationTypeError):
+        raise ValueError(
+            "input_shape must be static Python ints, got traced values; close over it instead, "
+            "e.g. jax.eval_shape(lambda key: model.init(key, (32, 32, 3)), key)"
+        ) from None
     except TypeError:
         raise ValueError(
             f"input_shape must be a tuple of ints without the batch axis, e.g. (28, 28, 1); "
