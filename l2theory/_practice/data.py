@@ -374,8 +374,10 @@ def one_hot(labels, k: int, centered: bool = False, dtype=np.float32):
     give all-zero rows before centering, as ``jax.nn.one_hot`` does.
 
     Example:
-      >>> one_hot(np.array([0, 2]), 3, centered=True).round(3).tolist()
-      [[0.667, -0.333, -0.333], [-0.333, -0.333, 0.667]]
+      >>> one_hot(np.array([0, 2]), 4).tolist()
+      [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]
+      >>> one_hot(np.array([0, 2]), 4, centered=True).tolist()
+      [[0.75, -0.25, -0.25, -0.25], [-0.25, -0.25, 0.75, -0.25]]
     """
     shift = 1.0 / k if centered else 0.0
     if not isinstance(labels, (np.ndarray, list, tuple, int, np.integer)):

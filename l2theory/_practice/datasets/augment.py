@@ -84,7 +84,10 @@ def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array,
     if not jnp.issubdtype(y_onehot.dtype, jnp.floating):
         y_onehot = y_onehot.astype(x.dtype)
     key_lam, key_perm = jax.random.split(key)
-    lam = jax.random.beta(key_lam, alpha, alpha)
+    # Beta(alpha, alpha) as g1 / (g1 + g2) with g1, g2 ~ Gamma(alpha): one gamma sampler (faster
+    # to compile than jax.random.beta, which builds two).
+    g = jax.random.gamma(key_lam, alpha, (2,))
+    lam = g[0] / (g[0] + g[1])
     perm = jax.random.permutation(key_perm, x.shape[0])
     x_mixed = lam.astype(x.dtype) * x + (1 - lam).astype(x.dtype) * x[perm]
     y_mixed = lam.astype(y_onehot.dtype) * y_onehot + (1 - lam).astype(y_onehot.dtype) * y_onehot[perm]

@@ -144,8 +144,12 @@ def read_mnist_npz(path: str | os.PathLike[str]):
     path = Path(path)
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k]) for k in keys}
+        with open(path, "rb") as f:
+            npz = np.load(f, allow_pickle=False)
+            if not hasattr(npz, "files"):
+                raise ValueError(f"a single array {npz.shape}, not an .npz archive")
+            with npz:
+                arrays = {k: np.asarray(npz[k]) for k in keys}
     except FileNotFoundError:
         raise
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
