@@ -746,8 +746,9 @@ def test_random_crop_flip_determinism_vmap_and_single_image():
     assert len({np.asarray(img).tobytes() for img in per_key[0, 4:]}) > 1
     # ... and the padding is zeros.
     assert float(per_key[:, 4:].min()) == 0.0 and float(per_key[:, 4:].max()) == 1.0
-    with pytest.raises(ValueError, match="pad"):
-        data.random_crop_flip(keys[0], x, pad=-1)
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="pad must be a non-negative int"):
+            data.random_crop_flip(keys[0], x, pad=bad)
     with pytest.raises(ValueError, match=r"\[N, H, W, C\]"):
         data.random_crop_flip(keys[0], x[0, :, :, 0])
 

@@ -5,6 +5,8 @@ the same batch and a sweep can ``jax.vmap`` over keys. Shapes and ``pad`` are st
 """
 from __future__ import annotations
 
+import operator
+
 import jax
 import jax.numpy as jnp
 
@@ -32,8 +34,13 @@ def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool =
       >>> jax.jit(random_crop_flip, static_argnums=2)(jax.random.PRNGKey(0), x, 1).shape
       (2, 4, 4, 1)
     """
-    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-        raise ValueError(f"pad must be a non-negative Python int (static), got {pad!r}")
+    try:  # Python or numpy ints; not bools, floats or tracers
+        size = -1 if isinstance(pad, bool) else operator.index(pad)
+    except TypeError:
+        size = -1
+    if size < 0:
+        raise ValueError(f"pad must be a non-negative int, static under jit, got {pad!r}")
+    pad = size
     x = jnp.asarray(x)
     if x.ndim == 3:
         return random_crop_flip(key, x[None], pad, flip=flip)[0]
