@@ -1,0 +1,11 @@
+"""The training engine behind ``l2theory.train`` (private; the public names are re-exported there).
+
+One idea per file:
+
+- ``config``: ``TrainConfig`` and its validation.
+- ``schedules``: learning-rate schedules and the AutoL2 lam schedule (pure functions).
+- ``step``: the training step as pure ``init``/``update`` over a ``TrainState`` pytree; losses.
+- ``engine``: compiled segments (``lax.scan`` between evaluations), evaluation, ``train``.
+- ``sweep``: lanes over a lam x lr x seed grid (``vmap``), chunks, sharding, resume.
+- ``results``: the results directory: atomic writes, checkpoints, environment capture.
+"""

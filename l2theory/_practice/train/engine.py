@@ -1,0 +1,427 @@
+"""The compiled training loop, shared by ``train`` (one run) and ``sweep`` (many lanes at once).
+
+An ``Engine`` holds, for one config, dataset and number of lanes, three jitted programs over a
+state pytree with a leading lane axis: ``init`` (hyperparameters -> state), ``segment`` (run the
+steps between two evaluations inside one ``lax.scan``: sampling, augmentation, update, all on the
+device, no Python per step) and ``evaluate`` (the full test set and the fixed training subset, in
+batches). With one lane the per-run functions are called directly (no ``vmap``), so a single run
+compiles to the same program a hand-written loop would.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2theory._practice.data import random_crop_flip
+from l2theory._practice.train import schedules
+from l2theory._practice.train.config import TrainConfig
+from l2theory._practice.train.step import (Hyper, Step, TrainState, make_step, run_keys,
+                                           sum_squares)
+
+# Columns of one evaluation row, in table order (sweeps add lane columns in front).
+COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "lam", "lr",
+           "param_norm_sq")
+
+
+def lanes_map(fn: Callable, n_lanes: int, in_axes: Sequence[int | None]) -> Callable:
+    """``jax.vmap(fn, in_axes)``, except that one lane calls ``fn`` unbatched (then re-adds the
+    lane axis), so a single run is not a batch-of-one program."""
+    if n_lanes != 1:
+        return jax.vmap(fn, in_axes=tuple(in_axes))
+
+    def single(*args):
+        args = [jax.tree.map(lambda x: x[0], a) if ax == 0 else a for a, ax in zip(args, in_axes)]
+        return jax.tree.map(lambda x: x[None], fn(*args))
+
+    return single
+
+
+class Placement:
+    """Where arrays live: lane-indexed arrays split over a 1-D device mesh ``'lanes'``, everything
+    else replicated. One device, one GPU or eight: the same code (``jax.sharding.NamedSharding``);
+    on JAX versions without it, everything goes to the first device."""
+
+    def __init__(self, devices: Sequence[Any]):
+        self.devices = list(devices)
+        try:
+            from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+            mesh = Mesh(np.array(self.devices), ("lanes",))
+            self.lane_sharding = NamedSharding(mesh, PartitionSpec("lanes"))
+            self.replicated_sharding = NamedSharding(mesh, PartitionSpec())
+        except (ImportError, AttributeError):  # pragma: no cover - very old JAX
+            self.lane_sharding = self.replicated_sharding = None
+
+    def _put(self, x, sharding):
+        if sharding is None:
+            return jax.device_put(x, self.devices[0])
+        if isinstance(x, jax.Array):
+            return jax.device_put(x, sharding)
+        x = np.asarray(x)
+        # From host data on every process: works single- and multi-process alike.
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    def lanes(self, tree):
+        return jax.tree.map(lambda x: self._put(x, self.lane_sharding), tree)
+
+    def replicated(self, tree):
+        return jax.tree.map(lambda x: self._put(x, self.replicated_sharding), tree)
+
+
+def to_host(tree):
+    """Device arrays -> numpy (gathered from every process in a multi-host run)."""
+    if jax.process_count() > 1:  # pragma: no cover - needs several hosts
+        from jax.experimental import multihost_utils
+
+        return jax.tree.map(lambda x: np.asarray(
+            multihost_utils.process_allgather(x, tiled=True)), tree)
+    return jax.tree.map(np.asarray, tree)
+
+
+def _eval_batches(x: np.ndarray, y: np.ndarray, batch: int):
+    """``x``/``y`` padded to whole batches and reshaped ``[n_batches, batch, ...]``, plus weights
+    (1 for real examples, 0 for padding)."""
+    n = len(y)
+    batch = min(batch, n)
+    n_batches = -(-n // batch)
+    pad = n_batches * batch - n
+    w = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+    y = np.concatenate([y, np.zeros(pad, y.dtype)])
+    shape = (n_batches, batch)
+    return x.reshape(shape + x.shape[1:]), y.reshape(shape), w.reshape(shape)
+
+
+def train_eval_indices(n_train: int, size: int | None) -> np.ndarray:
+    """Indices of the fixed training subset used for ``train_loss``/``train_acc``: the first
+    ``size`` entries of ``numpy.random.default_rng(0).permutation(n_train)``, sorted (all of the
+    training set when ``size`` is None or >= n_train)."""
+    if size is None or size >= n_train:
+        return np.arange(n_train)
+    return np.sort(np.random.default_rng(0).permutation(n_train)[:size])
+
+
+def program_key(config: TrainConfig, dataset, n_lanes: int, placement: "Placement") -> str:
+    """What the compiled programs depend on: the config without the per-lane hyperparameters
+    (``lr``, ``lam``, ``seed``, ``steps`` are traced), the data shapes, the lanes and devices."""
+    d = config.to_dict()
+    for name in ("lr", "lam", "seed", "steps"):
+        d.pop(name)
+    n_eval = len(train_eval_indices(dataset.n_train, config.train_eval_size))
+    shapes = (dataset.input_shape, dataset.num_classes, dataset.n_train, n_eval, dataset.n_test,
+              str(dataset.x_train.dtype))
+    return json.dumps([d, shapes, n_lanes, [str(dev) for dev in placement.devices]],
+                      sort_keys=True, default=repr)
+
+
+class _Programs(NamedTuple):
+    model: Any
+    step: Step
+    init: Callable
+    segment: Callable
+    evaluate: Callable
+
+
+_CACHE: "collections.OrderedDict[str, _Programs]" = collections.OrderedDict()
+_CACHE_SIZE = 8
+
+
+def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement") -> _Programs:
+    """The jitted programs, shared by every ``Engine`` with the same ``program_key`` (so a loop of
+    ``train`` calls over seeds or learning rates compiles once)."""
+    key = program_key(config, dataset, n_lanes, placement)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    model = config.build_model(dataset.num_classes)
+    augment = functools.partial(random_crop_flip, pad=4) if config.augment else None
+    step = make_step(config, model, dataset.input_shape, augment_fn=augment)
+    n_train = dataset.n_train
+    batch = config.batch_size
+    batch = None if batch is None or batch >= n_train else batch
+    counts = {"train": len(train_eval_indices(n_train, config.train_eval_size)),
+              "test": dataset.n_test}
+
+    def lane_segment(state: TrainState, n_steps: int, t0, data):
+        x_train, y_train = data
+        _, data_key, aug_key = run_keys(state.hyper.seed)
+        ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
+        aug = (lambda t: jax.random.fold_in(aug_key, t)) if augment else (lambda t: None)
+        if batch is None:  # full batch, fixed order
+            def body(state, t):
+                return step.update(state, x_train, y_train, aug(t))[0], None
+
+            return jax.lax.scan(body, state, ts)[0]
+
+        per_epoch = n_train // batch
+
+        def permutation(t):
+            return jax.random.permutation(jax.random.fold_in(data_key, t // per_epoch), n_train)
+
+        def body(carry, t):
+            state, perm = carry
+            # A fresh permutation at each epoch start; t is the same for every lane, so this
+            # stays a real branch under vmap (not a select that computes both sides).
+            perm = jax.lax.cond(t % per_epoch == 0, permutation, lambda t: perm, t)
+            idx = jax.lax.dynamic_slice(perm, ((t % per_epoch) * batch,), (batch,))
+            state = step.update(state, x_train[idx], y_train[idx], aug(t))[0]
+            return (state, perm), None
+
+        return jax.lax.scan(body, (state, permutation(t0)), ts)[0][0]
+
+    def lane_evaluate(state: TrainState, t, eval_data):
+        row = {}
+        for split, (xb, yb, wb) in eval_data.items():
+            def body(acc, batch):
+                loss, correct = step.evaluate(state.params, state.model_state, *batch)
+                return (acc[0] + loss, acc[1] + correct), None
+
+            zero = jnp.zeros((), config.param_dtype)
+            (loss, correct), _ = jax.lax.scan(body, (zero, zero), (xb, yb, wb))
+            row[f"{split}_loss"] = loss / counts[split]
+            row[f"{split}_acc"] = correct / counts[split]
+        at = jnp.minimum(t, state.hyper.steps)
+        row.update(step=at, lam=state.lam.lam, lr=step.lr(state, at),
+                   param_norm_sq=sum_squares(state.params), diverged=state.diverged,
+                   diverged_step=state.diverged_step)
+        return row
+
+    programs = _Programs(
+        model=model,
+        step=step,
+        init=jax.jit(lanes_map(step.init, n_lanes, (0,))),
+        segment=jax.jit(lanes_map(lane_segment, n_lanes, (0, None, None, None)),
+                        static_argnums=(1,), donate_argnums=(0,)),
+        evaluate=jax.jit(lanes_map(lane_evaluate, n_lanes, (0, None, None))),
+    )
+    _CACHE[key] = programs
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return programs
+
+
+class Engine:
+    """Compiled programs for ``n_lanes`` runs of ``config`` on ``dataset`` trained together, and
+    the dataset on the device(s).
+
+    Args:
+      config: the shared settings; per-lane ``lr``, ``lam``, ``seed`` and ``steps`` come from
+        ``hyper(...)``.
+      dataset: an ``l2theory.data.Dataset``.
+      n_lanes: lanes per program (a multiple of the number of devices in ``placement``).
+      placement: a ``Placement``; default: the first device.
+    """
+
+    def __init__(self, config: TrainConfig, dataset, n_lanes: int, *,
+                 placement: Placement | None = None):
+        config.validate(dataset)
+        self.config = config
+        self.n_lanes = int(n_lanes)
+        self.placement = placement or Placement(jax.devices()[:1])
+        if self.n_lanes % len(self.placement.devices):
+            raise ValueError(f"n_lanes={n_lanes} must be a multiple of the number of devices "
+                             f"({len(self.placement.devices)})")
+        self.programs = _programs(config, dataset, self.n_lanes, self.placement)
+        self.model = self.programs.model
+        put = self.placement.replicated
+        self.train_data = put((np.asarray(dataset.x_train), np.asarray(dataset.y_train, np.int32)))
+        sub = train_eval_indices(dataset.n_train, config.train_eval_size)
+        x_train, y_train = np.asarray(dataset.x_train), np.asarray(dataset.y_train, np.int32)
+        self.eval_data = put({
+            "train": _eval_batches(x_train[sub], y_train[sub], config.eval_batch_size),
+            "test": _eval_batches(np.asarray(dataset.x_test), np.asarray(dataset.y_test, np.int32),
+                                  config.eval_batch_size),
+        })
+
+    def hyper(self, lr: Sequence[float], lam: Sequence[float], seed: Sequence[int],
+              steps: Sequence[int]) -> Hyper:
+        """Per-lane constants as numpy arrays (lanes beyond the given ones are padding: 0 steps)."""
+        n = len(lr)
+        if n > self.n_lanes:
+            raise ValueError(f"{n} lanes given for an engine of {self.n_lanes}")
+        pad = self.n_lanes - n
+        dt = self.config.param_dtype
+        steps = list(steps) + [0] * pad
+        return Hyper(
+            lr=np.asarray(list(lr) + [1.0] * pad, dt),
+            lam=np.asarray(list(lam) + [0.0] * pad, dt),
+            seed=np.asarray(list(seed) + [0] * pad, np.int32),
+            steps=np.asarray(steps, np.int32),
+            boundaries=np.asarray(
+                [schedules.step_boundaries(s, self.config.lr_decay_at) for s in steps],
+                np.int32).reshape(self.n_lanes, len(self.config.lr_decay_at)),
+        )
+
+    def init(self, hyper: Hyper) -> TrainState:
+        return self.programs.init(self.placement.lanes(hyper))
+
+    def abstract_state(self) -> TrainState:
+        """Shapes and dtypes of the state (for restoring checkpoints)."""
+        return jax.eval_shape(self.programs.init, self.hyper([1.0], [0.0], [0], [1]))
+
+    def place_state(self, state: TrainState) -> TrainState:
+        return self.placement.lanes(state)
+
+    def segment(self, state: TrainState, t0: int, n_steps: int) -> TrainState:
+        """Steps ``t0 .. t0 + n_steps`` of every lane (lanes past their end or diverged hold)."""
+        return self.programs.segment(state, int(n_steps), jnp.asarray(t0, jnp.int32),
+                                     self.train_data)
+
+    def evaluate(self, state: TrainState, t: int) -> dict[str, np.ndarray]:
+        """One row per lane at step ``min(t, lane steps)``: numpy arrays ``[n_lanes]``."""
+        return to_host(self.programs.evaluate(state, jnp.asarray(t, jnp.int32), self.eval_data))
+
+
+class Rows:
+    """Evaluation rows of a chunk of lanes, as they come: one ``[n_lanes]`` array per column and
+    evaluation, plus ``valid`` (whether the lane had not ended before that evaluation)."""
+
+    def __init__(self, columns: dict[str, list] | None = None):
+        self.columns: dict[str, list[np.ndarray]] = columns or {}
+
+    def __len__(self) -> int:
+        return len(self.columns.get("valid", []))
+
+    def append(self, row: dict[str, np.ndarray], valid: np.ndarray) -> None:
+        for name, value in {**row, "valid": valid}.items():
+            self.columns.setdefault(name, []).append(np.asarray(value))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """``{column: [n_evals, n_lanes]}`` (for checkpoints)."""
+        return {name: np.stack(values) for name, values in self.columns.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Rows":
+        return cls({name: list(a) for name, a in arrays.items()})
+
+    def tables(self) -> list[dict[str, np.ndarray]]:
+        """One table per lane: its valid rows, with lane-level ``diverged``/``diverged_step``
+        taken from the last evaluation."""
+        a = self.to_arrays()
+        out = []
+        for j in range(a["valid"].shape[1]):
+            keep = a["valid"][:, j]
+            table = {name: a[name][keep, j] for name in COLUMNS}
+            table["step"] = table["step"].astype(np.int64)
+            n = len(table["step"])
+            table["diverged"] = np.full(n, bool(a["diverged"][-1, j]))
+            table["diverged_step"] = np.full(n, int(a["diverged_step"][-1, j]), np.int64)
+            out.append(table)
+        return out
+
+
+def run_chunk(engine: Engine, state: TrainState, t: int, rows: Rows, steps: np.ndarray,
+              *, on_eval: Callable[[TrainState, int, Rows, int], None] | None = None):
+    """Advance every lane of a chunk to its end, evaluating every ``eval_every`` steps.
+
+    Args:
+      engine: the chunk's ``Engine``.
+      state: lane-batched state after ``t`` steps (``t`` a multiple of ``eval_every``).
+      t: the step reached; 0 for a fresh chunk (then the step-0 row is taken first).
+      rows: the rows so far (empty for a fresh chunk).
+      steps: ``[n_lanes]`` ints, each lane's number of steps (0 for padding lanes).
+      on_eval: ``f(state, t, rows, n_steps_just_run)`` after each evaluation (checkpoints,
+        progress).
+
+    Returns:
+      ``(state, rows)`` when the longest lane has ended.
+    """
+    steps = np.asarray(steps)
+    end = int(steps.max(initial=0))
+    if len(rows) == 0:
+        rows.append(engine.evaluate(state, 0), steps > 0)
+        if on_eval:
+            on_eval(state, 0, rows, 0)
+    every = engine.config.eval_every
+    while t < end:
+        n = min(every, end - t)
+        state = engine.segment(state, t, n)
+        prev, t = t, t + n
+        rows.append(engine.evaluate(state, t), steps > prev)
+        if on_eval:
+            on_eval(state, t, rows, n)
+    return state, rows
+
+
+def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, np.ndarray]:
+    """Train one network; return its evaluation rows.
+
+    Minimizes ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2`` (all parameters) by SGD with the
+    settings of ``config`` (see ``TrainConfig`` for the exact update, sampling and schedules).
+    The ``eval_every`` steps between two evaluations run inside one compiled ``lax.scan`` on the
+    device; minibatches are drawn there from the run's seed. On CPU a run is bitwise reproducible
+    for a fixed seed.
+
+    Args:
+      config: a ``TrainConfig``.
+      dataset: an ``l2theory.data.Dataset`` (numpy arrays; labels are integers).
+      progress: show a tqdm progress bar (steps, ETA, best test accuracy so far).
+
+    Returns:
+      A dict of equal-length 1-D numpy arrays, one entry per evaluation (steps 0, eval_every, ...,
+      and the last step): ``step``, ``train_loss``/``train_acc`` (data loss without the L2 term
+      and accuracy on the fixed training subset, see ``TrainConfig.train_eval_size``),
+      ``test_loss``/``test_acc`` (full test set), ``lam`` and ``lr`` (the values in force at that
+      step), ``param_norm_sq`` (``||theta||^2``, so the L2 term is ``lam/2 * param_norm_sq``),
+      ``diverged`` and ``diverged_step`` (-1 unless a non-finite loss or parameter stopped the run;
+      the rows after it repeat the frozen parameters).
+
+    Example:
+      >>> from l2theory import data
+      >>> ds = data.load("fashion_mnist_subset", n_train=200, n_test=100)
+      >>> rows = train(TrainConfig(depth=2, width=32, steps=20, eval_every=10), ds)
+      >>> rows["step"].tolist()
+      [0, 10, 20]
+    """
+    engine = Engine(config, dataset, 1)
+    steps = np.array([config.steps])
+    state = engine.init(engine.hyper([config.lr], [config.lam], [config.seed], steps))
+    with ProgressBar(progress, total=config.steps, desc="train") as bar:
+        state, rows = run_chunk(engine, state, 0, Rows(), steps, on_eval=bar.on_eval)
+    return rows.tables()[0]
+
+
+class ProgressBar:
+    """tqdm bar over steps showing the best test accuracy so far (does nothing when disabled)."""
+
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar = None
+        self.best = -np.inf
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
+
+    def _best(self, test_acc: np.ndarray, valid: np.ndarray) -> None:
+        acc = np.asarray(test_acc)[np.asarray(valid, bool)]
+        acc = acc[np.isfinite(acc)]
+        if acc.size:
+            self.best = max(self.best, float(acc.max()))
+            self.bar.set_postfix(best_test_acc=f"{self.best:.4f}", refresh=False)
+
+    def on_eval(self, state, t: int, rows: Rows, n_steps: int) -> None:
+        """After an evaluation that followed ``n_steps`` steps."""
+        if self.bar is not None:
+            self._best(rows.columns["test_acc"][-1], rows.columns["valid"][-1])
+            self.bar.update(n_steps)
+
+    def skip(self, n_steps: int, rows: Rows) -> None:
+        """Count ``n_steps`` done earlier (resumed work), with their rows."""
+        if self.bar is not None:
+            for acc, valid in zip(rows.columns.get("test_acc", []), rows.columns.get("valid", [])):
+                self._best(acc, valid)
+            self.bar.update(n_steps)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()

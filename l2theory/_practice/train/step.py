@@ -1,0 +1,199 @@
+"""The training step as pure ``init``/``update`` functions over a state pytree, and evaluation.
+
+``make_step(config, model, ...)`` returns a ``Step`` of pure functions for *one* run; a sweep
+``jax.vmap``s them over lanes. Everything that a sweep varies per lane (lr, lam, seed, number of
+steps) lives in the state as arrays, never as Python constants, so one compiled program serves
+every lane.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from l2theory._practice.data import one_hot
+from l2theory._practice.train import schedules
+from l2theory._practice.train.config import TrainConfig
+
+
+class Hyper(NamedTuple):
+    """Per-run constants (scalars; a leading lane axis in a sweep).
+
+    Attributes:
+      lr: base learning rate. lam: base L2 coefficient. seed: int32 seed.
+      steps: int32 number of steps of this run (updates stop there).
+      boundaries: int32 ``[len(lr_decay_at)]`` steps of the ``"step"`` lr schedule.
+    """
+
+    lr: jnp.ndarray
+    lam: jnp.ndarray
+    seed: jnp.ndarray
+    steps: jnp.ndarray
+    boundaries: jnp.ndarray
+
+
+class TrainState(NamedTuple):
+    """Everything that changes during a run.
+
+    Attributes:
+      step: int32, steps taken (stops at ``hyper.steps``, or at divergence).
+      params: parameter pytree (``config.dtype``).
+      model_state: BatchNorm running averages (``{}`` without BatchNorm).
+      opt_state: optax state (the momentum buffer, when ``momentum > 0``).
+      lam: the lam schedule's ``LamState`` (``lam.lam`` is the current coefficient).
+      hyper: the run's ``Hyper`` constants.
+      diverged: bool, set when a step produced a non-finite loss or parameters; the run is frozen
+        from then on (its parameters are those before that step).
+      diverged_step: int32, the step whose update was refused (-1 while not diverged).
+    """
+
+    step: jnp.ndarray
+    params: Any
+    model_state: Any
+    opt_state: Any
+    lam: schedules.LamState
+    hyper: Hyper
+    diverged: jnp.ndarray
+    diverged_step: jnp.ndarray
+
+
+class Step(NamedTuple):
+    """Pure functions of one run (see ``make_step``)."""
+
+    init: Callable[[Hyper], TrainState]
+    update: Callable[..., tuple[TrainState, tuple[Any, Any]]]
+    lr: Callable[[TrainState, Any], Any]
+    evaluate: Callable[..., tuple[Any, Any]]
+    loss: Callable[..., tuple[Any, Any]]
+
+
+def run_keys(seed):
+    """``(init_key, data_key, augment_key)`` of a run, all from its seed."""
+    root = jax.random.key(seed)
+    return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
+
+
+def optimizer(config: TrainConfig, lr, lam) -> optax.GradientTransformation:
+    """The optax transformation of one step, for the current (possibly traced) ``lr`` and ``lam``.
+
+    optax because it is well kept, composable (the two L2 placements below are two orders of the
+    same pieces) and its elementwise updates fuse into one kernel per parameter on a GPU. The
+    chain is rebuilt every step with that step's ``lr``/``lam`` - what ``optax.inject_hyperparams``
+    does internally - which is valid because its state (the momentum trace) does not depend on
+    them. Coupled L2 adds ``lam * theta`` to the gradient *before* momentum, i.e. it is SGD on the
+    total loss; decoupled weight decay adds it *after* momentum (AdamW's order), a per-step decay
+    by ``lr * lam``.
+    """
+    momentum = [optax.trace(decay=config.momentum)] if config.momentum > 0 else []
+    decay = [optax.add_decayed_weights(lam)]
+    parts = momentum + decay if config.decoupled_weight_decay else decay + momentum
+    return optax.chain(*parts, optax.scale_by_learning_rate(lr))
+
+
+def per_sample_loss(config: TrainConfig, out, labels):
+    """Per-sample loss ``[batch]`` and correctness ``[batch]`` (float 0/1) of outputs ``out``."""
+    k = out.shape[-1]
+    if config.loss == "xent":
+        loss = -jnp.take_along_axis(jax.nn.log_softmax(out), labels[:, None], axis=-1)[:, 0]
+    else:
+        loss = 0.5 * jnp.sum(jnp.square(out - one_hot(labels, k, centered=config.center_targets, dtype=out.dtype)), axis=-1)
+    correct = (jnp.argmax(out, axis=-1) == labels).astype(out.dtype)
+    return loss, correct
+
+
+def sum_squares(tree) -> jnp.ndarray:
+    """``||theta||^2`` over every leaf of a pytree."""
+    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
+
+
+def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> Step:
+    """Pure ``init``/``update``/``evaluate`` functions of one run.
+
+    Args:
+      config: the run's settings (``lr``/``lam``/``seed``/``steps`` come from ``Hyper`` instead).
+      model: an ``l2theory.models.Model``.
+      input_shape: one example's shape, without the batch axis.
+      augment_fn: ``f(key, x) -> x`` applied to each training minibatch (``None``: none).
+
+    Returns:
+      ``Step(init, update, lr, evaluate, loss)``:
+
+      - ``init(hyper) -> TrainState``.
+      - ``update(state, x, y, key) -> (state, (loss, acc))``: one step on the minibatch ``(x, y)``
+        (``key`` feeds ``augment_fn``); ``loss``/``acc`` are the minibatch's data loss and accuracy
+        before the step. The update is applied only while ``step < hyper.steps`` and the run has
+        not diverged; otherwise the state is returned unchanged.
+      - ``lr(state, step)``: the scheduled learning rate at ``step``.
+      - ``evaluate(params, model_state, x, y, weight) -> (loss_sum, correct_sum)``: weighted sums
+        over one batch in eval mode (``weight`` 0 marks padding; the caller divides by the number
+        of examples).
+      - ``loss(params, model_state, x, y) -> (mean loss, (mean acc, new model_state))`` in train
+        mode, the function whose gradient the step takes.
+    """
+    dtype = config.param_dtype
+
+    def data_loss(params, model_state, x, y):
+        out, new_model_state = model.apply(params, model_state, x.astype(dtype), True)
+        loss, correct = per_sample_loss(config, out.astype(dtype), y)
+        return jnp.mean(loss), (jnp.mean(correct), new_model_state)
+
+    def init(hyper: Hyper) -> TrainState:
+        init_key, _, _ = run_keys(hyper.seed)
+        params, model_state = model.init(init_key, tuple(input_shape))
+        params = jax.tree.map(lambda p: p.astype(dtype), params)
+        opt_state = optimizer(config, hyper.lr, hyper.lam).init(params)
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            model_state=model_state,
+            opt_state=opt_state,
+            lam=schedules.lam_init(hyper.lam, dtype),
+            hyper=hyper,
+            diverged=jnp.zeros((), bool),
+            diverged_step=jnp.full((), -1, jnp.int32),
+        )
+
+    def lr(state: TrainState, step):
+        h = state.hyper
+        return schedules.lr_at(config.lr_schedule, h.lr, step, h.steps, h.boundaries,
+                               config.lr_decay_factor)
+
+    def update(state: TrainState, x, y, key=None):
+        if augment_fn is not None:
+            x = augment_fn(key, x)
+        (loss, (acc, model_state)), grads = jax.value_and_grad(data_loss, has_aux=True)(
+            state.params, state.model_state, x, y)
+        tx = optimizer(config, lr(state, state.step), state.lam.lam)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        step = state.step + 1
+        new = state._replace(
+            step=step, params=params, model_state=model_state, opt_state=opt_state,
+            lam=schedules.lam_observe(
+                state.lam, loss, acc, step, kind=config.lam_schedule,
+                measure_every=config.autol2_measure_every, factor=config.autol2_factor,
+                refractory=config.autol2_refractory),
+        )
+        finite = jnp.isfinite(loss) & _all_finite(params)
+        active = (state.step < state.hyper.steps) & ~state.diverged
+        keep = active & finite
+        out = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, state)
+        newly = active & ~finite
+        out = out._replace(diverged=state.diverged | newly,
+                           diverged_step=jnp.where(newly, state.step, state.diverged_step))
+        return out, (loss, acc)
+
+    def evaluate(params, model_state, x, y, weight):
+        out, _ = model.apply(params, model_state, x.astype(dtype), False)
+        loss, correct = per_sample_loss(config, out.astype(dtype), y)
+        return jnp.sum(weight * loss), jnp.sum(weight * correct)
+
+    return Step(init=init, update=update, lr=lr, evaluate=evaluate, loss=data_loss)
+
+
+def _all_finite(tree) -> jnp.ndarray:
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.ones((), bool)

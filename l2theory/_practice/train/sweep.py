@@ -1,0 +1,285 @@
+"""``sweep``: a lam x lr x seed grid trained together, lane-vectorized, chunked, sharded, resumable."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from l2theory._practice.train import results
+from l2theory._practice.train.config import TrainConfig, check_lam, check_lr, config_error
+from l2theory._practice.train.engine import (COLUMNS, Engine, Placement, ProgressBar, Rows,
+                                             run_chunk, to_host)
+from l2theory._practice.train.step import Hyper, make_step
+
+# Columns a sweep adds in front of ``train``'s: the lane and its hyperparameters.
+LANE_COLUMNS = ("run", "seed", "run_lam", "run_lr", "run_steps")
+
+
+def steps_for_physical_time(tau: float, lam: float, lr: float) -> int:
+    """Steps of a lane trained for natural time ``tau = lam * lr * t``: ``ceil(tau / (lam lr))``.
+
+    Computed in float64 with a relative slack of 1e-9, so that a quotient that is an integer up to
+    rounding (``2 / (1e-3 * 0.1)``) gives that integer.
+    """
+    if not lam > 0:
+        raise ValueError(f"physical_time needs lam > 0 in every lane, got lam={lam!r}; drop lam=0 "
+                         "from the grid or pass physical_time=None (config.steps for all)")
+    x = float(tau) / (float(lam) * float(lr))
+    return max(1, math.ceil(x * (1 - 1e-9)))
+
+
+def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[float],
+          seeds: Sequence[int], physical_time: float | None = None, out: str | os.PathLike | None
+          = None, chunk_size: int | None = None, progress: bool = True,
+          checkpoint_every: int = 10) -> dict[str, np.ndarray]:
+    """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
+
+    Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``
+    and gives the same rows (bitwise on CPU in our tests). The lanes are trained together by
+    ``jax.vmap``: ``lr``, ``lam``, ``seed`` and the number of steps are traced per-lane arrays, so
+    one compilation serves the whole grid.
+
+    - Chunks: ``chunk_size`` lanes at a time (default: as many as fit in about half of a device's
+      memory by an estimate from the model's traced graph). Lanes are ordered longest first before
+      cutting them into chunks, so lanes of similar length share a chunk; a chunk runs until its
+      longest lane ends, and the last chunk is padded with idle lanes so every chunk reuses the one
+      compiled program.
+    - Devices: each chunk's lanes are split over all devices (``jax.sharding.NamedSharding`` over a
+      1-D mesh ``'lanes'``); the data is replicated. The same code runs on one CPU, one GPU or
+      eight. Several hosts: call ``jax.distributed.initialize()`` first in every process, pass the
+      same arguments everywhere; lanes then spread over all hosts' devices, each host holds the
+      full dataset, and only process 0 writes to ``out``.
+    - ``physical_time=tau``: lane ``i`` takes ``ceil(tau / (lam_i lr_i))`` steps (see
+      ``steps_for_physical_time``); lanes stop independently (updates past a lane's end are
+      masked) and each lane's rows stop at its own end. Step-schedule fractions refer to each
+      lane's own length.
+    - Divergence: a lane whose step gives a non-finite loss or parameters is marked ``diverged``
+      (``diverged_step`` = the refused step) and frozen at its last finite parameters; the other
+      lanes are unaffected.
+    - ``out=DIR``: config, environment, checkpoints and the final table are written atomically
+      (see ``l2theory._practice.train.results``). Calling the same ``sweep`` again resumes from the
+      last checkpoint after a crash and ends with exactly the rows of an uninterrupted run; calling
+      it after it finished returns the stored table without computing; a different sweep in the
+      same directory raises ``ValueError``.
+
+    Args:
+      config: the shared settings (its ``lam``, ``lr``, ``seed`` are replaced by the grid's, its
+        ``steps`` by ``physical_time`` when given).
+      dataset: an ``l2theory.data.Dataset``.
+      lam, lr, seeds: the grid's values (lanes in ``itertools.product(lam, lr, seeds)`` order).
+      physical_time: natural time ``tau = lam * lr * steps`` per lane, or ``None`` for
+        ``config.steps`` steps in every lane.
+      out: results directory, or ``None`` to write nothing.
+      chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
+      progress: show a tqdm bar (steps, ETA, best test accuracy so far).
+      checkpoint_every: with ``out``, checkpoint every this many evaluations.
+
+    Returns:
+      A dict of equal-length 1-D numpy arrays, rows ordered by ``run`` then ``step``: ``run``
+      (lane index in grid order), ``seed``, ``run_lam``, ``run_lr``, ``run_steps`` (the lane's
+      settings), the columns of ``train`` (``step``, ``train_loss``, ``train_acc``, ``test_loss``,
+      ``test_acc``, ``lam``, ``lr``, ``param_norm_sq``) and ``diverged``, ``diverged_step``.
+
+    Example:
+      >>> from l2theory import data
+      >>> ds = data.load("fashion_mnist_subset", n_train=200, n_test=100)
+      >>> cfg = TrainConfig(depth=2, width=32, steps=20, eval_every=10)
+      >>> table = sweep(cfg, ds, lam=[0.0, 1e-3], lr=[1.0], seeds=[0], progress=False)
+      >>> table["run"].tolist(), table["step"].tolist()
+      ([0, 0, 0, 1, 1, 1], [0, 10, 20, 0, 10, 20])
+    """
+    lam = [check_lam(f"lam[{i}]", v) for i, v in enumerate(_values("lam", lam))]
+    lr = [check_lr(f"lr[{i}]", v) for i, v in enumerate(_values("lr", lr))]
+    seeds = [_seed(i, s) for i, s in enumerate(_values("seeds", seeds))]
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every={checkpoint_every!r} must be >= 1")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size={chunk_size!r} must be a positive int, or None (automatic)")
+    config.validate(dataset)
+    grid = list(itertools.product(lam, lr, seeds))
+    if physical_time is None:
+        steps = [config.steps] * len(grid)
+    else:
+        if not (isinstance(physical_time, (int, float)) and physical_time > 0):
+            raise ValueError(f"physical_time={physical_time!r} must be a number > 0, or None")
+        steps = [steps_for_physical_time(physical_time, m, r) for m, r, _ in grid]
+
+    devices = jax.devices()
+    n_dev = len(devices)
+    store = results.Store(out) if out is not None else None
+    if store is not None:
+        identity = {
+            "config": config.replace(lam=0.0, lr=1.0, seed=0).to_dict(),
+            "grid": {"lam": lam, "lr": lr, "seeds": seeds, "physical_time": physical_time},
+            "dataset": results.dataset_fingerprint(dataset),
+        }
+        chunk_size = store.open(identity, chunk_size)
+        done = store.load_result()
+        if done is not None:
+            return done
+    if chunk_size is None:
+        chunk_size = auto_chunk_size(config, dataset, len(grid), n_dev)
+    chunk_size = min(_round_up(chunk_size, n_dev), _round_up(len(grid), n_dev))
+    if store is not None:
+        store.set_chunk_size(chunk_size)
+
+    order = sorted(range(len(grid)), key=lambda i: (-steps[i], i))  # longest first
+    chunks = [order[i:i + chunk_size] for i in range(0, len(order), chunk_size)]
+    engine = Engine(config, dataset, chunk_size, placement=Placement(devices))
+    treedef = jax.tree.structure(engine.abstract_state())
+    tables: list[dict[str, np.ndarray] | None] = [None] * len(grid)
+    total = sum(max(steps[i] for i in c) for c in chunks)
+    desc = f"sweep {len(grid)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
+    with ProgressBar(progress, total=total, desc=desc) as bar:
+        for ci, lanes in enumerate(chunks):
+            chunk_steps = np.array([steps[i] for i in lanes] + [0] * (chunk_size - len(lanes)))
+            end = int(chunk_steps.max())
+            saved = store.load_chunk(ci) if store is not None else None
+            if saved is not None and saved["done"]:
+                rows = Rows.from_arrays(saved["rows"])
+                bar.skip(end, rows)
+            else:
+                if saved is not None:
+                    state = engine.place_state(jax.tree.unflatten(treedef, saved["state_leaves"]))
+                    t, rows = saved["t"], Rows.from_arrays(saved["rows"])
+                    bar.skip(t, rows)
+                else:
+                    hyper = engine.hyper([grid[i][1] for i in lanes], [grid[i][0] for i in lanes],
+                                         [grid[i][2] for i in lanes], [steps[i] for i in lanes])
+                    state, t, rows = engine.init(hyper), 0, Rows()
+
+                def on_eval(state, t, rows, n_steps, ci=ci, end=end):
+                    bar.on_eval(state, t, rows, n_steps)
+                    if store is not None and t < end and (len(rows) - 1) % checkpoint_every == 0:
+                        store.save_chunk(ci, t=t, rows=rows.to_arrays(), done=False,
+                                         state_leaves=jax.tree.leaves(to_host(state)))
+
+                state, rows = run_chunk(engine, state, t, rows, chunk_steps, on_eval=on_eval)
+                del state
+                if store is not None:
+                    store.save_chunk(ci, t=end, rows=rows.to_arrays(), done=True)
+            for run, table in zip(lanes, rows.tables()):
+                tables[run] = table
+
+    table = _assemble(tables, grid, steps, config.param_dtype)
+    if store is not None:
+        store.save_result(table)
+    return table
+
+
+def _assemble(tables, grid, steps, dtype) -> dict[str, np.ndarray]:
+    parts = []
+    for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
+        k = len(table["step"])
+        lane = {"run": np.full(k, run, np.int64), "seed": np.full(k, seed, np.int64),
+                "run_lam": np.full(k, lam, dtype), "run_lr": np.full(k, lr, dtype),
+                "run_steps": np.full(k, n, np.int64)}
+        parts.append({**lane, **table})
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def auto_chunk_size(config: TrainConfig, dataset, n_runs: int, n_devices: int) -> int:
+    """Lanes per chunk: as many as fit in about half of one device's memory (times the number of
+    devices), by an estimate of one lane's memory (state x3 for gradients and the updated copy,
+    plus every intermediate of one training step and one evaluation batch, from the traced graph),
+    then balanced so that chunks are about equally full."""
+    per_lane = lane_bytes(config, dataset)
+    budget = _device_memory() // 2
+    per_device = max(1, budget // max(per_lane, 1))
+    cap = per_device * n_devices
+    n_chunks = -(-n_runs // cap)
+    return _round_up(-(-n_runs // n_chunks), n_devices)
+
+
+def lane_bytes(config: TrainConfig, dataset) -> int:
+    """Estimated device memory of one lane of a sweep (bytes)."""
+    import jax.numpy as jnp
+
+    model = config.build_model(dataset.num_classes)
+    step = make_step(config, model, dataset.input_shape)
+    scalar = lambda dt: jax.ShapeDtypeStruct((), dt)  # noqa: E731
+    hyper = Hyper(scalar(config.param_dtype), scalar(config.param_dtype), scalar(jnp.int32),
+                  scalar(jnp.int32), jax.ShapeDtypeStruct((len(config.lr_decay_at),), jnp.int32))
+    state = jax.eval_shape(step.init, hyper)
+    state_bytes = _tree_bytes(state)
+    n = dataset.n_train
+    b = n if config.batch_size is None else min(config.batch_size, n)
+    x = jax.ShapeDtypeStruct((b,) + dataset.input_shape, jnp.float32)
+    y = jax.ShapeDtypeStruct((b,), jnp.int32)
+    train_act = _jaxpr_bytes(jax.grad(lambda p, s, x, y: step.loss(p, s, x, y)[0]),
+                             state.params, state.model_state, x, y)
+    e = min(config.eval_batch_size, dataset.n_test)
+    xe = jax.ShapeDtypeStruct((e,) + dataset.input_shape, jnp.float32)
+    ye = jax.ShapeDtypeStruct((e,), jnp.int32)
+    we = jax.ShapeDtypeStruct((e,), jnp.float32)
+    eval_act = _jaxpr_bytes(step.evaluate, state.params, state.model_state, xe, ye, we)
+    return 3 * state_bytes + train_act + eval_act + 4 * n
+
+
+def _tree_bytes(tree) -> int:
+    return int(sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize
+                   for x in jax.tree.leaves(tree)))
+
+
+def _jaxpr_bytes(fn, *args) -> int:
+    """Sum of the sizes of every intermediate of ``fn`` (an upper bound on its live memory)."""
+    closed = jax.make_jaxpr(fn)(*args)
+
+    def walk(jaxpr) -> int:
+        total = 0
+        for eqn in jaxpr.eqns:
+            for v in eqn.outvars:
+                aval = v.aval
+                if hasattr(aval, "shape"):
+                    total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+            for p in eqn.params.values():
+                inner = getattr(p, "jaxpr", p)
+                if hasattr(inner, "eqns"):
+                    total += walk(inner)
+        return total
+
+    return walk(closed.jaxpr)
+
+
+def _device_memory() -> int:
+    """Bytes of memory of one device (GPU: XLA's limit; CPU: available RAM)."""
+    dev = jax.devices()[0]
+    try:
+        stats = dev.memory_stats() or {}
+        if stats.get("bytes_limit"):
+            return int(stats["bytes_limit"])
+    except Exception:  # noqa: BLE001 - memory_stats is unsupported on some backends
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // max(
+            1, jax.local_device_count())
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _round_up(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+def _values(name: str, values: Any) -> list:
+    if isinstance(values, (int, float)) or np.ndim(values) == 0:
+        values = [values]
+    values = list(np.asarray(values).tolist()) if isinstance(values, np.ndarray) else list(values)
+    if not values:
+        raise ValueError(f"{name} is empty; pass at least one value, e.g. {name}=[...]")
+    return values
+
+
+def _seed(i: int, s: Any) -> int:
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**31:
+        raise config_error(f"seed (seeds[{i}])", s, "must be an int in [0, 2**31)", "e.g. 0")
+    return int(s)
+
+
+__all__ = ["sweep", "steps_for_physical_time", "auto_chunk_size", "lane_bytes", "COLUMNS",
+           "LANE_COLUMNS"]
