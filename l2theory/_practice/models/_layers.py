@@ -1,7 +1,7 @@
 """Shared building blocks: dense, convolution, BatchNorm, pooling, activations, argument checks.
 
 Each layer is an ``*_init`` function returning a dict of trainable arrays and an ``*_apply``
-function. Parameterizations (for weights ``W`` and biases ``b`` of a layer with fan-in ``n``):
+function; initializers take a ``normal(shape)`` sampler supplied by ``init_from_normals``. Parameterizations (for weights ``W`` and biases ``b`` of a layer with fan-in ``n``):
 
 - ``"ntk"``: ``W ~ N(0, 1)``, ``b ~ N(0, 1)``; forward ``h = w_std/sqrt(n) * x @ W + b_std * b``
   (exactly neural-tangents' ``stax.Dense``/``stax.Conv`` in NTK parameterization).
@@ -119,23 +119,50 @@ def cast(x: Any, dtype: Any) -> Any:
 # ----------------------------------------------------------------------------- dense
 
 
-def _weight_init(key, shape, fan_in, parameterization, w_std):
-    z = jax.random.normal(key, shape, jnp.float32)
+def init_from_normals(key, build: Callable[[Callable[[Sequence[int]], Any]], Any]) -> Any:
+    """Run ``build(normal)``, where ``normal(shape)`` returns standard normal float32 arrays.
+
+    All the draws of one ``init`` are slices of a single ``jax.random.normal(key, (total,))``
+    call: a first, abstract pass (``jax.eval_shape``, nothing computed) records the shapes. One
+    random program instead of one per layer shape makes ``init`` compile several times faster
+    (eagerly or under jit), which matters for deep networks on CPU.
+    """
+    shapes = []
+
+    def record(shape):
+        shapes.append(tuple(shape))
+        return jnp.zeros(shape, jnp.float32)
+
+    jax.eval_shape(lambda: build(record))
+    sizes = [math.prod(shape) for shape in shapes]
+    flat = jax.random.normal(key, (sum(sizes),), jnp.float32)
+    pieces = iter(jnp.split(flat, np.cumsum(sizes)[:-1].tolist()))
+
+    def take(shape):
+        return next(pieces).reshape(shape)
+
+    return build(take)
+
+
+def _weight_init(normal, shape, fan_in, parameterization, w_std):
+    z = normal(shape)
     return z if parameterization == "ntk" else (w_std / math.sqrt(fan_in)) * z
 
 
-def _bias_init(key, shape, parameterization, b_std):
-    z = jax.random.normal(key, shape, jnp.float32)
+def _bias_init(normal, shape, parameterization, b_std):
+    z = normal(shape)
     return z if parameterization == "ntk" else b_std * z
 
 
-def dense_init(key, fan_in: int, fan_out: int, *, bias: bool, parameterization: str,
+def dense_init(normal, fan_in: int, fan_out: int, *, bias: bool, parameterization: str,
                w_std: float, b_std: float) -> dict:
-    """``{"w": [fan_in, fan_out]}`` plus ``"b": [fan_out]`` when ``bias``."""
-    kw, kb = jax.random.split(key)
-    p = {"w": _weight_init(kw, (fan_in, fan_out), fan_in, parameterization, w_std)}
+    """``{"w": [fan_in, fan_out]}`` plus ``"b": [fan_out]`` when ``bias``.
+
+    ``normal(shape)`` supplies standard normal draws (see ``init_from_normals``).
+    """
+    p = {"w": _weight_init(normal, (fan_in, fan_out), fan_in, parameterization, w_std)}
     if bias:
-        p["b"] = _bias_init(kb, (fan_out,), parameterization, b_std)
+        p["b"] = _bias_init(normal, (fan_out,), parameterization, b_std)
     return p
 
 
@@ -154,15 +181,14 @@ def dense_apply(p: dict, x, *, parameterization: str, w_std: float, b_std: float
 # ----------------------------------------------------------------------------- convolution
 
 
-def conv_init(key, kernel_size: int, c_in: int, c_out: int, *, bias: bool,
+def conv_init(normal, kernel_size: int, c_in: int, c_out: int, *, bias: bool,
               parameterization: str, w_std: float, b_std: float) -> dict:
     """``{"w": [k, k, c_in, c_out]}`` (HWIO) plus ``"b": [c_out]``; fan-in is ``k*k*c_in``."""
-    kw, kb = jax.random.split(key)
     fan_in = kernel_size * kernel_size * c_in
     shape = (kernel_size, kernel_size, c_in, c_out)
-    p = {"w": _weight_init(kw, shape, fan_in, parameterization, w_std)}
+    p = {"w": _weight_init(normal, shape, fan_in, parameterization, w_std)}
     if bias:
-        p["b"] = _bias_init(kb, (c_out,), parameterization, b_std)
+        p["b"] = _bias_init(normal, (c_out,), parameterization, b_std)
     return p
 
 

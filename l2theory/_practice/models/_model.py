@@ -62,7 +62,7 @@ def param_count(params: Any) -> int:
     """Number of scalars in a parameter pytree.
 
     Works on concrete arrays and on the ``jax.ShapeDtypeStruct`` leaves returned by
-    ``jax.eval_shape(model.init, key, input_shape)``, so large models can be counted without
-    allocating them.
+    ``jax.eval_shape(lambda key: model.init(key, input_shape), key)`` (``input_shape`` must stay
+    static), so large models can be counted without allocating them.
     """
     return int(sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(params)))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import jax
-
 from l2theory._practice.models import _layers
 from l2theory._practice.models._model import Model
 
@@ -98,20 +96,24 @@ def cnn(
         return pool is not None and (i + 1) % pool_every == 0 and min(height, width_) >= 2
 
     def init(key, input_shape):
-        height, width_, channels = _layers.check_input_shape(input_shape, ndim=3)
-        keys = jax.random.split(key, depth + 1)
-        params, state = {}, {}
-        for i in range(depth):
-            params[f"conv_{i}"] = _layers.conv_init(keys[i], kernel_size, channels, widths[i],
-                                                    bias=bias, **layer)
-            if batchnorm:
-                params[f"bn_{i}"], state[f"bn_{i}"] = _layers.batchnorm_init(widths[i])
-            channels = widths[i]
-            if pools_after(i, height, width_):
-                height, width_ = height // 2, width_ // 2
-        features = channels if global_pool is not None else channels * height * width_
-        params["head"] = _layers.dense_init(keys[depth], features, out_dim, bias=bias, **layer)
-        return params, state
+        input_shape = _layers.check_input_shape(input_shape, ndim=3)
+
+        def build(normal):
+            height, width_, channels = input_shape
+            params, state = {}, {}
+            for i in range(depth):
+                params[f"conv_{i}"] = _layers.conv_init(normal, kernel_size, channels, widths[i],
+                                                        bias=bias, **layer)
+                if batchnorm:
+                    params[f"bn_{i}"], state[f"bn_{i}"] = _layers.batchnorm_init(widths[i])
+                channels = widths[i]
+                if pools_after(i, height, width_):
+                    height, width_ = height // 2, width_ // 2
+            features = channels if global_pool is not None else channels * height * width_
+            params["head"] = _layers.dense_init(normal, features, out_dim, bias=bias, **layer)
+            return params, state
+
+        return _layers.init_from_normals(key, build)
 
     def apply(params, state, x, train):
         train = _layers.check_train(train)

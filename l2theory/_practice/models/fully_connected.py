@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 
 from l2theory._practice.models import _layers
@@ -78,12 +77,16 @@ def fully_connected(
     def init(key, input_shape):
         fan_in = math.prod(_layers.check_input_shape(input_shape))
         sizes = [fan_in] + [width] * (depth - 1) + [out_dim]
-        keys = jax.random.split(key, depth)
-        params = {
-            f"dense_{i}": _layers.dense_init(keys[i], sizes[i], sizes[i + 1], bias=bias, **layer)
-            for i in range(depth)
-        }
-        return params, {}
+
+        def build(normal):
+            params = {
+                f"dense_{i}": _layers.dense_init(normal, sizes[i], sizes[i + 1], bias=bias,
+                                                 **layer)
+                for i in range(depth)
+            }
+            return params, {}
+
+        return _layers.init_from_normals(key, build)
 
     def apply(params, state, x, train):
         _layers.check_train(train)

@@ -39,7 +39,7 @@ def wide_resnet(
     BatchNorm: batch statistics when ``train=True``, running averages (``running <- m * running +
     (1 - m) * batch`` with ``m = bn_momentum``, i.e. PyTorch momentum ``1 - m``) when
     ``train=False``. The BN scale and offset are trainable ``params``, so the L2 term
-    ``lam/2 ||theta||^2`` applies to them, as in the paper's setup; the running averages are
+    ``lam/2 ||theta||^2`` (over all params) applies to them too; the running averages are
     ``state``. ``batchnorm=False`` replaces every BN by the identity; then the forward variance
     roughly doubles per block at init, and ``residual_scale < 1`` (e.g. ``1/sqrt(3n)``) tames it.
 
@@ -89,26 +89,27 @@ def wide_resnet(
 
     def init(key, input_shape):
         channels = _layers.check_input_shape(input_shape, ndim=3)[2]
-        n_keys = 2 + 3 * 3 * n_blocks
-        keys = iter(jax.random.split(key, n_keys))
-        params = {"stem": _layers.conv_init(next(keys), 3, channels, 16, bias=False, **_HE)}
+        return _layers.init_from_normals(key, lambda normal: build(normal, channels))
+
+    def build(normal, channels):
+        params = {"stem": _layers.conv_init(normal, 3, channels, 16, bias=False, **_HE)}
         state = {}
         for name, c_in, c_out, stride in blocks():
             p, s = {}, {}
             if batchnorm:
                 p["bn1"], s["bn1"] = _layers.batchnorm_init(c_in)
                 p["bn2"], s["bn2"] = _layers.batchnorm_init(c_out)
-            p["conv1"] = _layers.conv_init(next(keys), 3, c_in, c_out, bias=False, **_HE)
-            p["conv2"] = _layers.conv_init(next(keys), 3, c_out, c_out, bias=False, **_HE)
+            p["conv1"] = _layers.conv_init(normal, 3, c_in, c_out, bias=False, **_HE)
+            p["conv2"] = _layers.conv_init(normal, 3, c_out, c_out, bias=False, **_HE)
             if c_in != c_out or stride != 1:
-                p["shortcut"] = _layers.conv_init(next(keys), 1, c_in, c_out, bias=False, **_HE)
+                p["shortcut"] = _layers.conv_init(normal, 1, c_in, c_out, bias=False, **_HE)
             params[name] = p
             if batchnorm:
                 state[name] = s
         c_final = stages[-1][0]
         if batchnorm:
             params["bn_final"], state["bn_final"] = _layers.batchnorm_init(c_final)
-        params["head"] = _layers.dense_init(next(keys), c_final, out_dim, bias=True, **_HEAD)
+        params["head"] = _layers.dense_init(normal, c_final, out_dim, bias=True, **_HEAD)
         return params, state
 
     def apply(params, state, x, train):
