@@ -10,6 +10,7 @@ import dataclasses
 import inspect
 import math
 import numbers
+import re
 from typing import Any, Mapping
 
 import jax
@@ -35,7 +36,7 @@ def config_error(field: str, value: Any, problem: str, fix: str) -> ValueError:
 def _choice(field: str, value: Any, valid: tuple[str, ...]) -> None:
     if value not in valid:
         options = ", ".join(repr(v) for v in valid)
-        raise config_error(field, value, "unknown name", f"valid: {options}")
+        raise config_error(field, value, f"unknown {field}", f"valid: {options}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,9 +188,7 @@ class TrainConfig:
 
     def factory_kwargs(self, out_dim: int) -> dict[str, Any]:
         """Keyword arguments for ``models.get(self.model, **kw)`` (see the class docstring)."""
-        from l2theory import models
-
-        accepted = _accepted_kwargs(models, self.model)
+        accepted = _accepted_kwargs(self.model)
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         kwargs: dict[str, Any] = {}
         for name in MODEL_FIELDS:
@@ -222,7 +221,7 @@ class TrainConfig:
         except ValueError as e:
             if str(e).startswith("TrainConfig."):
                 raise
-            raise ValueError(f"TrainConfig (model {self.model!r}): {e}") from None
+            raise ValueError(f"TrainConfig.model={self.model!r}: {e}") from None
 
     def validate(self, dataset) -> None:
         """Checks against a dataset: batch size and training subset no larger than the data."""
@@ -244,18 +243,22 @@ class TrainConfig:
         return d
 
 
-def _accepted_kwargs(models, name: str) -> set[str] | None:
+def _accepted_kwargs(name: str) -> set[str] | None:
     """Keyword arguments of the family's constructor, or None when they cannot be found."""
     try:
         from l2theory._practice import models as impl
 
-        factory = impl._FAMILIES[name.lower().replace("-", "_")]
+        key = name.lower().replace("-", "_")
+        fixed: set[str] = set()
+        if re.fullmatch(r"wrn_\d+_\d+", key):  # "wrn-28-10" fixes depth and widen
+            key, fixed = "wrn", {"depth", "widen"}
+        factory = impl._FAMILIES[key]
     except (ImportError, AttributeError, KeyError):
         return None  # unknown names then raise the models' own error, listing the valid ones
     params = inspect.signature(factory).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return {p.name for p in params}
+    return {p.name for p in params} - fixed
 
 
 def check_lr(field: str, value: Any) -> float:
