@@ -150,6 +150,8 @@ class Store:
         self.writer = jax.process_index() == 0
         if self.writer:
             (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
+            for stale in [*self.root.glob(".*.tmp-*"), *self.root.glob("checkpoints/.*.tmp-*")]:
+                stale.unlink(missing_ok=True)  # left by a process killed mid-write
 
     @property
     def config_path(self) -> Path:

@@ -1,0 +1,234 @@
+"""Tests of l2theory.train.sweep: lanes vs solo runs, divergence, physical time, chunks, devices,
+the results directory (kill and resume, finished reruns, mismatched configs) and the CLI."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from l2theory import data, train
+from l2theory._practice import cli
+from l2theory._practice.train import engine as engine_mod
+from l2theory._practice.train.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = TrainConfig(depth=2, width=16, steps=30, eval_every=10, batch_size=50, lr=1.0)
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return data.load("fashion_mnist_subset", n_train=300, n_test=100)
+
+
+def _lane(table, run):
+    m = table["run"] == run
+    return {k: v[m] for k, v in table.items()}
+
+
+def _assert_rows_close(solo, lane, rtol=1e-5):
+    """A sweep lane against its solo run. The training trajectories agree to float rounding: a
+    vmapped matmul may sum in another order than the unbatched one (XLA picks the kernel by
+    shape), so we allow relative differences at the 1e-5 level, not bitwise equality."""
+    np.testing.assert_array_equal(solo["step"], lane["step"])
+    np.testing.assert_array_equal(solo["diverged"], lane["diverged"])
+    np.testing.assert_array_equal(solo["diverged_step"], lane["diverged_step"])
+    for k in ("train_loss", "test_loss", "lam", "lr", "param_norm_sq"):
+        np.testing.assert_allclose(lane[k], solo[k], rtol=rtol, err_msg=k)
+    for k, n in (("train_acc", 300), ("test_acc", 100)):  # at most one example may flip
+        np.testing.assert_allclose(lane[k], solo[k], atol=1.01 / n, err_msg=k)
+
+
+def test_lanes_match_solo_runs_and_divergence_is_contained(ds):
+    # A linear net with MSE cannot die: lr=1e3 must blow up, and only that lane.
+    cfg = CFG.replace(activation="linear", loss="mse", lr=0.1)
+    lams, lrs = [0.0, 1e-2], [0.1, 1e3]
+    table = train.sweep(cfg, ds, lam=lams, lr=lrs, seeds=[0], progress=False)
+    assert len({len(v) for v in table.values()}) == 1
+    assert table["run"].tolist() == sorted(table["run"].tolist())
+    for run, (lam, lr) in enumerate([(a, b) for a in lams for b in lrs]):
+        lane = _lane(table, run)
+        assert lane["run_lam"][0] == np.float32(lam) and lane["run_lr"][0] == np.float32(lr)
+        if lr == 1e3:
+            assert lane["diverged"].all() and lane["diverged_step"][0] >= 0
+            continue
+        assert not lane["diverged"].any() and (lane["diverged_step"] == -1).all()
+        assert np.isfinite(lane["train_loss"]).all()
+        _assert_rows_close(train.train(cfg.replace(lam=lam, lr=lr), ds), lane)
+
+
+def test_solo_run_of_a_diverging_lane(ds):
+    cfg = CFG.replace(activation="linear", loss="mse", lr=1e3)
+    rows = train.train(cfg, ds)
+    assert rows["diverged"].all()
+    k = int(rows["diverged_step"][0])
+    assert 0 <= k < 30
+    assert rows["step"].tolist() == [0, 10, 20, 30]  # rows continue, frozen
+
+
+def test_physical_time_gives_each_lane_its_own_length(ds):
+    tau = 0.35
+    lams, lrs = [1e-2, 5e-3], [1.0, 3.0]
+    table = train.sweep(CFG, ds, lam=lams, lr=lrs, seeds=[0, 1], physical_time=tau,
+                        progress=False, chunk_size=3)
+    grid = [(a, b, s) for a in lams for b in lrs for s in (0, 1)]
+    assert sorted(set(table["run"].tolist())) == list(range(len(grid)))
+    for run, (lam, lr, seed) in enumerate(grid):
+        lane = _lane(table, run)
+        n = math.ceil(tau / (lam * lr))
+        assert n == train.steps_for_physical_time(tau, lam, lr)
+        assert (lane["run_steps"] == n).all() and (lane["seed"] == seed).all()
+        expect = sorted(set(range(0, n, CFG.eval_every)) | {n})
+        assert lane["step"].tolist() == expect  # rows stop at the lane's own end
+    # lanes of one chunk stop independently: equal to the solo run of that length
+    solo = train.train(CFG.replace(lam=5e-3, lr=3.0, seed=1, steps=24), ds)
+    _assert_rows_close(solo, _lane(table, 7))
+
+
+def test_steps_for_physical_time():
+    assert train.steps_for_physical_time(2.0, 1e-3, 0.1) == 20000  # not 20001 by rounding
+    assert train.steps_for_physical_time(1.0, 0.3, 1.0) == 4
+    with pytest.raises(ValueError, match="lam > 0"):
+        train.steps_for_physical_time(1.0, 0.0, 0.1)
+
+
+def test_chunks_match_one_program(ds):
+    kw = dict(lam=[0.0, 1e-3, 1e-2], lr=[0.5, 1.0], seeds=[0], progress=False)
+    whole = train.sweep(CFG, ds, **kw)
+    chunked = train.sweep(CFG, ds, chunk_size=4, **kw)  # 6 lanes -> 2 chunks, the last padded
+    for run in range(6):
+        _assert_rows_close(_lane(whole, run), _lane(chunked, run))
+
+
+def test_bad_sweep_arguments(ds):
+    with pytest.raises(ValueError, match=r"lam\[1\]=-1.*>= 0"):
+        train.sweep(CFG, ds, lam=[0.1, -1], lr=[1.0], seeds=[0], progress=False)
+    with pytest.raises(ValueError, match=r"lr\[0\]=0.*> 0"):
+        train.sweep(CFG, ds, lam=[0.1], lr=[0], seeds=[0], progress=False)
+    with pytest.raises(ValueError, match="lam > 0"):
+        train.sweep(CFG, ds, lam=[0.0], lr=[1.0], seeds=[0], physical_time=1.0, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        train.sweep(CFG.replace(batch_size=301), ds, lam=[0.0], lr=[1.0], seeds=[0],
+                    progress=False)
+
+
+# ----------------------------------------------------------------------------- results dir
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    from l2theory import data, train
+    from l2theory._practice.train import results
+
+    save = results.save_npz
+
+    def slow_save(path, arrays):  # leave time to be killed between checkpoints
+        save(path, arrays)
+        if "checkpoints" in str(path):
+            time.sleep(0.4)
+
+    results.save_npz = slow_save
+    ds = data.load("fashion_mnist_subset", n_train=300, n_test=100)
+    cfg = train.TrainConfig(depth=2, width=16, steps=200, eval_every=10, batch_size=50, lr=1.0)
+    train.sweep(cfg, ds, lam=[0.0, 1e-2], lr=[0.5, 1.0], seeds=[0], out=sys.argv[1],
+                chunk_size=2, progress=False, checkpoint_every=2)
+""")
+
+
+def _sweep_args():
+    cfg = TrainConfig(depth=2, width=16, steps=200, eval_every=10, batch_size=50, lr=1.0)
+    return cfg, dict(lam=[0.0, 1e-2], lr=[0.5, 1.0], seeds=[0], chunk_size=2, progress=False,
+                     checkpoint_every=2)
+
+
+def test_kill_and_resume_gives_the_uninterrupted_rows(tmp_path, ds):
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(out)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = out / "checkpoints" / "chunk-00000.npz"
+    deadline = time.time() + 180
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.exists(), proc.communicate()[1].decode()[-3000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.npz").exists(), "the sweep finished before it could be killed"
+
+    cfg, kw = _sweep_args()
+    resumed = train.sweep(cfg, ds, out=out, **kw)
+    reference = train.sweep(cfg, ds, out=tmp_path / "clean", **kw)
+    assert resumed.keys() == reference.keys()
+    for k in reference:
+        np.testing.assert_array_equal(resumed[k], reference[k], err_msg=k)
+    pairs = list(zip(resumed["run"].tolist(), resumed["step"].tolist()))
+    assert len(pairs) == len(set(pairs)) == 4 * 21  # no duplicated rows
+    assert (out / "results.csv").exists() and (out / "config.json").exists()
+    assert len(train.load_results(out / "results.npz")["step"]) == len(pairs)
+
+
+def test_finished_sweep_is_returned_without_recomputing(tmp_path, ds, monkeypatch):
+    kw = dict(lam=[1e-3], lr=[1.0], seeds=[0, 1], progress=False, out=tmp_path)
+    first = train.sweep(CFG, ds, **kw)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed a finished sweep")
+
+    monkeypatch.setattr(engine_mod.Engine, "__init__", refuse)
+    again = train.sweep(CFG, ds, **kw)
+    for k in first:
+        np.testing.assert_array_equal(first[k], again[k], err_msg=k)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"different sweep \(differs in: config.width"):
+        train.sweep(CFG.replace(width=17), ds, **kw)
+    with pytest.raises(ValueError, match=r"differs in: grid.lam"):
+        train.sweep(CFG, ds, **{**kw, "lam": [1e-2]})
+    with pytest.raises(ValueError, match="chunk_size"):
+        train.sweep(CFG, ds, chunk_size=1, **kw)
+
+
+def test_several_devices_give_the_same_rows(tmp_path):
+    """Lanes sharded over 4 (virtual CPU) devices match the one-device sweep."""
+    script = textwrap.dedent("""
+        import sys, numpy as np, jax
+        from l2theory import data, train
+        ds = data.load("fashion_mnist_subset", n_train=300, n_test=100)
+        cfg = train.TrainConfig(depth=2, width=16, steps=30, eval_every=10, batch_size=50)
+        t = train.sweep(cfg, ds, lam=[0.0, 1e-2], lr=[0.5, 1.0], seeds=[0, 1], progress=False)
+        np.savez(sys.argv[1], n_devices=len(jax.devices()), **t)
+    """)
+    results = {}
+    for n in (1, 4):
+        env = {**os.environ, "PYTHONPATH": str(ROOT),
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+        path = tmp_path / f"dev{n}.npz"
+        subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, env=env, check=True,
+                       capture_output=True)
+        results[n] = dict(np.load(path))
+    assert [int(results[n].pop("n_devices")) for n in (1, 4)] == [1, 4]
+    for run in range(8):
+        _assert_rows_close(_lane(results[1], run), _lane(results[4], run))
+
+
+def test_cli_sweep_and_train(tmp_path, capsys):
+    common = ["--depth", "2", "--width", "8", "--steps", "20", "--eval-every", "10",
+              "--batch-size", "50", "--n-train", "300", "--n-test", "100", "--no-progress"]
+    assert cli.sweep_main(["--lam", "1e-3", "1e-2", "--lr", "1", "--seeds", "0",
+                           "--physical-time", "0.1", "--out", str(tmp_path / "s")] + common) == 0
+    text = capsys.readouterr().out
+    assert "best_acc" in text and "results:" in text
+    table = train.load_results(tmp_path / "s" / "results.npz")
+    assert sorted(set(table["run_steps"].tolist())) == [10, 100]
+    assert cli.train_main(["--lam", "1e-3", "--lr", "0.5", "--out", "none"] + common) == 0
+    assert "0.001" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.train_main(["--loss", "hinge", "--out", "none"] + common)
+    assert "valid: 'xent', 'mse'" in capsys.readouterr().err
