@@ -1,0 +1,1 @@
+"""The theory half: kernels and exact function-space solvers (see THEORY.md)."""

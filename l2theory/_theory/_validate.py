@@ -1,0 +1,121 @@
+"""Input checks shared by the solvers: each error names the argument and the fix."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+# Relative size (to the largest eigenvalue) below which a negative kernel eigenvalue counts as
+# round-off and is clipped to 0; anything more negative means the kernel is not PSD.
+NEGATIVE_EIG_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
+
+
+def scalar(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
+    """A finite real number ``>= minimum`` (``> minimum`` when ``strict``)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        if getattr(value, "shape", None) == ():
+            value = float(value)
+        else:
+            raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None:
+        if strict and value <= minimum:
+            raise ValueError(f"{name} must be > {minimum}, got {value}; pass a positive {name}")
+        if not strict and value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}; pass a non-negative {name}")
+    return value
+
+
+def degree(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"degree must be an int >= 1 (the homogeneity degree L = number of layers "
+                        f"of a bias-free ReLU net), got {value!r}")
+    if value < 1:
+        raise ValueError(f"degree must be >= 1 (1 = linear model, L = depth of a bias-free ReLU "
+                         f"net), got {value}")
+    return int(value)
+
+
+def loss_name(value: str) -> str:
+    valid = ("mse", "xent")
+    if value not in valid:
+        raise ValueError(f"loss must be one of {valid}, got {value!r}")
+    return value
+
+
+def kernel_matrix(name: str, k, *, dtype) -> np.ndarray:
+    """A finite, square, symmetric matrix."""
+    k = np.asarray(k)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"{name} must be a square [n, n] matrix, got shape {k.shape}; pass the "
+                         f"kernel between the training points (one output's kernel, not [n*k, n*k])")
+    if not np.issubdtype(k.dtype, np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {k.dtype}")
+    k = k.astype(dtype, copy=False)
+    if not np.all(np.isfinite(k)):
+        raise ValueError(f"{name} has non-finite entries (nan or inf); check the kernel computation")
+    scale = np.max(np.abs(k)) if k.size else 0.0
+    asym = np.max(np.abs(k - k.T)) if k.size else 0.0
+    if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * max(k.shape[0], 1) ** 0.5:
+        raise ValueError(f"{name} is not symmetric (max |K - K^T| = {asym:.3g}, max |K| = "
+                         f"{scale:.3g}); pass the train-train kernel, or symmetrize it with "
+                         f"(K + K.T) / 2 if the asymmetry is round-off")
+    return k
+
+
+def targets(name: str, y, n: int, *, dtype) -> np.ndarray:
+    """``[n]`` or ``[n, k]`` array -> ``[n, k]``."""
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {y.dtype}")
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape [n] or [n, k] with n = {n} (the kernel's size), "
+                         f"got {np.shape(y)}")
+    y = y.astype(dtype, copy=False)
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} has non-finite entries")
+    return y
+
+
+def outputs(name: str, f, shape: tuple[int, int], *, dtype) -> np.ndarray:
+    f = np.asarray(f)
+    if f.ndim == 1 and shape[1] == 1:
+        f = f[:, None]
+    if f.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (points x outputs, matching y_train's "
+                         f"outputs), got {f.shape}")
+    f = f.astype(dtype, copy=False)
+    if not np.all(np.isfinite(f)):
+        raise ValueError(f"{name} has non-finite entries")
+    return f
+
+
+def times(t) -> tuple[np.ndarray, bool]:
+    """Times in steps: scalar or 1-D, ``>= 0``, ``inf`` allowed. Returns (1-D array, was_scalar)."""
+    arr = np.asarray(t, dtype=np.float64)
+    scalar_t = arr.ndim == 0
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise ValueError(f"t must be a scalar or a 1-D array of times (steps), got shape {arr.shape}")
+    if np.any(np.isnan(arr)):
+        raise ValueError("t has nan entries; pass times in steps, >= 0 (np.inf for t -> infinity)")
+    if np.any(arr < 0):
+        raise ValueError(f"t must be >= 0 (times in steps), got min {arr.min()}; the flow runs forward from t = 0")
+    return arr, scalar_t
+
+
+def eigenvalues(name: str, evals: np.ndarray) -> np.ndarray:
+    """Clip round-off negative eigenvalues to 0; reject clearly negative ones (not PSD)."""
+    dtype = np.dtype(evals.dtype)
+    top = float(np.max(np.abs(evals))) if evals.size else 0.0
+    rtol = NEGATIVE_EIG_RTOL.get(dtype, 1e-4)
+    if evals.size and evals.min() < -rtol * top:
+        raise ValueError(f"{name} has a negative eigenvalue {evals.min():.3g} (largest "
+                         f"{top:.3g}): a kernel must be positive semi-definite. Round-off negatives "
+                         f"down to -{rtol:g} x the largest are clipped to 0; this one is beyond that. "
+                         f"Check how the kernel was computed (dtype, symmetrization)")
+    return np.clip(evals, 0.0, None)

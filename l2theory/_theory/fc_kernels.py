@@ -1,0 +1,82 @@
+"""Analytic infinite-width kernels of fully connected ReLU networks (NTK parameterization).
+
+Network ``Dense-(Relu-Dense)*(depth-1)``; each Dense computes
+``h = w_std/sqrt(fan_in) x W + b_std b`` with ``W, b ~ N(0, 1)`` (neural-tangents' ``stax.Dense``).
+The recursion (Jacot et al. 2018; Arora et al. 2019), per pair of inputs, starting from
+``q = w_std^2 x.x'/d + b_std^2`` and ``Theta = q``::
+
+    theta    = arccos(q12 / sqrt(q11 q22))          (computed as atan2, stable near 0)
+    E[relu relu]   = (sqrt(q11 q22 - q12^2) + (pi - theta) q12) / (2 pi)
+    E[relu' relu'] = (pi - theta) / (2 pi)
+    q'     = w_std^2 E[relu relu] + b_std^2
+    Theta' = q' + w_std^2 E[relu' relu'] Theta
+
+Returns the NNGP kernel ``q`` and the NTK ``Theta`` of the last layer, per output (the full
+kernel is this times the identity over outputs). With ``b_std = 0`` and ReLU the network is
+homogeneous of degree ``depth`` and the NTK of degree ``2 (depth - 1)`` in the weights' scale.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from l2theory._theory import _validate
+
+
+def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 0.0):
+    """``(nngp, ntk)`` ``[n1, n2]`` infinite-width kernels of a ReLU FC net of ``depth`` layers.
+
+    Example:
+      >>> import numpy as np
+      >>> from l2theory.kernels import fc_relu
+      >>> x = np.eye(3)
+      >>> nngp, ntk = fc_relu(x, depth=1)   # linear model: w_std^2 x.x'/d
+      >>> float(ntk[0, 0]), float(ntk[0, 1])
+      (0.6666666666666669, 0.0)
+
+    Args:
+      x1: ``[n1, ...]`` inputs (flattened to ``[n1, d]``).
+      x2: ``[n2, ...]`` inputs, or None for ``x2 = x1`` (then the result is exactly symmetric).
+      depth: number of Dense layers (``>= 1``); ``depth=1`` is the linear model.
+      w_std, b_std: weight and bias standard deviations (``b_std = 0``: no bias).
+    """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be an int >= 1 (number of Dense layers), got {depth!r}")
+    w_var = _validate.scalar("w_std", w_std, minimum=0.0) ** 2
+    b_var = _validate.scalar("b_std", b_std, minimum=0.0) ** 2
+    x1 = jnp.asarray(x1)
+    x1 = x1.reshape(x1.shape[0], -1)
+    same = x2 is None
+    x2 = x1 if same else jnp.asarray(x2).reshape(jnp.shape(x2)[0], -1)
+    if x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must have the same feature size, got {x1.shape[1]} and "
+                         f"{x2.shape[1]}")
+    d = x1.shape[1]
+    q12 = w_var * (x1 @ x2.T) / d + b_var
+    q11 = w_var * jnp.sum(x1 * x1, axis=1) / d + b_var
+    q22 = q11 if same else w_var * jnp.sum(x2 * x2, axis=1) / d + b_var
+    if same:  # exact symmetry and exact diagonal (theta = 0 there)
+        q12 = (q12 + q12.T) / 2
+        q12 = q12.at[jnp.diag_indices(q12.shape[0])].set(q11)
+    ntk = q12
+    for _ in range(depth - 1):
+        prod = q11[:, None] * q22[None, :]
+        root = jnp.sqrt(jnp.maximum(prod - q12 ** 2, 0.0))
+        angle = jnp.arctan2(root, q12)
+        e_relu = (root + (jnp.pi - angle) * q12) / (2 * jnp.pi)
+        e_drelu = (jnp.pi - angle) / (2 * jnp.pi)
+        q12_new = w_var * e_relu + b_var
+        ntk = q12_new + w_var * e_drelu * ntk
+        q12 = q12_new
+        q11 = w_var * q11 / 2 + b_var
+        q22 = q11 if same else w_var * q22 / 2 + b_var
+        if same:
+            q12 = q12.at[jnp.diag_indices(q12.shape[0])].set(q11)
+    return q12, ntk
+
+
+def fc_relu_fn(*, depth: int, w_std: float = 2 ** 0.5, b_std: float = 0.0):
+    """``fc_relu`` as a kernel function ``kernel_fn(x1, x2=None) -> (nngp, ntk)``."""
+    def kernel_fn(x1, x2=None):
+        return fc_relu(x1, x2, depth=depth, w_std=w_std, b_std=b_std)
+    return kernel_fn

@@ -1,0 +1,18 @@
+"""Neural tangent kernels: analytic (infinite width) and empirical (any JAX model).
+
+A kernel function is ``kernel_fn(x1, x2=None) -> (nngp, ntk)``; neural-tangents' ``kernel_fn``s
+are accepted wherever one is taken (``as_kernel_fn``), when neural-tangents is installed.
+"""
+from l2theory._theory.empirical_ntk import empirical_ntk
+from l2theory._theory.fc_kernels import fc_relu
+from l2theory._theory.fc_kernels import fc_relu_fn
+from l2theory._theory.nt_adapter import as_kernel_fn
+from l2theory._theory.nt_adapter import ntk_matrices
+
+__all__ = [
+    "as_kernel_fn",
+    "empirical_ntk",
+    "fc_relu",
+    "fc_relu_fn",
+    "ntk_matrices",
+]

@@ -1,0 +1,23 @@
+"""Exact gradient-flow-with-L2 solvers in function space, and predictions on top of them.
+
+Solvers return functions of time in steps (``predict(t, ...)``), in THEORY.md's conventions.
+"""
+from l2theory._theory.gradient_flow import L2GradientFlow
+from l2theory._theory.linearized import LinearizedL2Flow
+from l2theory._theory.predictions import Peak
+from l2theory._theory.predictions import c_from_t_star
+from l2theory._theory.predictions import default_times
+from l2theory._theory.predictions import lam_opt
+from l2theory._theory.predictions import peak
+from l2theory._theory.predictions import test_metric
+
+__all__ = [
+    "L2GradientFlow",
+    "LinearizedL2Flow",
+    "Peak",
+    "c_from_t_star",
+    "default_times",
+    "lam_opt",
+    "peak",
+    "test_metric",
+]
