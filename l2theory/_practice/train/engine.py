@@ -370,8 +370,8 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
       and accuracy on the fixed training subset, see ``TrainConfig.train_eval_size``),
       ``test_loss``/``test_acc`` (full test set), ``lam`` and ``lr`` (the values in force at that
       step), ``param_norm_sq`` (``||theta||^2``, so the L2 term is ``lam/2 * param_norm_sq``),
-      ``diverged`` and ``diverged_step`` (-1 unless a non-finite loss or parameter stopped the run;
-      the rows after it repeat the frozen parameters).
+      ``diverged`` and ``diverged_step`` (-1 unless a non-finite training loss stopped the run at
+      that step; the rows after it evaluate the frozen parameters).
 
     Example:
       >>> from l2theory import data

@@ -45,9 +45,10 @@ class TrainState(NamedTuple):
       opt_state: optax state (the momentum buffer, when ``momentum > 0``).
       lam: the lam schedule's ``LamState`` (``lam.lam`` is the current coefficient).
       hyper: the run's ``Hyper`` constants.
-      diverged: bool, set when a step produced a non-finite loss or parameters; the run is frozen
-        from then on (its parameters are those before that step).
-      diverged_step: int32, the step whose update was refused (-1 while not diverged).
+      diverged: bool, set at the first step whose training loss is non-finite (non-finite
+        parameters make the loss non-finite at the next step); the parameters are frozen from
+        then on, as they were at that step.
+      diverged_step: int32, that step, whose update was refused (-1 while not diverged).
     """
 
     step: jnp.ndarray
@@ -125,7 +126,8 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
       - ``update(state, x, y, key) -> (state, (loss, acc))``: one step on the minibatch ``(x, y)``
         (``key`` feeds ``augment_fn``); ``loss``/``acc`` are the minibatch's data loss and accuracy
         before the step. The update is applied only while ``step < hyper.steps`` and the run has
-        not diverged; otherwise the state is returned unchanged.
+        not diverged; otherwise the parameters and the schedule state are held (the momentum
+        buffer of a held run decays, unused).
       - ``lr(state, step)``: the scheduled learning rate at ``step``.
       - ``evaluate(params, model_state, x, y, weight) -> (loss_sum, correct_sum)``: weighted sums
         over one batch in eval mode (``weight`` 0 marks padding; the caller divides by the number
@@ -166,24 +168,33 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
             x = augment_fn(key, x)
         (loss, (acc, model_state)), grads = jax.value_and_grad(data_loss, has_aux=True)(
             state.params, state.model_state, x, y)
-        tx = optimizer(config, lr(state, state.step), state.lam.lam)
+        # A lane steps while it is before its end, has not diverged, and its loss is finite.
+        # Divergence is read off the loss, a scalar known before the update: non-finite
+        # parameters give a non-finite loss at the next step, which then freezes the run.
+        active = (state.step < state.hyper.steps) & ~state.diverged
+        keep = active & jnp.isfinite(loss)
+        # Masking enters the update as a zero gradient and a zero learning rate, and one select on
+        # the parameters: these fuse into the update's single elementwise pass. (Selecting whole
+        # old/new states instead makes XLA copy the parameters and momentum every step.) A held
+        # lane keeps its parameters bit for bit; its momentum buffer, no longer used, decays.
+        grads = jax.tree.map(lambda g: jnp.where(keep, g, jnp.zeros_like(g)), grads)
+        step_lr = jnp.where(keep, lr(state, state.step), jnp.zeros_like(state.hyper.lr))
+        tx = optimizer(config, step_lr, state.lam.lam)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        step = state.step + 1
-        new = state._replace(
-            step=step, params=params, model_state=model_state, opt_state=opt_state,
+        params = jax.tree.map(lambda p, u: jnp.where(keep, p + u, p).astype(p.dtype),
+                              state.params, updates)
+        small = state._replace(
+            step=state.step + 1, model_state=model_state,
             lam=schedules.lam_observe(
-                state.lam, loss, acc, step, kind=config.lam_schedule,
+                state.lam, loss, acc, state.step + 1, kind=config.lam_schedule,
                 measure_every=config.autol2_measure_every, factor=config.autol2_factor,
                 refractory=config.autol2_refractory),
         )
-        finite = jnp.isfinite(loss) & _all_finite(params)
-        active = (state.step < state.hyper.steps) & ~state.diverged
-        keep = active & finite
-        out = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, state)
-        newly = active & ~finite
-        out = out._replace(diverged=state.diverged | newly,
-                           diverged_step=jnp.where(newly, state.step, state.diverged_step))
+        small = jax.tree.map(lambda n, o: jnp.where(keep, n, o), small, state)
+        newly = active & ~jnp.isfinite(loss)
+        out = small._replace(
+            params=params, opt_state=opt_state, diverged=state.diverged | newly,
+            diverged_step=jnp.where(newly, state.step, state.diverged_step))
         return out, (loss, acc)
 
     def evaluate(params, model_state, x, y, weight):
@@ -192,8 +203,3 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
         return jnp.sum(weight * loss), jnp.sum(weight * correct)
 
     return Step(init=init, update=update, lr=lr, evaluate=evaluate, loss=data_loss)
-
-
-def _all_finite(tree) -> jnp.ndarray:
-    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.ones((), bool)

@@ -58,9 +58,9 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       ``steps_for_physical_time``); lanes stop independently (updates past a lane's end are
       masked) and each lane's rows stop at its own end. Step-schedule fractions refer to each
       lane's own length.
-    - Divergence: a lane whose step gives a non-finite loss or parameters is marked ``diverged``
-      (``diverged_step`` = the refused step) and frozen at its last finite parameters; the other
-      lanes are unaffected.
+    - Divergence: a lane whose training loss becomes non-finite (as it does at the step after its
+      parameters overflow) is marked ``diverged`` (``diverged_step`` = the refused step) and its
+      parameters are frozen from then on; the other lanes are unaffected.
     - ``out=DIR``: config, environment, checkpoints and the final table are written atomically
       (see ``l2theory._practice.train.results``). Calling the same ``sweep`` again resumes from the
       last checkpoint after a crash and ends with exactly the rows of an uninterrupted run; calling
