@@ -154,17 +154,22 @@ def mode_coefficients(a: np.ndarray, t: np.ndarray, *, b: float, gamma: float):
     log_decay_gamma = -gamma * tt
     Dn = np.empty(delta.shape)
 
-    series = z0 <= _SERIES_Z0_MAX
-    if series.any():
-        z0s, gts = z0[series], (gamma * tt + 0 * z0)[series]
-        z1s = z0s * np.exp(-gts)
+    # Regime 1 is a property of the mode (z0 = a/gamma): the series coefficients (-z0)^k/k! are
+    # per mode and g_k per time, so the sum over k is one [T, K] x [K, n_series] product.
+    series_modes = (a[0] / gamma) <= _SERIES_Z0_MAX
+    series = np.broadcast_to(series_modes[None, :], delta.shape)
+    if series_modes.any():
+        z0s = a[0, series_modes] / gamma
+        gt = gamma * tt[:, 0]  # [T]
         k = np.arange(_SERIES_TERMS, dtype=np.float64)[:, None]
         sk = s + k
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.where(sk == 0.0, gts[None, :], -np.expm1(-sk * gts[None, :]) / np.where(sk == 0.0, 1.0, sk))
-        coef = (-z0s[None, :]) ** k / special.factorial(k)
-        total = (coef * g).sum(axis=0)
-        Dn[series] = np.exp(z1s - nu * gts) / gamma * total
+            g = np.where(sk == 0.0, gt[None, :], -np.expm1(-sk * gt[None, :]) / np.where(sk == 0.0, 1.0, sk))
+        coef = np.cumprod(np.vstack([np.ones_like(z0s)[None, :],
+                                     -z0s[None, :] / k[1:]]), axis=0)  # (-z0)^k / k!
+        total = g.T @ coef  # [T, n_series]
+        z1s = z0s[None, :] * np.exp(-gt)[:, None]
+        Dn[:, series_modes] = np.exp(z1s - nu * gt[:, None]) / gamma * total
 
     closed = (~series) & (delta >= 1.0)
     if closed.any():

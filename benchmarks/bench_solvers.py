@@ -1,0 +1,214 @@
+"""Speed and accuracy of the exact MSE solver against (a) scipy integration of the same system
+and (b) neural-tangents' ``predict.gradient_descent_mse`` at lam = 0 (pinned environment).
+
+Setting: infinite-width depth-3 bias-free ReLU NTK (``kernels.fc_relu``) on standardized
+Fashion-MNIST images (full files via $L2THEORY_DATA; the shipped subset / synthetic images when
+n exceeds what is found), k = 10 centered one-hot targets, n = 1k, 4k, 10k training points,
+2k test points, 200 log-spaced times in [1, 50/(lr lam)] steps, lam = 1e-3, lr = 1, float64.
+Timings include the factorization (first call) and the predictions at all 200 times, train and
+test. Integration: DOP853 on the full train+test system in the variable e^{b t} f (rtol 1e-9),
+capped at --integration-cap seconds; a capped run gives a lower bound on the speed-up, stated
+as such, with the fraction of the time span it covered.
+
+Usage: python benchmarks/bench_solvers.py [--sizes 1000 4000 10000] [--integration-cap 120]
+Results: printed, and saved as JSON in benchmarks/results/ with the machine named.
+Recorded run (2 CPU cores, see benchmarks/results/solvers_*.json): header of that file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CONFIG = {
+    "depth": 3,          # homogeneity degree L
+    "lam": 1e-3,         # L2 coefficient
+    "lr": 1.0,           # learning rate; times in steps
+    "k": 10,             # outputs (classes)
+    "n_test": 2000,      # test points
+    "n_times": 200,      # times per call, log-spaced in [1, 50/(lr lam)] steps
+    "rtol_integration": 1e-9,    # integration tolerance (the exact solver is ~1e-13)
+}
+
+NT_SCRIPT = r"""
+import sys, time, json, numpy as np, jax
+jax.config.update("jax_enable_x64", True)
+import neural_tangents as nt
+d = np.load(sys.argv[1])
+k_tr, k_te, y, t, lr = d["k_tr"], d["k_te"], d["y"], d["t"], float(d["lr"])
+f0, f0_test = np.zeros_like(y), np.zeros((k_te.shape[0], y.shape[1]))
+def once():
+    start = time.perf_counter()
+    fn = nt.predict.gradient_descent_mse(k_tr, y, learning_rate=lr * y.shape[1])
+    a, b = fn(t, f0, f0_test, k_te)
+    a.block_until_ready(); b.block_until_ready()
+    return time.perf_counter() - start, a, b
+once()  # compile
+secs, a, b = once()
+np.savez(sys.argv[2], f_train=np.asarray(a), f_test=np.asarray(b))
+print(json.dumps({"seconds": secs, "jax": jax.__version__}))
+"""
+
+
+def load_images(n_train, n_test):
+    from l2theory import data
+    try:
+        ds = data.load("fashion_mnist", n_train=n_train, n_test=n_test, seed=0)
+        source = "fashion_mnist"
+    except FileNotFoundError:
+        ds = data.load("fashion_mnist_subset")
+        source = "fashion_mnist_subset"
+        if n_train > len(ds.x_train) or n_test > len(ds.x_test):
+            ds = data.load("synthetic", n_train=n_train, n_test=n_test, seed=0)
+            source = "synthetic"
+        else:
+            ds = data.subsample(ds, n_train, n_test, seed=0)
+    ds = data.standardize(ds)
+    flat = lambda x: x.reshape(len(x), -1).astype(np.float64)
+    y = data.one_hot(ds.y_train, 10, centered=True).astype(np.float64)
+    return flat(ds.x_train), flat(ds.x_test), y, source
+
+
+def timed_solver(k_tr, k_te, y, t, lam, lr, depth, dtype=None):
+    from l2theory import solvers
+    start = time.perf_counter()
+    flow = solvers.L2GradientFlow(k_tr, y, lam=lam, lr=lr, degree=depth, dtype=dtype)
+    f_train, f_test = flow.predict(t, k_te)
+    f_train.block_until_ready()
+    f_test.block_until_ready()
+    return time.perf_counter() - start, np.asarray(f_train), np.asarray(f_test)
+
+
+def timed_integration(k_tr, k_te, y, t, lam, lr, depth, rtol, cap):
+    """DOP853 on the train+test system in g = e^{b t} f; stops at `cap` seconds."""
+    from scipy.integrate import solve_ivp
+    n, k = y.shape
+    m = k_te.shape[0]
+    b, gamma = lr * lam * depth, 2 * (depth - 1) * lr * lam
+    beta = b if gamma > 0 else 0.0
+    kk = np.vstack([k_tr, k_te])
+    start = time.perf_counter()
+
+    class Cap(Exception):
+        pass
+
+    reached = [0.0]
+
+    def rhs(time_, g_flat):
+        if time.perf_counter() - start > cap:
+            raise Cap()
+        reached[0] = max(reached[0], time_)
+        g = g_flat.reshape(n + m, k)
+        resid = g[:n] - np.exp(beta * time_) * y
+        return (-(lr / n) * np.exp(-gamma * time_) * (kk @ resid) - (b - beta) * g).ravel()
+
+    try:
+        sol = solve_ivp(rhs, (0, t[-1]), np.zeros((n + m) * k), method="DOP853", t_eval=t,
+                        rtol=rtol, atol=1e-14)
+    except Cap:
+        return {"finished": False, "seconds": cap, "t_reached": reached[0],
+                "fraction_of_log_span": float(np.log1p(reached[0]) / np.log1p(t[-1]))}
+    f = sol.y.T.reshape(len(t), n + m, k) * np.exp(-beta * t)[:, None, None]
+    return {"finished": True, "seconds": time.perf_counter() - start, "nfev": int(sol.nfev),
+            "f_train": f[:, :n], "f_test": f[:, n:]}
+
+
+def rel_err(a, b):
+    num = np.linalg.norm((a - b).reshape(len(a), -1), axis=1)
+    den = np.linalg.norm(b.reshape(len(b), -1), axis=1)
+    return float(np.max(num / np.maximum(den, 1e-300)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 10000])
+    parser.add_argument("--integration-cap", type=float, default=120.0, help="seconds per size")
+    parser.add_argument("--nt-python", default=os.environ.get(
+        "L2THEORY_ORACLE_PYTHON", os.path.expanduser("~/.cache/l2theory/nt-venv/bin/python")))
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    args = parser.parse_args()
+
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from l2theory import kernels
+
+    cfg = CONFIG
+    header = {"machine": platform.node(), "platform": platform.platform(),
+              "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+              "python": sys.version.split()[0], "jax": jax.__version__,
+              "devices": [str(d) for d in jax.devices()], "config": cfg,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(json.dumps({k: v for k, v in header.items() if k != "config"}))
+    x_tr_all, x_te, y_all, source = load_images(max(args.sizes), cfg["n_test"])
+    rows = []
+    for n in args.sizes:
+        x_tr, y = x_tr_all[:n], y_all[:n]
+        k_tr, k_te = kernels.ntk_matrices(kernels.fc_relu_fn(depth=cfg["depth"]), x_tr, x_te)
+        t = np.geomspace(1.0, 50 / (cfg["lr"] * cfg["lam"]), cfg["n_times"])
+        row = {"n": n, "data": source}
+        timed_solver(k_tr[:50, :50], k_te[:, :50], y[:50], t, cfg["lam"], cfg["lr"], cfg["depth"])  # warm-up
+        secs, f_train, f_test = timed_solver(k_tr, k_te, y, t, cfg["lam"], cfg["lr"], cfg["depth"])
+        row["solver_s"] = secs
+        integ = timed_integration(k_tr, k_te, y, t, cfg["lam"], cfg["lr"], cfg["depth"],
+                                  cfg["rtol_integration"], args.integration_cap)
+        row["integration_s"] = integ["seconds"]
+        row["integration_finished"] = integ["finished"]
+        if integ["finished"]:
+            row["integration_nfev"] = integ["nfev"]
+            row["rel_err_solver_vs_integration"] = max(rel_err(f_train, integ["f_train"]),
+                                                       rel_err(f_test, integ["f_test"]))
+            row["speedup_vs_integration"] = integ["seconds"] / secs
+        else:
+            row["integration_t_reached"] = integ["t_reached"]
+            row["integration_fraction_of_log_span"] = integ["fraction_of_log_span"]
+            row["speedup_vs_integration_lower_bound"] = integ["seconds"] / secs
+        # (b) neural-tangents at lam = 0 in its pinned environment, same kernel and times
+        secs0, f0_train, f0_test = timed_solver(k_tr, k_te, y, t, 0.0, cfg["lr"], cfg["depth"])
+        row["solver_lam0_s"] = secs0
+        if os.path.exists(args.nt_python):
+            with tempfile.TemporaryDirectory() as tmp:
+                inp, outp = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
+                np.savez(inp, k_tr=k_tr, k_te=k_te, y=y, t=t, lr=cfg["lr"])
+                proc = subprocess.run([args.nt_python, "-c", NT_SCRIPT, inp, outp],
+                                      capture_output=True, text=True)
+                if proc.returncode == 0:
+                    nt_res = json.loads(proc.stdout.strip().splitlines()[-1])
+                    ref = np.load(outp)
+                    row["nt_s"] = nt_res["seconds"]
+                    row["nt_jax"] = nt_res["jax"]
+                    row["ratio_solver_lam0_over_nt"] = secs0 / nt_res["seconds"]
+                    row["rel_err_vs_nt"] = max(rel_err(f0_train, ref["f_train"]),
+                                               rel_err(f0_test, ref["f_test"]))
+                else:
+                    row["nt_error"] = proc.stderr[-500:]
+        else:
+            row["nt_error"] = f"no neural-tangents environment at {args.nt_python}"
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    print(f"\n{'n':>6} {'solver s':>9} {'integr. s':>10} {'speed-up':>10} {'err vs int':>11} "
+          f"{'lam=0 s':>8} {'NT s':>7} {'ours/NT':>8} {'err vs NT':>10}")
+    for r in rows:
+        speed = (f"{r['speedup_vs_integration']:.0f}x" if r["integration_finished"]
+                 else f">{r['speedup_vs_integration_lower_bound']:.0f}x")
+        print(f"{r['n']:6d} {r['solver_s']:9.2f} {r['integration_s']:10.1f} {speed:>10} "
+              f"{r.get('rel_err_solver_vs_integration', float('nan')):11.2e} "
+              f"{r['solver_lam0_s']:8.2f} {r.get('nt_s', float('nan')):7.2f} "
+              f"{r.get('ratio_solver_lam0_over_nt', float('nan')):8.2f} "
+              f"{r.get('rel_err_vs_nt', float('nan')):10.2e}")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"solvers_cpu_{platform.node() or 'host'}.json")
+    with open(path, "w") as fh:
+        json.dump({"header": header, "rows": rows}, fh, indent=2)
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
