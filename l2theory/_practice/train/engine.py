@@ -127,6 +127,8 @@ class _Programs(NamedTuple):
     init: Callable
     segment: Callable
     evaluate: Callable
+    permutation: Callable
+    per_epoch: int | None
 
 
 _CACHE: "collections.OrderedDict[str, _Programs]" = collections.OrderedDict()
@@ -149,9 +151,15 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
     counts = {"train": len(train_eval_indices(n_train, config.train_eval_size)),
               "test": dataset.n_test}
 
-    def lane_segment(state: TrainState, n_steps: int, t0, data):
+    per_epoch = None if batch is None else n_train // batch
+
+    def lane_permutation(seed, epoch):
+        """The order of the training set in ``epoch`` (int32 ``[n_train]``)."""
+        return jax.random.permutation(jax.random.fold_in(run_keys(seed)[1], epoch), n_train)
+
+    def lane_segment(state: TrainState, n_steps: int, t0, data, perms):
         x_train, y_train = data
-        _, data_key, aug_key = run_keys(state.hyper.seed)
+        aug_key = run_keys(state.hyper.seed)[2]
         ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
         aug = (lambda t: jax.random.fold_in(aug_key, t)) if augment else (lambda t: None)
         if batch is None:  # full batch, fixed order
@@ -160,21 +168,19 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
 
             return jax.lax.scan(body, state, ts)[0]
 
-        per_epoch = n_train // batch
+        # The minibatch indices of the whole segment are cut before the loop from the
+        # permutations of the epochs it touches (``perms[j]`` is epoch ``t0 // per_epoch + j``),
+        # so the loop has no branch: a per-step lax.cond would make a GPU wait for the host.
+        perms = jnp.stack(perms)
+        rows = (ts // per_epoch - t0 // per_epoch)[:, None]
+        cols = ((ts % per_epoch) * batch)[:, None] + jnp.arange(batch)
+        idx = perms[rows, cols]  # [n_steps, batch]
 
-        def permutation(t):
-            return jax.random.permutation(jax.random.fold_in(data_key, t // per_epoch), n_train)
+        def body(state, xs):
+            t, i = xs
+            return step.update(state, x_train[i], y_train[i], aug(t))[0], None
 
-        def body(carry, t):
-            state, perm = carry
-            # A fresh permutation at each epoch start; t is the same for every lane, so this
-            # stays a real branch under vmap (not a select that computes both sides).
-            perm = jax.lax.cond(t % per_epoch == 0, permutation, lambda t: perm, t)
-            idx = jax.lax.dynamic_slice(perm, ((t % per_epoch) * batch,), (batch,))
-            state = step.update(state, x_train[idx], y_train[idx], aug(t))[0]
-            return (state, perm), None
-
-        return jax.lax.scan(body, (state, permutation(t0)), ts)[0][0]
+        return jax.lax.scan(body, state, (ts, idx))[0]
 
     def lane_evaluate(state: TrainState, t, eval_data):
         row = {}
@@ -197,8 +203,10 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
         model=model,
         step=step,
         init=jax.jit(lanes_map(step.init, n_lanes, (0,))),
-        segment=jax.jit(lanes_map(lane_segment, n_lanes, (0, None, None, None)),
+        segment=jax.jit(lanes_map(lane_segment, n_lanes, (0, None, None, None, 0)),
                         static_argnums=(1,), donate_argnums=(0,)),
+        permutation=jax.jit(lanes_map(lane_permutation, n_lanes, (0, None))),
+        per_epoch=per_epoch,
         evaluate=jax.jit(lanes_map(lane_evaluate, n_lanes, (0, None, None))),
     )
     _CACHE[key] = programs
@@ -229,6 +237,8 @@ class Engine:
             raise ValueError(f"n_lanes={n_lanes} must be a multiple of the number of devices "
                              f"({len(self.placement.devices)})")
         self.programs = _programs(config, dataset, self.n_lanes, self.placement)
+        batch = config.batch_size or dataset.n_train
+        self.max_piece = max(1024, dataset.n_train // batch)
         self.model = self.programs.model
         put = self.placement.replicated
         self.train_data = put((np.asarray(dataset.x_train), np.asarray(dataset.y_train, np.int32)))
@@ -269,10 +279,36 @@ class Engine:
     def place_state(self, state: TrainState) -> TrainState:
         return self.placement.lanes(state)
 
-    def segment(self, state: TrainState, t0: int, n_steps: int) -> TrainState:
-        """Steps ``t0 .. t0 + n_steps`` of every lane (lanes past their end or diverged hold)."""
-        return self.programs.segment(state, int(n_steps), jnp.asarray(t0, jnp.int32),
-                                     self.train_data)
+    def segment(self, state: TrainState, t0: int, n_steps: int,
+                epochs: dict | None = None) -> TrainState:
+        """Steps ``t0 .. t0 + n_steps`` of every lane (lanes past their end or diverged hold).
+
+        Runs as compiled pieces of at most ``max_piece`` steps. ``epochs`` caches the lanes'
+        minibatch permutations by epoch across calls, so each epoch's order is drawn once (pass
+        the same dict for consecutive segments of the same lanes, a new one for other lanes;
+        ``None``: no reuse).
+        """
+        epochs = {} if epochs is None else epochs
+        pe = self.programs.per_epoch
+        while n_steps > 0:
+            n = min(n_steps, self.max_piece)
+            perms = ()
+            if pe is not None:
+                needed = range(t0 // pe, (t0 + n - 1) // pe + 1)
+                for e in [e for e in epochs if e < needed[0]]:
+                    del epochs[e]
+                for e in needed:
+                    if e not in epochs:
+                        epochs[e] = self.programs.permutation(state.hyper.seed,
+                                                              jnp.asarray(e, jnp.int32))
+                # a fixed count per piece length, so one compilation serves every piece
+                count = -(-(n - 1) // pe) + 1
+                perms = tuple(epochs[min(e, needed[-1])] for e in
+                              range(needed[0], needed[0] + count))
+            state = self.programs.segment(state, n, jnp.asarray(t0, jnp.int32), self.train_data,
+                                          perms)
+            t0, n_steps = t0 + n, n_steps - n
+        return state
 
     def evaluate(self, state: TrainState, t: int) -> dict[str, np.ndarray]:
         """One row per lane at step ``min(t, lane steps)``: numpy arrays ``[n_lanes]``."""
@@ -340,9 +376,10 @@ def run_chunk(engine: Engine, state: TrainState, t: int, rows: Rows, steps: np.n
         if on_eval:
             on_eval(state, 0, rows, 0)
     every = engine.config.eval_every
+    epochs: dict = {}
     while t < end:
         n = min(every, end - t)
-        state = engine.segment(state, t, n)
+        state = engine.segment(state, t, n, epochs)
         prev, t = t, t + n
         rows.append(engine.evaluate(state, t), steps > prev)
         if on_eval:

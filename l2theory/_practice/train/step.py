@@ -100,7 +100,8 @@ def per_sample_loss(config: TrainConfig, out, labels):
     if config.loss == "xent":
         loss = -jnp.take_along_axis(jax.nn.log_softmax(out), labels[:, None], axis=-1)[:, 0]
     else:
-        loss = 0.5 * jnp.sum(jnp.square(out - one_hot(labels, k, centered=config.center_targets, dtype=out.dtype)), axis=-1)
+        target = one_hot(labels, k, centered=config.center_targets, dtype=out.dtype)
+        loss = 0.5 * jnp.sum(jnp.square(out - target), axis=-1)
     correct = (jnp.argmax(out, axis=-1) == labels).astype(out.dtype)
     return loss, correct
 
@@ -140,7 +141,9 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
     def data_loss(params, model_state, x, y):
         out, new_model_state = model.apply(params, model_state, x.astype(dtype), True)
         loss, correct = per_sample_loss(config, out.astype(dtype), y)
-        return jnp.mean(loss), (jnp.mean(correct), new_model_state)
+        # The minibatch accuracy feeds only AutoL2; otherwise it is not computed (NaN).
+        acc = jnp.mean(correct) if config.lam_schedule == "autol2" else jnp.full((), jnp.nan, dtype)
+        return jnp.mean(loss), (acc, new_model_state)
 
     def init(hyper: Hyper) -> TrainState:
         init_key, _, _ = run_keys(hyper.seed)
