@@ -7,6 +7,10 @@ compilation, shared between tests through the engine's program cache.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -262,3 +266,25 @@ def test_config_roundtrip_and_model_passthrough():
     # a family without `width`: the default width is simply not passed
     assert TrainConfig(model="wrn-10-1").build_model(10).name == "wrn-10-1"
     assert models.get("fc", **TrainConfig().factory_kwargs(10)).degree == 2
+
+
+def test_float64_parameters_with_x64(tmp_path):
+    """dtype="float64" trains in float64 (in a subprocess: x64 is process-wide)."""
+    script = textwrap.dedent("""
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        import numpy as np
+        from l2theory import data, train
+        ds = data.load("fashion_mnist_subset", n_train=200, n_test=100)
+        cfg = train.TrainConfig(depth=2, width=8, steps=10, eval_every=5, batch_size=50,
+                                dtype="float64", lr=0.1)
+        rows = train.train(cfg, ds)
+        assert rows["train_loss"].dtype == np.float64, rows["train_loss"].dtype
+        assert rows["lr"][0] == 0.1  # exactly: not a float32 0.1
+        assert rows["train_loss"][-1] < rows["train_loss"][0]
+        print("ok")
+    """)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]

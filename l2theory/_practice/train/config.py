@@ -162,8 +162,9 @@ class TrainConfig:
         for name in ("batch_size", "train_eval_size"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name), none="None")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise config_error("seed", self.seed, "must be an int >= 0", "e.g. seed=0")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (
+                0 <= self.seed < 2**31):
+            raise config_error("seed", self.seed, "must be an int in [0, 2**31)", "e.g. seed=0")
         if not (math.isfinite(self.lr_decay_factor) and self.lr_decay_factor > 0):
             raise config_error("lr_decay_factor", self.lr_decay_factor, "must be > 0", "e.g. 0.2")
         if any(not 0.0 < f < 1.0 for f in self.lr_decay_at) or list(self.lr_decay_at) != sorted(

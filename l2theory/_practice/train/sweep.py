@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from l2theory._practice.train import results
-from l2theory._practice.train.config import TrainConfig, check_lam, check_lr, config_error
+from l2theory._practice.train.config import TrainConfig, check_lam, check_lr
 from l2theory._practice.train.engine import (COLUMNS, Engine, Placement, ProgressBar, Rows,
                                              run_chunk, to_host)
 from l2theory._practice.train.step import Hyper, make_step
@@ -277,7 +277,7 @@ def _values(name: str, values: Any) -> list:
 
 def _seed(i: int, s: Any) -> int:
     if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**31:
-        raise config_error(f"seed (seeds[{i}])", s, "must be an int in [0, 2**31)", "e.g. 0")
+        raise ValueError(f"seeds[{i}]={s!r} must be an int in [0, 2**31), e.g. seeds=[0, 1]")
     return int(s)
 
 
