@@ -1,11 +1,12 @@
 """The compiled training loop, shared by ``train`` (one run) and ``sweep`` (many lanes at once).
 
-An ``Engine`` holds, for one config, dataset and number of lanes, three jitted programs over a
-state pytree with a leading lane axis: ``init`` (hyperparameters -> state), ``segment`` (run the
-steps between two evaluations inside one ``lax.scan``: sampling, augmentation, update, all on the
-device, no Python per step) and ``evaluate`` (the full test set and the fixed training subset, in
-batches). With one lane the per-run functions are called directly (no ``vmap``), so a single run
-compiles to the same program a hand-written loop would.
+An ``Engine`` holds, for one config, dataset and number of lanes, jitted programs over a state
+pytree with a leading lane axis: ``init`` (hyperparameters -> state), ``segment`` (the steps
+between two evaluations inside one ``lax.scan``: minibatch gathering, augmentation, update, all on
+the device, no Python per step), ``permutation`` (an epoch's minibatch order, drawn once per epoch
+on the device) and ``evaluate`` (the full test set and the fixed training subset, in batches).
+With one lane the per-run functions are called directly (no ``vmap``), so a single run compiles
+to the same program a hand-written loop would.
 """
 
 from __future__ import annotations

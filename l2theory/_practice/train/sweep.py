@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import os
 from typing import Any, Sequence
 
@@ -39,10 +40,11 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
           checkpoint_every: int = 10) -> dict[str, np.ndarray]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
-    Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``
-    and gives the same rows (bitwise on CPU in our tests). The lanes are trained together by
-    ``jax.vmap``: ``lr``, ``lam``, ``seed`` and the number of steps are traced per-lane arrays, so
-    one compilation serves the whole grid.
+    Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
+    same initialization, same minibatches, same update, so the same rows up to float rounding (a
+    batched matmul may sum in another order than the unbatched one; the tests allow 1e-5 relative).
+    The lanes are trained together by ``jax.vmap``: ``lr``, ``lam``, ``seed`` and the number of
+    steps are traced per-lane arrays, so one compilation serves the whole grid.
 
     - Chunks: ``chunk_size`` lanes at a time (default: as many as fit in about half of a device's
       memory by an estimate from the model's traced graph). Lanes are ordered longest first before
@@ -105,7 +107,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     if physical_time is None:
         steps = [config.steps] * len(grid)
     else:
-        if not (isinstance(physical_time, (int, float)) and physical_time > 0):
+        if not (isinstance(physical_time, numbers.Real) and physical_time > 0):
             raise ValueError(f"physical_time={physical_time!r} must be a number > 0, or None")
         steps = [steps_for_physical_time(physical_time, m, r) for m, r, _ in grid]
 
@@ -155,7 +157,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
 
                 def on_eval(state, t, rows, n_steps, ci=ci, end=end):
                     bar.on_eval(state, t, rows, n_steps)
-                    if store is not None and t < end and (len(rows) - 1) % checkpoint_every == 0:
+                    if store is not None and 0 < t < end and (len(rows) - 1) % checkpoint_every == 0:
                         store.save_chunk(ci, t=t, rows=rows.to_arrays(), done=False,
                                          state_leaves=jax.tree.leaves(to_host(state)))
 
