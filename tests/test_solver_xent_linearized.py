@@ -128,3 +128,16 @@ def test_c_and_lam_opt():
         solvers.lam_opt(0.1, lr=0.2, budget=0)
     with pytest.raises(ValueError, match="lam = 0 has no natural time scale"):
         solvers.default_times(0.0, 1.0)
+
+
+def test_predict_test_equals_predict(x64):
+    k_tr, k_te, y, f0, f0_test = _setup(seed=5)
+    t = np.array([0.0, 3.0, 300.0])
+    for flow in (solvers.L2GradientFlow(k_tr, y, lam=1e-2, lr=1.0, degree=2),
+                 solvers.LinearizedL2Flow(k_tr, y, f0, lam=1e-2, lr=1.0, degree=2)):
+        kwargs = {} if isinstance(flow, solvers.LinearizedL2Flow) else {"f0_train": f0}
+        _, want = flow.predict(t, k_te, f0_test=f0_test, **kwargs)
+        got = flow.predict_test(t, k_te, f0_test=f0_test, **kwargs)
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="needs k_test_train"):
+        flow.predict_test(t, None)

@@ -118,7 +118,8 @@ class L2GradientFlow:
                     _validate.outputs("f0_train", f0_train, (self.n, self.k), dtype=self.dtype))
         k_test_train_arr, f0_test_arr = self.test_inputs(k_test_train, f0_test)
         if self.loss == "mse":
-            f_train, f_test = self._predict_mse(t_arr, k_test_train_arr, f0_train, f0_test_arr)
+            f_train, f_test = self._predict_mse(t_arr, k_test_train_arr, f0_train, f0_test_arr,
+                                                with_train=True)
         else:
             if np.any(np.isinf(t_arr)):
                 raise ValueError("loss='xent' takes finite times only; pass a large finite t")
@@ -148,7 +149,21 @@ class L2GradientFlow:
                    _validate.outputs("f0_test", f0_test, (m, self.k), dtype=self.dtype))
         return k_test_train, f0_test
 
-    def _predict_mse(self, t, k_test_train, f0_train, f0_test):
+    def predict_test(self, t, k_test_train, f0_train=None, f0_test=None):
+        """Only the test outputs ``[len(t), m, k]`` (half the work of ``predict`` for MSE)."""
+        if k_test_train is None:
+            raise ValueError("predict_test needs k_test_train ([m, n] test-train kernel)")
+        if self.loss != "mse":
+            return self.predict(t, k_test_train, f0_train, f0_test)[1]
+        t_arr, scalar_t = _validate.times(t)
+        f0_train = (np.zeros((self.n, self.k), self.dtype) if f0_train is None else
+                    _validate.outputs("f0_train", f0_train, (self.n, self.k), dtype=self.dtype))
+        k_test_train_arr, f0_test_arr = self.test_inputs(k_test_train, f0_test)
+        _, f_test = self._predict_mse(t_arr, k_test_train_arr, f0_train, f0_test_arr,
+                                      with_train=False)
+        return f_test[0] if scalar_t else f_test
+
+    def _predict_mse(self, t, k_test_train, f0_train, f0_test, *, with_train):
         evals, evecs, y_modes = self._eigh
         rates = self.lr * evals.astype(np.float64) / self.n
         h, dn, e, decay = mode_functions.mode_coefficients(
@@ -156,8 +171,10 @@ class L2GradientFlow:
         u0 = evecs.T @ jnp.asarray(f0_train)
         h, dn, e = (jnp.asarray(c, self.dtype)[:, :, None] for c in (h, dn, e))
         a = jnp.asarray(rates, self.dtype)[None, :, None]
-        u_t = h * u0[None] + a * dn * y_modes[None]
-        f_train = jnp.einsum("ij,tjk->tik", evecs, u_t)
+        f_train = None
+        if with_train:
+            u_t = h * u0[None] + a * dn * y_modes[None]
+            f_train = jnp.einsum("ij,tjk->tik", evecs, u_t)
         if k_test_train is None:
             return f_train, None
         q = (self.lr / self.n) * (e * u0[None] + dn * y_modes[None])

@@ -53,6 +53,12 @@ class LinearizedL2Flow:
         """Data-free evolution factor: ``f = (L e^{-lr lam t} - (L-1)) f0``."""
         return self.degree * np.exp(-self.lr * self.lam * time) - (self.degree - 1)
 
+    def predict_test(self, t, k_test_train, f0_test=None):
+        """Only the test outputs ``[len(t), m, k]``."""
+        if k_test_train is None:
+            raise ValueError("predict_test needs k_test_train ([m, n] test-train kernel)")
+        return self.predict(t, k_test_train, f0_test=f0_test)[1]
+
     def predict(self, t, k_test_train=None, f0_test=None):
         t_arr, scalar_t = _validate.times(t)
         k_tt, f0_tt = self._base.test_inputs(k_test_train, f0_test)

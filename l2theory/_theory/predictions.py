@@ -78,11 +78,12 @@ def peak(flow, k_test_train, y_test, *, metric: str = "accuracy", t=None, f0_tra
     grid = default_times(flow.lam, flow.lr) if t is None else _validate.times(t)[0]
     grid = np.sort(grid)
 
+    if f0_train is not None and hasattr(flow, "f0_train"):
+        raise ValueError("f0_train is part of a LinearizedL2Flow; do not pass it to peak")
+    kwargs = {} if f0_train is None else {"f0_train": f0_train}
+
     def evaluate(times):
-        kwargs = {} if f0_train is None else {"f0_train": f0_train}
-        if hasattr(flow, "f0_train"):  # LinearizedL2Flow: f0 is part of the flow
-            kwargs = {}
-        _, f_test = flow.predict(times, k_test_train, f0_test=f0_test, **kwargs)
+        f_test = flow.predict_test(times, k_test_train, f0_test=f0_test, **kwargs)
         return test_metric(f_test, y_test, metric, flow.loss)
 
     curve = evaluate(grid)
