@@ -128,7 +128,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
         (``key`` feeds ``augment_fn``); ``loss``/``acc`` are the minibatch's data loss and accuracy
         before the step. The update is applied only while ``step < hyper.steps`` and the run has
         not diverged; otherwise the parameters and the schedule state are held (the momentum
-        buffer of a held run decays, unused).
+        buffer of a held run keeps moving, unused).
       - ``lr(state, step)``: the scheduled learning rate at ``step``.
       - ``evaluate(params, model_state, x, y, weight) -> (loss_sum, correct_sum)``: weighted sums
         over one batch in eval mode (``weight`` 0 marks padding; the caller divides by the number
@@ -176,28 +176,29 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
         # parameters give a non-finite loss at the next step, which then freezes the run.
         active = (state.step < state.hyper.steps) & ~state.diverged
         keep = active & jnp.isfinite(loss)
-        # Masking enters the update as a zero gradient and a zero learning rate, and one select on
-        # the parameters: these fuse into the update's single elementwise pass. (Selecting whole
-        # old/new states instead makes XLA copy the parameters and momentum every step.) A held
-        # lane keeps its parameters bit for bit; its momentum buffer, no longer used, decays.
-        grads = jax.tree.map(lambda g: jnp.where(keep, g, jnp.zeros_like(g)), grads)
-        step_lr = jnp.where(keep, lr(state, state.step), jnp.zeros_like(state.hyper.lr))
-        tx = optimizer(config, step_lr, state.lam.lam)
+        tx = optimizer(config, lr(state, state.step), state.lam.lam)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = jax.tree.map(lambda p, u: jnp.where(keep, p + u, p).astype(p.dtype),
-                              state.params, updates)
-        small = state._replace(
-            step=state.step + 1, model_state=model_state,
-            lam=schedules.lam_observe(
+
+        def held(new, old):
+            return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+
+        # Masking selects only the parameters (and the small schedule state): that select fuses
+        # into the update's elementwise pass. Selecting the momentum as well makes XLA copy the
+        # parameters and momentum every step. So a held lane keeps its parameters bit for bit,
+        # while its momentum buffer, no longer used, keeps moving.
+        out = TrainState(
+            step=held(state.step + 1, state.step),
+            params=held(optax.apply_updates(state.params, updates), state.params),
+            model_state=held(model_state, state.model_state),
+            opt_state=opt_state,
+            lam=held(schedules.lam_observe(
                 state.lam, loss, acc, state.step + 1, kind=config.lam_schedule,
                 measure_every=config.autol2_measure_every, factor=config.autol2_factor,
-                refractory=config.autol2_refractory),
+                refractory=config.autol2_refractory), state.lam),
+            hyper=state.hyper,
+            diverged=state.diverged | (active & ~keep),
+            diverged_step=jnp.where(active & ~keep, state.step, state.diverged_step),
         )
-        small = jax.tree.map(lambda n, o: jnp.where(keep, n, o), small, state)
-        newly = active & ~jnp.isfinite(loss)
-        out = small._replace(
-            params=params, opt_state=opt_state, diverged=state.diverged | newly,
-            diverged_step=jnp.where(newly, state.step, state.diverged_step))
         return out, (loss, acc)
 
     def evaluate(params, model_state, x, y, weight):
