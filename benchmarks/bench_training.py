@@ -41,10 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,6 +53,7 @@ import numpy as np
 from l2theory import data
 from l2theory._practice.train.config import TrainConfig
 from l2theory._practice.train.engine import Engine
+from l2theory._practice.train.results import environment
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,45 +91,11 @@ BANDWIDTH_GBS = [("H200", 4800), ("H100 PCIe", 2000), ("H100", 3350), ("A100-SXM
                  ("A100", 2039), ("L40S", 864), ("L4", 300), ("V100", 900)]
 
 
-def device_info() -> dict:
-    dev = jax.devices()[0]
-    info = {"platform": dev.platform, "device_kind": dev.device_kind,
-            "device_count": jax.device_count()}
-    if dev.platform == "cpu":
-        model = platform.processor()
-        try:
-            text = Path("/proc/cpuinfo").read_text()
-            model = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
-        except (OSError, AttributeError):
-            pass
-        info.update(cpu=model, cores=os.cpu_count())
-    return info
-
-
-def device_tag(info: dict) -> str:
+def device_tag(env: dict) -> str:
     """File-name-safe device name, e.g. ``nvidia-h100-80gb-hbm3`` or ``cpu-amd-epyc-2cores``."""
-    name = f"cpu {info['cpu']} {info['cores']}cores" if info["platform"] == "cpu" else \
-        info["device_kind"]
+    name = f"cpu {env['cpu']} {env['cpu_count']}cores" if env["backend"] == "cpu" else \
+        env["device_kind"]
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def versions() -> dict:
-    import optax
-
-    out = {"python": sys.version.split()[0], "jax": jax.__version__, "numpy": np.__version__,
-           "optax": optax.__version__}
-    try:
-        import jaxlib
-
-        out["jaxlib"] = jaxlib.__version__
-    except ImportError:
-        pass
-    try:
-        out["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
-                                    capture_output=True, text=True).stdout.strip() or None
-    except OSError:
-        out["git"] = None
-    return out
 
 
 def measured_copy_bandwidth_gbs() -> float:
@@ -264,18 +228,20 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(HERE / "results"), help="folder for the JSON")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
-    info, vers = device_info(), versions()
+    env = environment()
     bandwidth = args.bandwidth_gbs
     source = "--bandwidth-gbs"
     if bandwidth is None:
-        kind = info["device_kind"]
+        kind = env["device_kind"]
         bandwidth = next((bw for k, bw in BANDWIDTH_GBS if k in kind), None)
         source = f"nominal for {kind}"
         if bandwidth is None:
             bandwidth, source = measured_copy_bandwidth_gbs(), "measured (jnp triad)"
     print(f"# bench_training --preset {args.preset}")
-    print(f"# device: {json.dumps(info)}")
-    print(f"# versions: {json.dumps(vers)}")
+    print(f"# device: {env['device_kind']} x{len(env['devices'])} ({env['backend']}), "
+          f"cpu {env['cpu']} x{env['cpu_count']}, host {env['hostname']}")
+    print("# versions: " + ", ".join(f"{k} {env[k]}" for k in
+                                    ("python", "jax", "jaxlib", "numpy", "optax", "git")))
     print(f"# memory bandwidth: {bandwidth:.1f} GB/s ({source})")
     start = time.time()
     rows = []
@@ -303,9 +269,9 @@ def main(argv=None) -> int:
     print(f"# runtime {runtime:.0f} s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"bench_training-{args.preset}-{device_tag(info)}.json"
+    path = out / f"bench_training-{args.preset}-{device_tag(env)}.json"
     path.write_text(json.dumps({
-        "preset": args.preset, "config": preset, "device": info, "versions": vers,
+        "preset": args.preset, "config": preset, "environment": env,
         "bandwidth_gbs": bandwidth, "bandwidth_source": source, "runtime_s": runtime,
         "results": rows}, indent=2, default=list) + "\n")
     print(f"# wrote {path}")

@@ -28,7 +28,9 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -124,6 +126,19 @@ def environment() -> dict[str, Any]:
             env[module] = __import__(module).__version__
         except (ImportError, AttributeError):
             env[module] = None
+    env["cpu"] = platform.processor() or None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        env["cpu"] = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
+    except (OSError, AttributeError):
+        pass
+    env["cpu_count"] = os.cpu_count()
+    try:  # the commit of the l2theory checkout, if it is one
+        env["git"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        env["git"] = None
     return env
 
 

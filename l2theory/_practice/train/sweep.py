@@ -13,8 +13,8 @@ import numpy as np
 
 from l2theory._practice.train import results
 from l2theory._practice.train.config import TrainConfig, check_lam, check_lr
-from l2theory._practice.train.engine import (COLUMNS, Engine, Placement, ProgressBar, Rows,
-                                             run_chunk, to_host)
+from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
+                                             to_host)
 from l2theory._practice.train.step import Hyper, make_step
 
 # Columns a sweep adds in front of ``train``'s: the lane and its hyperparameters.
@@ -283,5 +283,5 @@ def _seed(i: int, s: Any) -> int:
     return int(s)
 
 
-__all__ = ["sweep", "steps_for_physical_time", "auto_chunk_size", "lane_bytes", "COLUMNS",
+__all__ = ["sweep", "steps_for_physical_time", "auto_chunk_size", "lane_bytes",
            "LANE_COLUMNS"]
