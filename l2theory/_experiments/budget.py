@@ -1,0 +1,234 @@
+"""Step budgets and the optimal lam: fixed budget vs budget proportional to 1/lam, and the
+prediction ``lam_opt(T) = c / (lr T)`` from one short run at a large lam.
+
+THEORY.md, empirical relations 2 and 3. Time counts steps; the natural clock is ``lam lr t``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from l2theory._experiments import _checks
+from l2theory._experiments.collapse import split_lanes
+from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
+
+
+def _sweep(config, dataset, **kwargs):
+    from l2theory import train
+
+    kwargs.setdefault("progress", False)
+    return train.sweep(config, dataset, **kwargs)
+
+
+def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
+            at_step: int | None = None) -> dict[str, Any]:
+    """``metric`` at the end of each lane (or at step ``at_step``), grouped by lam over seeds.
+
+    Returns ``{"lam", "steps", "mean", "std", "per_seed", "best_over_time_mean", "n_diverged"}``
+    with one entry per lam (lists; ``None`` where every lane of that lam diverged). The value of
+    a diverged lane is not used (its frozen parameters say nothing about the budget).
+    ``best_over_time_mean`` is the mean over seeds of the lane's raw maximum over evaluations up
+    to the end (the accuracy an oracle stopping at the best step would keep).
+    """
+    lanes = split_lanes(rows, metric)
+    out = {"lam": [], "steps": [], "mean": [], "std": [], "per_seed": [],
+           "best_over_time_mean": [], "n_diverged": []}
+    for lam in lams:
+        mine = [ln for ln in lanes if math.isclose(ln["lam"], lam, rel_tol=1e-6, abs_tol=1e-30)]
+        if not mine:
+            raise ValueError(f"rows have no lane with lam={lam!r}; lams must come from the sweep")
+        finals, bests, steps = [], [], []
+        for ln in mine:
+            s, v = ln["step"], ln["values"]
+            if at_step is not None:
+                keep = s <= at_step
+                s, v = s[keep], v[keep]
+                if not len(s) or s[-1] != at_step:
+                    raise ValueError(f"lane run={ln['run']} has no evaluation at step {at_step}; "
+                                     "make eval_every divide every budget")
+            steps.append(int(s[-1]))
+            if not ln["diverged"]:
+                finals.append(float(v[-1]))
+                bests.append(float(np.max(v)))
+        out["lam"].append(float(lam))
+        out["steps"].append(max(steps))
+        out["per_seed"].append(finals)
+        out["mean"].append(float(np.mean(finals)) if finals else None)
+        out["std"].append(float(np.std(finals)) if finals else None)
+        out["best_over_time_mean"].append(float(np.mean(bests)) if bests else None)
+        out["n_diverged"].append(len(mine) - len(finals))
+    return out
+
+
+def _argbest(values: Sequence[float | None], mode: str = "max") -> int | None:
+    scored = [(v if mode == "max" else -v, i) for i, v in enumerate(values) if v is not None]
+    return max(scored)[1] if scored else None
+
+
+def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
+                      physical_time: float, seeds: Sequence[int] = (0,),
+                      metric: str = "test_acc") -> dict[str, Any]:
+    """Final test accuracy against lam for a fixed step budget and for a budget ``~ 1/lam``.
+
+    THEORY.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam (too
+    large a lam collapses before ``T``, too small a lam has not used its regularization yet);
+    with ``T = tau / (lam lr)`` steps (the same natural time ``tau`` for every lam) it improves as
+    lam decreases and saturates.
+
+    Arms (one ``l2theory.train.sweep`` each, the same ``config`` otherwise):
+
+    - ``fixed``: every lam trained for ``budget_steps`` steps.
+    - ``proportional``: lam trained for ``ceil(physical_time / (lam lr))`` steps
+      (``sweep(..., physical_time=physical_time)``); ``lam = 0`` has no such budget and is left
+      out of this arm (``None`` entries).
+
+    Args:
+      config: an ``l2theory.train.TrainConfig`` (its ``lam``, ``lr``, ``seed``, ``steps`` are
+        replaced).
+      dataset: an ``l2theory.data.Dataset``.
+      lams: L2 coefficients (``>= 0``).
+      lr: learning rate (constant unless ``config`` schedules it).
+      budget_steps: ``T`` of the fixed arm (steps).
+      physical_time: ``tau = lam lr T`` of the proportional arm (dimensionless).
+      seeds: seeds, averaged over.
+      metric: the column reported (``"test_acc"``).
+
+    Returns:
+      JSON-ready dict: ``lam`` (sorted), ``fixed`` and ``proportional`` (each ``per_lam``'s dict:
+      ``steps``, ``mean``, ``std``, ``per_seed``, ``best_over_time_mean``, ``n_diverged`` per lam),
+      ``best_lam_fixed``, ``best_lam_proportional`` (lam of the best mean final accuracy),
+      ``budget_steps``, ``physical_time``, ``lr``, ``seeds``, ``metric``.
+    """
+    lams = sorted(_checks.values("lams", lams, allow_zero=True))
+    lr = _checks.positive("lr", lr)
+    budget_steps = _checks.positive_int("budget_steps", budget_steps)
+    physical_time = _checks.positive("physical_time", physical_time)
+    seeds = _checks.seeds("seeds", seeds)
+    cfg = config.replace(steps=budget_steps, lr=lr, eval_every=min(config.eval_every,
+                                                                  budget_steps))
+    fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds), lams, metric=metric)
+    positive = [m for m in lams if m > 0]
+    prop = {k: [] for k in fixed}
+    if positive:
+        got = per_lam(_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
+                             physical_time=physical_time), positive, metric=metric)
+        for lam in lams:
+            if lam > 0:
+                i = positive.index(lam)
+                for k in prop:
+                    prop[k].append(got[k][i])
+            else:
+                for k in prop:
+                    prop[k].append(lam if k == "lam" else None)
+    mode = "min" if "loss" in metric else "max"
+    bf, bp = _argbest(fixed["mean"], mode), _argbest(prop["mean"], mode)
+    return _checks.to_json({
+        "lam": lams, "fixed": fixed, "proportional": prop,
+        "best_lam_fixed": None if bf is None else lams[bf],
+        "best_lam_proportional": None if bp is None else lams[bp],
+        "budget_steps": budget_steps, "physical_time": physical_time, "lr": lr, "seeds": seeds,
+        "metric": metric})
+
+
+def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Sequence[int],
+                    lams: Sequence[float], seeds: Sequence[int] = (0,),
+                    short_physical_time: float = 3.0, smooth: float | None = DEFAULT_SMOOTH,
+                    metric: str = "test_acc") -> list[dict[str, Any]]:
+    """Predict the optimal lam of a step budget from one short run at a large lam, and check it.
+
+    THEORY.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used by the
+    lam whose peak falls at ``T``: ``lam_opt(T) = c / (lr T)``. Procedure:
+
+    1. Short run(s) at ``lam_large`` for ``ceil(short_physical_time / (lam_large lr))`` steps
+       (one per seed); ``t*`` = step of peak ``metric`` (``t_star``, smoothing ``smooth``) and
+       ``c = lam_large lr t*``, the geometric mean over seeds.
+    2. For each budget ``T``: ``lam_pred = c / (lr T)``.
+    3. A sweep over ``lams`` trained for ``T`` steps; ``lam_best`` = the lam with the best mean
+       (over seeds) final ``metric``. With a constant lr and lam schedule one sweep to
+       ``max(budgets)`` serves every budget (a run's first ``T`` steps do not depend on its
+       length); ``eval_every`` is then set to the gcd of the budgets so every ``T`` is evaluated.
+       Otherwise there is one sweep per budget.
+
+    Args:
+      config: an ``l2theory.train.TrainConfig``.
+      dataset: an ``l2theory.data.Dataset``.
+      lam_large: lam of the short run (``> 0``, large: its ``t*`` is then short).
+      lr: learning rate of every run.
+      budgets: step budgets ``T`` (ints).
+      lams: the grid compared against (``> 0``).
+      seeds: seeds (short runs and sweeps).
+      short_physical_time: natural time ``lam lr t`` of the short run; must exceed ``c``.
+      smooth: ``t_star``'s bandwidth in ``ln step``.
+      metric: the column whose peak/final value is used (``"test_acc"``).
+
+    Returns:
+      A table, one JSON-ready dict per budget (sorted by budget): ``budget``, ``lam_pred``,
+      ``lam_best``, ``log10_ratio`` (``log10(lam_pred / lam_best)``; the grid's spacing bounds
+      its resolution), ``metric_best`` (mean final metric of ``lam_best``), ``lam_grid_nearest_pred``
+      (grid lam nearest ``lam_pred`` in log) and ``metric_at_nearest_pred``, ``regret``
+      (``metric_best - metric_at_nearest_pred``), ``metric_by_lam`` (``{lam: mean}``), and the
+      short run's ``c``, ``c_per_seed``, ``t_star_large`` (per seed), ``lam_large``,
+      ``short_at_boundary`` (True if any short run peaked at its first/last evaluation: then
+      ``c`` is only a bound; increase ``short_physical_time``).
+    """
+    lam_large = _checks.positive("lam_large", lam_large)
+    lr = _checks.positive("lr", lr)
+    budgets = sorted({_checks.positive_int(f"budgets[{i}]", b) for i, b in enumerate(budgets)})
+    if not budgets:
+        raise _checks.bad("budgets", budgets, "is empty", "pass e.g. budgets=[200, 800]")
+    lams = sorted(_checks.values("lams", lams))
+    seeds = _checks.seeds("seeds", seeds)
+    short_physical_time = _checks.positive("short_physical_time", short_physical_time)
+    mode = "min" if "loss" in metric else "max"
+
+    short = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
+                   physical_time=short_physical_time)
+    t_stars, boundary = [], False
+    for ln in split_lanes(short, metric):
+        if ln["diverged"]:
+            raise ValueError(f"the short run at lam_large={lam_large} (seed {ln['seed']}) "
+                             "diverged; lower lr or lam_large")
+        keep = ln["step"] > 0
+        pk = t_star(ln["step"][keep], ln["values"][keep], mode=mode, smooth=smooth)
+        t_stars.append(pk.t_star)
+        boundary |= pk.at_boundary
+    c_seed = [lam_large * lr * t for t in t_stars]
+    c = float(np.exp(np.mean(np.log(c_seed))))
+
+    constant = config.lr_schedule == "constant" and config.lam_schedule == "constant"
+    results: dict[int, dict] = {}
+    if constant:
+        every = math.gcd(*budgets) if len(budgets) > 1 else budgets[0]
+        every = math.gcd(every, config.eval_every)
+        rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every), dataset,
+                      lam=lams, lr=[lr], seeds=seeds)
+        for b in budgets:
+            results[b] = per_lam(rows, lams, metric=metric, at_step=b)
+    else:
+        for b in budgets:
+            rows = _sweep(config.replace(steps=b, lr=lr, eval_every=min(config.eval_every, b)),
+                          dataset, lam=lams, lr=[lr], seeds=seeds)
+            results[b] = per_lam(rows, lams, metric=metric)
+
+    table = []
+    for b in budgets:
+        got = results[b]
+        pred = c / (lr * b)
+        ib = _argbest(got["mean"], mode)
+        near = int(np.argmin(np.abs(np.log(np.array(lams)) - np.log(pred))))
+        best_val = None if ib is None else got["mean"][ib]
+        near_val = got["mean"][near]
+        regret = None
+        if best_val is not None and near_val is not None:
+            regret = (best_val - near_val) if mode == "max" else (near_val - best_val)
+        table.append(_checks.to_json({
+            "budget": b, "lam_pred": pred, "lam_best": None if ib is None else lams[ib],
+            "log10_ratio": None if ib is None else float(np.log10(pred / lams[ib])),
+            "metric_best": best_val, "lam_grid_nearest_pred": lams[near],
+            "metric_at_nearest_pred": near_val, "regret": regret,
+            "metric_by_lam": {repr(m): v for m, v in zip(lams, got["mean"])},
+            "c": c, "c_per_seed": c_seed, "t_star_large": t_stars, "lam_large": lam_large,
+            "lr": lr, "short_at_boundary": bool(boundary), "metric": metric}))
+    return table
