@@ -1,0 +1,56 @@
+"""The paper's experiments, where the theory (``solvers``, ``kernels``) meets practice (``train``).
+
+Every function takes small settings for tests, is deterministic given its seeds, raises
+``ValueError`` naming the bad argument, and returns plain JSON-ready dicts/lists. Conventions
+(THEORY.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``; time ``t`` in steps;
+natural clock ``lam * lr * t``.
+
+- ``t_star``: step of peak performance of a noisy learning curve (smoothing in log-time).
+- ``collapse``, ``fit_power_law``, ``plot_collapse``: ``t* = c / (lam lr)^s`` measured on a sweep,
+  fitted with a bootstrap over seeds.
+- ``budget_comparison``: final accuracy vs lam for a fixed step budget and for a budget ~ 1/lam.
+- ``predict_lam_opt``: ``lam_opt(T) = c / (lr T)`` from one short run at a large lam, against the
+  best lam of a sweep at each budget T.
+- ``autol2_comparison``: AutoL2 vs the best fixed lam at the same budget.
+- ``theory_vs_practice``: finite-width ReLU nets trained by GD vs the exact infinite-width L2
+  gradient flow (and the linearized network) on real data.
+- ``hessian_lowest_eigs``, ``hessian_vs_lam``: bottom of the Hessian spectrum (Lanczos on
+  Hessian-vector products) vs lam.
+- ``decoupled_and_schedules``: t* in the integrated decay clock ``sum_t lr_t lam_t`` under
+  decoupled weight decay and lr schedules.
+"""
+from l2theory._experiments.autol2 import autol2_comparison
+from l2theory._experiments.budget import budget_comparison
+from l2theory._experiments.budget import predict_lam_opt
+from l2theory._experiments.collapse import collapse
+from l2theory._experiments.collapse import fit_power_law
+from l2theory._experiments.collapse import lane_peaks
+from l2theory._experiments.collapse import plot_collapse
+from l2theory._experiments.fc_network import fc_empirical_ntk
+from l2theory._experiments.hessian import hessian_lowest_eigs
+from l2theory._experiments.hessian import hessian_vs_lam
+from l2theory._experiments.peak import TStar
+from l2theory._experiments.peak import t_star
+from l2theory._experiments.schedules import decay_clock
+from l2theory._experiments.schedules import decoupled_and_schedules
+from l2theory._experiments.theory_vs_practice import gd_limit_outputs
+from l2theory._experiments.theory_vs_practice import theory_vs_practice
+
+__all__ = [
+    "TStar",
+    "autol2_comparison",
+    "budget_comparison",
+    "collapse",
+    "decay_clock",
+    "decoupled_and_schedules",
+    "fc_empirical_ntk",
+    "fit_power_law",
+    "gd_limit_outputs",
+    "hessian_lowest_eigs",
+    "hessian_vs_lam",
+    "lane_peaks",
+    "plot_collapse",
+    "predict_lam_opt",
+    "t_star",
+    "theory_vs_practice",
+]
