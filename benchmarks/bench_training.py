@@ -24,12 +24,13 @@ Results go to ``benchmarks/results/bench_training-<preset>-<device>.json`` with 
 versions and the git commit.
 
 Measured (``--preset cpu``, 2-core AMD EPYC VM shared with other jobs, jax/jaxlib 0.10.2,
-optax 0.2.8, numpy 2.4, Python 3.11; 120 s; ``results/bench_training-cpu-cpu-amd-epyc-2cores.json``):
-ratio 1.00 WRN-16-4 fp32 (batch 2), 1.01 / 0.97 WRN-10-2 fp32 / bf16 (batch 8), 1.03 FC
-784-2048x3-10, 0.89 / 0.88 / 1.02 FC-128 sweeps of 16 / 64 / 256 lanes (about 2000 run-steps/s,
-the update at ~80-100% of the measured 5 GB/s). Timings on this shared machine vary by +-10-50%
-from call to call; the engine's remaining cost in sweeps is the per-step gather of each lane's
-minibatch (the bare step reuses a fixed batch). GPU preset: not yet run (``gpu_check.sh``).
+optax 0.2.8, numpy 2.4, Python 3.11; 146 s; ``results/bench_training-cpu-cpu-amd-epyc-2cores.json``):
+ratio 0.98 WRN-16-4 fp32 (batch 2), 0.98 / 1.00 WRN-10-2 fp32 / bf16 (batch 8), 0.95 FC
+784-2048x3-10, 0.94 / 0.99 / 1.01 FC-128 sweeps of 16 / 64 / 256 lanes (about 2000 run-steps/s,
+the update at ~85% of the measured 5.5 GB/s). Timings on this shared machine vary by +-5-50%
+between calls and runs (earlier runs gave 0.88-1.03); what the engine adds per step is the gather
+of each lane's minibatch (the bare step reuses a fixed batch) and a few scalar ops. GPU preset:
+not yet run (``gpu_check.sh``).
 
 Usage::
 
