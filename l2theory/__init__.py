@@ -15,6 +15,8 @@ Public modules (import them explicitly, e.g. ``from l2theory import solvers``):
   (t*, c, lam_opt) on top of them.
 - ``l2theory.models``, ``l2theory.data``, ``l2theory.train``: finite-width networks, datasets and
   the jitted training engine.
+- ``l2theory.experiments``: where theory and practice meet: ``t*`` of noisy curves, the
+  t*-collapse fit, optimal-lam prediction, AutoL2, theory vs finite-width networks, Hessian.
 """
 
 __version__ = "0.1.0"

@@ -14,6 +14,8 @@ COMMANDS = {
              "theory demo: predicted t* and lam_opt, infinite-width test curves (figure)"),
     "train": ("l2theory._practice.cli", "train_main", "train one finite-width network"),
     "sweep": ("l2theory._practice.cli", "sweep_main", "vectorized lam x lr x seed sweep"),
+    "figures": ("l2theory._experiments.figures_cli", "main",
+                "regenerate the paper's figures and a report (--preset quick|paper)"),
 }
 
 

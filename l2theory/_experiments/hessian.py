@@ -24,6 +24,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from l2theory._experiments import _checks
+from l2theory._practice.train.step import sum_squares
 
 METHODS = ("auto", "lanczos", "dense")
 DENSE_MAX = 2000  # "auto" forms the dense Hessian up to this many parameters
@@ -145,11 +146,6 @@ def hessian_lowest_eigs(loss_fn: Callable, params, *, k: int = 6, num_lanczos: i
     ritz, res = lanczos(matvec, n, num, seed=seed)
     return _checks.to_json({"eigenvalues": ritz[:k], "residuals": res[:k], "n_params": n,
                             "method": "lanczos", "n_matvec": count[0]})
-
-
-def sum_squares(tree):
-    """``||theta||^2`` over every leaf of a pytree."""
-    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
 
 
 def train_full_batch(config, dataset, steps: int):
