@@ -1,0 +1,195 @@
+"""Shared pieces of the figure scripts: arguments, config printing, datasets with clear errors,
+saving figure (PNG + PDF) + CSV + JSON summary with the machine and versions."""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+PRESETS = ("quick", "paper")
+REPO = Path(__file__).resolve().parent.parent
+
+
+class DatasetMissing(RuntimeError):
+    """A preset needs a dataset that is not on disk (the message says where it was searched and
+    how to get it)."""
+
+
+def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"paper_figures/{name}.py", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=PRESETS, default="quick",
+                        help="quick: CPU minutes on the shipped Fashion-MNIST subset; paper: the "
+                             "paper's datasets/models (GPU)")
+    parser.add_argument("--out", default=None,
+                        help=f"output folder (default out/figures/{name}/)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="shrink the preset to run in seconds (tests; numbers meaningless)")
+    return parser.parse_args(argv)
+
+
+def get_config(configs: Mapping[str, dict], preset: str, tiny: Mapping[str, Any] | None = None,
+               use_tiny: bool = False) -> dict:
+    if preset not in configs:
+        raise ValueError(f"preset={preset!r}: unknown preset; valid: {', '.join(configs)}")
+    cfg = copy.deepcopy(dict(configs[preset]))
+    cfg["preset"] = preset
+    if use_tiny and tiny:
+        cfg.update(copy.deepcopy(dict(tiny)))
+        cfg["tiny"] = True
+    return cfg
+
+
+def print_config(name: str, config: Mapping[str, Any]) -> None:
+    print(f"== {name} (preset {config.get('preset')}{', tiny' if config.get('tiny') else ''})")
+    for key, value in config.items():
+        print(f"   {key:<22} {value}")
+    sys.stdout.flush()
+
+
+def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = None,
+                 seed: int = 0, standardize: bool = True, downsample: int = 1):
+    """``l2theory.data.load`` (+ ``standardize``); a missing dataset raises ``DatasetMissing``
+    naming the dataset, every folder searched and how to get it. ``downsample=k`` averages
+    ``k x k`` pixel blocks (quick CNN presets: 28x28 -> 14x14, 4x less compute)."""
+    from l2theory import data
+
+    try:
+        ds = data.load(name, n_train=n_train, n_test=n_test, seed=seed)
+    except FileNotFoundError as e:
+        raise DatasetMissing(
+            f"this preset needs the dataset {name!r}, which is not on disk. {e}\n"
+            "Set L2THEORY_DATA to the folder holding it, or run the quick preset "
+            "(--preset quick), which uses the Fashion-MNIST subset shipped with l2theory."
+        ) from None
+    if downsample > 1:
+        import dataclasses
+
+        def pool(x):
+            n, h, w, c = x.shape
+            h2, w2 = h // downsample, w // downsample
+            x = x[:, :h2 * downsample, :w2 * downsample]
+            return x.reshape(n, h2, downsample, w2, downsample, c).mean(axis=(2, 4))
+
+        ds = dataclasses.replace(ds, x_train=pool(ds.x_train), x_test=pool(ds.x_test))
+    return data.standardize(ds) if standardize else ds
+
+
+def machine() -> dict[str, Any]:
+    """Versions, devices and host (``l2theory``'s environment record)."""
+    from l2theory._practice.train.results import environment
+
+    return environment()
+
+
+def hardware_line(env: Mapping[str, Any] | None = None) -> str:
+    env = env or machine()
+    dev = env.get("device_kind") if env.get("backend") != "cpu" else \
+        f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores)"
+    return f"{dev}, jax {env.get('jax')}, {platform.python_implementation()} {env.get('python')}"
+
+
+def out_dir(name: str, out: str | os.PathLike | None) -> Path:
+    path = Path(out) if out is not None else Path("out") / "figures" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_figure(fig, out: Path, stem: str) -> list[str]:
+    paths = []
+    for ext in ("png", "pdf"):
+        p = out / f"{stem}.{ext}"
+        fig.savefig(p, dpi=120 if ext == "png" else None)
+        paths.append(str(p))
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return paths
+
+
+def save_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows (dicts with the same keys) as CSV."""
+    names: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in names:
+                names.append(k)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=names)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _fmt(v) for k, v in r.items()})
+    return str(path)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.8g}"
+    return v
+
+
+def to_json(x: Any) -> Any:
+    from l2theory._experiments._checks import to_json as tj
+
+    return tj(x)
+
+
+def save_summary(out: Path, name: str, config: Mapping[str, Any], results: Mapping[str, Any],
+                 start: float, files: Sequence[str]) -> dict[str, Any]:
+    summary = {"figure": name, "config": dict(config), "results": results,
+               "runtime_s": time.perf_counter() - start, "machine": machine(),
+               "files": list(files) + [str(out / f"{name}.json")]}
+    summary = to_json(summary)
+    with open(out / f"{name}.json", "w") as fh:
+        json.dump(summary, fh, indent=2)
+    print(f"   wrote {len(summary['files'])} files to {out} in {summary['runtime_s']:.1f} s")
+    return summary
+
+
+def lane_curves(rows: Mapping[str, Any], metric: str = "test_acc") -> list[dict[str, Any]]:
+    """A sweep table as CSV rows: run, seed, lam, lr, step, lam_lr_t, metric."""
+    import numpy as np
+
+    out = []
+    cols = {k: np.asarray(v) for k, v in rows.items()}
+    for i in range(len(cols["run"])):
+        lam, lr, step = float(cols["run_lam"][i]), float(cols["run_lr"][i]), int(cols["step"][i])
+        out.append({"run": int(cols["run"][i]), "seed": int(cols["seed"][i]), "lam": lam,
+                    "lr": lr, "step": step, "lam_lr_t": lam * lr * step,
+                    metric: float(cols[metric][i]), "diverged": bool(cols["diverged"][i])})
+    return out
+
+
+def train_config(cfg: Mapping[str, Any]):
+    """``TrainConfig`` from a figure config's ``model`` dict."""
+    from l2theory import train
+
+    return train.TrainConfig(**dict(cfg))
+
+
+def setup_matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def main_for(module_name: str, name: str, doc: str | None, configs, tiny,
+             run: Callable[[dict, Path], dict], argv: Sequence[str] | None = None) -> int:
+    args = parse_args(name, doc, argv)
+    config = get_config(configs, args.preset, tiny, args.tiny)
+    try:
+        run(config, out_dir(name, args.out))
+    except DatasetMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

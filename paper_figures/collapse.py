@@ -1,0 +1,193 @@
+"""The t*-collapse: test accuracy against the natural clock ``lam lr t`` for a lam x lr grid, and
+the steps to peak accuracy ``t*`` against ``lam lr`` with the fit ``t* = c (lam lr)^(-s)``.
+
+What it shows (THEORY.md, relation 1): with plain SGD at constant lr, curves of different lam
+and lr collapse when plotted against ``lam lr t``; their peaks sit at ``lam lr t* = c``, i.e.
+``t* ~ c / (lam lr)`` (``s = 1``). Each lane of the sweep runs ``ceil(tau / (lam lr))`` steps
+(``train.sweep(..., physical_time=tau)``); ``t*`` by ``experiments.t_star`` (local-linear
+smoothing in log-time); the fit by ``experiments.fit_power_law`` with a bootstrap over seeds.
+
+Panels (``--preset paper``, GPU): FC on MNIST; WRN-16-4 on CIFAR-10; CNN on CIFAR-10 (plain
+SGD, no momentum, no augmentation, constant lr). ``--preset quick`` (CPU): the FC panel on the
+shipped Fashion-MNIST subset, and a small CNN on the same subset standing in for both CIFAR-10
+panels (WRN and CNN) - said so in the panel titles.
+
+Hardware / runtime: quick ~3-5 min on 2 CPU cores (see ``REPORT.md`` of ``make_all`` for the
+measured runtime and numbers); paper: hours on one GPU (not yet run).
+Outputs (``--out``, default ``out/figures/collapse/``): ``collapse.png/.pdf``,
+``collapse_curves.csv`` (every lane's test accuracy vs step and ``lam lr t``),
+``collapse_tstar.csv`` (per-lane ``t*`` and ``lam lr t*``), ``collapse.json`` (config, fits,
+runtime, machine).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from paper_figures import _common
+
+NAME = "collapse"
+
+_FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
+           batch_size=100, eval_every=5, train_eval_size=500)
+_CNN = dict(model="cnn", depth=2, width=16, loss="xent", model_kwargs={"pool": None}, batch_size=100, eval_every=5,
+            train_eval_size=500)
+
+# one config per preset; units: lam (L2 coefficient, loss + lam/2 ||theta||^2), lr (per step),
+# physical_time = lam * lr * t (dimensionless natural time each lane runs to), sizes in examples.
+CONFIGS = {
+    "quick": {
+        "panels": [
+            {"key": "fc", "title": "FC (MNIST in the paper) - quick: FC-128x3 on Fashion-MNIST "
+                                   "subset",
+             "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
+             "model": _FC, "lams": [2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.5, 1.0],
+             "physical_time": 3.0, "seeds": [0, 1, 2], "metric": "test_acc"},
+            {"key": "cnn", "title": "WRN / CNN on CIFAR-10 - quick stand-in: small CNN on "
+                                    "Fashion-MNIST subset",
+             "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
+             "downsample": 2, "model": _CNN, "lams": [5e-3, 1.6e-2, 5e-2], "lrs": [0.1],
+             "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
+        ],
+        "n_boot": 1000,
+    },
+    "paper": {
+        "panels": [
+            {"key": "fc", "title": "FC on MNIST", "dataset": "mnist", "n_train": None,
+             "n_test": None,
+             "model": dict(model="fc", depth=3, width=512, bias=False, parameterization="ntk",
+                           loss="xent", batch_size=128, eval_every=50, train_eval_size=10000),
+             "lams": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "lrs": [0.1, 0.3, 1.0],
+             "physical_time": 2.0, "seeds": [0, 1, 2], "metric": "test_acc"},
+            {"key": "wrn", "title": "WRN-16-4 on CIFAR-10", "dataset": "cifar10",
+             "n_train": None, "n_test": None,
+             "model": dict(model="wrn", depth=16, model_kwargs={"widen": 4}, loss="xent",
+                           batch_size=128, eval_every=100, train_eval_size=10000),
+             "lams": [1e-4, 3e-4, 1e-3, 3e-3], "lrs": [0.05, 0.1, 0.2],
+             "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
+            {"key": "cnn", "title": "CNN on CIFAR-10", "dataset": "cifar10", "n_train": None,
+             "n_test": None,
+             "model": dict(model="cnn", depth=4, width=[64, 128, 256, 256], loss="xent",
+                           batch_size=128, eval_every=100, train_eval_size=10000),
+             "lams": [1e-4, 3e-4, 1e-3, 3e-3], "lrs": [0.01, 0.03, 0.1],
+             "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
+        ],
+        "n_boot": 1000,
+    },
+}
+TINY = {
+    "panels": [
+        {"key": "fc", "title": "FC (tiny test settings)", "dataset": "fashion_mnist_subset",
+         "n_train": 200, "n_test": 200,
+         "model": dict(_FC, width=16, batch_size=50, eval_every=5, train_eval_size=100),
+         "lams": [0.01, 0.03], "lrs": [1.0], "physical_time": 1.0, "seeds": [0, 1],
+         "metric": "test_acc"},
+    ],
+    "n_boot": 50,
+}
+
+
+def spread_by_lr(lanes: list[dict]) -> list[dict]:
+    """Per lr: the geometric mean over seeds of ``lam lr t*`` per lam, its spread factor
+    ``max/min`` across lam and the lam range (``max lam / min lam``) it covers. Lanes excluded
+    from the fit (diverged, peak at the boundary) are left out."""
+    out = []
+    used = [ln for ln in lanes if ln["excluded"] is None]
+    for lr in sorted({ln["lr"] for ln in used}):
+        per_lam = {}
+        for ln in used:
+            if ln["lr"] == lr:
+                per_lam.setdefault(ln["lam"], []).append(ln["lam_lr_t_star"])
+        c = {lam: float(np.exp(np.mean(np.log(v)))) for lam, v in sorted(per_lam.items())}
+        if not c:
+            continue
+        vals = list(c.values())
+        out.append({"lr": lr, "lams": list(c), "c_per_lam": vals,
+                    "spread": max(vals) / min(vals), "lam_range": max(c) / min(c)})
+    return out
+
+
+def run_panel(panel: dict, n_boot: int) -> tuple[dict, dict]:
+    from l2theory import experiments as ex
+    from l2theory import train
+
+    ds = _common.load_dataset(panel["dataset"], n_train=panel["n_train"],
+                              n_test=panel["n_test"], downsample=panel.get("downsample", 1))
+    cfg = _common.train_config(panel["model"])
+    t0 = time.perf_counter()
+    rows = train.sweep(cfg, ds, lam=panel["lams"], lr=panel["lrs"], seeds=panel["seeds"],
+                       physical_time=panel["physical_time"], progress=False,
+                       # explicit: sweep's automatic chunk size traces a gradient that fails
+                       # for CNNs (jax reduce_window linearization)
+                       chunk_size=len(panel["lams"]) * len(panel["lrs"]) * len(panel["seeds"]))
+    result = ex.collapse(rows, metric=panel["metric"], n_boot=n_boot)
+    result["spread_by_lr"] = spread_by_lr(result["lanes"])
+    result["seconds"] = time.perf_counter() - t0
+    result["key"], result["title"] = panel["key"], panel["title"]
+    return rows, result
+
+
+def run(config: dict, out: Path) -> dict:
+    plt = _common.setup_matplotlib()
+    from l2theory import experiments as ex
+
+    _common.print_config(NAME, config)
+    start = time.perf_counter()
+    panels = config["panels"]
+    fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8), squeeze=False)
+    curves, tstar_rows, results = [], [], []
+    for j, panel in enumerate(panels):
+        rows, r = run_panel(panel, config["n_boot"])
+        results.append(r)
+        for row in _common.lane_curves(rows, panel["metric"]):
+            curves.append({"panel": panel["key"], **row})
+        ax = axes[0, j]
+        ex.plot_collapse(ax, rows, metric=panel["metric"])
+        ax.set_title(panel["title"], fontsize=8)
+        ax = axes[1, j]
+        used = [ln for ln in r["lanes"] if ln["excluded"] is None]
+        for ln in r["lanes"]:
+            tstar_rows.append({"panel": panel["key"], **{k: ln[k] for k in (
+                "run", "lam", "lr", "seed", "t_star", "lam_lr_t_star", "value", "excluded")}})
+        lrs = sorted({ln["lr"] for ln in r["lanes"]})
+        for lr, marker in zip(lrs, "osD^v"):
+            pts = [ln for ln in used if ln["lr"] == lr]
+            ax.plot([p["lam"] * p["lr"] for p in pts], [p["t_star"] for p in pts], marker,
+                    ls="none", label=f"lr = {lr:g}", alpha=0.8)
+        if r["fit"] is not None:
+            fit = r["fit"]
+            x = np.geomspace(min(ln["lam"] * ln["lr"] for ln in used),
+                             max(ln["lam"] * ln["lr"] for ln in used), 50)
+            ax.plot(x, fit["c"] * x ** (-fit["slope"]), "k-",
+                    label=f"fit s = {fit['slope']:.2f} "
+                          f"[{fit['slope_ci'][0]:.2f}, {fit['slope_ci'][1]:.2f}]"
+                    if fit["slope_ci"] else f"fit s = {fit['slope']:.2f}")
+            ax.plot(x, fit["c_slope1"] / x, "k:", label=f"c/(lam lr), c = {fit['c_slope1']:.3g}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("lam * lr")
+        ax.set_ylabel("t* (steps to peak test accuracy)")
+        ax.legend(fontsize=7)
+        print(f"   panel {panel['key']}: fit {r['fit'] and (round(r['fit']['slope'], 3), r['fit']['slope_ci'])}, "
+              f"lam lr t* {r['lam_lr_t_star']}, spread {[(s['lr'], round(s['spread'], 3)) for s in r['spread_by_lr']]}, "
+              f"excluded {r['excluded']}, {r['seconds']:.0f} s")
+    fig.suptitle(f"t*-collapse (preset {config['preset']}; dots: t* per lane)")
+    fig.tight_layout()
+    files = _common.save_figure(fig, out, NAME)
+    files.append(_common.save_csv(out / f"{NAME}_curves.csv", curves))
+    files.append(_common.save_csv(out / f"{NAME}_tstar.csv", tstar_rows))
+    return _common.save_summary(out, NAME, config, {"panels": results}, start, files)
+
+
+def main(argv=None) -> int:
+    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
