@@ -3,6 +3,7 @@ saving figure (PNG + PDF) + CSV + JSON summary with the machine and versions."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import json
@@ -80,6 +81,19 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
 
         ds = dataclasses.replace(ds, x_train=pool(ds.x_train), x_test=pool(ds.x_test))
     return data.standardize(ds) if standardize else ds
+
+
+@contextlib.contextmanager
+def x64():
+    """JAX 64-bit mode inside the block (exact solvers), the previous mode restored after."""
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 def machine() -> dict[str, Any]:

@@ -27,19 +27,19 @@ from paper_figures import _common
 NAME = "budget"
 
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
-           batch_size=100, eval_every=10, train_eval_size=500)
+           batch_size=100, eval_every=5, train_eval_size=200)
 
 # units: lam (L2 coefficient), lr (per step), budgets in steps, physical_time = lam lr T
 CONFIGS = {
     "quick": {"dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
-              "model": _FC, "lr": 1.0, "seeds": [0, 1],
+              "model": _FC, "lr": 1.0, "seeds": [0, 1], "metric": "test_loss",
               "lams": [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 6.4e-2],
               "budget_steps": 300, "physical_time": 2.0,
               "lam_large": 6.4e-2, "short_physical_time": 3.0, "budgets": [150, 300, 600]},
     "paper": {"dataset": "mnist", "n_train": None, "n_test": None,
               "model": dict(_FC, width=512, loss="xent", batch_size=128, eval_every=100,
                             train_eval_size=10000),
-              "lr": 0.3, "seeds": [0, 1, 2],
+              "lr": 0.3, "seeds": [0, 1, 2], "metric": "test_acc",
               "lams": [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
               "budget_steps": 5000, "physical_time": 1.0,
               "lam_large": 3e-2, "short_physical_time": 3.0,
@@ -63,12 +63,14 @@ def run(config: dict, out: Path) -> dict:
     t0 = time.perf_counter()
     bc = ex.budget_comparison(cfg, ds, lams=config["lams"], lr=config["lr"],
                               budget_steps=config["budget_steps"],
-                              physical_time=config["physical_time"], seeds=config["seeds"])
+                              physical_time=config["physical_time"], seeds=config["seeds"],
+                              metric=config["metric"])
     t1 = time.perf_counter()
     table = ex.predict_lam_opt(cfg, ds, lam_large=config["lam_large"], lr=config["lr"],
                                budgets=config["budgets"], lams=config["lams"],
                                seeds=config["seeds"],
-                               short_physical_time=config["short_physical_time"])
+                               short_physical_time=config["short_physical_time"],
+                               metric=config["metric"])
     t2 = time.perf_counter()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     lams = np.array(bc["lam"])
@@ -79,11 +81,11 @@ def run(config: dict, out: Path) -> dict:
         std = np.array([np.nan if v is None else v for v in bc[arm]["std"]])
         axes[0].errorbar(lams, mean, yerr=std, marker="o", capsize=2, label=label)
         for lam, m, s, st in zip(lams, mean, std, bc[arm]["steps"]):
-            rows.append({"arm": arm, "lam": float(lam), "steps": st, "final_test_acc_mean": m,
-                         "final_test_acc_std": s})
+            rows.append({"arm": arm, "lam": float(lam), "steps": st, "final_mean": m,
+                         "final_std": s, "metric": config["metric"]})
     axes[0].set_xscale("log")
     axes[0].set_xlabel("lam")
-    axes[0].set_ylabel("final test accuracy")
+    axes[0].set_ylabel(f"final {config['metric']}")
     axes[0].set_title("fixed vs 1/lam-scaled budget", fontsize=9)
     axes[0].legend(fontsize=7)
     lam_rows = []
@@ -93,11 +95,11 @@ def run(config: dict, out: Path) -> dict:
         line, = axes[1].plot(ks, [by[k] for k in ks], "o-", label=f"T = {row['budget']}")
         axes[1].axvline(row["lam_pred"], color=line.get_color(), ls="--", lw=1)
         for k in ks:
-            lam_rows.append({"budget": row["budget"], "lam": k, "final_test_acc_mean": by[k],
+            lam_rows.append({"budget": row["budget"], "lam": k, f"final_{config['metric']}": by[k],
                              "lam_pred": row["lam_pred"], "lam_best": row["lam_best"]})
     axes[1].set_xscale("log")
     axes[1].set_xlabel("lam")
-    axes[1].set_ylabel("final test accuracy after T steps")
+    axes[1].set_ylabel(f"{config['metric']} after T steps")
     axes[1].set_title(f"dashed: predicted lam_opt = c/(lr T), c = {table[0]['c']:.3g} "
                       f"(short run at lam = {config['lam_large']:g})", fontsize=9)
     axes[1].legend(fontsize=7)

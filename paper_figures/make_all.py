@@ -68,7 +68,17 @@ def check_collapse(summary: dict) -> tuple[list[str], list[tuple[str, bool | Non
                          f"{_f(ci and ci[0])}..{_f(ci and ci[1])}, {fit['bootstrap']} bootstrap, "
                          f"{fit['n_points']} lanes), c (s free) = {fit['c']:.3g}, c (s = 1) = "
                          f"{fit['c_slope1']:.3g}")
-        lines.append(f"- excluded lanes: {p['excluded'] or 'none'}; {p['seconds']:.0f} s\n")
+        lines.append(f"- t* from `{p['metric']}`; excluded lanes: {p['excluded'] or 'none'}; "
+                     f"{p['seconds']:.0f} s")
+        for metric, o in (p.get("other_metrics") or {}).items():
+            f = o["fit"]
+            spreads = ", ".join(f"lr {s['lr']:g}: x{s['spread']:.2f} over x{s['lam_range']:.0f} lam"
+                                for s in o["spread_by_lr"])
+            lines.append(f"- for comparison, t* from `{metric}` (not used by the checks): s = "
+                         f"{_f(f and f['slope'], '.3f')} (CI {f and f['slope_ci']}), c (s = 1) = "
+                         f"{_f(f and f['c_slope1'])}, spread {spreads or '-'}, excluded "
+                         f"{o['excluded'] or 'none'}")
+        lines.append("")
     fc = next((p for p in summary["results"]["panels"] if p["key"] == "fc"), None)
     if fc is not None:
         wide = [s for s in fc["spread_by_lr"] if s["lam_range"] >= LAM_RANGE_MIN * (1 - 1e-6)]
@@ -88,7 +98,8 @@ def check_budget(summary: dict):
     r = summary["results"]
     lines = ["### Budgets (fixed vs 1/lam) and lam_opt\n"]
     bc = r["budget_comparison"]
-    lines.append("| lam | fixed budget: final acc | steps | scaled budget: final acc | steps |")
+    lines.append(f"metric: `{bc['metric']}` (mean over seeds {bc['seeds']})\n")
+    lines.append("| lam | fixed budget: final | steps | scaled budget: final | steps |")
     lines.append("|---|---|---|---|---|")
     for i, lam in enumerate(bc["lam"]):
         lines.append(f"| {lam:.3g} | {_f(bc['fixed']['mean'][i], '.4f')} | "
@@ -97,7 +108,7 @@ def check_budget(summary: dict):
     lines.append(f"\nbest lam: fixed budget {bc['best_lam_fixed']}, scaled budget "
                  f"{bc['best_lam_proportional']}\n")
     lines.append("| budget T | predicted lam_opt = c/(lr T) | swept best lam | ratio | "
-                 "acc at best | acc at grid lam nearest prediction |")
+                 "metric at best | metric at grid lam nearest prediction |")
     lines.append("|---|---|---|---|---|---|")
     ok = True
     for row in r["lam_opt"]:

@@ -125,9 +125,11 @@ def kernel_decay(cfg: dict, ds) -> list[dict]:
 
 
 def run(config: dict, out: Path) -> dict:
-    import jax
+    with _common.x64():
+        return _run(config, out)
 
-    jax.config.update("jax_enable_x64", True)
+
+def _run(config: dict, out: Path) -> dict:
     plt = _common.setup_matplotlib()
     _common.print_config(NAME, config)
     start = time.perf_counter()

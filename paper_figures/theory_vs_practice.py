@@ -73,9 +73,11 @@ def late_contrast(config: dict, ds) -> list[dict]:
 
 
 def run(config: dict, out: Path) -> dict:
-    import jax
+    with _common.x64():
+        return _run(config, out)
 
-    jax.config.update("jax_enable_x64", True)
+
+def _run(config: dict, out: Path) -> dict:
     plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
 

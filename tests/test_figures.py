@@ -1,0 +1,118 @@
+"""paper_figures: every figure script on tiny settings writes PNG/PDF/CSV/JSON; make_all writes
+REPORT.md with PASS/FAIL lines; the paper preset fails clearly without its datasets; the CLI
+entry point (``l2theory._experiments.figures_cli``) reaches make_all."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+make_all = pytest.importorskip("paper_figures.make_all")
+from paper_figures import _common  # noqa: E402
+
+EXPECTED = {
+    "theory": ["theory.png", "theory.pdf", "theory_curves.csv", "theory_kernel_decay.csv",
+               "theory.json"],
+    "theory_vs_practice": ["theory_vs_practice.png", "theory_vs_practice.pdf",
+                           "theory_vs_practice_distance.csv", "theory_vs_practice_curves.csv",
+                           "theory_vs_practice_late.csv", "theory_vs_practice.json"],
+    "collapse": ["collapse.png", "collapse.pdf", "collapse_curves.csv", "collapse_tstar.csv",
+                 "collapse.json"],
+    "budget": ["budget.png", "budget.pdf", "budget_fixed_vs_scaled.csv", "budget_lam_opt.csv",
+               "budget.json"],
+    "fig1": ["fig1.png", "fig1.pdf", "fig1_curves.csv", "fig1_tstar.csv", "fig1_budget.csv",
+             "fig1.json"],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_all(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    report = make_all.run_all("quick", out, tiny=True)
+    return out, report
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_figure_writes_png_pdf_csv_json(tiny_all, name):
+    out, _ = tiny_all
+    for f in EXPECTED[name]:
+        p = out / name / f
+        assert p.is_file() and p.stat().st_size > 0, p
+    summary = json.loads((out / name / f"{name}.json").read_text())
+    assert summary["config"]["preset"] == "quick" and summary["config"]["tiny"]
+    assert summary["runtime_s"] > 0 and summary["machine"]["jax"]
+    header = (out / name / EXPECTED[name][2]).read_text().splitlines()[0]
+    assert "," in header
+
+
+def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
+    out, report = tiny_all
+    assert report == out / "REPORT.md"
+    text = report.read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("- **PASS**")
+             or ln.startswith("- **FAIL**") or ln.startswith("- **n/a**")]
+    assert len(lines) == 5, text
+    for key in ("spread", "slope", "lam_opt", "AutoL2", "distance decreases"):
+        assert any(key in ln for ln in lines), key
+    assert "Total runtime" in text and "Machine:" in text
+
+
+def test_figure_script_main_writes_outputs(tmp_path):
+    from paper_figures import collapse
+
+    assert collapse.main(["--tiny", "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} >= set(EXPECTED["collapse"])
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_paper_preset_errors_clearly_without_datasets(tmp_path, monkeypatch, name, capsys):
+    import importlib
+
+    monkeypatch.setenv("L2THEORY_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    mod = importlib.import_module(f"paper_figures.{name}")
+    config = _common.get_config(mod.CONFIGS, "paper")
+    with pytest.raises(_common.DatasetMissing) as info:
+        mod.run(config, tmp_path / "out")
+    msg = str(info.value)
+    dataset = "cifar10" if name == "fig1" else "mnist"
+    assert repr(dataset) in msg and "L2THEORY_DATA" in msg and str(tmp_path / "empty") in msg
+    assert "How to get it" in msg
+    # the script's main turns it into exit status 2 with the message on stderr
+    assert mod.main(["--preset", "paper", "--out", str(tmp_path / "out2")]) == 2
+    assert "not on disk" in capsys.readouterr().err
+
+
+def test_unknown_figure_name():
+    with pytest.raises(ValueError, match="unknown figure"):
+        make_all.run_all("quick", "unused", only=["nope"], tiny=True)
+
+
+def test_figures_cli_runs_make_all(tmp_path, monkeypatch):
+    from l2theory._experiments import figures_cli
+
+    seen = {}
+
+    def fake(preset, out, only, tiny):
+        seen.update(preset=preset, out=out, only=only, tiny=tiny)
+        return Path(out) / "REPORT.md"
+
+    monkeypatch.setattr(make_all, "run_all", fake)
+    assert figures_cli.main(["--preset", "paper", "--out", str(tmp_path), "--only", "fig1",
+                             "budget"]) == 0
+    assert seen == {"preset": "paper", "out": str(tmp_path), "only": ["fig1", "budget"],
+                    "tiny": False}
+    with pytest.raises(SystemExit):
+        figures_cli.main(["--only", "nope"])
+
+
+def test_figures_cli_without_checkout(monkeypatch, capsys):
+    from l2theory._experiments import figures_cli
+
+    monkeypatch.setattr(figures_cli, "_import_make_all", lambda: None)
+    assert figures_cli.main([]) == 2
+    assert "repository checkout" in capsys.readouterr().err
