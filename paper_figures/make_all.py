@@ -132,19 +132,20 @@ def check_fig1(summary: dict):
     lines = [f"### Figure 1 ({summary['config'].get('title')})\n",
              f"- t* fit: s = {_f(fit and fit['slope'], '.3f')} (CI {fit and fit['slope_ci']}), "
              f"c (s = 1) = {_f(fit and fit['c_slope1'])}; excluded {r['collapse']['excluded']}",
-             f"- c from the largest lam ({r['lam_large']:g}) = {r['c_large']:.3g}; budget T = "
-             f"{r['budget']} steps: predicted lam_opt = {r['lam_pred']:.3g}, swept best lam = "
-             f"{r['best_fixed']['lam']:.3g} (ratio {r['lam_pred'] / r['best_fixed']['lam']:.2f})",
-             f"- final test accuracy after T: best fixed lam {r['best_fixed']['final_mean']:.4f} "
+             f"- c from the largest lam ({r['lam_large']:g}) = {_f(r['c_large'])}; budget T = "
+             f"{r['budget']} steps: predicted lam_opt = {_f(r['lam_pred'])}, swept best lam = "
+             f"{r['best_fixed']['lam']:.3g} (ratio "
+             f"{_f(r['lam_pred'] and r['lam_pred'] / r['best_fixed']['lam'], '.2f')})",
+             f"- final test accuracy after T: best fixed lam {_f(r['best_fixed']['final_mean'], '.4f')} "
              f"+- {_f(r['best_fixed']['final_std'], '.4f')}; AutoL2 (start "
              f"{r['autol2']['lam_start']:g}, final lam {r['autol2']['final_lam']}) "
              f"{_f(r['autol2']['final_mean'], '.4f')} +- {_f(r['autol2']['final_std'], '.4f')}",
              ""]
     auto, best = r["autol2"]["final_mean"], r["best_fixed"]["final_mean"]
-    ok = None if auto is None else auto >= best - AUTOL2_TOLERANCE
+    ok = None if auto is None or best is None else auto >= best - AUTOL2_TOLERANCE
     return lines, [(f"AutoL2 at least matches the best fixed lam within its budget (Figure 1c; "
                     f"tolerance {AUTOL2_TOLERANCE})", ok,
-                    f"AutoL2 {_f(auto, '.4f')} vs best fixed {best:.4f} (lam "
+                    f"AutoL2 {_f(auto, '.4f')} vs best fixed {_f(best, '.4f')} (lam "
                     f"{r['best_fixed']['lam']:.3g})")]
 
 
