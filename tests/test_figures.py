@@ -116,3 +116,13 @@ def test_figures_cli_without_checkout(monkeypatch, capsys):
     monkeypatch.setattr(figures_cli, "_import_make_all", lambda: None)
     assert figures_cli.main([]) == 2
     assert "repository checkout" in capsys.readouterr().err
+
+
+def test_report_only_rewrites_report_from_the_json_summaries(tiny_all):
+    out, report = tiny_all
+    before = report.read_text()
+    report.unlink()
+    assert make_all.main(["--report-only", "--tiny", "--out", str(out)]) == 0
+    after = report.read_text()
+    strip = lambda t: [ln for ln in t.splitlines() if not ln.startswith(("Machine:", "Total"))]  # noqa: E731
+    assert strip(after) == strip(before)
