@@ -499,3 +499,24 @@ def test_apply_fn_supports_empirical_ntk():
     ntk = flat @ flat.T
     assert ntk.shape == (5, 5)
     assert float(jnp.min(jnp.linalg.eigvalsh(ntk))) > -1e-4
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_cnn_with_pooling_trains_under_jit(pool):
+    """jit(grad) through pooling (a traced reduce_window init value used to break linearization)."""
+    model = models.cnn(depth=2, width=4, out_dim=3, pool=pool)
+    params, state = model.init(jax.random.PRNGKey(0), (8, 8, 1))
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 1))
+
+    def loss(p):
+        return jnp.sum(model.apply(p, state, x, True)[0] ** 2)
+
+    g = jax.jit(jax.grad(loss))(params)
+    g_ref = jax.grad(loss)(params)
+    for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # pooling values: 2x2 windows of a known input
+    xs = jnp.arange(16.0).reshape(1, 4, 4, 1)
+    from l2theory._practice.models import _layers
+    want = {"max": [[5.0, 7.0], [13.0, 15.0]], "avg": [[2.5, 4.5], [10.5, 12.5]]}[pool]
+    np.testing.assert_array_equal(_layers.pool(xs, pool)[0, :, :, 0], want)

@@ -259,13 +259,17 @@ def batchnorm_apply(p: dict, s: dict | None, x, *, train: bool, momentum: float 
 
 
 def pool(x, kind: str, window: int = 2):
-    """``window x window`` max/avg pooling with stride ``window`` (VALID) over NHWC."""
-    dims = (1, window, window, 1)
+    """``window x window`` max/avg pooling with stride ``window`` (VALID) over NHWC.
+
+    Written as a reshape and a reduction rather than ``lax.reduce_window``: the latter's init
+    value becomes a traced constant under ``jit``, and ``jit(grad(...))`` then fails to linearize.
+    """
+    b, h, w, c = x.shape
+    h2, w2 = h // window, w // window
+    x = x[:, : h2 * window, : w2 * window, :].reshape(b, h2, window, w2, window, c)
     if kind == "max":
-        init = jnp.array(-jnp.inf, x.dtype)
-        return jax.lax.reduce_window(x, init, jax.lax.max, dims, dims, "VALID")
-    total = jax.lax.reduce_window(x, jnp.array(0, x.dtype), jax.lax.add, dims, dims, "VALID")
-    return total / (window * window)
+        return jnp.max(x, axis=(2, 4))
+    return jnp.mean(x, axis=(2, 4))
 
 
 def global_pool(x, kind: str | None):
