@@ -14,7 +14,16 @@ times the measured cost of one RHS at this n.
 
 Usage: python benchmarks/bench_solvers.py [--sizes 1000 4000 10000] [--integration-cap 120]
 Results: printed, and saved as JSON in benchmarks/results/ with the machine named.
-Recorded run (2 CPU cores, see benchmarks/results/solvers_*.json): header of that file.
+Recorded (2-core AMD EPYC VM, jax 0.10.2 / neural-tangents 0.6.5 on jax 0.4.23, float64,
+benchmarks/results/solvers_cpu_vm*.json):
+- equal accuracy (integration rtol 1e-12, its error vs ours 4e-12): n = 1000: solver 0.45 s vs
+  integration 58 s = 129x; n = 4000: 9.8 s vs >300 s (capped; ~400 s estimated) = ~41x.
+- rtol 1e-9 (integration error 3.7e-9): n = 1000: 44x; n = 10000: solver 255 s (machine shared
+  with another job), integration ~1100 s estimated = ~4x. The O(n^3) eigendecomposition grows
+  faster than the integrator's O(n^2) cost per step, so the 100x target holds at n = 1000 only
+  on this CPU.
+- neural-tangents at lam = 0 (same kernel, times, machine): ours/NT = 0.87 (n = 1000),
+  1.06 (n = 4000), 1.11 (n = 10000); outputs agree to 1e-13 relative.
 """
 from __future__ import annotations
 
