@@ -33,6 +33,11 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argpar
                         help=f"output folder (default out/figures/{name}/)")
     parser.add_argument("--tiny", action="store_true",
                         help="shrink the preset to run in seconds (tests; numbers meaningless)")
+    parser.add_argument("--dataset", default=None,
+                        help="run every panel on this dataset instead (e.g. fashion_mnist "
+                             "standing in for mnist with --preset paper)")
+    parser.add_argument("--panels", nargs="+", default=None,
+                        help="run only these panels (keys, e.g. fc) of a multi-panel figure")
     return parser.parse_args(argv)
 
 
@@ -201,6 +206,20 @@ def main_for(module_name: str, name: str, doc: str | None, configs, tiny,
              run: Callable[[dict, Path], dict], argv: Sequence[str] | None = None) -> int:
     args = parse_args(name, doc, argv)
     config = get_config(configs, args.preset, tiny, args.tiny)
+    if args.panels:
+        if "panels" not in config:
+            raise SystemExit(f"error: {name} has no panels; drop --panels")
+        keys = [p["key"] for p in config["panels"]]
+        bad = [k for k in args.panels if k not in keys]
+        if bad:
+            raise SystemExit(f"error: unknown panel(s) {bad}; valid: {', '.join(keys)}")
+        config["panels"] = [p for p in config["panels"] if p["key"] in args.panels]
+    if args.dataset:
+        for panel in config.get("panels", [config]):
+            if "dataset" in panel:
+                panel["dataset"] = args.dataset
+                panel["title"] = f"{panel.get('title', '')} [data: {args.dataset}]"
+        config["dataset_override"] = args.dataset
     try:
         run(config, out_dir(name, args.out))
     except DatasetMissing as e:

@@ -84,10 +84,8 @@ CONFIGS = {
              "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
             {"key": "cnn", "title": "CNN on CIFAR-10", "dataset": "cifar10", "n_train": None,
              "n_test": None,
-             # pool=None: jit(grad) of the CNN with max/avg pooling fails in jax 0.10
-             # (reduce_window linearization error in _layers.pool); global avg pool remains
              "model": dict(model="cnn", depth=4, width=[64, 128, 256, 256], loss="xent",
-                           model_kwargs={"pool": None}, batch_size=128, eval_every=100,
+                           model_kwargs={"pool": "max"}, batch_size=128, eval_every=100,
                            train_eval_size=10000),
              "lams": [1e-4, 3e-4, 1e-3, 3e-3], "lrs": [0.01, 0.03, 0.1],
              "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
