@@ -177,3 +177,8 @@ def test_bad_predict_arguments():
         flow.predict(1.0, k_test_train=np.ones((4, 2)), f0_test=np.ones((2, 1)))
     with pytest.raises(ValueError, match="without k_test_train"):
         flow.predict(1.0, f0_test=np.ones((2, 1)))
+
+
+def test_float64_without_x64_is_refused():
+    with pytest.raises(ValueError, match="jax_enable_x64"):
+        solvers.L2GradientFlow(np.eye(2), np.ones((2, 1)), lam=0.1, degree=2, dtype=np.float64)

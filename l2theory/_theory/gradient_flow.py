@@ -70,6 +70,10 @@ class L2GradientFlow:
         self.dtype = np.dtype(dtype or (np.float64 if jax.config.jax_enable_x64 else np.float32))
         if not np.issubdtype(self.dtype, np.floating):
             raise TypeError(f"dtype must be a floating dtype, got {self.dtype}")
+        if self.dtype == np.float64 and not jax.config.jax_enable_x64:
+            raise ValueError("dtype=float64 needs JAX's 64-bit mode (otherwise JAX silently "
+                             "computes in float32): call jax.config.update('jax_enable_x64', "
+                             "True) first, or pass dtype=None for float32")
         self.k_train_train = _validate.kernel_matrix("k_train_train", k_train_train, dtype=self.dtype)
         self.n = self.k_train_train.shape[0]
         self.y_train = _validate.targets("y_train", y_train, self.n, dtype=self.dtype)
