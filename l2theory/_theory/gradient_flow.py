@@ -118,21 +118,24 @@ class L2GradientFlow:
           axis for scalar ``t``); ``f_test`` is None without ``k_test_train``.
         """
         t_arr, scalar_t = _validate.times(t)
-        f0_train = (np.zeros((self.n, self.k), self.dtype) if f0_train is None else
-                    _validate.outputs("f0_train", f0_train, (self.n, self.k), dtype=self.dtype))
+        f0_train = self._train_outputs(f0_train)
         k_test_train_arr, f0_test_arr = self.test_inputs(k_test_train, f0_test)
         if self.loss == "mse":
             f_train, f_test = self._predict_mse(t_arr, k_test_train_arr, f0_train, f0_test_arr,
                                                 with_train=True)
         else:
-            if np.any(np.isinf(t_arr)):
-                raise ValueError("loss='xent' takes finite times only; pass a large finite t")
             f_train, f_test = xent_flow.integrate(
                 self, t_arr, k_test_train_arr, f0_train, f0_test_arr)
         if scalar_t:
             f_train = f_train[0]
             f_test = None if f_test is None else f_test[0]
         return f_train, f_test
+
+    def _train_outputs(self, f0_train):
+        """Checked ``[n, k]`` initial train outputs (zeros for None: the ensemble mean)."""
+        if f0_train is None:
+            return np.zeros((self.n, self.k), self.dtype)
+        return _validate.outputs("f0_train", f0_train, (self.n, self.k), dtype=self.dtype)
 
     def test_inputs(self, k_test_train, f0_test):
         """Checked ``(k_test_train [m, n], f0_test [m, k])`` (None, None without test points)."""
@@ -160,8 +163,7 @@ class L2GradientFlow:
         if self.loss != "mse":
             return self.predict(t, k_test_train, f0_train, f0_test)[1]
         t_arr, scalar_t = _validate.times(t)
-        f0_train = (np.zeros((self.n, self.k), self.dtype) if f0_train is None else
-                    _validate.outputs("f0_train", f0_train, (self.n, self.k), dtype=self.dtype))
+        f0_train = self._train_outputs(f0_train)
         k_test_train_arr, f0_test_arr = self.test_inputs(k_test_train, f0_test)
         _, f_test = self._predict_mse(t_arr, k_test_train_arr, f0_train, f0_test_arr,
                                       with_train=False)

@@ -25,13 +25,12 @@ from scipy import special
 
 
 def integrate_xent(k_train_train, y_train, f0_train, t, *, lr, b, gamma, rtol, atol, method,
-                   free=None):
+                   free):
     """Return ``r(t)`` at the times ``t`` (steps): ``[len(t), n, k]`` float64.
 
-    ``free(t)`` is the scalar factor of the data-free evolution ``f = free(t) f0`` (default
-    ``e^{-b t}``; the linearized network has ``L e^{-b t} - (L - 1)``).
+    ``free(t)`` is the scalar factor of the data-free evolution ``f = free(t) f0``
+    (``e^{-b t}`` for the wide network; ``L e^{-b t} - (L - 1)`` for the linearized one).
     """
-    free = free or (lambda time: np.exp(-b * time))
     kmat = np.asarray(k_train_train, dtype=np.float64)
     y = np.asarray(y_train, dtype=np.float64)
     f0 = np.asarray(f0_train, dtype=np.float64)
@@ -49,8 +48,8 @@ def integrate_xent(k_train_train, y_train, f0_train, t, *, lr, b, gamma, rtol, a
     t_sorted = t[order]
     out = np.zeros((len(t), n, k))
     if t_sorted[-1] > 0:
-        sol = scipy_integrate.solve_ivp(rhs, (0.0, float(t_sorted[-1])), np.zeros(n * k), method=method,
-                                  t_eval=t_sorted, rtol=rtol, atol=atol)
+        sol = scipy_integrate.solve_ivp(rhs, (0.0, float(t_sorted[-1])), np.zeros(n * k),
+                                        method=method, t_eval=t_sorted, rtol=rtol, atol=atol)
         if sol.status != 0:
             raise RuntimeError(f"cross-entropy integration failed: {sol.message}; try "
                                f"method='LSODA' or a looser rtol")
@@ -60,7 +59,10 @@ def integrate_xent(k_train_train, y_train, f0_train, t, *, lr, b, gamma, rtol, a
 
 
 def integrate(flow, t, k_test_train, f0_train, f0_test, *, free=None):
-    """Train/test outputs of ``flow`` (an ``L2GradientFlow`` with ``loss='xent'``) at times ``t``."""
+    """Train/test outputs of ``flow`` (an ``L2GradientFlow`` with ``loss='xent'``) at times ``t``
+    (finite, steps)."""
+    if np.any(np.isinf(t)):
+        raise ValueError("loss='xent' takes finite times only; pass a large finite t")
     free = free or (lambda time: np.exp(-flow.shrink_rate * time))
     r = integrate_xent(flow.k_train_train, flow.y_train, f0_train, t, lr=flow.lr,
                        b=flow.shrink_rate, gamma=flow.kernel_decay_rate, rtol=flow.rtol,
