@@ -146,6 +146,43 @@ def test_rows_layout_and_bitwise_determinism(small):
     assert not np.array_equal(a["test_loss"], c["test_loss"])
 
 
+def _eval_steps(cfg, end):
+    steps = [0]
+    while steps[-1] < end:
+        steps.append(cfg.next_eval_step(steps[-1], end))
+    return np.array(steps)
+
+
+@pytest.mark.parametrize("d", [5, 20, 50])
+def test_log_eval_grid_density_and_power_of_two_gaps(d):
+    end = 10**6 + 37
+    s = _eval_steps(TrainConfig(evals_per_decade=d), end)
+    gaps = np.diff(s)[:-1]  # the last gap is cut at the end of the run
+    assert s[-1] == end and (gaps >= 1).all()
+    assert ((gaps & (gaps - 1)) == 0).all()  # powers of two: few compiled segment lengths
+    assert len(set(gaps.tolist())) <= 20
+    for k in range(3, 6):  # once the gaps exceed one step: between d and 2d rows per decade
+        n = int(((s > 10**k) & (s <= 10 ** (k + 1))).sum())
+        assert d <= n <= 2 * d + 1, (k, n)
+    # the gap never exceeds the relative spacing 10^(1/d) - 1 of a log grid
+    t = s[1:-2]
+    assert (gaps[1:] <= np.maximum(1, t * (10 ** (1 / d) - 1))).all()
+
+
+def test_log_eval_rows_follow_the_same_trajectory(small):
+    """The evaluation grid only decides where rows are taken: rows of a log-spaced run equal the
+    rows of an every-step run at the same steps (same seed, same minibatches)."""
+    cfg = TrainConfig(**{**TINY, "steps": 90, "eval_every": 1}, lam=1e-3)
+    dense = train.train(cfg, small)
+    sparse = train.train(cfg.replace(evals_per_decade=4), small)
+    expect = _eval_steps(cfg.replace(evals_per_decade=4), 90)
+    assert sparse["step"].tolist() == expect.tolist() and sparse["step"][-1] == 90
+    assert len(sparse["step"]) < 30
+    idx = np.searchsorted(dense["step"], sparse["step"])
+    for k in ("train_loss", "test_loss", "test_acc", "param_norm_sq"):
+        np.testing.assert_allclose(sparse[k], dense[k][idx], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
 def test_full_batch_mse_bf16_compute(small):
     cfg = TrainConfig(**{**TINY, "batch_size": None}, loss="mse", compute_dtype="bfloat16")
     rows = train.train(cfg, small)
@@ -239,6 +276,7 @@ def test_autol2_in_training_measures_interval_means(small):
     (dict(lr=-1.0), ["lr", "> 0"]),
     (dict(steps=0), ["steps", ">= 1"]),
     (dict(eval_every=0), ["eval_every"]),
+    (dict(evals_per_decade=0), ["evals_per_decade", "None"]),
     (dict(momentum=1.0), ["momentum", "[0, 1)"]),
     (dict(batch_size=0), ["batch_size"]),
     (dict(dtype="float64"), ["dtype", "jax_enable_x64"]),

@@ -202,7 +202,8 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
     if constant:
         every = math.gcd(*budgets) if len(budgets) > 1 else budgets[0]
         every = math.gcd(every, config.eval_every)
-        rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every), dataset,
+        rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
+                                     evals_per_decade=None), dataset,
                       lam=lams, lr=[lr], seeds=seeds)
         for b in budgets:
             results[b] = per_lam(rows, lams, metric=metric, at_step=b)

@@ -83,6 +83,14 @@ class TrainConfig:
       steps: number of gradient steps, >= 1 (a sweep with ``physical_time`` overrides it per lane).
       eval_every: evaluate every this many steps; rows are at steps 0, eval_every, 2*eval_every,
         ... and at the last step.
+      evals_per_decade: ``None`` evaluates every ``eval_every`` steps. An int ``d`` evaluates on
+        a log-spaced grid instead (``eval_every`` is then unused): after step ``t`` the next
+        evaluation is at ``t + g``, ``g`` the largest power of two ``<= t (10^(1/d) - 1)`` (at
+        least 1), so steps 0, 1, ..., 17, 19, 21, ..., with between ``d`` and ``2d`` evaluations per
+        decade, and always the last step (see ``next_eval_step``). Log-uniform rows are what the
+        peak estimate in log-time wants when lanes of a ``lam x lr`` sweep run from hundreds to
+        hundreds of thousands of steps, and cost a few hundred evaluations instead of
+        thousands; power-of-two gaps keep the compiled segment lengths few.
       seed: seeds the initialization, the minibatch order and the augmentation.
       lr_schedule: ``"constant"``; ``"step"``: multiply by ``lr_decay_factor`` at each fraction
         ``lr_decay_at`` of the run (the WRN recipe: x0.2 at 30%, 60%, 80%); ``"cosine"``:
@@ -124,6 +132,7 @@ class TrainConfig:
     batch_size: int | None = None
     steps: int = 1000
     eval_every: int = 100
+    evals_per_decade: int | None = None
     seed: int = 0
     # schedules
     lr_schedule: str = "constant"
@@ -159,7 +168,7 @@ class TrainConfig:
         for name in ("steps", "eval_every", "autol2_measure_every", "eval_batch_size"):
             _positive_int(name, getattr(self, name))
         _nonnegative_int("autol2_refractory", self.autol2_refractory)
-        for name in ("batch_size", "train_eval_size"):
+        for name in ("batch_size", "train_eval_size", "evals_per_decade"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name), none="None")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (
@@ -233,6 +242,16 @@ class TrainConfig:
                                f"use batch_size <= {n_train}, or None for full batch")
         if len(dataset.y_test) == 0 or n_train == 0:
             raise ValueError("dataset: the training and test sets must be non-empty")
+
+    def next_eval_step(self, t: int, end: int) -> int:
+        """The evaluation step after step ``t`` of a run (or chunk) of ``end`` steps (see
+        ``eval_every`` and ``evals_per_decade``); ``end`` itself is always evaluated."""
+        if self.evals_per_decade is None:
+            gap = self.eval_every
+        else:
+            g = t * (10.0 ** (1.0 / self.evals_per_decade) - 1.0)
+            gap = 1 << max(0, math.floor(math.log2(g))) if g >= 1 else 1
+        return min(t + gap, end)
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -356,11 +356,11 @@ class Rows:
 
 def run_chunk(engine: Engine, state: TrainState, t: int, rows: Rows, steps: np.ndarray,
               *, on_eval: Callable[[TrainState, int, Rows, int], None] | None = None):
-    """Advance every lane of a chunk to its end, evaluating every ``eval_every`` steps.
+    """Advance every lane of a chunk to its end, evaluating at ``config.next_eval_step``.
 
     Args:
       engine: the chunk's ``Engine``.
-      state: lane-batched state after ``t`` steps (``t`` a multiple of ``eval_every``).
+      state: lane-batched state after ``t`` steps (``t`` an evaluation step).
       t: the step reached; 0 for a fresh chunk (then the step-0 row is taken first).
       rows: the rows so far (empty for a fresh chunk).
       steps: ``[n_lanes]`` ints, each lane's number of steps (0 for padding lanes).
@@ -376,10 +376,9 @@ def run_chunk(engine: Engine, state: TrainState, t: int, rows: Rows, steps: np.n
         rows.append(engine.evaluate(state, 0), steps > 0)
         if on_eval:
             on_eval(state, 0, rows, 0)
-    every = engine.config.eval_every
     epochs: dict = {}
     while t < end:
-        n = min(every, end - t)
+        n = engine.config.next_eval_step(t, end) - t
         state = engine.segment(state, t, n, epochs)
         prev, t = t, t + n
         rows.append(engine.evaluate(state, t), steps > prev)
@@ -404,7 +403,7 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
 
     Returns:
       A dict of equal-length 1-D numpy arrays, one entry per evaluation (steps 0, eval_every, ...,
-      and the last step): ``step``, ``train_loss``/``train_acc`` (data loss without the L2 term
+      and the last step; log-spaced with ``evals_per_decade``): ``step``, ``train_loss``/``train_acc`` (data loss without the L2 term
       and accuracy on the fixed training subset, see ``TrainConfig.train_eval_size``),
       ``test_loss``/``test_acc`` (full test set), ``lam`` and ``lr`` (the values in force at that
       step), ``param_norm_sq`` (``||theta||^2``, so the L2 term is ``lam/2 * param_norm_sq``),
