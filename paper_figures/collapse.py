@@ -41,10 +41,11 @@ NAME = "collapse"
 
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
            batch_size=100, eval_every=5, train_eval_size=500)
-# max/avg pooling is left out: its gradient fails inside the sweep engine (jax reduce_window
-# linearization error); global average pooling at the end remains.
-_CNN = dict(model="cnn", depth=2, width=8, loss="xent", model_kwargs={"pool": None},
-            batch_size=50, eval_every=5, train_eval_size=200)
+# the quick CNN stand-in: NTK parameterization and MSE like the FC panel (a pilot at lr 1
+# diverged; at lr 0.3 the test loss peaks inside the run for lam 4e-3 .. 6.4e-2)
+_CNN = dict(model="cnn", depth=2, width=[16, 32], bias=False, parameterization="ntk", loss="mse",
+            model_kwargs={"pool": "max"}, batch_size=100, evals_per_decade=20,
+            train_eval_size=200)
 
 # one config per preset; units: lam (L2 coefficient, loss + lam/2 ||theta||^2), lr (per step),
 # physical_time = lam * lr * t (dimensionless natural time each lane runs to), sizes in examples.
@@ -58,34 +59,42 @@ CONFIGS = {
              "lams": [2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.5, 1.0],
              "physical_time": 2.0, "seeds": [0, 1, 2], "metric": "test_loss",
              "also_metrics": ["test_acc"]},
-            {"key": "cnn", "title": "WRN / CNN on CIFAR-10 - quick stand-in: CNN-8x2 on "
-                                    "Fashion-MNIST subset (14x14)",
+            {"key": "cnn", "title": "WRN / CNN on CIFAR-10 - quick stand-in: CNN-16,32 with max "
+                                    "pooling, MSE, on 1000 Fashion-MNIST subset points (14x14); "
+                                    "t* = min test loss",
              "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 500,
-             "downsample": 2, "model": dict(_CNN, eval_every=10),
-             "lams": [3e-3, 1e-2, 3e-2], "lrs": [0.5],
-             "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc",
-             "also_metrics": ["test_loss"]},
+             "downsample": 2, "model": _CNN,
+             "lams": [4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.3],
+             "physical_time": 1.5, "seeds": [0, 1], "metric": "test_loss",
+             "also_metrics": ["test_acc"], "chunk_size": 2},
         ],
         "n_boot": 1000,
     },
     "paper": {
         "panels": [
-            {"key": "fc", "title": "FC on MNIST", "dataset": "mnist", "n_train": None,
-             "n_test": None,
+            # Sized to run on 2 CPU cores in about half an hour and on one GPU in minutes:
+            # lam x16 at two lr (x4), 3 seeds, lam lr from 3e-5 to 2e-3, i.e. 750 to 48,000
+            # steps per lane at tau = 1.5 (the test accuracy peaks at lam lr t* ~ 0.5 in a
+            # pilot). One chunk per (lam, lr): its 3 seeds have equal lengths, so no lane
+            # idles through a longer lane's steps. Rows on a log grid (20-40 per decade).
+            {"key": "fc", "title": "FC-512x3 (NTK param., xent, SGD batch 128) on MNIST",
+             "dataset": "mnist", "n_train": None, "n_test": None,
              "model": dict(model="fc", depth=3, width=512, bias=False, parameterization="ntk",
-                           loss="xent", batch_size=128, eval_every=50, train_eval_size=10000),
-             "lams": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "lrs": [0.1, 0.3, 1.0],
-             "physical_time": 2.0, "seeds": [0, 1, 2], "metric": "test_acc"},
+                           loss="xent", batch_size=128, evals_per_decade=20,
+                           train_eval_size=2000),
+             "lams": [1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3], "lrs": [0.25, 1.0],
+             "physical_time": 1.5, "seeds": [0, 1, 2], "metric": "test_acc",
+             "also_metrics": ["test_loss"], "chunk_size": 3},
             {"key": "wrn", "title": "WRN-16-4 on CIFAR-10", "dataset": "cifar10",
              "n_train": None, "n_test": None,
              "model": dict(model="wrn", depth=16, model_kwargs={"widen": 4}, loss="xent",
-                           batch_size=128, eval_every=100, train_eval_size=10000),
+                           batch_size=128, evals_per_decade=20, train_eval_size=10000),
              "lams": [1e-4, 3e-4, 1e-3, 3e-3], "lrs": [0.05, 0.1, 0.2],
              "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
             {"key": "cnn", "title": "CNN on CIFAR-10", "dataset": "cifar10", "n_train": None,
              "n_test": None,
              "model": dict(model="cnn", depth=4, width=[64, 128, 256, 256], loss="xent",
-                           model_kwargs={"pool": "max"}, batch_size=128, eval_every=100,
+                           model_kwargs={"pool": "max"}, batch_size=128, evals_per_decade=20,
                            train_eval_size=10000),
              "lams": [1e-4, 3e-4, 1e-3, 3e-3], "lrs": [0.01, 0.03, 0.1],
              "physical_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
@@ -125,7 +134,10 @@ def spread_by_lr(lanes: list[dict]) -> list[dict]:
     return out
 
 
-def run_panel(panel: dict, n_boot: int) -> tuple[dict, dict]:
+def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
+              out: Path | None = None) -> tuple[dict, dict]:
+    """One panel's sweep and collapse analysis. ``out``: the sweep's results folder (an
+    interrupted sweep resumes from its checkpoints there; a finished one is read back)."""
     from l2theory import experiments as ex
     from l2theory import train
 
@@ -133,11 +145,12 @@ def run_panel(panel: dict, n_boot: int) -> tuple[dict, dict]:
                               n_test=panel["n_test"], downsample=panel.get("downsample", 1))
     cfg = _common.train_config(panel["model"])
     t0 = time.perf_counter()
+    n_lanes = len(panel["lams"]) * len(panel["lrs"]) * len(panel["seeds"])
+    # default: every lane in one compiled program (lanes are small); "chunk_size" splits the
+    # grid into programs of that many lanes, longest lanes first
     rows = train.sweep(cfg, ds, lam=panel["lams"], lr=panel["lrs"], seeds=panel["seeds"],
-                       physical_time=panel["physical_time"], progress=False,
-                       # explicit: sweep's automatic chunk size traces a gradient that fails
-                       # for CNNs (jax reduce_window linearization)
-                       chunk_size=len(panel["lams"]) * len(panel["lrs"]) * len(panel["seeds"]))
+                       physical_time=panel["physical_time"], progress=progress,
+                       chunk_size=panel.get("chunk_size", n_lanes), out=out)
     result = ex.collapse(rows, metric=panel["metric"], n_boot=n_boot)
     result["spread_by_lr"] = spread_by_lr(result["lanes"])
     result["other_metrics"] = {}
@@ -161,7 +174,10 @@ def run(config: dict, out: Path) -> dict:
     fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8), squeeze=False)
     curves, tstar_rows, results = [], [], []
     for j, panel in enumerate(panels):
-        rows, r = run_panel(panel, config["n_boot"])
+        # paper preset: long sweeps, so a progress bar and a resumable results folder per panel
+        paper = config["preset"] == "paper" and not config.get("tiny")
+        rows, r = run_panel(panel, config["n_boot"], progress=paper,
+                            out=out / f"sweep_{panel['key']}" if paper else None)
         results.append(r)
         for row in _common.lane_curves(rows, panel["metric"]):
             curves.append({"panel": panel["key"], **row})

@@ -98,7 +98,7 @@ def run(config: dict, out: Path) -> dict:
     lam_pred = c_large / (lr * budget)
     blams = sorted(config["budget_lams"])
     bcfg = cfg.replace(steps=budget, eval_every=min(cfg.eval_every * 4, budget))
-    # chunk_size given: sweep's automatic chunk size traces a gradient that fails for CNNs
+    # one compiled program for every lane (they are small; lanes of equal length)
     fixed = per_lam(train.sweep(bcfg, ds, lam=blams, lr=[lr], seeds=seeds, progress=False,
                                 chunk_size=len(blams) * len(seeds)), blams)
     lam_start = config.get("autol2_start") or max(blams)

@@ -8,8 +8,8 @@ fine uniform grid of ``grid`` points in ``u`` between the first and the last eva
 ``t*`` is the grid point of the maximum (``mode="max"``, accuracies) or minimum (``"min"``,
 losses). Why this smoother:
 
-- Learning curves are evaluated every ``eval_every`` steps, i.e. non-uniformly in log-time
-  (sparse early, dense late). Kernel regression needs no uniform grid (Savitzky-Golay does), and
+- Learning curves evaluated every ``eval_every`` steps are non-uniform in log-time (sparse
+  early, dense late); ``TrainConfig(evals_per_decade=d)`` gives nearly log-uniform rows. Kernel regression needs no uniform grid (Savitzky-Golay does), and
   its local-linear form has no bias from that non-uniform density (a plain weighted mean is
   shifted towards the dense side by about ``smooth^2`` in ``ln t``).
 - Evaluation noise (a finite test set, SGD) makes the raw argmax jump between nearby evaluations
