@@ -87,6 +87,26 @@ def test_paper_preset_errors_clearly_without_datasets(tmp_path, monkeypatch, nam
     assert "not on disk" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_every_preset_model_is_a_valid_train_config(name):
+    """The paper presets cannot run here (GPU, datasets): at least their models must build, so a
+    typo in a preset fails in CI and not an hour into a GPU session."""
+    import importlib
+
+    mod = importlib.import_module(f"paper_figures.{name}")
+    configs = [*getattr(mod, "CONFIGS", {}).values(), getattr(mod, "TINY", None) or {}]
+    models = []
+    for config in configs:
+        for part in [config, *config.get("panels", [])]:
+            if "model" in part:
+                models.append(part["model"])
+    if name in ("collapse", "budget", "fig1"):
+        assert models, name
+    for model in models:
+        cfg = _common.train_config(model)  # raises naming the bad field
+        assert cfg.build_model(10) is not None
+
+
 def test_unknown_figure_name():
     with pytest.raises(ValueError, match="unknown figure"):
         make_all.run_all("quick", "unused", only=["nope"], tiny=True)

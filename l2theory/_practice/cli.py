@@ -163,7 +163,7 @@ def _parser(command: str, description: str) -> argparse.ArgumentParser:
 def train_main(argv: Sequence[str] | None = None) -> int:
     """``l2theory train``: one run of ``TrainConfig``."""
     parser = _parser("train", "Train one network (loss + lam/2 |theta|^2, SGD); rows every "
-                     "--eval-every steps.")
+                     "--eval-every steps, or log-spaced with --evals-per-decade.")
     _add_config_options(parser)
     _add_io_options(parser, "train")
     args = parser.parse_args(argv)
