@@ -7,17 +7,20 @@ and lr collapse when plotted against ``lam lr t``; their peaks sit at ``lam lr t
 (``train.sweep(..., physical_time=tau)``); ``t*`` by ``experiments.t_star`` (local-linear
 smoothing in log-time); the fit by ``experiments.fit_power_law`` with a bootstrap over seeds.
 
-Panels (``--preset paper``, GPU): FC on MNIST; WRN-16-4 on CIFAR-10; CNN on CIFAR-10 (plain
-SGD, no momentum, no augmentation, constant lr). ``--preset quick`` (CPU): the FC panel on the
-shipped Fashion-MNIST subset (FC-128x3, NTK parameterization, MSE, batch 100, lam 2e-3..3.2e-2,
-lr 0.5 and 1, 3 seeds; t* = step of minimum test loss, since with MSE the test accuracy of the
-larger lam keeps creeping up to the end of the run; the accuracy-based numbers are reported
-beside), and a small CNN (2 conv layers of 8 channels, no pooling, 14x14 inputs) on the same
-subset standing in for both CIFAR-10 panels (WRN and CNN) - said so in the panel titles.
+Panels (``--preset paper``): FC-512x3 on MNIST (lam 1.25e-4..2e-3 x lr 0.25, 1; 3 seeds;
+xent, batch 128; ``--dataset fashion_mnist`` stands it on Fashion-MNIST); WRN-16-4 on CIFAR-10;
+CNN on CIFAR-10 (plain SGD, no momentum, no augmentation, constant lr). Paper sweeps show a
+progress bar and keep a resumable results folder ``sweep_<panel>/`` in ``--out``.
+``--preset quick`` (CPU): the FC panel on the shipped Fashion-MNIST subset (FC-128x3, NTK
+parameterization, MSE, batch 100, lam 2e-3..3.2e-2, lr 0.5 and 1, 3 seeds; t* = step of minimum
+test loss, since with MSE the test accuracy of the larger lam keeps creeping up to the end of the
+run; the accuracy-based numbers are reported beside), and a small CNN (conv 16 and 32 channels,
+each followed by 2x2 max pooling, NTK parameterization, MSE, 14x14 inputs, lam 4e-3..3.2e-2 at
+lr 0.3, 2 seeds) on the same subset standing in for both CIFAR-10 panels (WRN and CNN) - said so
+in the panel titles.
 
-Hardware / runtime: quick 194 s measured on 2 CPU cores shared with another job (AMD EPYC, jax
-0.10.2; FC panel 122 s: s = 0.970, lam lr t* spread x1.2 over 16x in lam; CNN panel 71 s) (see ``REPORT.md`` of ``make_all`` for the
-measured runtime and numbers); paper: hours on one GPU (not yet run).
+Hardware / runtime: see ``REPORT.md`` of ``make_all`` (``paper_figures/results/``) for the
+measured runtime and numbers of both presets.
 Outputs (``--out``, default ``out/figures/collapse/``): ``collapse.png/.pdf``,
 ``collapse_curves.csv`` (every lane's test accuracy vs step and ``lam lr t``),
 ``collapse_tstar.csv`` (per-lane ``t*`` and ``lam lr t*``), ``collapse.json`` (config, fits,
@@ -212,8 +215,8 @@ def run(config: dict, out: Path) -> dict:
         print(f"   panel {panel['key']}: fit {r['fit'] and (round(r['fit']['slope'], 3), r['fit']['slope_ci'])}, "
               f"lam lr t* {r['lam_lr_t_star']}, spread {[(s['lr'], round(s['spread'], 3)) for s in r['spread_by_lr']]}, "
               f"excluded {r['excluded']}, {r['seconds']:.0f} s")
-    fig.suptitle(f"t*-collapse (preset {config['preset']}; dots: t* per lane; plain SGD, "
-                 "constant lr)")
+    fig.suptitle(textwrap.fill(f"t*-collapse (preset {config['preset']}; dots: t* per lane; "
+                               "plain SGD, constant lr)", 55 * len(panels)))
     fig.tight_layout()
     files = _common.save_figure(fig, out, NAME)
     files.append(_common.save_csv(out / f"{NAME}_curves.csv", curves))
