@@ -15,8 +15,8 @@ progress bar and keep a resumable results folder ``sweep_<panel>/`` in ``--out``
 parameterization, MSE, batch 100, lam 2e-3..3.2e-2, lr 0.5 and 1, 3 seeds; t* = step of minimum
 test loss, since with MSE the test accuracy of the larger lam keeps creeping up to the end of the
 run; the accuracy-based numbers are reported beside), and a small CNN (conv 16 and 32 channels,
-each followed by 2x2 max pooling, NTK parameterization, MSE, 14x14 inputs, lam 4e-3..3.2e-2 at
-lr 0.3, 2 seeds) on the same subset standing in for both CIFAR-10 panels (WRN and CNN) - said so
+each followed by 2x2 max pooling, NTK parameterization, MSE, batch 50, 14x14 inputs,
+lam 4e-3..3.2e-2 at lr 0.3, 2 seeds, tau 1.2) on the same subset standing in for both CIFAR-10 panels (WRN and CNN) - said so
 in the panel titles.
 
 Hardware / runtime: see ``REPORT.md`` of ``make_all`` (``paper_figures/results/``) for the
@@ -45,9 +45,11 @@ NAME = "collapse"
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
            batch_size=100, eval_every=5, train_eval_size=500)
 # the quick CNN stand-in: NTK parameterization and MSE like the FC panel (a pilot at lr 1
-# diverged; at lr 0.3 the test loss peaks inside the run for lam 4e-3 .. 6.4e-2)
+# diverged). At lr 0.3 the test loss peaks inside the run for lam 4e-3 .. 3.2e-2; widths 8/16
+# or lam up to 6.4e-2 (t* of ~20 steps) collapse worse (s 0.82-0.89); batch 50 keeps the
+# panel near a minute on 2 CPU cores (CPU convolutions are slow).
 _CNN = dict(model="cnn", depth=2, width=[16, 32], bias=False, parameterization="ntk", loss="mse",
-            model_kwargs={"pool": "max"}, batch_size=100, evals_per_decade=20,
+            model_kwargs={"pool": "max"}, batch_size=50, evals_per_decade=20,
             train_eval_size=200)
 
 # one config per preset; units: lam (L2 coefficient, loss + lam/2 ||theta||^2), lr (per step),
@@ -68,7 +70,7 @@ CONFIGS = {
              "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 500,
              "downsample": 2, "model": _CNN,
              "lams": [4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.3],
-             "physical_time": 1.5, "seeds": [0, 1], "metric": "test_loss",
+             "physical_time": 1.2, "seeds": [0, 1], "metric": "test_loss",
              "also_metrics": ["test_acc"], "chunk_size": 2},
         ],
         "n_boot": 1000,
