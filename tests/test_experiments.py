@@ -281,6 +281,30 @@ def test_plot_collapse_draws_one_curve_per_lane():
     plt.close(fig)
 
 
+def test_plot_collapse_focuses_losses_on_the_minima():
+    """An early loss spike (the first steps of a large lr) must not flatten the minima: the y-axis
+    is cut at 4x the largest value at t*; focus=False keeps the full range."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _synthetic_sweep(lams=(1e-3, 1e-2), lrs=(0.1,), seeds=1, noise=0.0)
+    loss = 1.5 - rows["test_acc"]
+    first = np.r_[True, rows["run"][1:] != rows["run"][:-1]]
+    second = np.roll(first, 1)  # the first evaluation after step 0
+    loss[second] = 100.0
+    rows = {**rows, "test_loss": loss}
+    fig, (a, b) = plt.subplots(1, 2)
+    ex.plot_collapse(a, rows, metric="test_loss")
+    ex.plot_collapse(b, rows, metric="test_loss", focus=False)
+    peak = max(ln.get_ydata()[0] for ln in a.get_lines() if len(ln.get_xdata()) == 1)
+    assert peak == pytest.approx(1.5 - rows["test_acc"].max(), abs=0.02)  # the minima
+    assert a.get_ylim()[1] == pytest.approx(4 * peak, rel=1e-6)
+    assert b.get_ylim()[1] >= 100.0
+    plt.close(fig)
+
+
 def test_collapse_on_a_tiny_real_sweep(ds):
     """FC width 32 on 200 Fashion-MNIST points, full-batch GD on MSE, every lane run to the same
     natural time lam lr t = 2 (125-500 steps)."""

@@ -253,7 +253,7 @@ def collapse(rows: dict, *, metric: str = "test_acc", mode: str | None = None,
 def plot_collapse(ax, rows: dict, *, metric: str = "test_acc", clock: str = "natural",
                   include_diverged: bool = False, mark_peaks: bool = True,
                   smooth: float | None = DEFAULT_SMOOTH, cmap: str = "viridis",
-                  colorbar: bool = True):
+                  colorbar: bool = True, focus: bool = True):
     """Plot ``metric`` against the natural clock ``lam lr t``, one curve per lane, colored by lam.
 
     Args:
@@ -266,6 +266,9 @@ def plot_collapse(ax, rows: dict, *, metric: str = "test_acc", clock: str = "nat
       mark_peaks: mark each lane's ``t*`` (``t_star`` with ``smooth``) with a dot.
       cmap: colormap over ``log10 lam``.
       colorbar: add a colorbar for lam to the axes' figure.
+      focus: for a loss (minimized), cut the y-axis at 4x the largest value at a lane's ``t*``,
+        so that the first steps (a loss spike of a large lr, say) do not flatten the region of
+        the minima; ``False`` shows the full range.
 
     Returns:
       ``ax``.
@@ -280,6 +283,7 @@ def plot_collapse(ax, rows: dict, *, metric: str = "test_acc", clock: str = "nat
     norm = mpl.colors.Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1)
     colors = mpl.colormaps[cmap]
     mode = default_mode(metric)
+    peak_values, shown = [], []
     for ln in lanes:
         if ln["diverged"] and not include_diverged:
             continue
@@ -293,10 +297,17 @@ def plot_collapse(ax, rows: dict, *, metric: str = "test_acc", clock: str = "nat
         color = colors(norm(np.log10(ln["lam"]))) if ln["lam"] > 0 else "k"
         ax.plot(scale * ln["step"][keep], ln["values"][keep], color=color, lw=1,
                 ls=":" if ln["diverged"] else "-", alpha=0.8)
-        if mark_peaks and not ln["diverged"] and keep.sum() >= 3:
+        if (mark_peaks or focus) and not ln["diverged"] and keep.sum() >= 3:
             pk = t_star(ln["step"][keep], ln["values"][keep], mode=mode, smooth=smooth)
-            ax.plot([scale * pk.t_star], [pk.value], "o", color=color, ms=4,
-                    mec="k" if not pk.at_boundary else "r", mew=0.5)
+            peak_values.append(pk.value)
+            shown.append(np.nanmax(ln["values"][keep]))
+            if mark_peaks:
+                ax.plot([scale * pk.t_star], [pk.value], "o", color=color, ms=4,
+                        mec="k" if not pk.at_boundary else "r", mew=0.5)
+    if focus and mode == "min" and peak_values and max(peak_values) > 0:
+        top = 4.0 * max(peak_values)
+        if max(shown) > top:
+            ax.set_ylim(top=top)
     ax.set_xscale("log")
     ax.set_xlabel("lam * lr * t" if clock == "natural" else "step t")
     ax.set_ylabel(metric)
