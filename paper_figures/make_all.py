@@ -14,8 +14,8 @@ matches the best fixed lam within its budget (Figure 1 c; "matches" = final test
 below the best fixed lam's by more than ``AUTOL2_TOLERANCE``); (4) the theory-vs-practice
 distance decreases with width.
 
-Measured (``--preset quick``, 2-core AMD EPYC VM shared with another job, jax 0.10.2; 460 s in
-all: theory 25 s, theory_vs_practice 136 s, collapse 194 s, budget 67 s, fig1 37 s; the report is
+Measured (``--preset quick``, quiet 2-core AMD EPYC VM, jax 0.10.2; 283 s in all: theory 10 s,
+theory_vs_practice 51 s, collapse 151 s, budget 45 s, fig1 24 s; the report is
 ``paper_figures/results/REPORT-quick-cpu-amd-epyc-2cores.md``): all five PASS. FC collapse
 (t* = min test loss): ``lam lr t*`` spread x1.22 (lr 0.5) and x1.20 (lr 1) over lam
 2e-3..3.2e-2, s = 0.970 (95% CI 0.951-0.983), c = 0.625; with t* from the test *accuracy* the
@@ -24,7 +24,13 @@ the run), so the accuracy version would fail the spread check. lam_opt predicted
 1.09 at T = 150, 300, 600 (c = 0.654 from one run at lam = 0.064; best = min final test loss).
 AutoL2 0.7365 vs best fixed lam (1e-3) 0.7305 final test accuracy after 600 steps. Distance
 net vs theory 0.492 / 0.192 / 0.098 at width 128 / 512 / 2048 (exponent -0.58). CNN stand-in
-collapse panel: s = 0.90 on only 3 lanes (3 of 6 peaked at the end of the run).
+collapse panel (max pooling, MSE): s = 0.983 (CI 0.94-1.03), spread x1.16 over 8x in lam, no
+lane at the boundary.
+
+``--preset paper`` (``--only collapse``, FC panel, ``--dataset fashion_mnist``), run on the same
+2-core CPU for lack of a GPU: 1750 s; s = 1.009 (CI 0.988-1.046), ``lam lr t*`` = 0.54 with
+spread x1.11 / x1.12 over 16x in lam at lr 0.25 / 1 (t* = max test accuracy); report
+``paper_figures/results/REPORT-paper-collapse-fc-fashion_mnist-cpu-amd-epyc-2cores.md``.
 
 ``--report-only`` rewrites ``REPORT.md`` from the JSON summaries already in ``--out``.
 """

@@ -301,6 +301,7 @@ def test_plot_collapse_focuses_losses_on_the_minima():
     peak = max(ln.get_ydata()[0] for ln in a.get_lines() if len(ln.get_xdata()) == 1)
     assert peak == pytest.approx(1.5 - rows["test_acc"].max(), abs=0.02)  # the minima
     assert a.get_ylim()[1] == pytest.approx(4 * peak, rel=1e-6)
+    assert peak - 0.3 * peak < a.get_ylim()[0] < peak  # the bottom follows the data
     assert b.get_ylim()[1] >= 100.0
     plt.close(fig)
 

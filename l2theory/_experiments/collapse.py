@@ -300,14 +300,15 @@ def plot_collapse(ax, rows: dict, *, metric: str = "test_acc", clock: str = "nat
         if (mark_peaks or focus) and not ln["diverged"] and keep.sum() >= 3:
             pk = t_star(ln["step"][keep], ln["values"][keep], mode=mode, smooth=smooth)
             peak_values.append(pk.value)
-            shown.append(np.nanmax(ln["values"][keep]))
+            shown.append((np.nanmin(ln["values"][keep]), np.nanmax(ln["values"][keep])))
             if mark_peaks:
                 ax.plot([scale * pk.t_star], [pk.value], "o", color=color, ms=4,
                         mec="k" if not pk.at_boundary else "r", mew=0.5)
     if focus and mode == "min" and peak_values and max(peak_values) > 0:
         top = 4.0 * max(peak_values)
-        if max(shown) > top:
-            ax.set_ylim(top=top)
+        if max(hi for _, hi in shown) > top:
+            lo = min(lo for lo, _ in shown)
+            ax.set_ylim(lo - 0.05 * (top - lo), top)
     ax.set_xscale("log")
     ax.set_xlabel("lam * lr * t" if clock == "natural" else "step t")
     ax.set_ylabel(metric)
