@@ -171,6 +171,8 @@ def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
 
 def run(config: dict, out: Path) -> dict:
     plt = _common.setup_matplotlib()
+    import matplotlib.ticker as mpl_ticker
+
     from l2theory import experiments as ex
 
     _common.print_config(NAME, config)
@@ -210,6 +212,10 @@ def run(config: dict, out: Path) -> dict:
             ax.plot(x, fit["c_slope1"] / x, "k:", label=f"c/(lam lr), c = {fit['c_slope1']:.3g}")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # short minor labels at 2 and 5 only (the default 2x10^-3, 3x10^-3, ... overlap)
+        ax.xaxis.set_minor_locator(mpl_ticker.LogLocator(subs=(2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(mpl_ticker.FuncFormatter(
+            lambda v, _: f"{v:.0e}".replace("e-0", "e-")))
         ax.set_xlabel("lam * lr")
         ax.set_ylabel(f"t* (steps to {'min' if 'loss' in panel['metric'] else 'max'} "
                       f"{panel['metric']})")

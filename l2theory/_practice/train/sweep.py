@@ -59,7 +59,11 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     - ``physical_time=tau``: lane ``i`` takes ``ceil(tau / (lam_i lr_i))`` steps (see
       ``steps_for_physical_time``); lanes stop independently (updates past a lane's end are
       masked) and each lane's rows stop at its own end. Step-schedule fractions refer to each
-      lane's own length.
+      lane's own length. Chunks are filled longest lanes first, and a chunk runs until its
+      longest lane ends: a masked lane still costs its share of the compute. On a CPU (cost ~
+      lanes x steps) pass ``chunk_size=len(seeds)`` so that each chunk holds lanes of one
+      ``lam lr``; on a GPU, small lanes run side by side nearly for free, so one chunk is best.
+      ``TrainConfig(evals_per_decade=...)`` spaces the rows evenly in log-time across lanes.
     - Divergence: a lane whose training loss becomes non-finite (as it does at the step after its
       parameters overflow) is marked ``diverged`` (``diverged_step`` = the refused step) and its
       parameters are frozen from then on; the other lanes are unaffected.
