@@ -16,8 +16,8 @@ parameterization, MSE, batch 100, lam 2e-3..3.2e-2, lr 0.5 and 1, 3 seeds; t* = 
 test loss, since with MSE the test accuracy of the larger lam keeps creeping up to the end of the
 run; the accuracy-based numbers are reported beside), and a small CNN (conv 16 and 32 channels,
 each followed by 2x2 max pooling, NTK parameterization, MSE, batch 50, 14x14 inputs,
-lam 4e-3..3.2e-2 at lr 0.3, 2 seeds, tau 1.2) on the same subset standing in for both CIFAR-10 panels (WRN and CNN) - said so
-in the panel titles.
+lam 4e-3..3.2e-2 at lr 0.3, 2 seeds, tau 1.2) on the same subset standing in for both CIFAR-10
+panels (WRN and CNN) - said so in the panel titles.
 
 Hardware / runtime: see ``REPORT.md`` of ``make_all`` (``paper_figures/results/``) for the
 measured runtime and numbers of both presets.

@@ -9,9 +9,10 @@ fine uniform grid of ``grid`` points in ``u`` between the first and the last eva
 losses). Why this smoother:
 
 - Learning curves evaluated every ``eval_every`` steps are non-uniform in log-time (sparse
-  early, dense late); ``TrainConfig(evals_per_decade=d)`` gives nearly log-uniform rows. Kernel regression needs no uniform grid (Savitzky-Golay does), and
-  its local-linear form has no bias from that non-uniform density (a plain weighted mean is
-  shifted towards the dense side by about ``smooth^2`` in ``ln t``).
+  early, dense late); ``TrainConfig(evals_per_decade=d)`` gives nearly log-uniform rows. Kernel
+  regression needs no uniform grid (Savitzky-Golay does), and its local-linear form has no bias
+  from a non-uniform density (a plain weighted mean is shifted towards the dense side by about
+  ``smooth^2`` in ``ln t``).
 - Evaluation noise (a finite test set, SGD) makes the raw argmax jump between nearby evaluations
   and biases the raw maximum upwards; smoothing over a window of relative width ``smooth`` in
   ``t`` (``smooth=0.2``: about +-20 %) averages it out, while a peak that is broad in log-time

@@ -86,8 +86,8 @@ class TrainConfig:
       evals_per_decade: ``None`` evaluates every ``eval_every`` steps. An int ``d`` evaluates on
         a log-spaced grid instead (``eval_every`` is then unused): after step ``t`` the next
         evaluation is at ``t + g``, ``g`` the largest power of two ``<= t (10^(1/d) - 1)`` (at
-        least 1), so steps 0, 1, ..., 17, 19, 21, ..., with between ``d`` and ``2d`` evaluations per
-        decade, and always the last step (see ``next_eval_step``). Log-uniform rows are what the
+        least 1), so steps 0, 1, ..., 17, 19, 21, ..., with between ``d`` and ``2d`` evaluations
+        per decade, and always the last step (see ``next_eval_step``). Log-uniform rows are what the
         peak estimate in log-time wants when lanes of a ``lam x lr`` sweep run from hundreds to
         hundreds of thousands of steps, and cost a few hundred evaluations instead of
         thousands; power-of-two gaps keep the compiled segment lengths few.

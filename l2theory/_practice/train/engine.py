@@ -403,8 +403,9 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
 
     Returns:
       A dict of equal-length 1-D numpy arrays, one entry per evaluation (steps 0, eval_every, ...,
-      and the last step; log-spaced with ``evals_per_decade``): ``step``, ``train_loss``/``train_acc`` (data loss without the L2 term
-      and accuracy on the fixed training subset, see ``TrainConfig.train_eval_size``),
+      and the last step; log-spaced with ``evals_per_decade``): ``step``,
+      ``train_loss``/``train_acc`` (data loss without the L2 term and accuracy on the fixed
+      training subset, see ``TrainConfig.train_eval_size``),
       ``test_loss``/``test_acc`` (full test set), ``lam`` and ``lr`` (the values in force at that
       step), ``param_norm_sq`` (``||theta||^2``, so the L2 term is ``lam/2 * param_norm_sq``),
       ``diverged`` and ``diverged_step`` (-1 unless a non-finite training loss stopped the run at
