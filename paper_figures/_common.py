@@ -3,7 +3,6 @@ saving figure (PNG + PDF) + CSV + JSON summary with the machine and versions."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import csv
 import json
@@ -13,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+from l2theory._x64 import x64  # noqa: F401  (JAX 64-bit mode in a block: the exact solvers)
 
 PRESETS = ("quick", "paper")
 REPO = Path(__file__).resolve().parent.parent
@@ -88,17 +89,6 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
     return data.standardize(ds) if standardize else ds
 
 
-@contextlib.contextmanager
-def x64():
-    """JAX 64-bit mode inside the block (exact solvers), the previous mode restored after."""
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
 
 
 def machine() -> dict[str, Any]:

@@ -3,7 +3,6 @@ mixed precision and jit behaviour."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import jax
@@ -12,28 +11,9 @@ import numpy as np
 import pytest
 
 from l2theory import models
+from l2theory._x64 import x64
 
 KEY = jax.random.PRNGKey(0)
-
-
-@contextlib.contextmanager
-def x64():
-    """Enable float64 for the block, across jax versions (>= 0.6)."""
-    if hasattr(jax, "enable_x64"):
-        with jax.enable_x64(True):
-            yield
-        return
-    exp = getattr(jax, "experimental", None)
-    if exp is not None and hasattr(exp, "enable_x64"):
-        with exp.enable_x64():
-            yield
-        return
-    old = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", old)
 
 
 def to64(tree):
