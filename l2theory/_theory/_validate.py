@@ -45,6 +45,14 @@ def loss_name(value: str) -> str:
     return value
 
 
+def _finite(name: str, a: np.ndarray, dtype, hint: str = "") -> np.ndarray:
+    """``a`` cast to ``dtype``; an error naming ``name`` if any entry is nan or inf."""
+    a = a.astype(dtype, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} has non-finite entries{hint}")
+    return a
+
+
 def kernel_matrix(name: str, k, *, dtype) -> np.ndarray:
     """A finite, square, symmetric matrix."""
     k = np.asarray(k)
@@ -53,9 +61,7 @@ def kernel_matrix(name: str, k, *, dtype) -> np.ndarray:
                          f"kernel between the training points (one output's kernel, not [n*k, n*k])")
     if not np.issubdtype(k.dtype, np.number):
         raise TypeError(f"{name} must be numeric, got dtype {k.dtype}")
-    k = k.astype(dtype, copy=False)
-    if not np.all(np.isfinite(k)):
-        raise ValueError(f"{name} has non-finite entries (nan or inf); check the kernel computation")
+    k = _finite(name, k, dtype, " (nan or inf); check the kernel computation")
     scale = np.max(np.abs(k)) if k.size else 0.0
     asym = np.max(np.abs(k - k.T)) if k.size else 0.0
     if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * max(k.shape[0], 1) ** 0.5:
@@ -75,10 +81,7 @@ def targets(name: str, y, n: int, *, dtype) -> np.ndarray:
     if y.ndim != 2 or y.shape[0] != n:
         raise ValueError(f"{name} must have shape [n] or [n, k] with n = {n} (the kernel's size), "
                          f"got {np.shape(y)}")
-    y = y.astype(dtype, copy=False)
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{name} has non-finite entries")
-    return y
+    return _finite(name, y, dtype)
 
 
 def outputs(name: str, f, shape: tuple[int, int], *, dtype) -> np.ndarray:
@@ -88,10 +91,7 @@ def outputs(name: str, f, shape: tuple[int, int], *, dtype) -> np.ndarray:
     if f.shape != shape:
         raise ValueError(f"{name} must have shape {shape} (points x outputs, matching y_train's "
                          f"outputs), got {f.shape}")
-    f = f.astype(dtype, copy=False)
-    if not np.all(np.isfinite(f)):
-        raise ValueError(f"{name} has non-finite entries")
-    return f
+    return _finite(name, f, dtype)
 
 
 def times(t) -> tuple[np.ndarray, bool]:
