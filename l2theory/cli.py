@@ -10,11 +10,11 @@ import sys
 
 # command -> (module, function, one-line help)
 COMMANDS = {
-    "demo": ("l2theory._theory.demo", "main",
+    "demo": ("l2theory._cli.demo", "main",
              "theory demo: predicted t* and lam_opt, infinite-width test curves (figure)"),
-    "train": ("l2theory._practice.cli", "train_main", "train one finite-width network"),
-    "sweep": ("l2theory._practice.cli", "sweep_main", "vectorized lam x lr x seed sweep"),
-    "figures": ("l2theory._experiments.figures_cli", "main",
+    "train": ("l2theory._cli.training", "train_main", "train one finite-width network"),
+    "sweep": ("l2theory._cli.training", "sweep_main", "vectorized lam x lr x seed sweep"),
+    "figures": ("l2theory._cli.figures", "main",
                 "regenerate the paper's figures and a report (--preset quick|paper)"),
 }
 

@@ -1,10 +1,10 @@
 """Training finite-width networks with L2 regularization: one run (``train``) or a whole
 lam x lr x seed grid at once (``sweep``), jitted end to end.
 
-Objective (``THEORY.md``): ``L(theta) = mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2`` over all
-parameters; SGD ``theta <- theta - lr * grad L`` (optionally with momentum, or with decoupled weight
-decay). Time counts steps; ``physical_time`` in ``sweep`` is the paper's natural clock
-``lam * lr * t``.
+Objective (``docs/conventions.md``): ``L(theta) = mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``
+over all parameters; SGD ``theta <- theta - lr * grad L`` (optionally with momentum, or with
+decoupled weight decay). Time counts steps; ``natural_time`` in ``sweep`` is the paper's natural
+clock ``lam * lr * t``.
 
 Example:
   >>> from l2theory import data, train
@@ -17,7 +17,9 @@ Example:
 """
 from l2theory._practice.train.config import TrainConfig
 from l2theory._practice.train.engine import COLUMNS
+from l2theory._practice.train.engine import Engine
 from l2theory._practice.train.engine import train
+from l2theory._practice.train.results import environment
 from l2theory._practice.train.results import load_npz as load_results
 from l2theory._practice.train.schedules import LamState
 from l2theory._practice.train.schedules import autol2_update
@@ -29,11 +31,12 @@ from l2theory._practice.train.step import TrainState
 from l2theory._practice.train.step import make_step
 from l2theory._practice.train.step import optimizer
 from l2theory._practice.train.sweep import LANE_COLUMNS
-from l2theory._practice.train.sweep import steps_for_physical_time
+from l2theory._practice.train.sweep import steps_for_natural_time
 from l2theory._practice.train.sweep import sweep
 
 __all__ = [
     "COLUMNS",
+    "Engine",
     "Hyper",
     "LANE_COLUMNS",
     "LamState",
@@ -41,12 +44,13 @@ __all__ = [
     "TrainConfig",
     "TrainState",
     "autol2_update",
+    "environment",
     "lam_init",
     "load_results",
     "lr_at",
     "make_step",
     "optimizer",
-    "steps_for_physical_time",
+    "steps_for_natural_time",
     "sweep",
     "train",
 ]

@@ -18,7 +18,7 @@ def _setup(seed=0, n=8, m=4, k=3, depth=3):
 
 
 def _direct(k_tr, k_te, y, f0, f0_test, t, *, lr, lam, degree, grad, linearized=False):
-    """Integrate df/dt, df*/dt as written in THEORY.md. For the wide network the state is
+    """Integrate df/dt, df*/dt as written in docs/conventions.md. For the wide network the state is
     ``e^{b t} f`` (b = lr lam L: d(e^{bt} f)/dt = e^{bt} (df/dt + b f)), so that tolerances stay
     relative while f shrinks exponentially."""
     n, k = y.shape

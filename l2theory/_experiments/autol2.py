@@ -1,8 +1,8 @@
 """AutoL2 against the best fixed lam at the same step budget.
 
-THEORY.md, relation 4: AutoL2 starts at a large lam and divides it by ``autol2_factor`` whenever,
-after a refractory period, the last two measurements of the training loss and accuracy were no
-better than the best before them (the schedule itself lives in ``l2theory.train``:
+docs/conventions.md, relation 4: AutoL2 starts at a large lam and divides it by ``autol2_factor``
+whenever, after a refractory period, the last two measurements of the training loss and accuracy
+were no better than the best before them (the schedule itself lives in ``l2theory.train``:
 ``TrainConfig(lam_schedule="autol2", autol2_*)``). Time counts steps.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.budget import _argbest, _sweep, per_lam
 from l2theory._experiments.collapse import split_lanes
 

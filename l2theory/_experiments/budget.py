@@ -1,7 +1,8 @@
 """Step budgets and the optimal lam: fixed budget vs budget proportional to 1/lam, and the
 prediction ``lam_opt(T) = c / (lr T)`` from one short run at a large lam.
 
-THEORY.md, empirical relations 2 and 3. Time counts steps; the natural clock is ``lam lr t``.
+docs/conventions.md, empirical relations 2 and 3. Time counts steps; the natural clock is
+``lam lr t``.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.collapse import split_lanes
 from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
 
@@ -68,20 +69,21 @@ def _argbest(values: Sequence[float | None], mode: str = "max") -> int | None:
 
 
 def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
-                      physical_time: float, seeds: Sequence[int] = (0,),
-                      metric: str = "test_acc") -> dict[str, Any]:
+                      natural_time: float | None = None, seeds: Sequence[int] = (0,),
+                      metric: str = "test_acc", physical_time: float | None = None
+                      ) -> dict[str, Any]:
     """Final test accuracy against lam for a fixed step budget and for a budget ``~ 1/lam``.
 
-    THEORY.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam (too
-    large a lam collapses before ``T``, too small a lam has not used its regularization yet);
+    docs/conventions.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam
+    (too large a lam collapses before ``T``, too small a lam has not used its regularization yet);
     with ``T = tau / (lam lr)`` steps (the same natural time ``tau`` for every lam) it improves as
     lam decreases and saturates.
 
     Arms (one ``l2theory.train.sweep`` each, the same ``config`` otherwise):
 
     - ``fixed``: every lam trained for ``budget_steps`` steps.
-    - ``proportional``: lam trained for ``ceil(physical_time / (lam lr))`` steps
-      (``sweep(..., physical_time=physical_time)``); ``lam = 0`` has no such budget and is left
+    - ``proportional``: lam trained for ``ceil(natural_time / (lam lr))`` steps
+      (``sweep(..., natural_time=natural_time)``); ``lam = 0`` has no such budget and is left
       out of this arm (``None`` entries).
 
     Args:
@@ -91,7 +93,7 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
       lams: L2 coefficients (``>= 0``).
       lr: learning rate (constant unless ``config`` schedules it).
       budget_steps: ``T`` of the fixed arm (steps).
-      physical_time: ``tau = lam lr T`` of the proportional arm (dimensionless).
+      natural_time: ``tau = lam lr T`` of the proportional arm (dimensionless).
       seeds: seeds, averaged over.
       metric: the column reported (``"test_acc"``).
 
@@ -99,12 +101,14 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
       JSON-ready dict: ``lam`` (sorted), ``fixed`` and ``proportional`` (each ``per_lam``'s dict:
       ``steps``, ``mean``, ``std``, ``per_seed``, ``best_over_time_mean``, ``n_diverged`` per lam),
       ``best_lam_fixed``, ``best_lam_proportional`` (lam of the best mean final accuracy),
-      ``budget_steps``, ``physical_time``, ``lr``, ``seeds``, ``metric``.
+      ``budget_steps``, ``natural_time``, ``lr``, ``seeds``, ``metric``.
     """
     lams = sorted(_checks.values("lams", lams, allow_zero=True))
     lr = _checks.positive("lr", lr)
     budget_steps = _checks.positive_int("budget_steps", budget_steps)
-    physical_time = _checks.positive("physical_time", physical_time)
+    natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
+                                   note=_checks.NATURAL_TIME_NOTE)
+    natural_time = _checks.positive("natural_time", natural_time)
     seeds = _checks.seeds("seeds", seeds)
     cfg = config.replace(steps=budget_steps, lr=lr, eval_every=min(config.eval_every,
                                                                   budget_steps))
@@ -113,7 +117,7 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
     prop = {k: [] for k in fixed}
     if positive:
         got = per_lam(_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
-                             physical_time=physical_time), positive, metric=metric)
+                             natural_time=natural_time), positive, metric=metric)
         for lam in lams:
             if lam > 0:
                 i = positive.index(lam)
@@ -128,20 +132,21 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
         "lam": lams, "fixed": fixed, "proportional": prop,
         "best_lam_fixed": None if bf is None else lams[bf],
         "best_lam_proportional": None if bp is None else lams[bp],
-        "budget_steps": budget_steps, "physical_time": physical_time, "lr": lr, "seeds": seeds,
+        "budget_steps": budget_steps, "natural_time": natural_time, "lr": lr, "seeds": seeds,
         "metric": metric})
 
 
 def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Sequence[int],
                     lams: Sequence[float], seeds: Sequence[int] = (0,),
-                    short_physical_time: float = 3.0, smooth: float | None = DEFAULT_SMOOTH,
-                    metric: str = "test_acc") -> list[dict[str, Any]]:
+                    short_natural_time: float | None = None, smooth: float | None = DEFAULT_SMOOTH,
+                    metric: str = "test_acc", short_physical_time: float | None = None
+                    ) -> list[dict[str, Any]]:
     """Predict the optimal lam of a step budget from one short run at a large lam, and check it.
 
-    THEORY.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used by the
-    lam whose peak falls at ``T``: ``lam_opt(T) = c / (lr T)``. Procedure:
+    docs/conventions.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used
+    by the lam whose peak falls at ``T``: ``lam_opt(T) = c / (lr T)``. Procedure:
 
-    1. Short run(s) at ``lam_large`` for ``ceil(short_physical_time / (lam_large lr))`` steps
+    1. Short run(s) at ``lam_large`` for ``ceil(short_natural_time / (lam_large lr))`` steps
        (one per seed); ``t*`` = step of peak ``metric`` (``t_star``, smoothing ``smooth``) and
        ``c = lam_large lr t*``, the geometric mean over seeds.
     2. For each budget ``T``: ``lam_pred = c / (lr T)``.
@@ -159,7 +164,8 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
       budgets: step budgets ``T`` (ints).
       lams: the grid compared against (``> 0``).
       seeds: seeds (short runs and sweeps).
-      short_physical_time: natural time ``lam lr t`` of the short run; must exceed ``c``.
+      short_natural_time: natural time ``lam lr t`` of the short run (default 3); must exceed
+        ``c``.
       smooth: ``t_star``'s bandwidth in ``ln step``.
       metric: the column whose peak/final value is used (``"test_acc"``).
 
@@ -171,7 +177,7 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
       (``metric_best - metric_at_nearest_pred``), ``metric_by_lam`` (``{lam: mean}``), and the
       short run's ``c``, ``c_per_seed``, ``t_star_large`` (per seed), ``lam_large``,
       ``short_at_boundary`` (True if any short run peaked at its first/last evaluation: then
-      ``c`` is only a bound; increase ``short_physical_time``).
+      ``c`` is only a bound; increase ``short_natural_time``).
     """
     lam_large = _checks.positive("lam_large", lam_large)
     lr = _checks.positive("lr", lr)
@@ -180,11 +186,15 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
         raise _checks.bad("budgets", budgets, "is empty", "pass e.g. budgets=[200, 800]")
     lams = sorted(_checks.values("lams", lams))
     seeds = _checks.seeds("seeds", seeds)
-    short_physical_time = _checks.positive("short_physical_time", short_physical_time)
+    short_natural_time = _checks.renamed("short_natural_time", short_natural_time,
+                                         "short_physical_time", short_physical_time,
+                                         note=_checks.NATURAL_TIME_NOTE)
+    short_natural_time = 3.0 if short_natural_time is None else short_natural_time
+    short_natural_time = _checks.positive("short_natural_time", short_natural_time)
     mode = "min" if "loss" in metric else "max"
 
     short = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
-                   physical_time=short_physical_time)
+                   natural_time=short_natural_time)
     t_stars, boundary = [], False
     for ln in split_lanes(short, metric):
         if ln["diverged"]:

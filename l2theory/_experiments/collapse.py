@@ -1,9 +1,9 @@
 """The t*-collapse: ``t* ~ c / (lam lr)`` measured on a sweep, and its power-law fit.
 
-THEORY.md, empirical relation 1: the step of peak test accuracy scales as ``t* = c / (lam lr)``
-over a wide range of ``lam`` and ``lr``; equivalently the curves of accuracy against the natural
-clock ``lam lr t`` collapse, with their peaks at ``lam lr t* = c``. ``collapse`` measures ``t*``
-per lane of a sweep (``t_star``'s rule) and fits
+docs/conventions.md, empirical relation 1: the step of peak test accuracy scales as
+``t* = c / (lam lr)`` over a wide range of ``lam`` and ``lr``; equivalently the curves of accuracy
+against the natural clock ``lam lr t`` collapse, with their peaks at ``lam lr t* = c``. ``collapse``
+measures ``t*`` per lane of a sweep (``t_star``'s rule) and fits
 
     log t* = log c - s log(lam lr)
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
 
 LANE_NEEDED = ("run", "step", "diverged")

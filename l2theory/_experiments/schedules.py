@@ -1,11 +1,11 @@
 """Beyond the paper: does ``t*`` collapse in the *integrated* decay time under decoupled weight
 decay and non-constant learning-rate schedules?
 
-The infinite-width theory (THEORY.md) says learning stops once the weights have decayed: the
-kernel falls as ``exp(-2 (L-1) D(t))`` with ``D(t)`` the accumulated log-decay of the weights. For
-plain SGD with constant ``lr``, ``lam`` it is ``D = lam lr t``, the natural clock, hence
-``t* = c / (lam lr)``. With a schedule or another placement of the decay, the natural
-generalization is the integrated decay clock::
+The infinite-width theory (docs/conventions.md) says learning stops once the weights have decayed:
+the kernel falls as ``exp(-2 (L-1) D(t))`` with ``D(t)`` the accumulated log-decay of the weights.
+For plain SGD with constant ``lr``, ``lam`` it is ``D = lam lr t``, the natural clock, hence
+``t* = c / (lam lr)``. With a schedule or another placement of the decay, the natural generalization
+is the integrated decay clock::
 
     D(t) = m * sum_{s < t} lr_s lam_s,    m = 1 / (1 - momentum) for coupled L2 (the L2 gradient
                                           goes through the momentum buffer, whose steady-state
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.budget import _sweep
 from l2theory._experiments.collapse import default_mode, fit_power_law, lane_peaks
 from l2theory._experiments.peak import DEFAULT_SMOOTH

@@ -1,8 +1,8 @@
 """Theory vs practice: finite-width networks trained by gradient descent against the exact
 infinite-width gradient flow with L2, on real data.
 
-Setting (THEORY.md): bias-free ReLU fully connected nets of ``depth`` layers (homogeneity degree
-``L = depth``), NTK parameterization, full-batch gradient descent on
+Setting (docs/conventions.md): bias-free ReLU fully connected nets of ``depth`` layers (homogeneity
+degree ``L = depth``), NTK parameterization, full-batch gradient descent on
 ``mean_i 1/2 ||f(x_i) - y_i||^2 + lam/2 ||theta||^2`` with centered one-hot targets
 ``y = one_hot - 1/k``. Time ``t`` counts steps; the natural clock is ``tau = lam lr t``.
 
@@ -57,7 +57,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.fc_network import fc_config, fc_empirical_ntk, train_recording
 
 

@@ -1,7 +1,7 @@
 """Exact gradient flow with L2 in function space: linear model and infinitely wide networks.
 
-Conventions (THEORY.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``, gradient
-descent ``theta <- theta - lr grad L``, time ``t`` in steps (physical time ``lr t``). For a
+Conventions (docs/conventions.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``,
+gradient descent ``theta <- theta - lr grad L``, time ``t`` in steps (physical time ``lr t``). For a
 degree-L homogeneous network at infinite width (NTK parameterization) the outputs obey::
 
     df/dt = -(lr/n) e^{-gamma t} K (dloss/df) - lr lam L f,        gamma = 2 (L-1) lr lam,

@@ -1,7 +1,7 @@
 """Linearized finite-width network with L2 on theta: constant kernel, no late-time collapse.
 
 ``f_lin(theta) = f0 + J0 (theta - theta0)`` with the L2 term on ``theta`` (not on
-``theta - theta0``). For a degree-L network ``J0 theta0 = L f0`` (Euler), so (THEORY.md)::
+``theta - theta0``). For a degree-L network ``J0 theta0 = L f0`` (Euler), so (docs/conventions.md)::
 
     df/dt  = -(lr/n) Theta0 (dloss/df) - lr lam (f - f0 + L f0),
     df*/dt = -(lr/n) k_test_train (dloss/df) - lr lam (f* - f0* + L f0*).

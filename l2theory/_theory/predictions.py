@@ -1,6 +1,6 @@
 """Predictions on top of a solver: the time of peak test performance ``t*``, ``c``, ``lam_opt``.
 
-THEORY.md, empirical relations 1 and 3: ``t* ~ c / (lam lr)`` (steps), so
+docs/conventions.md, empirical relations 1 and 3: ``t* ~ c / (lam lr)`` (steps), so
 ``c = lam * lr * t*`` and, for a budget of ``T`` steps, ``lam_opt = c / (lr * T)``.
 """
 from __future__ import annotations

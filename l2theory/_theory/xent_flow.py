@@ -5,7 +5,7 @@ jointly through one auxiliary state, the discounted residual integral::
 
     r(t) = int_0^t e^{-b (t-s)} e^{-gamma s} (p(s) - y) ds,     p = softmax(f_train),
 
-with ``b = lr lam L`` and ``gamma = 2 (L-1) lr lam`` (THEORY.md). Then exactly::
+with ``b = lr lam L`` and ``gamma = 2 (L-1) lr lam`` (docs/conventions.md). Then exactly::
 
     f_train(t) = e^{-b t} f0_train - (lr/n) K r(t),
     f_test(t)  = e^{-b t} f0_test  - (lr/n) k_test_train r(t),

@@ -43,7 +43,7 @@ def _choice(field: str, value: Any, valid: tuple[str, ...]) -> None:
 class TrainConfig:
     """All settings of one run (a sweep varies ``lam``, ``lr`` and ``seed`` around them).
 
-    Objective, in the conventions of ``THEORY.md``::
+    Objective, in the conventions of ``docs/conventions.md``::
 
         L(theta) = mean_i loss(f(x_i), y_i) + lam/2 * ||theta||^2
 
@@ -80,7 +80,7 @@ class TrainConfig:
         epoch is a fresh random permutation of the training set (from the run's seed and the epoch
         number), cut into ``n // batch_size`` batches; the remaining ``n % batch_size`` examples of
         that permutation are skipped in that epoch.
-      steps: number of gradient steps, >= 1 (a sweep with ``physical_time`` overrides it per lane).
+      steps: number of gradient steps, >= 1 (a sweep with ``natural_time`` overrides it per lane).
       eval_every: evaluate every this many steps; rows are at steps 0, eval_every, 2*eval_every,
         ... and at the last step.
       evals_per_decade: ``None`` evaluates every ``eval_every`` steps. An int ``d`` evaluates on

@@ -186,6 +186,9 @@ class Store:
         if self.config_path.exists():
             stored = load_json(self.config_path)
             old = stored.get("identity")
+            grid = (old or {}).get("grid") or {}
+            if "physical_time" in grid:  # written before the rename to natural_time
+                grid["natural_time"] = grid.pop("physical_time")
             if old != json.loads(json.dumps(identity)):
                 diff = _differences(old, identity)
                 raise ValueError(

@@ -1,8 +1,8 @@
 """Learning-rate and L2 schedules as pure, jittable functions of the step (time in steps).
 
-The lr schedule is a function of the step alone. The lam schedule has state: AutoL2
-(Lewkowycz & Gur-Ari 2020, section 4; ``THEORY.md`` item 4) decides from the measured training
-loss and accuracy, so its state (``LamState``) rides in the training state and
+The lr schedule is a function of the step alone. The lam schedule has state: AutoL2 (Lewkowycz &
+Gur-Ari 2020, section 4; ``docs/conventions.md`` section 3, relation 4) decides from the measured
+training loss and accuracy, so its state (``LamState``) rides in the training state and
 ``autol2_update`` is the pure rule, unit-testable on a scripted sequence of measurements.
 """
 

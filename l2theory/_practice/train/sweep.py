@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from l2theory import _checks
 from l2theory._practice.train import results
 from l2theory._practice.train.config import TrainConfig, check_lam, check_lr
 from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
@@ -21,23 +22,24 @@ from l2theory._practice.train.step import Hyper, make_step
 LANE_COLUMNS = ("run", "seed", "run_lam", "run_lr", "run_steps")
 
 
-def steps_for_physical_time(tau: float, lam: float, lr: float) -> int:
+def steps_for_natural_time(tau: float, lam: float, lr: float) -> int:
     """Steps of a lane trained for natural time ``tau = lam * lr * t``: ``ceil(tau / (lam lr))``.
 
     Computed in float64 with a relative slack of 1e-9, so that a quotient that is an integer up to
     rounding (``2 / (1e-3 * 0.1)``) gives that integer.
     """
     if not lam > 0:
-        raise ValueError(f"physical_time needs lam > 0 in every lane, got lam={lam!r}; drop lam=0 "
-                         "from the grid or pass physical_time=None (config.steps for all)")
+        raise ValueError(f"natural_time needs lam > 0 in every lane, got lam={lam!r}; drop lam=0 "
+                         "from the grid or pass natural_time=None (config.steps for all)")
     x = float(tau) / (float(lam) * float(lr))
     return max(1, math.ceil(x * (1 - 1e-9)))
 
 
 def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[float],
-          seeds: Sequence[int], physical_time: float | None = None, out: str | os.PathLike | None
+          seeds: Sequence[int], natural_time: float | None = None, out: str | os.PathLike | None
           = None, chunk_size: int | None = None, progress: bool = True,
-          checkpoint_every: int = 10) -> dict[str, np.ndarray]:
+          checkpoint_every: int = 10, physical_time: float | None = None
+          ) -> dict[str, np.ndarray]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
     Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
@@ -56,8 +58,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       eight. Several hosts: call ``jax.distributed.initialize()`` first in every process, pass the
       same arguments everywhere; lanes then spread over all hosts' devices, each host holds the
       full dataset, and only process 0 writes to ``out``.
-    - ``physical_time=tau``: lane ``i`` takes ``ceil(tau / (lam_i lr_i))`` steps (see
-      ``steps_for_physical_time``); lanes stop independently (updates past a lane's end are
+    - ``natural_time=tau``: lane ``i`` takes ``ceil(tau / (lam_i lr_i))`` steps (see
+      ``steps_for_natural_time``); lanes stop independently (updates past a lane's end are
       masked) and each lane's rows stop at its own end. Step-schedule fractions refer to each
       lane's own length. Chunks are filled longest lanes first, and a chunk runs until its
       longest lane ends: a masked lane still costs its share of the compute. On a CPU (cost ~
@@ -75,11 +77,12 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
 
     Args:
       config: the shared settings (its ``lam``, ``lr``, ``seed`` are replaced by the grid's, its
-        ``steps`` by ``physical_time`` when given).
+        ``steps`` by ``natural_time`` when given).
       dataset: an ``l2theory.data.Dataset``.
       lam, lr, seeds: the grid's values (lanes in ``itertools.product(lam, lr, seeds)`` order).
-      physical_time: natural time ``tau = lam * lr * steps`` per lane, or ``None`` for
+      natural_time: natural time ``tau = lam * lr * steps`` per lane, or ``None`` for
         ``config.steps`` steps in every lane.
+      physical_time: deprecated name of ``natural_time`` (warns).
       out: results directory, or ``None`` to write nothing.
       chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
       progress: show a tqdm bar (steps, ETA, best test accuracy so far).
@@ -99,6 +102,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       >>> table["run"].tolist(), table["step"].tolist()
       ([0, 0, 0, 1, 1, 1], [0, 10, 20, 0, 10, 20])
     """
+    natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
+                                   note=_checks.NATURAL_TIME_NOTE)
     lam = [check_lam(f"lam[{i}]", v) for i, v in enumerate(_values("lam", lam))]
     lr = [check_lr(f"lr[{i}]", v) for i, v in enumerate(_values("lr", lr))]
     seeds = [_seed(i, s) for i, s in enumerate(_values("seeds", seeds))]
@@ -108,12 +113,12 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
         raise ValueError(f"chunk_size={chunk_size!r} must be a positive int, or None (automatic)")
     config.validate(dataset)
     grid = list(itertools.product(lam, lr, seeds))
-    if physical_time is None:
+    if natural_time is None:
         steps = [config.steps] * len(grid)
     else:
-        if not (isinstance(physical_time, numbers.Real) and physical_time > 0):
-            raise ValueError(f"physical_time={physical_time!r} must be a number > 0, or None")
-        steps = [steps_for_physical_time(physical_time, m, r) for m, r, _ in grid]
+        if not (isinstance(natural_time, numbers.Real) and natural_time > 0):
+            raise ValueError(f"natural_time={natural_time!r} must be a number > 0, or None")
+        steps = [steps_for_natural_time(natural_time, m, r) for m, r, _ in grid]
 
     devices = jax.devices()
     n_dev = len(devices)
@@ -121,7 +126,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     if store is not None:
         identity = {
             "config": config.replace(lam=0.0, lr=1.0, seed=0).to_dict(),
-            "grid": {"lam": lam, "lr": lr, "seeds": seeds, "physical_time": physical_time},
+            "grid": {"lam": lam, "lr": lr, "seeds": seeds, "natural_time": natural_time},
             "dataset": results.dataset_fingerprint(dataset),
         }
         chunk_size = store.open(identity, chunk_size)
@@ -287,5 +292,5 @@ def _seed(i: int, s: Any) -> int:
     return int(s)
 
 
-__all__ = ["sweep", "steps_for_physical_time", "auto_chunk_size", "lane_bytes",
+__all__ = ["sweep", "steps_for_natural_time", "auto_chunk_size", "lane_bytes",
            "LANE_COLUMNS"]

@@ -10,7 +10,7 @@ Examples::
 
     l2theory train --dataset fashion_mnist_subset --model fc --depth 3 --width 256 \\
         --lr 1 --lam 1e-3 --batch-size 128 --steps 2000
-    l2theory sweep --lam 1e-4 1e-3 1e-2 --lr 0.1 0.2 --seeds 0 1 --physical-time 2 \\
+    l2theory sweep --lam 1e-4 1e-3 1e-2 --lr 0.1 0.2 --seeds 0 1 --natural-time 2 \\
         --dataset fashion_mnist_subset --model fc --depth 3 --width 256 --out runs/sweep1
 """
 
@@ -136,7 +136,7 @@ def summary(table: dict) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace, command: str, lam, lr, seeds, physical_time, chunk_size):
+def _run(args: argparse.Namespace, command: str, lam, lr, seeds, natural_time, chunk_size):
     import jax
 
     if args.x64:
@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace, command: str, lam, lr, seeds, physical_time, 
     config = _config(args, lam=lam[0], lr=lr[0], seed=seeds[0])
     dataset = _dataset(args)
     out = _out(args, command)
-    table = sweep(config, dataset, lam=lam, lr=lr, seeds=seeds, physical_time=physical_time,
+    table = sweep(config, dataset, lam=lam, lr=lr, seeds=seeds, natural_time=natural_time,
                   out=out, chunk_size=chunk_size, progress=not args.no_progress,
                   checkpoint_every=args.checkpoint_every)
     print(summary(table))
@@ -181,16 +181,23 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     grid.add_argument("--lam", type=float, nargs="+", required=True, help="L2 coefficients")
     grid.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates")
     grid.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds")
-    grid.add_argument("--physical-time", type=float, default=None,
+    grid.add_argument("--natural-time", type=float, default=None,
                       help="natural time lam*lr*t per run: each run takes ceil(tau/(lam lr)) "
                            "steps (default: --steps for all)")
+    grid.add_argument("--physical-time", type=float, default=None, dest="physical_time",
+                      help=argparse.SUPPRESS)  # deprecated name of --natural-time
     grid.add_argument("--chunk-size", type=int, default=None,
                       help="runs per compiled program (default: from a memory estimate)")
     _add_config_options(parser, skip=_GRID_FIELDS)
     _add_io_options(parser, "sweep")
     args = parser.parse_args(argv)
     try:
-        return _run(args, "sweep", args.lam, args.lr, args.seeds, args.physical_time,
+        if args.physical_time is not None:
+            print("l2theory sweep: --physical-time is deprecated; use --natural-time (the same "
+                  "value, lam*lr*t)", file=sys.stderr)
+            if args.natural_time is None:
+                args.natural_time = args.physical_time
+        return _run(args, "sweep", args.lam, args.lr, args.seeds, args.natural_time,
                     args.chunk_size)
     except ValueError as e:
         parser.exit(2, f"l2theory sweep: error: {e}\n")

@@ -1,8 +1,9 @@
-"""Input checks shared by the experiments: every error names the argument, shows the offending
-value and says what to pass instead."""
+"""Input checks shared by the whole package: every error names the argument, shows the offending
+value and says what to pass instead, in one format: ``name=value: problem; fix``."""
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -12,6 +13,24 @@ def bad(name: str, value: Any, problem: str, fix: str) -> ValueError:
     """The one error message of this package part: ``name=value: problem; fix``."""
     shown = value if np.ndim(value) == 0 else f"array of shape {np.shape(value)}"
     return ValueError(f"{name}={shown!r}: {problem}; {fix}")
+
+
+def renamed(new: str, new_value: Any, old: str, old_value: Any, *, note: str = "",
+            stacklevel: int = 3) -> Any:
+    """Resolve a deprecated keyword ``old`` renamed to ``new``: warn (``DeprecationWarning``) when
+    ``old`` is given and return its value; passing both is an error."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise TypeError(f"{old}={old_value!r}: {old} is the deprecated name of {new}; pass only "
+                        f"{new}={old_value!r}")
+    warnings.warn(f"{old}= is deprecated; use {new}= instead{note}", DeprecationWarning,
+                  stacklevel=stacklevel)
+    return old_value
+
+
+NATURAL_TIME_NOTE = (" (same value: lam * lr * t is the natural time; physical time is lr * t, "
+                     "see docs/conventions.md)")
 
 
 def positive(name: str, value: Any, *, allow_zero: bool = False) -> float:

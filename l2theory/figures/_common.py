@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from l2theory._x64 import x64  # noqa: F401  (JAX 64-bit mode in a block: the exact solvers)
+from l2theory import x64  # noqa: F401  (JAX 64-bit mode in a block: the exact solvers)
 
 PRESETS = ("quick", "paper")
-REPO = Path(__file__).resolve().parent.parent
 
 
 class DatasetMissing(RuntimeError):
@@ -25,7 +24,7 @@ class DatasetMissing(RuntimeError):
 
 
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"paper_figures/{name}.py", description=doc,
+    parser = argparse.ArgumentParser(prog=f"python -m l2theory.figures.{name}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="quick",
                         help="quick: CPU minutes on the shipped Fashion-MNIST subset; paper: the "
@@ -93,9 +92,9 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
 
 def machine() -> dict[str, Any]:
     """Versions, devices and host (``l2theory``'s environment record)."""
-    from l2theory._practice.train.results import environment
+    from l2theory import train
 
-    return environment()
+    return train.environment()
 
 
 def hardware_line(env: Mapping[str, Any] | None = None) -> str:
@@ -145,9 +144,9 @@ def _fmt(v):
 
 
 def to_json(x: Any) -> Any:
-    from l2theory._experiments._checks import to_json as tj
+    from l2theory import experiments
 
-    return tj(x)
+    return experiments.to_json(x)
 
 
 def save_summary(out: Path, name: str, config: Mapping[str, Any], results: Mapping[str, Any],

@@ -1,32 +1,10 @@
 """``l2theory figures``: regenerate the paper's figures and ``REPORT.md`` (predicted vs measured,
-PASS/FAIL per relation) by running ``paper_figures.make_all.run_all``.
-
-The figure scripts live in the repository's ``paper_figures/`` folder, not in the installed
-package: this command needs the repository checkout (run it from the checkout's root, or with
-the checkout on ``PYTHONPATH``).
-"""
+PASS/FAIL per relation) by running ``l2theory.figures.make_all.run_all``."""
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1")
-
-
-def _import_make_all():
-    try:
-        from paper_figures import make_all
-        return make_all
-    except ImportError:
-        pass
-    # l2theory imported from a checkout: the folder above the package holds paper_figures/
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "paper_figures" / "make_all.py").is_file():
-        sys.path.insert(0, str(repo))
-        from paper_figures import make_all
-        return make_all
-    return None
+from l2theory.figures import FIGURES
 
 
 def main(argv=None) -> int:
@@ -46,13 +24,8 @@ def main(argv=None) -> int:
                         help="tiny settings that run in about a minute (tests; numbers "
                              "meaningless)")
     args = parser.parse_args(argv)
-    make_all = _import_make_all()
-    if make_all is None:
-        print("l2theory figures: the figure scripts (paper_figures/) are part of the l2theory "
-              "repository checkout, not of the installed package. Clone the repository and run "
-              "`l2theory figures` (or `python -m paper_figures.make_all`) from its root.",
-              file=sys.stderr)
-        return 2
+    from l2theory.figures import make_all
+
     report = make_all.run_all(args.preset, args.out, args.only, args.tiny)
     print(f"report: {report}")
     return 0
