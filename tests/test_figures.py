@@ -128,15 +128,15 @@ def test_figures_cli_runs_make_all(tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake(preset, out, only, tiny):
-        seen.update(preset=preset, out=out, only=only, tiny=tiny)
+    def fake(preset, out, only, tiny, progress=False):
+        seen.update(preset=preset, out=out, only=only, tiny=tiny, progress=progress)
         return Path(out) / "REPORT.md"
 
     monkeypatch.setattr(make_all, "run_all", fake)
     assert figures_cli.main(["--preset", "paper", "--out", str(tmp_path), "--only", "fig1",
                              "budget"]) == 0
     assert seen == {"preset": "paper", "out": str(tmp_path), "only": ["fig1", "budget"],
-                    "tiny": False}
+                    "tiny": False, "progress": True}
     with pytest.raises(SystemExit):
         figures_cli.main(["--only", "nope"])
 

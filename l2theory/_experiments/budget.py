@@ -70,8 +70,8 @@ def _argbest(values: Sequence[float | None], mode: str = "max") -> int | None:
 
 def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
                       natural_time: float | None = None, seeds: Sequence[int] = (0,),
-                      metric: str = "test_acc", physical_time: float | None = None
-                      ) -> dict[str, Any]:
+                      metric: str = "test_acc", physical_time: float | None = None,
+                      progress: bool = False) -> dict[str, Any]:
     """Final test accuracy against lam for a fixed step budget and for a budget ``~ 1/lam``.
 
     docs/conventions.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam
@@ -96,6 +96,7 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
       natural_time: ``tau = lam lr T`` of the proportional arm (dimensionless).
       seeds: seeds, averaged over.
       metric: the column reported (``"test_acc"``).
+      progress: a progress bar per sweep (stderr).
 
     Returns:
       JSON-ready dict: ``lam`` (sorted), ``fixed`` and ``proportional`` (each ``per_lam``'s dict:
@@ -112,12 +113,14 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
     seeds = _checks.seeds("seeds", seeds)
     cfg = config.replace(steps=budget_steps, lr=lr, eval_every=min(config.eval_every,
                                                                   budget_steps))
-    fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds), lams, metric=metric)
+    fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress),
+                    lams, metric=metric)
     positive = [m for m in lams if m > 0]
     prop = {k: [] for k in fixed}
     if positive:
         got = per_lam(_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
-                             natural_time=natural_time), positive, metric=metric)
+                             natural_time=natural_time, progress=progress), positive,
+                      metric=metric)
         for lam in lams:
             if lam > 0:
                 i = positive.index(lam)
@@ -139,8 +142,8 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
 def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Sequence[int],
                     lams: Sequence[float], seeds: Sequence[int] = (0,),
                     short_natural_time: float | None = None, smooth: float | None = DEFAULT_SMOOTH,
-                    metric: str = "test_acc", short_physical_time: float | None = None
-                    ) -> list[dict[str, Any]]:
+                    metric: str = "test_acc", short_physical_time: float | None = None,
+                    progress: bool = False) -> list[dict[str, Any]]:
     """Predict the optimal lam of a step budget from one short run at a large lam, and check it.
 
     docs/conventions.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used
@@ -168,6 +171,7 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
         ``c``.
       smooth: ``t_star``'s bandwidth in ``ln step``.
       metric: the column whose peak/final value is used (``"test_acc"``).
+      progress: a progress bar per sweep (stderr).
 
     Returns:
       A table, one JSON-ready dict per budget (sorted by budget): ``budget``, ``lam_pred``,
@@ -194,7 +198,7 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
     mode = "min" if "loss" in metric else "max"
 
     short = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
-                   natural_time=short_natural_time)
+                   natural_time=short_natural_time, progress=progress)
     t_stars, boundary = [], False
     for ln in split_lanes(short, metric):
         if ln["diverged"]:
@@ -214,13 +218,13 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
         every = math.gcd(every, config.eval_every)
         rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
                                      evals_per_decade=None), dataset,
-                      lam=lams, lr=[lr], seeds=seeds)
+                      lam=lams, lr=[lr], seeds=seeds, progress=progress)
         for b in budgets:
             results[b] = per_lam(rows, lams, metric=metric, at_step=b)
     else:
         for b in budgets:
             rows = _sweep(config.replace(steps=b, lr=lr, eval_every=min(config.eval_every, b)),
-                          dataset, lam=lams, lr=[lr], seeds=seeds)
+                          dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress)
             results[b] = per_lam(rows, lams, metric=metric)
 
     table = []

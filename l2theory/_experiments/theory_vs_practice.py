@@ -52,6 +52,7 @@ on the data and dominated elsewhere by the ``-(L-1) f0`` offset (test loss ~6).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any, Sequence
 
@@ -164,7 +165,8 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
                        n_test: int = 256, seeds: Sequence[int] = (0,),
                        window: tuple[float, float] = (0.05, 4.0), n_records: int = 64,
                        late_tau: float = 20.0, data_seed: int = 0, standardize: bool = True,
-                       linearized: bool = True, w_std: float = 2 ** 0.5) -> dict[str, Any]:
+                       linearized: bool = True, w_std: float = 2 ** 0.5,
+                       progress: bool = False) -> dict[str, Any]:
     """Finite-width GD vs the exact infinite-width L2 gradient flow (see the module docstring).
 
     For each width and seed: train the network for ``ceil(window[1] / (lam lr))`` full-batch
@@ -188,6 +190,7 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
       standardize: standardize the inputs (training-set statistics).
       linearized: also compute the empirical NTK and the linearized flow.
       w_std: weight standard deviation of every layer (network and analytic kernel alike).
+      progress: one line per width and seed as it finishes (stderr).
 
     Returns:
       JSON-ready dict:
@@ -253,10 +256,11 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
 
     per_width, curves, late = [], {}, None
     flow_vs_gd = None
-    for width in widths:
+    for wi, width in enumerate(widths):
         t0 = time.perf_counter()
         acc: dict[str, list] = {}
         for si, seed in enumerate(seeds):
+            t_run = time.perf_counter()
             cfg = fc_config(depth=depth, width=width, lam=lam, lr=lr, steps=end, seed=seed,
                             w_std=w_std)
             params0, f_tr, f_te = train_recording(cfg, x_tr, l_tr, x_te, steps, num_classes=k)
@@ -299,6 +303,11 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
                                  lam=lam, lr=lr, late_tau=late_tau, fine=fine)
             for key, v in row.items():
                 acc.setdefault(key, []).append(v)
+            if progress:
+                done, total = wi * len(seeds) + si + 1, len(widths) * len(seeds)
+                print(f"theory_vs_practice [{done}/{total}] width {width}, seed {seed}: distance "
+                      f"to the flow {row['distance_mean']:.3f} (mean over the window), "
+                      f"{time.perf_counter() - t_run:.1f} s", file=sys.stderr, flush=True)
             if si == 0:
                 curves[str(width)] = {"distance": d.tolist(), "test_loss_net": loss_net.tolist(),
                                       "test_loss_flow": loss_flow.tolist()}

@@ -18,9 +18,13 @@ from l2theory import x64  # noqa: F401  (JAX 64-bit mode in a block: the exact s
 PRESETS = ("quick", "paper")
 
 
-class DatasetMissing(RuntimeError):
+class DatasetMissing(FileNotFoundError):
     """A preset needs a dataset that is not on disk (the message says where it was searched and
-    how to get it)."""
+    how to get it; ``dataset`` is its name)."""
+
+    def __init__(self, message: str, dataset: str | None = None):
+        super().__init__(message)
+        self.dataset = dataset
 
 
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -73,8 +77,8 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
         raise DatasetMissing(
             f"this preset needs the dataset {name!r}, which is not on disk. {e}\n"
             "Set L2THEORY_DATA to the folder holding it, or run the quick preset "
-            "(--preset quick), which uses the Fashion-MNIST subset shipped with l2theory."
-        ) from None
+            "(--preset quick), which uses the Fashion-MNIST subset shipped with l2theory.",
+            dataset=name) from None
     if downsample > 1:
         import dataclasses
 
@@ -210,7 +214,7 @@ def main_for(module_name: str, name: str, doc: str | None, configs, tiny,
                 panel["title"] = f"{panel.get('title', '')} [data: {args.dataset}]"
         config["dataset_override"] = args.dataset
     try:
-        run(config, out_dir(name, args.out))
+        run(config, out_dir(name, args.out), progress=not args.tiny)
     except DatasetMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

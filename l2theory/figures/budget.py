@@ -48,7 +48,8 @@ TINY = {"n_train": 200, "n_test": 200, "model": dict(_FC, width=16, batch_size=5
         "lam_large": 0.04, "short_natural_time": 1.0, "budgets": [10, 20]}
 
 
-def run(config: dict, out: Path) -> dict:
+def run(config: dict, out: Path, progress: bool = False) -> dict:
+    """The figure into ``out``; ``progress``: a progress bar per sweep (stderr)."""
     plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
 
@@ -61,13 +62,13 @@ def run(config: dict, out: Path) -> dict:
     bc = ex.budget_comparison(cfg, ds, lams=config["lams"], lr=config["lr"],
                               budget_steps=config["budget_steps"],
                               natural_time=config["natural_time"], seeds=config["seeds"],
-                              metric=config["metric"])
+                              metric=config["metric"], progress=progress)
     t1 = time.perf_counter()
     table = ex.predict_lam_opt(cfg, ds, lam_large=config["lam_large"], lr=config["lr"],
                                budgets=config["budgets"], lams=config["lams"],
                                seeds=config["seeds"],
                                short_natural_time=config["short_natural_time"],
-                               metric=config["metric"])
+                               metric=config["metric"], progress=progress)
     t2 = time.perf_counter()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     lams = np.array(bc["lam"])

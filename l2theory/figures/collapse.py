@@ -9,8 +9,9 @@ in log-time); the fit by ``experiments.fit_power_law`` with a bootstrap over see
 
 Panels (``--preset paper``): FC-512x3 on MNIST (lam 1.25e-4..2e-3 x lr 0.25, 1; 3 seeds;
 xent, batch 128; ``--dataset fashion_mnist`` stands it on Fashion-MNIST); WRN-16-4 on CIFAR-10;
-CNN on CIFAR-10 (plain SGD, no momentum, no augmentation, constant lr). Paper sweeps show a
-progress bar and keep a resumable results folder ``sweep_<panel>/`` in ``--out``.
+CNN on CIFAR-10 (plain SGD, no momentum, no augmentation, constant lr). Each panel's sweep shows
+a progress bar (``progress``: from the command line, not with ``--tiny``); paper sweeps keep a
+resumable results folder ``sweep_<panel>/`` in ``--out``.
 ``--preset quick`` (CPU): the FC panel on the shipped Fashion-MNIST subset (FC-128x3, NTK
 parameterization, MSE, batch 100, lam 2e-3..3.2e-2, lr 0.5 and 1, 3 seeds; t* = step of minimum
 test loss, since with MSE the test accuracy of the larger lam keeps creeping up to the end of the
@@ -151,7 +152,8 @@ def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
     # grid into programs of that many lanes, longest lanes first
     rows = train.sweep(cfg, ds, lam=panel["lams"], lr=panel["lrs"], seeds=panel["seeds"],
                        natural_time=panel["natural_time"], progress=progress,
-                       chunk_size=panel.get("chunk_size", n_lanes), out=out)
+                       chunk_size=panel.get("chunk_size", n_lanes), out=out,
+                       desc=f"collapse panel {panel['key']}, {n_lanes} runs")
     result = ex.collapse(rows, metric=panel["metric"], n_boot=n_boot)
     result["spread_by_lr"] = spread_by_lr(result["lanes"])
     result["other_metrics"] = {}
@@ -165,7 +167,8 @@ def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
     return rows, result
 
 
-def run(config: dict, out: Path) -> dict:
+def run(config: dict, out: Path, progress: bool = False) -> dict:
+    """The figure into ``out``; ``progress``: a progress bar per panel's sweep (stderr)."""
     plt = _common.setup_matplotlib()
     import matplotlib.ticker as mpl_ticker
 
@@ -177,9 +180,9 @@ def run(config: dict, out: Path) -> dict:
     fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8), squeeze=False)
     curves, tstar_rows, results = [], [], []
     for j, panel in enumerate(panels):
-        # paper preset: long sweeps, so a progress bar and a resumable results folder per panel
+        # paper preset: long sweeps, so a resumable results folder per panel
         paper = config["preset"] == "paper" and not config.get("tiny")
-        rows, r = run_panel(panel, config["n_boot"], progress=paper,
+        rows, r = run_panel(panel, config["n_boot"], progress=progress,
                             out=out / f"sweep_{panel['key']}" if paper else None)
         results.append(r)
         for row in _common.lane_curves(rows, panel["metric"]):

@@ -67,7 +67,8 @@ TINY = {"n_train": 200, "n_test": 200,
         "budget_lams": [0.02, 0.08]}
 
 
-def run(config: dict, out: Path) -> dict:
+def run(config: dict, out: Path, progress: bool = False) -> dict:
+    """The figure into ``out``; ``progress``: a progress bar per sweep (stderr)."""
     plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
     from l2theory import train
@@ -80,8 +81,8 @@ def run(config: dict, out: Path) -> dict:
     cfg = _common.train_config(config["model"]).replace(lr=lr)
     t0 = time.perf_counter()
     rows = train.sweep(cfg, ds, lam=config["lams"], lr=[lr], seeds=seeds,
-                       natural_time=config["natural_time"], progress=False,
-                       chunk_size=len(config["lams"]) * len(seeds))
+                       natural_time=config["natural_time"], progress=progress,
+                       chunk_size=len(config["lams"]) * len(seeds), desc="fig1 t* sweep")
     col = ex.collapse(rows, metric=config["metric"], n_boot=200)
     t1 = time.perf_counter()
     # c from the short run(s) at the largest lam (the paper's recipe for lam_opt)
@@ -94,11 +95,13 @@ def run(config: dict, out: Path) -> dict:
     blams = sorted(config["budget_lams"])
     bcfg = cfg.replace(steps=budget, eval_every=min(cfg.eval_every * 4, budget))
     # one compiled program for every lane (they are small; lanes of equal length)
-    fixed = ex.per_lam(train.sweep(bcfg, ds, lam=blams, lr=[lr], seeds=seeds, progress=False,
-                                chunk_size=len(blams) * len(seeds)), blams)
+    fixed = ex.per_lam(train.sweep(bcfg, ds, lam=blams, lr=[lr], seeds=seeds, progress=progress,
+                                   chunk_size=len(blams) * len(seeds), desc="fig1 fixed lam"),
+                       blams)
     lam_start = config.get("autol2_start") or max(blams)
     auto_rows = train.sweep(bcfg.replace(lam_schedule="autol2"), ds, lam=[lam_start], lr=[lr],
-                            seeds=seeds, progress=False, chunk_size=len(seeds))
+                            seeds=seeds, progress=progress, chunk_size=len(seeds),
+                            desc="fig1 AutoL2")
     auto_final = []
     auto_lam_final = []
     for run_id in np.unique(auto_rows["run"]):

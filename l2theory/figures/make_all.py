@@ -211,9 +211,16 @@ CHECKS = {"collapse": check_collapse, "budget": check_budget, "fig1": check_fig1
 
 
 def run_all(preset: str = "quick", out: str | Path = "out/figures",
-            only: Sequence[str] | None = None, tiny: bool = False) -> Path:
+            only: Sequence[str] | None = None, tiny: bool = False, progress: bool = False
+            ) -> Path:
     """Run the figures (all, or ``only``) of ``preset`` into ``out/<name>/`` and write
-    ``out/REPORT.md``; returns the report's path. ``tiny`` shrinks every config (tests)."""
+    ``out/REPORT.md``; returns the report's path. ``tiny`` shrinks every config (tests).
+
+    Prints one line per figure as it starts (``[2/5] theory_vs_practice``) and ends (its time);
+    ``progress`` adds progress bars in the figures' sweeps and per-width lines (stderr). A figure
+    whose dataset is not on disk is reported and skipped; after the report is written, ``run_all``
+    then raises ``DatasetMissing`` naming the figures not run (the report says where each
+    dataset was searched and how to get it)."""
     names = list(FIGURES if not only else only)
     bad = [n for n in names if n not in FIGURES]
     if bad:
@@ -223,16 +230,31 @@ def run_all(preset: str = "quick", out: str | Path = "out/figures",
     start = time.perf_counter()
     summaries: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for name in names:
+    missing: dict[str, str | None] = {}
+    for i, name in enumerate(names, 1):
+        tag = f"[{i}/{len(names)}] {name}"
+        print(tag, flush=True)
+        t0 = time.perf_counter()
         mod = importlib.import_module(f"l2theory.figures.{name}")
         config = _common.get_config(mod.CONFIGS, preset, mod.TINY, tiny)
         try:
-            summaries[name] = mod.run(config, _common.out_dir(name, out / name))
+            summaries[name] = mod.run(config, _common.out_dir(name, out / name),
+                                      progress=progress)
+            print(f"{tag}: done in {time.perf_counter() - t0:.0f} s", flush=True)
         except _common.DatasetMissing as e:
-            errors[name] = str(e)
-            print(f"error: {name}: {e}", file=sys.stderr)
+            errors[name], missing[name] = str(e), e.dataset
+            print(f"{tag}: not run: dataset {e.dataset!r} is not on disk", file=sys.stderr,
+                  flush=True)
     total = time.perf_counter() - start
-    return write_report(out, preset, names, summaries, errors, total, tiny)
+    report = write_report(out, preset, names, summaries, errors, total, tiny)
+    if missing:
+        raise _common.DatasetMissing(
+            f"{len(missing)} of {len(names)} figures not run, their datasets are not on disk: "
+            + ", ".join(f"{n} ({d!r})" for n, d in missing.items())
+            + f"; {report} lists where each was searched and how to get it (or use --preset "
+            "quick, which needs only the subset shipped with l2theory)",
+            dataset=", ".join(sorted({str(d) for d in missing.values()})))
+    return report
 
 
 def load_summaries(out: str | Path, names: Sequence[str] = FIGURES) -> dict[str, Any]:
@@ -302,7 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_report(Path(args.out), args.preset, names, found, {},
                      sum(s["runtime_s"] for s in found.values()), args.tiny)
         return 0
-    run_all(args.preset, args.out, args.only, args.tiny)
+    try:
+        run_all(args.preset, args.out, args.only, args.tiny, progress=not args.tiny)
+    except _common.DatasetMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -121,7 +121,8 @@ def kernel_decay(cfg: dict, ds) -> list[dict]:
     return out
 
 
-def run(config: dict, out: Path) -> dict:
+def run(config: dict, out: Path, progress: bool = False) -> dict:
+    """The figure into ``out`` (``progress``: unused, the figure takes seconds)."""
     with _common.x64():
         return _run(config, out)
 

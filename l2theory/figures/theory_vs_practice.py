@@ -69,12 +69,13 @@ def late_contrast(config: dict, ds) -> list[dict]:
             for a, b, c, d, e in zip(tau, loss(f_flow), loss(f_lin), acc(f_flow), acc(f_lin))]
 
 
-def run(config: dict, out: Path) -> dict:
+def run(config: dict, out: Path, progress: bool = False) -> dict:
+    """The figure into ``out``; ``progress``: one line per width and seed on stderr."""
     with _common.x64():
-        return _run(config, out)
+        return _run(config, out, progress)
 
 
-def _run(config: dict, out: Path) -> dict:
+def _run(config: dict, out: Path, progress: bool) -> dict:
     plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
 
@@ -87,7 +88,8 @@ def _run(config: dict, out: Path) -> dict:
     r = ex.theory_vs_practice(ds, widths=config["widths"], depth=config["depth"],
                               lam=config["lam"], lr=config["lr"], n_train=config["n_train"],
                               n_test=config["n_test"], seeds=config["seeds"],
-                              window=tuple(config["window"]), n_records=config["n_records"])
+                              window=tuple(config["window"]), n_records=config["n_records"],
+                              progress=progress)
     late = late_contrast(config, ds)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     w = np.array([e["width"] for e in r["per_width"]])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import sys
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -456,6 +457,11 @@ class ProgressBar:
             for acc, valid in zip(rows.columns.get("test_acc", []), rows.columns.get("valid", [])):
                 self._best(acc, valid)
             self.bar.update(n_steps)
+
+    def write(self, line: str) -> None:
+        """A line on stderr above the bar (nothing when disabled)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
 
     def __enter__(self):
         return self

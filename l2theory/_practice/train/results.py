@@ -245,6 +245,15 @@ class Store:
             arrays[f"state/{j:05d}"] = leaf
         save_npz(self._chunk_path(i), arrays)
 
+    def chunk_progress(self, i: int) -> tuple[int, bool] | None:
+        """``(step reached, done)`` of chunk ``i``'s checkpoint (read without its state), or None
+        if never saved."""
+        path = self._chunk_path(i)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["t"]), bool(z["done"])
+
     def load_chunk(self, i: int) -> dict[str, Any] | None:
         """``{"t", "done", "rows", "state_leaves"}`` of chunk ``i``, or None if never saved."""
         path = self._chunk_path(i)

@@ -6,6 +6,7 @@ import itertools
 import math
 import numbers
 import os
+import sys
 from typing import Any, Sequence
 
 import jax
@@ -38,8 +39,8 @@ def steps_for_natural_time(tau: float, lam: float, lr: float) -> int:
 def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[float],
           seeds: Sequence[int], natural_time: float | None = None, out: str | os.PathLike | None
           = None, chunk_size: int | None = None, progress: bool = True,
-          checkpoint_every: int = 10, physical_time: float | None = None
-          ) -> dict[str, np.ndarray]:
+          checkpoint_every: int = 10, physical_time: float | None = None,
+          desc: str | None = None) -> dict[str, np.ndarray]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
     Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
@@ -73,7 +74,10 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       (see ``l2theory._practice.train.results``). Calling the same ``sweep`` again resumes from the
       last checkpoint after a crash and ends with exactly the rows of an uninterrupted run; calling
       it after it finished returns the stored table without computing; a different sweep in the
-      same directory raises ``ValueError``.
+      same directory raises ``ValueError``. With ``progress``, a resumed sweep says so and from
+      where (``resuming DIR at chunk 2/5, step 1200 (1 of 5 chunks done)``) on stderr.
+    - Ctrl-C (``KeyboardInterrupt``) is re-raised with one line saying where the sweep stopped
+      and, with ``out``, where the newest checkpoint is (what a new call resumes from).
 
     Args:
       config: the shared settings (its ``lam``, ``lr``, ``seed`` are replaced by the grid's, its
@@ -85,8 +89,10 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       physical_time: deprecated name of ``natural_time`` (warns).
       out: results directory, or ``None`` to write nothing.
       chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
-      progress: show a tqdm bar (steps, ETA, best test accuracy so far).
+      progress: show a tqdm bar (steps, ETA, best test accuracy so far) on stderr, and a line
+        when resuming.
       checkpoint_every: with ``out``, checkpoint every this many evaluations.
+      desc: the progress bar's label (default ``"sweep <n> runs"``).
 
     Returns:
       A dict of equal-length 1-D numpy arrays, rows ordered by ``run`` then ``step``: ``run``
@@ -132,6 +138,9 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
         chunk_size = store.open(identity, chunk_size)
         done = store.load_result()
         if done is not None:
+            if progress:
+                print(f"{out} holds this sweep, finished: returning its results",
+                      file=sys.stderr)
             return done
     if chunk_size is None:
         chunk_size = auto_chunk_size(config, dataset, len(grid), n_dev)
@@ -145,42 +154,91 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     treedef = jax.tree.structure(engine.abstract_state())
     tables: list[dict[str, np.ndarray] | None] = [None] * len(grid)
     total = sum(max(steps[i] for i in c) for c in chunks)
-    desc = f"sweep {len(grid)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
-    with ProgressBar(progress, total=total, desc=desc) as bar:
-        for ci, lanes in enumerate(chunks):
-            chunk_steps = np.array([steps[i] for i in lanes] + [0] * (chunk_size - len(lanes)))
-            end = int(chunk_steps.max())
-            saved = store.load_chunk(ci) if store is not None else None
-            if saved is not None and saved["done"]:
-                rows = Rows.from_arrays(saved["rows"])
-                bar.skip(end, rows)
-            else:
-                if saved is not None:
-                    state = engine.place_state(jax.tree.unflatten(treedef, saved["state_leaves"]))
-                    t, rows = saved["t"], Rows.from_arrays(saved["rows"])
-                    bar.skip(t, rows)
+    if desc is None:
+        desc = f"sweep {len(grid)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
+    now = {"chunk": 0, "t": 0, "done": 0}  # where the sweep is (for the Ctrl-C message)
+    first_open = True  # the first chunk not finished earlier: where a resumed sweep starts
+    try:
+        with ProgressBar(progress, total=total, desc=desc) as bar:
+            for ci, lanes in enumerate(chunks):
+                chunk_steps = np.array([steps[i] for i in lanes] + [0] * (chunk_size - len(lanes)))
+                end = int(chunk_steps.max())
+                loaded = store.load_chunk(ci) if store is not None else None
+                now.update(chunk=ci, t=0)
+                if loaded is not None and loaded["done"]:
+                    rows = Rows.from_arrays(loaded["rows"])
+                    bar.skip(end, rows)
                 else:
-                    hyper = engine.hyper([grid[i][1] for i in lanes], [grid[i][0] for i in lanes],
-                                         [grid[i][2] for i in lanes], [steps[i] for i in lanes])
-                    state, t, rows = engine.init(hyper), 0, Rows()
+                    if first_open and (loaded is not None or ci > 0):
+                        at = dict(now, t=loaded["t"] if loaded is not None else 0)
+                        bar.write(f"resuming {out} at {_resume_point(at, len(chunks))}")
+                    first_open = False
+                    if loaded is not None:
+                        state = engine.place_state(
+                            jax.tree.unflatten(treedef, loaded["state_leaves"]))
+                        t, rows = loaded["t"], Rows.from_arrays(loaded["rows"])
+                        bar.skip(t, rows)
+                        now["t"] = t
+                    else:
+                        hyper = engine.hyper([grid[i][1] for i in lanes],
+                                             [grid[i][0] for i in lanes],
+                                             [grid[i][2] for i in lanes],
+                                             [steps[i] for i in lanes])
+                        state, t, rows = engine.init(hyper), 0, Rows()
 
-                def on_eval(state, t, rows, n_steps, ci=ci, end=end):
-                    bar.on_eval(state, t, rows, n_steps)
-                    if store is not None and 0 < t < end and (len(rows) - 1) % checkpoint_every == 0:
-                        store.save_chunk(ci, t=t, rows=rows.to_arrays(), done=False,
-                                         state_leaves=jax.tree.leaves(to_host(state)))
+                    def on_eval(state, t, rows, n_steps, ci=ci, end=end):
+                        now["t"] = t
+                        bar.on_eval(state, t, rows, n_steps)
+                        if (store is not None and 0 < t < end
+                                and (len(rows) - 1) % checkpoint_every == 0):
+                            store.save_chunk(ci, t=t, rows=rows.to_arrays(), done=False,
+                                             state_leaves=jax.tree.leaves(to_host(state)))
 
-                state, rows = run_chunk(engine, state, t, rows, chunk_steps, on_eval=on_eval)
-                del state
-                if store is not None:
-                    store.save_chunk(ci, t=end, rows=rows.to_arrays(), done=True)
-            for run, table in zip(lanes, rows.tables()):
-                tables[run] = table
+                    state, rows = run_chunk(engine, state, t, rows, chunk_steps, on_eval=on_eval)
+                    del state
+                    if store is not None:
+                        store.save_chunk(ci, t=end, rows=rows.to_arrays(), done=True)
+                now.update(chunk=ci + 1, t=0, done=now["done"] + 1)
+                for run, table in zip(lanes, rows.tables()):
+                    tables[run] = table
+    except KeyboardInterrupt:
+        where = "interrupted at " + _position(min(now["chunk"], len(chunks) - 1), now["t"],
+                                              len(chunks))
+        if store is not None:
+            where += "; " + _checkpoint_note(store, out, now, len(chunks))
+        raise KeyboardInterrupt(where) from None
 
     table = _assemble(tables, grid, steps, config.param_dtype)
     if store is not None:
         store.save_result(table)
     return table
+
+
+def _position(chunk: int, t: int, n_chunks: int) -> str:
+    """``"step 1200"`` (one chunk) or ``"chunk 2/5, step 1200"``."""
+    return f"step {t}" if n_chunks == 1 else f"chunk {chunk + 1}/{n_chunks}, step {t}"
+
+
+def _resume_point(at: dict[str, int], n_chunks: int) -> str:
+    """Where a sweep resumes: ``"chunk 2/5, step 1200 (1 of 5 chunks done)"``."""
+    if at["done"] >= n_chunks:
+        return "the end (every chunk done)"
+    text = _position(at["chunk"], at["t"], n_chunks)
+    return text if n_chunks == 1 else f"{text} ({at['done']} of {n_chunks} chunks done)"
+
+
+def _checkpoint_note(store: results.Store, out, now: dict[str, int], n_chunks: int) -> str:
+    """What a new call resumes from, read from ``store``: the checkpoint of the chunk in progress
+    (``now["chunk"]``) after the ``now["done"]`` chunks before it."""
+    chunk, done = now["chunk"], now["done"]
+    saved = store.chunk_progress(chunk) if chunk < n_chunks else None
+    if saved is None and done == 0:
+        return f"nothing checkpointed yet in {out}"
+    at = {"chunk": chunk, "t": 0, "done": done}
+    if saved is not None:
+        t, finished = saved
+        at = {"chunk": chunk + 1, "t": 0, "done": done + 1} if finished else dict(at, t=t)
+    return f"checkpoint in {out} at {_resume_point(at, n_chunks)}"
 
 
 def _assemble(tables, grid, steps, dtype) -> dict[str, np.ndarray]:
