@@ -397,7 +397,7 @@ def test_steps_to_target():
 
 def test_autol2_comparison_tiny(ds_small):
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=10,
-                            autol2_measure_every=5, autol2_refractory=20)
+                            autol2_measure_every=5, autol2_delay=0.1)
     r = ex.autol2_comparison(cfg, ds_small, budget=120, lams=[0.0, 0.002, 0.02],
                              lam_start=0.1, seeds=[0])
     assert r["target"] == pytest.approx(0.98 * r["best_fixed"]["final_mean"])

@@ -40,7 +40,7 @@ NAME = "fig1"
 # and AutoL2 ended at 0.50 test accuracy vs 0.73 for the best fixed lam.
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
            batch_size=100, eval_every=5, train_eval_size=200,
-           autol2_measure_every=5, autol2_refractory=20)
+           autol2_measure_every=5, autol2_delay=20)
 # units: lam (L2 coefficient), lr (per step), natural_time = lam lr t, budget in steps
 CONFIGS = {
     "quick": {"title": "quick stand-in for WRN-28-10/CIFAR-10: FC-128x3 (MSE, plain SGD) on "
@@ -54,7 +54,7 @@ CONFIGS = {
               "dataset": "cifar10", "n_train": None, "n_test": None,
               "metric": "test_acc", "model": dict(model="wrn-28-10", loss="xent", batch_size=128, eval_every=200,
                             momentum=0.9, augment=True, train_eval_size=10000,
-                            autol2_measure_every=100, autol2_refractory=2000,
+                            autol2_measure_every=100, autol2_delay=2000,
                             compute_dtype="bfloat16"),
               "lr": 0.2, "seeds": [0],
               "lams": [1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3], "natural_time": 2.0,
@@ -62,7 +62,7 @@ CONFIGS = {
 }
 TINY = {"n_train": 200, "n_test": 200,
         "model": dict(_FC, width=16, batch_size=50, train_eval_size=100,
-                      autol2_measure_every=5, autol2_refractory=10),
+                      autol2_measure_every=5, autol2_delay=10),
         "seeds": [0], "lams": [0.02, 0.08], "natural_time": 0.1, "budget": 30,
         "budget_lams": [0.02, 0.08]}
 
