@@ -612,8 +612,8 @@ def test_decay_clock():
     cos = schedules_mod.decay_clock(cfg.replace(lr_schedule="cosine"), 0.01, 0.5, 1000)
     assert cos[-1] == pytest.approx(0.01 * 0.5 * 1000 / 2, rel=1e-3)  # mean of the cosine: 1/2
     step = schedules_mod.decay_clock(cfg.replace(lr_schedule="step"), 0.01, 1.0, 100)
-    # x0.2 at 30%, 60%, 80% of the run
-    assert step[-1] == pytest.approx(0.01 * (30 + 30 * 0.2 + 20 * 0.04 + 20 * 0.008), rel=1e-5)
+    # x0.2 at 30%, 60%, 90% of the run (the authors' schedule, the default)
+    assert step[-1] == pytest.approx(0.01 * (30 + 30 * 0.2 + 30 * 0.04 + 10 * 0.008), rel=1e-5)
     mom = schedules_mod.decay_clock(cfg.replace(momentum=0.9), 0.01, 0.5, 10)
     dec = schedules_mod.decay_clock(cfg.replace(momentum=0.9, decoupled_weight_decay=True),
                                     0.01, 0.5, 10)
