@@ -72,7 +72,8 @@ def seeds(name: str, seq: Sequence[int]) -> list[int]:
 
 
 def columns(rows: Any, needed: Sequence[str], what: str = "rows") -> dict[str, np.ndarray]:
-    """``rows`` as a dict of equal-length 1-D numpy arrays holding at least ``needed``."""
+    """``rows`` as a dict of equal-length 1-D numpy arrays holding at least ``needed`` (nested
+    tables, such as AutoL2's ``rows["autol2"]``, are left out)."""
     if not isinstance(rows, dict):
         raise bad(what, type(rows).__name__, "must be a dict of 1-D arrays (a sweep result)",
                   "pass the dict returned by l2theory.train.sweep")
@@ -80,7 +81,7 @@ def columns(rows: Any, needed: Sequence[str], what: str = "rows") -> dict[str, n
     if missing:
         raise ValueError(f"{what} lacks the column(s) {missing}; it has {sorted(rows)}. Pass the "
                          "dict returned by l2theory.train.sweep")
-    out = {name: np.asarray(col) for name, col in rows.items()}
+    out = {name: np.asarray(col) for name, col in rows.items() if not isinstance(col, dict)}
     lengths = {name: (out[name].shape[0] if out[name].ndim == 1 else None) for name in needed}
     if any(v is None for v in lengths.values()) or len(set(lengths.values())) != 1:
         raise ValueError(f"{what}: the columns {list(needed)} must be 1-D arrays of equal length, "

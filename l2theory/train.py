@@ -15,15 +15,18 @@ Example:
   >>> sorted(rows)[:4], rows["step"].tolist()
   (['diverged', 'diverged_step', 'lam', 'lr'], [0, 10, 20])
 """
+from l2theory._practice.train.autol2 import LamState
+from l2theory._practice.train.autol2 import autol2_rule
+from l2theory._practice.train.autol2 import autol2_update
+from l2theory._practice.train.autol2 import from_autol2_flags
+from l2theory._practice.train.autol2 import lam_init
+from l2theory._practice.train.autol2 import to_autol2_flags
 from l2theory._practice.train.config import TrainConfig
 from l2theory._practice.train.engine import COLUMNS
 from l2theory._practice.train.engine import Engine
 from l2theory._practice.train.engine import train
 from l2theory._practice.train.results import environment
-from l2theory._practice.train.results import load_npz as load_results
-from l2theory._practice.train.schedules import LamState
-from l2theory._practice.train.schedules import autol2_update
-from l2theory._practice.train.schedules import lam_init
+from l2theory._practice.train.results import load_table as load_results
 from l2theory._practice.train.schedules import lr_at
 from l2theory._practice.train.step import Hyper
 from l2theory._practice.train.step import Step
@@ -43,8 +46,10 @@ __all__ = [
     "Step",
     "TrainConfig",
     "TrainState",
+    "autol2_rule",
     "autol2_update",
     "environment",
+    "from_autol2_flags",
     "lam_init",
     "load_results",
     "lr_at",
@@ -52,5 +57,6 @@ __all__ = [
     "optimizer",
     "steps_for_natural_time",
     "sweep",
+    "to_autol2_flags",
     "train",
 ]

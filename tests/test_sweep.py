@@ -93,11 +93,9 @@ def test_natural_time_gives_each_lane_its_own_length(ds):
     _assert_rows_close(solo, _lane(table, 7))
 
 
-def test_natural_time_with_log_spaced_rows_and_resume(tmp_path, ds, monkeypatch):
+def test_natural_time_with_log_spaced_rows_and_resume(tmp_path, ds, resumed_sweep):
     """Log-spaced evaluation in a sweep: every lane has its rows on the chunk's grid up to its own
     end, and its last row at that end; a sweep that crashes mid-chunk resumes to the same rows."""
-    from l2theory._practice.train import results
-
     cfg = CFG.replace(evals_per_decade=10)
     lams, lrs, tau = [1e-2, 3e-3], [1.0], 0.9
     kw = dict(lam=lams, lr=lrs, seeds=[0], natural_time=tau, progress=False, chunk_size=2,
@@ -113,19 +111,7 @@ def test_natural_time_with_log_spaced_rows_and_resume(tmp_path, ds, monkeypatch)
         expect = [s for s in grid if s < n] + [n]
         assert lane["step"].tolist() == expect
 
-    save, calls = results.save_npz, []
-
-    def crash_after_two_checkpoints(path, arrays):
-        save(path, arrays)
-        calls.append(path)
-        if "checkpoints" in str(path) and len(calls) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(results, "save_npz", crash_after_two_checkpoints)
-    with pytest.raises(KeyboardInterrupt):
-        train.sweep(cfg, ds, out=tmp_path / "run", **kw)
-    monkeypatch.setattr(results, "save_npz", save)
-    resumed = train.sweep(cfg, ds, out=tmp_path / "run", **kw)
+    resumed = resumed_sweep(cfg, ds, tmp_path / "run", **kw)
     for k in reference:
         np.testing.assert_allclose(resumed[k], reference[k], rtol=1e-6, err_msg=k)
 

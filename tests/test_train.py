@@ -209,58 +209,7 @@ def test_lr_schedules_pure():
     assert float(train.lr_at("constant", 0.3, 5, 10, b, 0.5)) == pytest.approx(0.3)
 
 
-# ----------------------------------------------------------------------------- AutoL2
-
-
-def _script(measurements, *, refractory, every=10, lam=1.0, factor=10.0):
-    """Feed (loss, acc) measurements at steps every, 2*every, ...; return lam after each."""
-    s = train.lam_init(lam, "float32")
-    out = []
-    for i, (loss, acc) in enumerate(measurements):
-        s = train.autol2_update(s, loss, acc, every * (i + 1), factor=factor,
-                                refractory=refractory)
-        out.append(float(s.lam))
-    return out, s
-
-
-def test_autol2_decays_after_two_measurements_no_better():
-    seq = [(1.0, 0.5), (0.8, 0.6), (0.7, 0.7),  # improving
-           (0.75, 0.8),                          # loss not below its minimum: no better (1)
-           (0.6, 0.65),                          # accuracy not above its maximum: no better (2)
-           (0.5, 0.9), (0.4, 0.95)]              # improving again
-    lams, s = _script(seq, refractory=0)
-    np.testing.assert_allclose(lams, [1, 1, 1, 1, 0.1, 0.1, 0.1], rtol=1e-6)
-    assert int(s.last_change) == 50
-
-
-def test_autol2_one_bad_measurement_is_not_enough():
-    seq = [(1.0, 0.5), (1.1, 0.6), (0.9, 0.7), (0.95, 0.8), (0.8, 0.9)]  # bad, good, bad, good
-    lams, _ = _script(seq, refractory=0)
-    assert lams == [1.0] * 5
-
-
-def test_autol2_waits_for_the_refractory_period():
-    # Plateau from the 2nd measurement on: the rule holds from step 30 on.
-    seq = [(1.0, 0.5)] + [(1.0, 0.5)] * 9
-    lams, _ = _script(seq, refractory=55)
-    # step 30..50: refractory since the start (step 0); first decay at step 60; next >= 60+55.
-    expect = [1, 1, 1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.1]
-    np.testing.assert_allclose(lams, expect, rtol=1e-6)
-    lams, _ = _script([(1.0, 0.5)] * 20, refractory=55)
-    changes = [10 * (i + 1) for i in range(1, 20) if lams[i] != lams[i - 1]]
-    assert changes == [60, 120, 180]
-
-
-def test_autol2_in_training_measures_interval_means(small):
-    cfg = TrainConfig(**{**TINY, "steps": 200, "eval_every": 10, "lr": 0.05}, lam=0.5,
-                      lam_schedule="autol2", autol2_measure_every=5, autol2_refractory=30)
-    rows = train.train(cfg, small)
-    lam = rows["lam"]
-    ratios = lam[1:] / lam[:-1]
-    assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 0.1) | np.isclose(ratios, 0.01))
-    assert lam[-1] < lam[0]  # with a tiny lr progress stalls, so lam decays
-    first = rows["step"][np.argmax(lam < lam[0])]
-    assert first >= 30  # never within the refractory period from the start
+# AutoL2, mixup and the authors' flags: tests/test_autol2.py
 
 
 # ----------------------------------------------------------------------------- bad configs
@@ -284,6 +233,11 @@ def test_autol2_in_training_measures_interval_means(small):
     (dict(model_kwargs={"nope": 1}), ["model_kwargs", "nope"]),
     (dict(model="wrn", depth=10, width=8), ["width", "widen"]),
     (dict(lr_decay_at=(0.8, 0.3)), ["lr_decay_at", "increasing"]),
+    (dict(autol2_delay=-0.1), ["autol2_delay", ">= 0", "0.1"]),
+    (dict(autol2_factor=1.0), ["autol2_factor", "> 1"]),
+    (dict(mixup_alpha=0.0), ["mixup_alpha", "> 0", "1.0"]),
+    (dict(mixup_alpha=float("inf")), ["mixup_alpha", "finite"]),
+    (dict(mixup=1), ["mixup", "True or False"]),
 ])
 def test_bad_config_errors_name_the_field_and_fix(kwargs, words):
     with pytest.raises(ValueError) as e:

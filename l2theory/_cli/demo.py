@@ -30,8 +30,15 @@ CONFIG = {
 
 
 def run(out_dir: str, config: dict = CONFIG) -> dict:
+    """The demo in float64 (JAX x64 on for the call, the previous mode restored after)."""
+    from l2theory import x64
+
+    with x64():
+        return _run(out_dir, config)
+
+
+def _run(out_dir: str, config: dict) -> dict:
     import jax
-    jax.config.update("jax_enable_x64", True)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -44,7 +44,7 @@ _CHOICES = {"loss": config_mod.LOSSES, "lr_schedule": config_mod.LR_SCHEDULES,
 
 # Units of the numeric options, as metavars.
 _METAVARS = {"steps": "STEPS", "eval_every": "STEPS", "autol2_measure_every": "STEPS",
-             "autol2_refractory": "STEPS", "lr_decay_at": "FRACTION", "batch_size": "N",
+             "autol2_delay": "DELAY", "lr_decay_at": "FRACTION", "batch_size": "N",
              "train_eval_size": "N", "eval_batch_size": "N", "evals_per_decade": "N",
              "depth": "LAYERS", "width": "UNITS", "lr": "LR", "lam": "LAM",
              "lr_decay_factor": "FACTOR", "autol2_factor": "FACTOR", "seed": "SEED",

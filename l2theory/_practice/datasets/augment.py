@@ -63,19 +63,24 @@ def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool =
     return x
 
 
-def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array,
-          alpha: float) -> tuple[jax.Array, jax.Array]:
+def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array, alpha: float, *,
+          per_example: bool = False, partner: str = "permutation") -> tuple[jax.Array, jax.Array]:
     """Mixup (Zhang et al. 2018): convex combinations of the batch with a shuffled copy of itself.
 
-    With ``lam ~ Beta(alpha, alpha)`` drawn once per batch and a random permutation ``p``:
-    ``x' = lam x + (1 - lam) x[p]`` and ``y' = lam y + (1 - lam) y[p]``. Centered one-hot targets
-    stay centered.
+    With weights ``lam ~ Beta(alpha, alpha)`` and a partner index ``p``:
+    ``x'_i = lam_i x_i + (1 - lam_i) x_p(i)`` and ``y'_i = lam_i y_i + (1 - lam_i) y_p(i)``.
+    Centered one-hot targets stay centered. The default draws one ``lam`` for the batch and a
+    random permutation ``p``. ``per_example=True, partner="reverse"`` is google/autol2's form
+    (``jaxwrn_utils.mixup``): one ``lam_i`` per example, ``p(i) = N - 1 - i`` (a random pairing
+    when the batch is in random order, as a minibatch is).
 
     Args:
       key: a PRNG key.
       x: inputs ``[N, ...]`` (floating point).
       y_onehot: targets ``[N, k]`` (one-hot, centered or not).
       alpha: the Beta parameter, > 0 (small alpha: ``lam`` near 0 or 1, little mixing).
+      per_example: one weight per example instead of one per batch.
+      partner: ``"permutation"`` (random) or ``"reverse"`` (the batch reversed).
 
     Returns:
       ``(x_mixed, y_mixed)`` with the shapes of ``x`` and ``y_onehot``, the dtype of ``x`` and
@@ -83,6 +88,8 @@ def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array,
     """
     if isinstance(alpha, (int, float)) and not alpha > 0:
         raise ValueError(f"alpha must be > 0, got {alpha!r}")
+    if partner not in ("permutation", "reverse"):
+        raise ValueError(f"partner={partner!r}: unknown partner; valid: 'permutation', 'reverse'")
     x, y_onehot = jnp.asarray(x), jnp.asarray(y_onehot)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ValueError(f"mixup needs floating-point inputs, got dtype {x.dtype}")
@@ -93,9 +100,18 @@ def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array,
     key_lam, key_perm = jax.random.split(key)
     # Beta(alpha, alpha) as g1 / (g1 + g2) with g1, g2 ~ Gamma(alpha): one gamma sampler (faster
     # to compile than jax.random.beta, which builds two).
-    g = jax.random.gamma(key_lam, alpha, (2,))
+    n = x.shape[0]
+    g = jax.random.gamma(key_lam, alpha, (2, n) if per_example else (2,))
     lam = g[0] / (g[0] + g[1])
-    perm = jax.random.permutation(key_perm, x.shape[0])
-    x_mixed = lam.astype(x.dtype) * x + (1 - lam).astype(x.dtype) * x[perm]
-    y_mixed = lam.astype(y_onehot.dtype) * y_onehot + (1 - lam).astype(y_onehot.dtype) * y_onehot[perm]
-    return x_mixed, y_mixed
+    if partner == "reverse":
+        x_p, y_p = x[::-1], y_onehot[::-1]
+    else:
+        perm = jax.random.permutation(key_perm, n)
+        x_p, y_p = x[perm], y_onehot[perm]
+
+    def mix(a, b):
+        shape = lam.shape + (1,) * (a.ndim - 1) if per_example else ()
+        w, v = lam.astype(a.dtype).reshape(shape), (1 - lam).astype(a.dtype).reshape(shape)
+        return w * a + v * b
+
+    return mix(x, x_p), mix(y_onehot, y_p)

@@ -1,7 +1,8 @@
 """``TrainConfig``: every setting of one training run, validated when it is built.
 
-Units: ``steps``, ``eval_every``, ``autol2_measure_every`` and ``autol2_refractory`` count gradient
-steps; ``lr_decay_at`` holds fractions of a run's own number of steps.
+Units: ``steps``, ``eval_every`` and ``autol2_measure_every`` count gradient steps;
+``lr_decay_at`` holds fractions of a run's own number of steps; ``autol2_delay`` is in the
+authors' units (a refractory period of ``2 k autol2_delay / lam`` steps).
 """
 
 from __future__ import annotations
@@ -93,14 +94,25 @@ class TrainConfig:
         thousands; power-of-two gaps keep the compiled segment lengths few.
       seed: seeds the initialization, the minibatch order and the augmentation.
       lr_schedule: ``"constant"``; ``"step"``: multiply by ``lr_decay_factor`` at each fraction
-        ``lr_decay_at`` of the run (the WRN recipe: x0.2 at 30%, 60%, 80%); ``"cosine"``:
-        ``lr * (1 + cos(pi t / steps)) / 2``.
-      lam_schedule: ``"constant"`` or ``"autol2"`` (see ``schedules.autol2_update``): measure the
-        training loss and accuracy every ``autol2_measure_every`` steps (means over the
-        minibatches of that interval); once ``autol2_refractory`` steps have passed since the last
-        change (or the start), if the last two measurements were both no better than the best
-        before them, divide lam by ``autol2_factor``.
+        ``lr_decay_at`` of the run (the authors' WRN recipe, the default: x0.2 at 30%, 60%, 90%);
+        ``"cosine"``: ``lr * (1 + cos(pi t / steps)) / 2``.
+      lam_schedule: ``"constant"`` or ``"autol2"``: the authors' AutoL2 (exact rule:
+        ``l2theory.train.autol2_rule``). At steps 0, ``autol2_measure_every``, ... (default 10),
+        before that step's update, the data loss and accuracy of that step's training minibatch
+        (augmented and mixed as it is trained on, train mode) at the current parameters are a
+        measurement; lam is divided by ``autol2_factor`` (default 10) when the refractory period
+        of ``2 k autol2_delay / lam`` steps since the last decay (or step 0) is over and the best
+        loss or accuracy before the last two measurements is at least as good as both of them.
+        ``autol2_delay`` (default 0.1) is the authors' ``-delay``, in their units (``delay / L2``
+        steps, ``docs/conventions.md`` section 4). Runs record the measurements
+        (``result["autol2"]``).
       augment: random crop (4-pixel zero padding) and horizontal flip of each training minibatch.
+      mixup, mixup_alpha: mixup of each training minibatch after the crop and flip, as the
+        authors: example ``i`` becomes ``w_i x_i + (1 - w_i) x_{N-1-i}`` with ``w_i ~
+        Beta(mixup_alpha, mixup_alpha)`` per example and step (from the run's seed), its target the
+        same mixture of the one-hot labels (centered for MSE when ``center_targets``); the loss is
+        taken against the mixed target and a minibatch's accuracy (AutoL2's measurement) against
+        its argmax. Evaluation rows use clean data.
       dtype: parameter (and optimizer state) dtype, ``"float32"`` or ``"float64"`` (the latter
         needs ``jax.config.update("jax_enable_x64", True)``).
       compute_dtype: the model's compute dtype (``"bfloat16"`` for mixed precision), or ``None``
@@ -137,13 +149,15 @@ class TrainConfig:
     # schedules
     lr_schedule: str = "constant"
     lr_decay_factor: float = 0.2
-    lr_decay_at: tuple[float, ...] = (0.3, 0.6, 0.8)
+    lr_decay_at: tuple[float, ...] = (0.3, 0.6, 0.9)
     lam_schedule: str = "constant"
     autol2_factor: float = 10.0
     autol2_measure_every: int = 10
-    autol2_refractory: int = 100
+    autol2_delay: float = 0.1
     # data and precision
     augment: bool = False
+    mixup: bool = False
+    mixup_alpha: float = 1.0
     dtype: str = "float32"
     compute_dtype: str | None = None
     # evaluation
@@ -167,7 +181,6 @@ class TrainConfig:
             raise config_error("momentum", self.momentum, "must be in [0, 1)", "e.g. 0.9, or 0")
         for name in ("steps", "eval_every", "autol2_measure_every", "eval_batch_size"):
             _positive_int(name, getattr(self, name))
-        _nonnegative_int("autol2_refractory", self.autol2_refractory)
         for name in ("batch_size", "train_eval_size", "evals_per_decade"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name), none="None")
@@ -181,9 +194,22 @@ class TrainConfig:
         ):
             raise config_error("lr_decay_at", self.lr_decay_at,
                                "must be increasing fractions of the run in (0, 1)",
-                               "e.g. (0.3, 0.6, 0.8)")
-        if not (math.isfinite(self.autol2_factor) and self.autol2_factor > 1):
+                               "e.g. (0.3, 0.6, 0.9)")
+        if not (_is_real(self.autol2_factor) and math.isfinite(self.autol2_factor)
+                and self.autol2_factor > 1):
             raise config_error("autol2_factor", self.autol2_factor, "must be > 1", "e.g. 10")
+        if not (_is_real(self.autol2_delay) and math.isfinite(self.autol2_delay)
+                and self.autol2_delay >= 0):
+            raise config_error("autol2_delay", self.autol2_delay,
+                               "must be a finite number >= 0 (the authors' delay, refractory "
+                               "period 2 k delay / lam steps)", "e.g. 0.1, their default")
+        if not isinstance(self.mixup, (bool, np.bool_)):
+            raise config_error("mixup", self.mixup, "must be True or False", "e.g. mixup=True")
+        if not (_is_real(self.mixup_alpha) and math.isfinite(self.mixup_alpha)
+                and self.mixup_alpha > 0):
+            raise config_error("mixup_alpha", self.mixup_alpha,
+                               "the Beta(alpha, alpha) parameter must be a finite number > 0",
+                               "e.g. 1.0, the authors' value")
         if self.dtype == "float64" and not jax.config.read("jax_enable_x64"):
             raise config_error("dtype", self.dtype, "float64 parameters need 64-bit JAX",
                                "call jax.config.update('jax_enable_x64', True) first, or use "
@@ -304,7 +330,3 @@ def _positive_int(field: str, value: Any, none: str | None = None) -> None:
         alt = f", or {none}" if none else ""
         raise config_error(field, value, "must be an int >= 1", f"pass a positive int{alt}")
 
-
-def _nonnegative_int(field: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise config_error(field, value, "must be an int >= 0", "pass e.g. 0 or 100")

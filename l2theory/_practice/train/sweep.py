@@ -40,7 +40,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
           seeds: Sequence[int], natural_time: float | None = None, out: str | os.PathLike | None
           = None, chunk_size: int | None = None, progress: bool = True,
           checkpoint_every: int = 10, physical_time: float | None = None,
-          desc: str | None = None) -> dict[str, np.ndarray]:
+          desc: str | None = None) -> dict[str, Any]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
     Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
@@ -99,6 +99,11 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       (lane index in grid order), ``seed``, ``run_lam``, ``run_lr``, ``run_steps`` (the lane's
       settings), the columns of ``train`` (``step``, ``train_loss``, ``train_acc``, ``test_loss``,
       ``test_acc``, ``lam``, ``lr``, ``param_norm_sq``) and ``diverged``, ``diverged_step``.
+      With ``lam_schedule="autol2"`` also ``"autol2"``: AutoL2's measurements of every lane as one
+      dict of equal-length 1-D arrays, ordered by ``run`` then ``step``: ``run`` and ``train``'s
+      ``step``, ``train_loss``, ``train_acc``, ``lam``. With ``out`` they are stored in the
+      checkpoints, in ``results.npz`` (as ``autol2/<name>``) and in ``autol2.csv``;
+      ``results.csv`` is the evaluation table.
 
     Example:
       >>> from l2theory import data
@@ -241,15 +246,23 @@ def _checkpoint_note(store: results.Store, out, now: dict[str, int], n_chunks: i
     return f"checkpoint in {out} at {_resume_point(at, n_chunks)}"
 
 
-def _assemble(tables, grid, steps, dtype) -> dict[str, np.ndarray]:
-    parts = []
+def _assemble(tables, grid, steps, dtype) -> dict[str, Any]:
+    parts, measured = [], []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
+        table = dict(table)
+        auto = table.pop("autol2", None)
         k = len(table["step"])
         lane = {"run": np.full(k, run, np.int64), "seed": np.full(k, seed, np.int64),
                 "run_lam": np.full(k, lam, dtype), "run_lr": np.full(k, lr, dtype),
                 "run_steps": np.full(k, n, np.int64)}
         parts.append({**lane, **table})
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        if auto is not None:
+            measured.append({"run": np.full(len(auto["step"]), run, np.int64), **auto})
+    out: dict[str, Any] = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    if measured:
+        out["autol2"] = {name: np.concatenate([m[name] for m in measured])
+                         for name in measured[0]}
+    return out
 
 
 def auto_chunk_size(config: TrainConfig, dataset, n_runs: int, n_devices: int) -> int:
@@ -270,7 +283,7 @@ def lane_bytes(config: TrainConfig, dataset) -> int:
     import jax.numpy as jnp
 
     model = config.build_model(dataset.num_classes)
-    step = make_step(config, model, dataset.input_shape)
+    step = make_step(config, model, dataset.input_shape, num_classes=dataset.num_classes)
     scalar = lambda dt: jax.ShapeDtypeStruct((), dt)  # noqa: E731
     hyper = Hyper(scalar(config.param_dtype), scalar(config.param_dtype), scalar(jnp.int32),
                   scalar(jnp.int32), jax.ShapeDtypeStruct((len(config.lr_decay_at),), jnp.int32))
