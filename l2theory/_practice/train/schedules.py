@@ -13,6 +13,8 @@ from typing import NamedTuple, Sequence
 
 import jax.numpy as jnp
 
+from l2theory import _checks
+
 
 def step_boundaries(total_steps: int, decay_at: Sequence[float]) -> list[int]:
     """Steps at which a ``"step"`` schedule decays: ``floor(f * total_steps)`` for each fraction.
@@ -41,7 +43,7 @@ def lr_at(kind: str, base_lr, step, total_steps, boundaries, decay_factor: float
     if kind == "cosine":
         frac = jnp.asarray(step, jnp.result_type(base_lr)) / total_steps
         return base_lr * (0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(frac, 1.0))))
-    raise ValueError(f"unknown lr schedule {kind!r}; valid: 'constant', 'step', 'cosine'")
+    raise _checks.bad("kind", kind, "unknown lr schedule", "valid: 'constant', 'step', 'cosine'")
 
 
 class LamState(NamedTuple):
@@ -124,7 +126,7 @@ def lam_observe(state: LamState, loss, acc, step, *, kind: str, measure_every: i
     if kind == "constant":
         return state
     if kind != "autol2":
-        raise ValueError(f"unknown lam schedule {kind!r}; valid: 'constant', 'autol2'")
+        raise _checks.bad("kind", kind, "unknown lam schedule", "valid: 'constant', 'autol2'")
     loss_sum = state.loss_sum + loss.astype(state.loss_sum.dtype)
     acc_sum = state.acc_sum + acc.astype(state.acc_sum.dtype)
     measured = autol2_update(state, loss_sum / measure_every, acc_sum / measure_every, step,
