@@ -257,7 +257,7 @@ def test_collapse_bad_rows():
     varying["lam"] = varying["lam"] * (1 + np.arange(len(varying["lam"])))
     with pytest.raises(ValueError, match="varying"):
         ex.collapse(varying)
-    with pytest.raises(ValueError, match="dict"):
+    with pytest.raises(TypeError, match="dict"):
         ex.collapse([1, 2, 3])
 
 
@@ -505,7 +505,7 @@ def test_theory_vs_practice_bad_input(kwargs, match):
     base = dict(widths=[16], n_train=8, n_test=8)
     with pytest.raises(ValueError, match=match):
         ex.theory_vs_practice("fashion_mnist_subset", **{**base, **kwargs})
-    with pytest.raises(ValueError, match="data"):
+    with pytest.raises(TypeError, match="^data=42: unsupported type int"):
         tvp_mod.prepare_data(42, n_train=8, n_test=8)
 
 

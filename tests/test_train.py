@@ -6,6 +6,7 @@ compilation, shared between tests through the engine's program cache.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import pytest
 
 from l2theory import data, models, train
 from l2theory._practice.train import schedules
-from l2theory._practice.train.config import TrainConfig
+from l2theory._practice import models as models_impl
+from l2theory._practice.train.config import MODEL_FIELDS, TrainConfig
 
 TINY = dict(depth=2, width=32, steps=40, eval_every=20, batch_size=50, lr=1.0)
 
@@ -237,13 +239,25 @@ def test_lr_schedules_pure():
     (dict(autol2_factor=1.0), ["autol2_factor", "> 1"]),
     (dict(mixup_alpha=0.0), ["mixup_alpha", "> 0", "1.0"]),
     (dict(mixup_alpha=float("inf")), ["mixup_alpha", "finite"]),
-    (dict(mixup=1), ["mixup", "True or False"]),
+    (dict(model="cnn", depth=2, width=(8, 0)), ["width[1]=0", ">= 1"]),
 ])
 def test_bad_config_errors_name_the_field_and_fix(kwargs, words):
     with pytest.raises(ValueError) as e:
         TrainConfig(**kwargs)
+    field = next(iter(kwargs)) if len(kwargs) == 1 else words[0]
+    assert str(e.value).startswith(field), str(e.value)  # "field=value: problem; fix"
     for w in words:
         assert w in str(e.value), (w, str(e.value))
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr="0.1"), dict(steps=10.0), dict(depth=True),
+                                    dict(seed=1.0), dict(model=3), dict(augment=1),
+                                    dict(mixup=1),
+                                    dict(model_kwargs=[("pool", "avg")])])
+def test_wrong_types_are_type_errors(kwargs):
+    (field, value), = kwargs.items()
+    with pytest.raises(TypeError, match=f"^{field}="):
+        TrainConfig(**kwargs)
 
 
 def test_batch_larger_than_data(small):
@@ -255,9 +269,64 @@ def test_config_roundtrip_and_model_passthrough():
     cfg = TrainConfig(model="cnn", depth=2, width=4, model_kwargs={"pool": "avg"})
     assert TrainConfig(**cfg.to_dict()) == cfg
     assert cfg.build_model(10).name.startswith("cnn")
-    # a family without `width`: the default width is simply not passed
     assert TrainConfig(model="wrn-10-1").build_model(10).name == "wrn-10-1"
     assert models.get("fc", **TrainConfig().factory_kwargs(10)).degree == 2
+
+
+def test_configs_stored_by_older_versions_rebuild():
+    """Before per-family defaults, to_dict stored depth=2, width=256 for every family (a wrn
+    ignored them); from_dict drops them where the family has no such setting."""
+    old = {**TrainConfig(model="wrn-10-1").to_dict(), "depth": 2, "width": 256}
+    with pytest.raises(ValueError, match="^depth=2: model 'wrn-10-1' has no depth setting"):
+        TrainConfig(**old)
+    cfg = TrainConfig.from_dict(json.loads(json.dumps(old)))
+    assert cfg == TrainConfig(model="wrn-10-1") and cfg.build_model(10).name == "wrn-10-1"
+    fc = {**TrainConfig().to_dict(), "depth": 2, "width": 256}  # fc: the same model as before
+    assert TrainConfig.from_dict(fc).build_model(10).name == TrainConfig().build_model(10).name
+
+
+def _n_params(model, input_shape):
+    shapes = jax.eval_shape(lambda key: model.init(key, input_shape), jax.random.PRNGKey(0))
+    return models.param_count(shapes[0])
+
+
+@pytest.mark.parametrize("name", sorted(models_impl._FAMILIES) + ["wrn-16-4"])
+def test_model_fields_default_to_the_familys_own_defaults(name):
+    """TrainConfig(model=m) builds models.get(m): no other family's default leaks in."""
+    cfg = TrainConfig(model=name)
+    assert all(getattr(cfg, f) is None for f in MODEL_FIELDS)
+    got, want = cfg.build_model(10), models.get(name)
+    assert got.name == want.name and got.degree == want.degree
+    shape = (32, 32, 3)
+    assert _n_params(got, shape) == _n_params(want, shape)
+    settings = cfg.model_settings()
+    assert settings["depth"] == {"fc": 2, "fully_connected": 2, "cnn": 3}.get(
+        name, 16 if name == "wrn-16-4" else 28)
+    assert TrainConfig(**cfg.to_dict()) == cfg
+
+
+def test_cnn_width_is_a_list_of_channels():
+    cfg = TrainConfig(model="cnn", depth=2, width=[16, 32], model_kwargs={"pool": "avg"})
+    assert cfg.width == (16, 32)  # stored as a tuple
+    assert cfg.build_model(10).name == models.get("cnn", depth=2, width=(16, 32)).name == \
+        "cnn-d2-w16-32"
+    stored = json.loads(json.dumps(cfg.to_dict()))
+    assert stored["width"] == [16, 32] and TrainConfig(**stored) == cfg
+    assert cfg.replace(width=np.array([8, 8])).width == (8, 8)
+    with pytest.raises(ValueError, match=r"^width=\(16, 32\): needs one int per conv layer"):
+        TrainConfig(model="cnn", width=[16, 32])  # the family's default depth is 3
+    with pytest.raises(TypeError, match=r"^width=\(16, 32\): must be an int"):
+        TrainConfig(model="fc", width=[16, 32])
+
+
+@pytest.mark.parametrize("kwargs, field, takes", [
+    (dict(model="wrn", width=8), "width", "widen"),
+    (dict(model="wrn-16-4", depth=16), "depth", "residual_scale"),
+    (dict(model="wrn", activation="tanh"), "activation", "batchnorm"),
+])
+def test_a_setting_the_family_lacks_is_an_error(kwargs, field, takes):
+    with pytest.raises(ValueError, match=f"^{field}=.*: model .* has no {field} setting; .*{takes}"):
+        TrainConfig(**kwargs)
 
 
 def test_float64_parameters_with_x64(tmp_path):

@@ -67,13 +67,13 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
       ``metric``, ``autol2_beats_best_fixed`` (final mean strictly better).
     """
     budget = _checks.positive_int("budget", budget)
-    lams = sorted(_checks.values("lams", lams, allow_zero=True))
+    lams = sorted(_checks.lams("lams", lams))
     seeds = _checks.seeds("seeds", seeds)
     if lam_start is None:
         lam_start = max(lams)
-    lam_start = _checks.positive("lam_start", lam_start)
-    if not 0 < target_fraction <= 1:
-        raise _checks.bad("target_fraction", target_fraction, "must be in (0, 1]", "e.g. 0.98")
+    lam_start = _checks.lam("lam_start", lam_start, allow_zero=False)
+    target_fraction = _checks.real("target_fraction", target_fraction, low=0.0, high=1.0,
+                                   low_open=True, fix="e.g. 0.98")
     mode = "min" if "loss" in metric else "max"
     base = config.replace(steps=budget, eval_every=min(config.eval_every, budget))
 

@@ -39,7 +39,8 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
     for lam in lams:
         mine = [ln for ln in lanes if math.isclose(ln["lam"], lam, rel_tol=1e-6, abs_tol=1e-30)]
         if not mine:
-            raise ValueError(f"rows have no lane with lam={lam!r}; lams must come from the sweep")
+            raise _checks.bad("lams", lams, f"rows have no lane with lam={lam!r}",
+                              "pass lams of the sweep that made rows")
         finals, bests, steps = [], [], []
         for ln in mine:
             s, v = ln["step"], ln["values"]
@@ -47,8 +48,9 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
                 keep = s <= at_step
                 s, v = s[keep], v[keep]
                 if not len(s) or s[-1] != at_step:
-                    raise ValueError(f"lane run={ln['run']} has no evaluation at step {at_step}; "
-                                     "make eval_every divide every budget")
+                    raise _checks.bad("at_step", at_step, f"lane run={ln['run']} has no "
+                                      f"evaluation at step {at_step}",
+                                      "make eval_every divide every budget")
             steps.append(int(s[-1]))
             if not ln["diverged"]:
                 finals.append(float(v[-1]))
@@ -104,8 +106,8 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
       ``best_lam_fixed``, ``best_lam_proportional`` (lam of the best mean final accuracy),
       ``budget_steps``, ``natural_time``, ``lr``, ``seeds``, ``metric``.
     """
-    lams = sorted(_checks.values("lams", lams, allow_zero=True))
-    lr = _checks.positive("lr", lr)
+    lams = sorted(_checks.lams("lams", lams))
+    lr = _checks.lr("lr", lr)
     budget_steps = _checks.positive_int("budget_steps", budget_steps)
     natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
                                    note=_checks.NATURAL_TIME_NOTE)
@@ -183,12 +185,11 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
       ``short_at_boundary`` (True if any short run peaked at its first/last evaluation: then
       ``c`` is only a bound; increase ``short_natural_time``).
     """
-    lam_large = _checks.positive("lam_large", lam_large)
-    lr = _checks.positive("lr", lr)
-    budgets = sorted({_checks.positive_int(f"budgets[{i}]", b) for i, b in enumerate(budgets)})
-    if not budgets:
-        raise _checks.bad("budgets", budgets, "is empty", "pass e.g. budgets=[200, 800]")
-    lams = sorted(_checks.values("lams", lams))
+    lam_large = _checks.lam("lam_large", lam_large, allow_zero=False)
+    lr = _checks.lr("lr", lr)
+    budgets = sorted(set(_checks.sequence("budgets", budgets, _checks.positive_int,
+                                          example="[200, 800]")))
+    lams = sorted(_checks.lams("lams", lams, allow_zero=False))
     seeds = _checks.seeds("seeds", seeds)
     short_natural_time = _checks.renamed("short_natural_time", short_natural_time,
                                          "short_physical_time", short_physical_time,

@@ -235,8 +235,8 @@ def hessian_vs_lam(config, dataset, *, lams: Sequence[float], lr: float | None =
     lam (slowly escaping directions, e.g. near-dead ReLU units): the bottom of the spectrum is set
     by lam, not fixed at lam.
     """
-    lams = _checks.values("lams", lams)
-    lr = config.lr if lr is None else _checks.positive("lr", lr)
+    lams = _checks.lams("lams", lams, allow_zero=False)
+    lr = config.lr if lr is None else _checks.lr("lr", lr)
     late_tau = _checks.positive("late_tau", late_tau)
     x = jnp.asarray(dataset.x_train)
     y = jnp.asarray(dataset.y_train, jnp.int32)

@@ -76,12 +76,14 @@ def prepare_data(data, *, n_train: int, n_test: int, data_seed: int = 0,
 
     if isinstance(data, tuple):
         if len(data) != 4:
-            raise _checks.bad("data", f"tuple of {len(data)}", "a tuple must hold 4 arrays",
+            raise _checks.bad("data", _checks.Described(f"<tuple of length {len(data)}>"),
+                              "a tuple must hold 4 arrays",
                               "pass (x_train, labels_train, x_test, labels_test)")
         data = data_mod.Dataset(*data)
     elif not isinstance(data, (str, data_mod.Dataset)):
-        raise _checks.bad("data", type(data).__name__, "unsupported type",
-                          "pass a dataset name, an l2theory.data.Dataset or a 4-tuple of arrays")
+        raise _checks.bad("data", data, f"unsupported type {type(data).__name__}",
+                          "pass a dataset name, an l2theory.data.Dataset or a 4-tuple of arrays",
+                          kind=TypeError)
     ds = data_mod.load(data, n_train=n_train, n_test=n_test, seed=data_seed)
     if standardize:
         ds = data_mod.standardize(ds)
@@ -111,6 +113,8 @@ def gd_limit_outputs(k_train, k_test_train, y, f0_train, f0_test, *, lam: float,
 
     Returns ``(f_train [S, n, k], f_test [S, m, k])``.
     """
+    lam, lr = _checks.lam("lam", lam), _checks.lr("lr", lr)
+    degree = _checks.positive_int("degree", degree)
     k_train = np.asarray(k_train, np.float64)
     k_test_train = np.asarray(k_test_train, np.float64)
     y = np.asarray(y, np.float64)
@@ -219,12 +223,10 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
     from l2theory import kernels, solvers
     from l2theory import data as data_mod
 
-    widths = [_checks.positive_int(f"widths[{i}]", w) for i, w in enumerate(widths)]
-    if not widths:
-        raise _checks.bad("widths", widths, "is empty", "pass e.g. widths=[256, 1024]")
+    widths = _checks.sequence("widths", widths, _checks.positive_int, example="[256, 1024]")
     depth = _checks.positive_int("depth", depth, minimum=2)
-    lam = _checks.positive("lam", lam)
-    lr = _checks.positive("lr", lr)
+    lam = _checks.lam("lam", lam, allow_zero=False)
+    lr = _checks.lr("lr", lr)
     n_train = _checks.positive_int("n_train", n_train, minimum=2)
     n_test = _checks.positive_int("n_test", n_test)
     seeds = _checks.seeds("seeds", seeds)

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _checks
 from l2theory._theory import _validate, mode_functions, xent_flow
 
 
@@ -63,25 +64,23 @@ class L2GradientFlow:
     def __init__(self, k_train_train, y_train, *, lam: float, lr: float = 1.0, degree: int,
                  loss: str = "mse", dtype=None, rtol: float = 1e-9, atol: float = 1e-12,
                  method: str = "DOP853"):
-        self.lam = _validate.scalar("lam", lam, minimum=0.0)
-        self.lr = _validate.scalar("lr", lr, minimum=0.0, strict=True)
+        self.lam = _checks.lam("lam", lam)
+        self.lr = _checks.lr("lr", lr)
         self.degree = _validate.degree(degree)
         self.loss = _validate.loss_name(loss)
-        self.dtype = np.dtype(dtype or (np.float64 if jax.config.jax_enable_x64 else np.float32))
-        if not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"dtype must be a floating dtype, got {self.dtype}")
-        if self.dtype == np.float64 and not jax.config.jax_enable_x64:
-            raise ValueError("dtype=float64 needs JAX's 64-bit mode (otherwise JAX silently "
-                             "computes in float32): call jax.config.update('jax_enable_x64', "
-                             "True) first, or pass dtype=None for float32")
+        self.dtype = _validate.float_dtype(dtype)
         self.k_train_train = _validate.kernel_matrix("k_train_train", k_train_train, dtype=self.dtype)
         self.n = self.k_train_train.shape[0]
         self.y_train = _validate.targets("y_train", y_train, self.n, dtype=self.dtype)
         self.k = self.y_train.shape[1]
         if self.loss == "xent" and self.k < 2:
-            raise ValueError("loss='xent' needs y_train of shape [n, k] with k >= 2 classes "
-                             "(one-hot or probabilities); use loss='mse' for scalar targets")
-        self.rtol, self.atol, self.method = rtol, atol, method
+            raise _checks.bad("y_train", y_train, "loss='xent' needs targets of shape [n, k] "
+                              "with k >= 2 classes (one-hot or probabilities)",
+                              "use loss='mse' for scalar targets")
+        self.rtol = _checks.positive("rtol", rtol, fix="e.g. 1e-9")
+        self.atol = _checks.positive("atol", atol, fix="e.g. 1e-12")
+        self.method = (_checks.choice("method", method, _validate.ODE_METHODS)
+                       if isinstance(method, str) else method)  # or a scipy OdeSolver class
 
     # ---- rates (per step) --------------------------------------------------------------------
     @property
@@ -141,16 +140,12 @@ class L2GradientFlow:
         """Checked ``(k_test_train [m, n], f0_test [m, k])`` (None, None without test points)."""
         if k_test_train is None:
             if f0_test is not None:
-                raise ValueError("f0_test was given without k_test_train; pass k_test_train "
-                                 "([m, n] kernel between test and training points)")
+                raise _checks.bad("f0_test", f0_test, "was given without k_test_train",
+                                  "pass k_test_train ([m, n] kernel between test and training "
+                                  "points)")
             return None, None
-        k_test_train = np.asarray(k_test_train)
-        if k_test_train.ndim != 2 or k_test_train.shape[1] != self.n:
-            raise ValueError(f"k_test_train must have shape [m, n] with n = {self.n} training "
-                             f"points, got {k_test_train.shape}")
-        k_test_train = k_test_train.astype(self.dtype)
-        if not np.all(np.isfinite(k_test_train)):
-            raise ValueError("k_test_train has non-finite entries")
+        k_test_train = _validate.test_kernel("k_test_train", k_test_train, self.n,
+                                             dtype=self.dtype)
         m = k_test_train.shape[0]
         f0_test = (np.zeros((m, self.k), self.dtype) if f0_test is None else
                    _validate.outputs("f0_test", f0_test, (m, self.k), dtype=self.dtype))
@@ -158,8 +153,7 @@ class L2GradientFlow:
 
     def predict_test(self, t, k_test_train, f0_train=None, f0_test=None):
         """Only the test outputs ``[len(t), m, k]`` (half the work of ``predict`` for MSE)."""
-        if k_test_train is None:
-            raise ValueError("predict_test needs k_test_train ([m, n] test-train kernel)")
+        _validate.needs_test_kernel(k_test_train)
         if self.loss != "mse":
             return self.predict(t, k_test_train, f0_train, f0_test)[1]
         t_arr, scalar_t = _validate.times(t)

@@ -55,8 +55,7 @@ class LinearizedL2Flow:
 
     def predict_test(self, t, k_test_train, f0_test=None):
         """Only the test outputs ``[len(t), m, k]``."""
-        if k_test_train is None:
-            raise ValueError("predict_test needs k_test_train ([m, n] test-train kernel)")
+        _validate.needs_test_kernel(k_test_train)
         return self.predict(t, k_test_train, f0_test=f0_test)[1]
 
     def predict(self, t, k_test_train=None, f0_test=None):

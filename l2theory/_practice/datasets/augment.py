@@ -5,10 +5,10 @@ the same batch and a sweep can ``jax.vmap`` over keys. Shapes and ``pad`` are st
 """
 from __future__ import annotations
 
-import operator
-
 import jax
 import jax.numpy as jnp
+
+from l2theory import _checks
 
 
 def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool = True) -> jax.Array:
@@ -34,19 +34,15 @@ def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool =
       >>> jax.jit(random_crop_flip, static_argnums=2)(jax.random.PRNGKey(0), x, 1).shape
       (2, 4, 4, 1)
     """
-    try:  # Python or numpy ints; not bools, floats or tracers
-        size = -1 if isinstance(pad, bool) else operator.index(pad)
-    except TypeError:
-        size = -1
-    if size < 0:
-        raise ValueError(f"pad must be a non-negative int, static under jit, got {pad!r}")
-    pad = size
+    # Python or numpy ints; not bools, floats or tracers
+    pad = _checks.integer("pad", pad, low=0, what="the padding (a static int under jit)",
+                          fix="e.g. 4; under jax.jit mark it static (static_argnums)")
     x = jnp.asarray(x)
     if x.ndim == 3:
         return random_crop_flip(key, x[None], pad, flip=flip)[0]
     if x.ndim != 4:
-        raise ValueError(f"x must be a batch of images [N, H, W, C] or one image [H, W, C], got "
-                         f"shape {x.shape}")
+        raise _checks.bad("x", x, "must be a batch of images [N, H, W, C] or one image [H, W, C]",
+                          "add the missing axes, e.g. x[..., None] for one channel")
     n, h, w, c = x.shape
     key_crop, key_flip = jax.random.split(key)
     if pad:
@@ -86,15 +82,16 @@ def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array, alpha: float, *,
       ``(x_mixed, y_mixed)`` with the shapes of ``x`` and ``y_onehot``, the dtype of ``x`` and
       that of ``y_onehot`` (integer targets are cast to the dtype of ``x``).
     """
-    if isinstance(alpha, (int, float)) and not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha!r}")
-    if partner not in ("permutation", "reverse"):
-        raise ValueError(f"partner={partner!r}: unknown partner; valid: 'permutation', 'reverse'")
+    if not isinstance(alpha, jax.Array):  # a traced alpha is the caller's to check
+        _checks.positive("alpha", alpha, what="the Beta parameter", fix="e.g. 0.2")
+    _checks.choice("partner", partner, ("permutation", "reverse"))
     x, y_onehot = jnp.asarray(x), jnp.asarray(y_onehot)
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"mixup needs floating-point inputs, got dtype {x.dtype}")
+        raise _checks.bad("x", x, f"mixup needs floating-point inputs, got dtype {x.dtype}",
+                          "e.g. x.astype(jnp.float32)", kind=TypeError)
     if x.shape[0] != y_onehot.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} examples but y_onehot has {y_onehot.shape[0]}")
+        raise _checks.bad("y_onehot", y_onehot, f"x has {x.shape[0]} examples but y_onehot has "
+                          f"{y_onehot.shape[0]}", "pass one target row per example")
     if not jnp.issubdtype(y_onehot.dtype, jnp.floating):
         y_onehot = y_onehot.astype(x.dtype)
     key_lam, key_perm = jax.random.split(key)

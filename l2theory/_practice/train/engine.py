@@ -21,9 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _checks
 from l2theory._practice.data import random_crop_flip
 from l2theory._practice.train import schedules
-from l2theory._practice.train.config import TrainConfig
+from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.step import (Hyper, Step, TrainState, make_step, run_keys,
                                            sum_squares)
 
@@ -247,13 +248,14 @@ class Engine:
 
     def __init__(self, config: TrainConfig, dataset, n_lanes: int, *,
                  placement: Placement | None = None):
-        config.validate(dataset)
+        check_config(config).validate(dataset)
         self.config = config
-        self.n_lanes = int(n_lanes)
+        self.n_lanes = _checks.positive_int("n_lanes", n_lanes)
         self.placement = placement or Placement(jax.devices()[:1])
-        if self.n_lanes % len(self.placement.devices):
-            raise ValueError(f"n_lanes={n_lanes} must be a multiple of the number of devices "
-                             f"({len(self.placement.devices)})")
+        n_dev = len(self.placement.devices)
+        if self.n_lanes % n_dev:
+            raise _checks.bad("n_lanes", n_lanes, f"must be a multiple of the number of devices "
+                              f"({n_dev})", f"e.g. {n_dev * -(-self.n_lanes // n_dev)}")
         self.programs = _programs(config, dataset, self.n_lanes, self.placement)
         batch = config.batch_size or dataset.n_train
         self.max_piece = max(1024, dataset.n_train // batch)
@@ -273,7 +275,8 @@ class Engine:
         """Per-lane constants as numpy arrays (lanes beyond the given ones are padding: 0 steps)."""
         n = len(lr)
         if n > self.n_lanes:
-            raise ValueError(f"{n} lanes given for an engine of {self.n_lanes}")
+            raise _checks.bad("lr", lr, f"{n} lanes given for an engine of {self.n_lanes}",
+                              f"pass at most {self.n_lanes} values per argument")
         pad = self.n_lanes - n
         dt = self.config.param_dtype
         steps = list(steps) + [0] * pad

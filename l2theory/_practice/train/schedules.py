@@ -10,6 +10,8 @@ from typing import Sequence
 
 import jax.numpy as jnp
 
+from l2theory import _checks
+
 
 def step_boundaries(total_steps: int, decay_at: Sequence[float]) -> list[int]:
     """Steps at which a ``"step"`` schedule decays: ``floor(f * total_steps)`` for each fraction.
@@ -41,4 +43,4 @@ def lr_at(kind: str, base_lr, step, total_steps, boundaries, decay_factor: float
     if kind == "cosine":
         frac = jnp.asarray(step, jnp.result_type(base_lr)) / total_steps
         return base_lr * (0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(frac, 1.0))))
-    raise ValueError(f"unknown lr schedule {kind!r}; valid: 'constant', 'step', 'cosine'")
+    raise _checks.bad("kind", kind, "unknown lr schedule", "valid: 'constant', 'step', 'cosine'")

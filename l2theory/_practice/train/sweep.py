@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import os
 import sys
 from typing import Any, Sequence
@@ -14,7 +13,7 @@ import numpy as np
 
 from l2theory import _checks
 from l2theory._practice.train import results
-from l2theory._practice.train.config import TrainConfig, check_lam, check_lr
+from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
                                              to_host)
 from l2theory._practice.train.step import Hyper, make_step
@@ -29,11 +28,23 @@ def steps_for_natural_time(tau: float, lam: float, lr: float) -> int:
     Computed in float64 with a relative slack of 1e-9, so that a quotient that is an integer up to
     rounding (``2 / (1e-3 * 0.1)``) gives that integer.
     """
-    if not lam > 0:
-        raise ValueError(f"natural_time needs lam > 0 in every lane, got lam={lam!r}; drop lam=0 "
-                         "from the grid or pass natural_time=None (config.steps for all)")
-    x = float(tau) / (float(lam) * float(lr))
+    tau = _natural_time(tau)
+    x = tau / (_lane_lam("lam", lam) * _checks.lr("lr", lr))
     return max(1, math.ceil(x * (1 - 1e-9)))
+
+
+def _natural_time(tau) -> float:
+    return _checks.positive("natural_time", tau, what="the natural time lam * lr * t",
+                            fix="e.g. 1.0, or None for config.steps steps in every lane")
+
+
+def _lane_lam(name: str, lam) -> float:
+    """A lam of a lane trained for a natural time: ``> 0``."""
+    if _checks.lam(name, lam) == 0:
+        raise _checks.bad(name, lam, "natural_time needs lam > 0 in every lane",
+                          "drop lam=0 from the grid, or pass natural_time=None (config.steps "
+                          "for all)")
+    return float(lam)
 
 
 def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[float],
@@ -115,20 +126,22 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     """
     natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
                                    note=_checks.NATURAL_TIME_NOTE)
-    lam = [check_lam(f"lam[{i}]", v) for i, v in enumerate(_values("lam", lam))]
-    lr = [check_lr(f"lr[{i}]", v) for i, v in enumerate(_values("lr", lr))]
-    seeds = [_seed(i, s) for i, s in enumerate(_values("seeds", seeds))]
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every={checkpoint_every!r} must be >= 1")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size={chunk_size!r} must be a positive int, or None (automatic)")
+    check_config(config)
+    lam = _checks.sequence("lam", lam, _checks.lam, example="[1e-4, 1e-3]")
+    lr = _checks.sequence("lr", lr, _checks.lr, example="[0.1]")
+    seeds = _checks.seeds("seeds", seeds)
+    checkpoint_every = _checks.positive_int("checkpoint_every", checkpoint_every)
+    chunk_size = _checks.optional_int("chunk_size", chunk_size,
+                                      fix="pass an int >= 1, or None (automatic)")
+    _checks.boolean("progress", progress)
     config.validate(dataset)
     grid = list(itertools.product(lam, lr, seeds))
     if natural_time is None:
         steps = [config.steps] * len(grid)
     else:
-        if not (isinstance(natural_time, numbers.Real) and natural_time > 0):
-            raise ValueError(f"natural_time={natural_time!r} must be a number > 0, or None")
+        natural_time = _natural_time(natural_time)
+        for i, m in enumerate(lam):
+            _lane_lam(f"lam[{i}]", m)
         steps = [steps_for_natural_time(natural_time, m, r) for m, r, _ in grid]
 
     devices = jax.devices()
@@ -346,21 +359,6 @@ def _device_memory() -> int:
 
 def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
-
-
-def _values(name: str, values: Any) -> list:
-    if isinstance(values, (int, float)) or np.ndim(values) == 0:
-        values = [values]
-    values = list(np.asarray(values).tolist()) if isinstance(values, np.ndarray) else list(values)
-    if not values:
-        raise ValueError(f"{name} is empty; pass at least one value, e.g. {name}=[...]")
-    return values
-
-
-def _seed(i: int, s: Any) -> int:
-    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**31:
-        raise ValueError(f"seeds[{i}]={s!r} must be an int in [0, 2**31), e.g. seeds=[0, 1]")
-    return int(s)
 
 
 __all__ = ["sweep", "steps_for_natural_time", "auto_chunk_size", "lane_bytes",
