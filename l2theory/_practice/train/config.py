@@ -115,13 +115,17 @@ class TrainConfig:
         non-finite or larger than ``divergence_norm_factor * ||theta_0||^2`` (its value at
         initialization); that update is refused, the parameters stay frozen from then on, and the
         rows report ``diverged=True`` with ``diverged_step`` = that step. ``None``: the loss rule
-        only. The default 100 (``||theta||`` grown 10-fold) catches runs whose weights blow up
-        while the loss stays finite (a too-large lr kills every ReLU: the outputs, hence the loss,
-        stay bounded while ``||theta||^2`` has grown 10^3-10^9-fold and the accuracy is at
-        chance); healthy runs, large-lr "catapult" runs included, grow ``||theta||^2`` by far
-        less (measured at most 60-fold, mostly < 4-fold), and L2 only shrinks it. Raise it or
-        pass ``None`` for runs that legitimately grow their weights by more, e.g. from a very
-        small initialization (small ``w_std``).
+        only. The norm rule catches weights that blow up while the loss stays finite: a too large
+        lr can kill every ReLU in one step, after which the outputs, hence the loss, stay bounded
+        and the accuracy sits at chance. Measured (shipped subset, raw inputs, FC-256 NTK, MSE,
+        100 steps; the growth happens within the first 2 steps): ``max ||theta||^2 /
+        ||theta_0||^2`` = 1.2, 3.4, 15, 60 at lr 20, 30, 40, 50 (final test accuracy 0.72, 0.72,
+        0.72, 0.67) but 198, 560, 1.4e3, 6.7e3 at lr 60, 70, 80, 100 (accuracy 0.49, 0.50, 0.34,
+        0.22); cross-entropy at lr 1000: x790, accuracy 0.10. Trained without L2, FC nets in the
+        standard parameterization grew it 1.05-1.11x in 2000 steps; with L2 it only shrinks
+        (the quick figure presets: at most 1.0x). Hence the default 100 (``||theta||`` grown
+        10-fold). Raise it, or pass ``None``, for runs that legitimately grow their weights by
+        more, e.g. from a very small initialization (small ``w_std``).
     """
 
     # model
