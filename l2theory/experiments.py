@@ -10,7 +10,8 @@ steps; natural clock ``lam * lr * t``.
   fitted with a bootstrap over seeds.
 - ``budget_comparison``: final accuracy vs lam for a fixed step budget and for a budget ~ 1/lam.
 - ``predict_lam_opt``: ``lam_opt(T) = c / (lr T)`` from one short run at a large lam, against the
-  best lam of a sweep at each budget T.
+  best lam of a sweep at each budget T (``best_within_noise``: the lams tied with the best within
+  one standard error over seeds).
 - ``autol2_comparison``: AutoL2 vs the best fixed lam at the same budget.
 - ``theory_vs_practice``: finite-width ReLU nets trained by GD vs the exact infinite-width L2
   gradient flow (and the linearized network) on real data.
@@ -21,6 +22,7 @@ steps; natural clock ``lam * lr * t``.
 """
 from l2theory._experiments.autol2 import autol2_comparison
 from l2theory._checks import to_json
+from l2theory._experiments.budget import best_within_noise
 from l2theory._experiments.budget import budget_comparison
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.budget import predict_lam_opt
@@ -42,6 +44,7 @@ from l2theory._experiments.theory_vs_practice import theory_vs_practice
 __all__ = [
     "TStar",
     "autol2_comparison",
+    "best_within_noise",
     "budget_comparison",
     "collapse",
     "decay_clock",

@@ -14,6 +14,9 @@ Example:
   >>> rows = train.train(cfg, ds)
   >>> sorted(rows)[:4], rows["step"].tolist()
   (['diverged', 'diverged_step', 'lam', 'lr'], [0, 10, 20])
+
+``sweep(..., out=folder)`` (and the ``l2theory train``/``sweep`` commands) write a results folder;
+``load_results(folder)`` reads its table back.
 """
 from l2theory._practice.train.autol2 import LamState
 from l2theory._practice.train.autol2 import autol2_rule
@@ -26,7 +29,7 @@ from l2theory._practice.train.engine import COLUMNS
 from l2theory._practice.train.engine import Engine
 from l2theory._practice.train.engine import train
 from l2theory._practice.train.results import environment
-from l2theory._practice.train.results import load_table as load_results
+from l2theory._practice.train.results import load_results
 from l2theory._practice.train.schedules import lr_at
 from l2theory._practice.train.step import Hyper
 from l2theory._practice.train.step import Step

@@ -47,7 +47,7 @@ def test_t_star_recovers_peak_of_noisy_log_bump(t_peak):
     errors = []
     for _ in range(20):
         acc = _bump(steps, t_peak) + rng.normal(0, 0.015, len(steps))
-        r = ex.t_star(steps, acc)
+        r = ex.t_star(steps, acc, mode="max")
         assert not r.at_boundary
         errors.append(np.log(r.t_star / t_peak))
         assert abs(r.value - 0.8) < 0.03  # the smoothed value is not biased up by the noise
@@ -62,20 +62,21 @@ def test_t_star_smoothing_beats_raw_argmax():
     for _ in range(40):
         tp = np.exp(rng.uniform(np.log(50), np.log(800)))
         acc = _bump(steps, tp) + rng.normal(0, 0.015, len(steps))
-        smooth.append(np.log(ex.t_star(steps, acc).t_star / tp))
-        raw.append(np.log(ex.t_star(steps, acc, smooth=0).t_star / tp))
+        smooth.append(np.log(ex.t_star(steps, acc, mode="max").t_star / tp))
+        raw.append(np.log(ex.t_star(steps, acc, mode="max", smooth=0).t_star / tp))
     assert np.std(smooth) < 0.6 * np.std(raw)
 
 
 def test_t_star_exact_curve_and_unpacking():
     steps = np.arange(10, 2001, 10)
     acc = 0.8 - 0.1 * np.log(steps / 300.0) ** 2
-    t, v = ex.t_star(steps, acc)[:2]
+    t, v = ex.t_star(steps, acc, mode="max")[:2]
     assert abs(t / 300 - 1) < 0.01 and abs(v - 0.8) < 0.01
     # order of the input does not matter; raw mode gives the evaluated argmax
     perm = np.random.default_rng(0).permutation(len(steps))
-    assert ex.t_star(steps[perm], acc[perm]).t_star == pytest.approx(t)
-    raw = ex.t_star(steps, acc, smooth=0)
+    shuffled = ex.t_star(steps[perm], acc[perm], mode="max")
+    assert shuffled.t_star == pytest.approx(t) and steps[perm][shuffled.index] == 300
+    raw = ex.t_star(steps, acc, mode="max", smooth=0)
     assert raw.t_star == 300 and raw.value == pytest.approx(0.8) and raw.index == 29
     assert json.dumps(raw._asdict())
 
@@ -84,10 +85,10 @@ def test_t_star_monotone_curves_peak_at_the_boundary():
     rng = np.random.default_rng(1)
     steps = np.arange(5, 1001, 5)
     rising = 0.5 + 0.05 * np.log(steps) + rng.normal(0, 0.002, len(steps))
-    r = ex.t_star(steps, rising)
+    r = ex.t_star(steps, rising, mode="max")
     assert r.at_boundary and r.t_star == 1000 and r.index == len(steps) - 1
     falling = 1.0 - 0.05 * np.log(steps)
-    r = ex.t_star(steps, falling)
+    r = ex.t_star(steps, falling, mode="max")
     assert r.at_boundary and r.t_star == 5 and r.index == 0
 
 
@@ -105,8 +106,8 @@ def test_t_star_min_mode_for_losses():
 @pytest.mark.parametrize("steps, values, kwargs, match", [
     ([1, 2, 3], [0.1, 0.2], {}, "length"),
     ([1, 2], [0.1, 0.2], {}, "too few"),
-    ([0, 1, 2, 3], [0.1, 0.2, 0.3, 0.4], {}, "> 0"),
-    ([-1, 1, 2, 3], [0.1, 0.2, 0.3, 0.4], {}, "> 0"),
+    ([0, 1, 2], [0.1, 0.2, 0.3], {}, "too few evaluations after step 0"),
+    ([-1, 1, 2, 3], [0.1, 0.2, 0.3, 0.4], {}, ">= 0"),
     ([1, 2, 2, 3], [0.1, 0.2, 0.3, 0.4], {}, "repeated"),
     ([1, 2, 3, 4], [0.1, np.nan, 0.3, 0.4], {}, "non-finite"),
     ([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4], {"mode": "best"}, "mode"),
@@ -115,16 +116,37 @@ def test_t_star_min_mode_for_losses():
 ])
 def test_t_star_bad_input(steps, values, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        ex.t_star(steps, values, **kwargs)
+        ex.t_star(steps, values, **{"mode": "max", **kwargs})
 
 
-def test_docstring_examples_run():
-    from l2theory._experiments import peak, collapse, hessian
+def test_t_star_has_no_default_direction():
+    steps = np.arange(10, 1001, 10)
+    with pytest.raises(TypeError, match=r"mode=None: .*'max' for an accuracy.*'min' for a loss"):
+        ex.t_star(steps, _bump(steps, 100.0))
 
-    for mod in (peak, collapse, hessian):
-        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0, mod.__name__
-        assert result.attempted > 0, mod.__name__
+
+def test_t_star_takes_the_rows_of_train(ds_small):
+    """Real rows, step 0 included: t* is the same as without the step-0 row, the step-0 value is
+    never a candidate (a loss curve read in max mode peaks at the first evaluation *after* step
+    0, flagged as a boundary) and ``index`` points into the rows as passed."""
+    cfg = train.TrainConfig(depth=2, width=32, lr=0.5, lam=5e-3, steps=200,
+                            evals_per_decade=10, batch_size=50, loss="mse")
+    rows = train.train(cfg, ds_small)
+    assert rows["step"][0] == 0
+    for metric, mode in (("test_acc", "max"), ("test_loss", "min"), ("train_loss", "min")):
+        r = ex.t_star(rows["step"], rows[metric], mode=mode)
+        later = ex.t_star(rows["step"][1:], rows[metric][1:], mode=mode)
+        assert r.t_star == later.t_star and r.value == later.value
+        assert r.index == later.index + 1 and rows["step"][r.index] > 0
+        assert rows[metric][r.index] == r.raw_value
+    r = ex.t_star(rows["step"], rows["test_loss"], mode="min")
+    assert r.t_star > rows["step"][1] and r.value < rows["test_loss"][0]
+    wrong = ex.t_star(rows["step"], rows["test_loss"], mode="max")
+    assert wrong.at_boundary and wrong.t_star == rows["step"][1] and wrong.index == 1
+    # several lanes at once (a sweep table) are refused with how to pick one
+    two = {k: np.concatenate([rows[k], rows[k]]) for k in ("step", "test_acc")}
+    with pytest.raises(ValueError, match="several lanes of a sweep"):
+        ex.t_star(two["step"], two["test_acc"], mode="max")
 
 
 # ---------------------------------------------------------------------------- t*-collapse
@@ -339,6 +361,12 @@ def test_budget_comparison_tiny(ds_small):
             if m is not None:
                 assert 0 <= m <= 1 and len(per_seed) == 2 and m == pytest.approx(np.mean(per_seed))
     assert r["best_lam_fixed"] in r["lam"] and r["best_lam_proportional"] in (0.004, 0.016)
+    for arm in ("fixed", "proportional"):  # standard errors over the two seeds
+        for se, per_seed in zip(r[arm]["se"], r[arm]["per_seed"]):
+            if per_seed:
+                assert se == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2)
+        tied = r[f"best_lams_{arm}"]
+        assert tied[0] == r[f"best_lam_{arm}"] and set(tied) <= set(r["lam"])
     json.dumps(r)
     with pytest.raises(ValueError, match="budget_steps"):
         ex.budget_comparison(cfg, ds_small, lams=[0.01], lr=1.0, budget_steps=0,
@@ -346,6 +374,17 @@ def test_budget_comparison_tiny(ds_small):
     with pytest.raises(ValueError, match="lams"):
         ex.budget_comparison(cfg, ds_small, lams=[-0.01], lr=1.0, budget_steps=10,
                              natural_time=1.0)
+
+
+def test_best_within_noise_reports_ties():
+    """Issue 8's case: final losses 0.302969 and 0.302973 with a seed spread ~1e-3 are a tie, not
+    a winner; a lam worse by many standard errors is not in the set."""
+    mean = [0.31, 0.302973, 0.302969, 0.35]
+    assert ex.best_within_noise(mean, [5e-4] * 4, "min") == [2, 1]
+    assert ex.best_within_noise(mean, [None] * 4, "min") == [2]  # one seed: exact best only
+    assert ex.best_within_noise([0.7, None, 0.71], [0.01, None, 0.001], "max") == [2, 0]
+    assert ex.best_within_noise([0.7, 0.75], [0.01, 0.01], "max") == [1]  # 0.05 > 0.014
+    assert ex.best_within_noise([None, None], [None, None], "max") == []
 
 
 def test_reading_a_long_sweep_at_step_T_equals_a_sweep_of_T_steps(ds_small):
@@ -378,7 +417,10 @@ def test_predict_lam_opt_tiny(ds_small):
         assert row["lam_best"] in lams and row["lam_grid_nearest_pred"] in lams
         assert row["log10_ratio"] == pytest.approx(np.log10(row["lam_pred"] / row["lam_best"]))
         assert row["regret"] >= 0
-        assert set(row["metric_by_lam"]) == {repr(m) for m in lams}
+        assert set(row["metric_by_lam"]) == set(row["metric_se_by_lam"]) == {repr(m) for m in lams}
+        assert row["metric_se_best"] is None  # one seed: no noise estimate, so no ties
+        assert row["lam_best_set"] == [row["lam_best"]]
+        assert row["log10_ratio_set"] == row["log10_ratio"]
     json.dumps(table)
     with pytest.raises(ValueError, match="lam_large"):
         ex.predict_lam_opt(cfg, ds_small, lam_large=0.0, lr=1.0, budgets=[10], lams=lams)

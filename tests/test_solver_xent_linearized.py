@@ -119,6 +119,21 @@ def test_peak_of_test_loss_matches_brute_force(x64):
     # accuracy: the first grid time of the maximum
     acc = solvers.peak(flow, k_te, y_test, metric="accuracy")
     assert acc.value == acc.curve.max() and acc.t_star == acc.t[np.argmax(acc.curve)]
+    # the repr shows the scalars and the arrays' size and range, not 400 numbers each
+    text = repr(acc)
+    assert text.startswith("Peak(t_star=") and len(text) < 160, text
+    assert "t=<400 times " in text and "curve=<400 values " in text
+
+
+def test_peak_repr_is_short():
+    t = np.geomspace(0.1, 1e6, 400)
+    pk = solvers.Peak(1234.5, 0.83123, 0.12, t, np.linspace(0.1, 0.83, 400))
+    assert repr(pk) == str(pk) == ("Peak(t_star=1234, value=0.8312, c=0.12, t=<400 times "
+                                   "0.1..1e+06>, curve=<400 values 0.1..0.83>)")
+    curve = np.r_[np.nan, np.full(399, 0.5)]
+    assert repr(pk._replace(c=None, curve=curve)).endswith(
+        "c=None, t=<400 times 0.1..1e+06>, curve=<400 values 0.5, 1 non-finite>)")
+    assert pk.t is t and pk[3] is t  # still a NamedTuple of the arrays
 
 
 def test_c_and_lam_opt():

@@ -56,7 +56,7 @@ def test_lanes_match_solo_runs_and_divergence_is_contained(ds):
     assert table["run"].tolist() == sorted(table["run"].tolist())
     for run, (lam, lr) in enumerate([(a, b) for a in lams for b in lrs]):
         lane = _lane(table, run)
-        assert lane["run_lam"][0] == np.float32(lam) and lane["run_lr"][0] == np.float32(lr)
+        assert lane["run_lam"][0] == lam and lane["run_lr"][0] == lr  # exactly as given
         if lr == 1e3:
             assert lane["diverged"].all() and lane["diverged_step"][0] >= 0
             continue
@@ -207,6 +207,87 @@ def test_kill_and_resume_gives_the_uninterrupted_rows(tmp_path, ds):
     assert len(pairs) == len(set(pairs)) == 4 * 21  # no duplicated rows
     assert (out / "results.csv").exists() and (out / "config.json").exists()
     assert len(train.load_results(out / "results.npz")["step"]) == len(pairs)
+
+
+def test_results_folder_reads_back_with_exact_lam_and_lr(tmp_path, ds, monkeypatch):
+    """run_lam/run_lr hold the values as given (float64) in the table, results.npz and
+    results.csv (shortest text: 0.001); load_results takes the folder, the .npz or the .csv, and
+    says what an unfinished folder holds."""
+    from l2theory._practice.train import results
+
+    out = tmp_path / "sweep"
+    kw = dict(lam=[1e-3, 3e-3], lr=[0.1], seeds=[0], progress=False, checkpoint_every=1)
+    table = train.sweep(CFG, ds, out=out, **kw)
+    assert table["run_lam"].dtype == np.float64 and table["lam"].dtype == np.float32
+    assert (table["run_lam"] == 1e-3).sum() == 4 and (table["run_lr"] == 0.1).all()
+    header, first = (out / "results.csv").read_text().splitlines()[:2]
+    cells = dict(zip(header.split(","), first.split(",")))
+    assert cells["run_lam"] == "0.001" and cells["run_lr"] == "0.1" and cells["lam"] == "0.001"
+    assert cells["diverged"] == "False" and cells["step"] == "0"
+    for path in (out, out / "results.npz", str(out)):
+        back = train.load_results(path)
+        assert back.keys() == table.keys()
+        for k in table:
+            np.testing.assert_array_equal(back[k], table[k], err_msg=k)
+    csv = train.load_results(out / "results.csv")
+    assert csv.keys() == table.keys()
+    for k in table:
+        assert csv[k].dtype.kind == table[k].dtype.kind, k
+        np.testing.assert_array_equal(csv[k].astype(table[k].dtype), table[k], err_msg=k)
+    assert (csv["run_lam"] == 1e-3).sum() == 4
+
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        train.load_results(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="no results.npz .not a results folder"):
+        train.load_results(tmp_path)
+    with pytest.raises(ValueError, match="not a result table"):
+        train.load_results(out / "config.json")
+    save = results.save_npz
+
+    def crash_at_first_checkpoint(path, arrays):
+        save(path, arrays)
+        if "checkpoints" in str(path):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "save_npz", crash_at_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train.sweep(CFG, ds, out=tmp_path / "unfinished", **kw)
+    with pytest.raises(FileNotFoundError, match=r"checkpoints of an unfinished sweep.*rerun the "
+                                                r"same sweep.*resume"):
+        train.load_results(tmp_path / "unfinished")
+
+
+def test_checkpoint_from_before_the_norm_rule_resumes(tmp_path, ds, monkeypatch):
+    """A checkpoint written before TrainState.param_norm_sq0 existed (one state leaf fewer, no
+    divergence_norm_factor in config.json) resumes to the rows of an uninterrupted sweep."""
+    import json
+
+    from l2theory._practice.train import results
+
+    kw = dict(lam=[1e-2, 3e-3], lr=[1.0], seeds=[0], progress=False, chunk_size=2,
+              checkpoint_every=1)
+    reference = train.sweep(CFG, ds, **kw)
+    save = results.save_npz
+
+    def crash_at_first_checkpoint(path, arrays):
+        if "checkpoints" in str(path):  # as the old code wrote it: without the last leaf
+            last = max(k for k in arrays if k.startswith("state/"))
+            arrays = {k: v for k, v in arrays.items() if k != last}
+            save(path, arrays)
+            raise KeyboardInterrupt
+        save(path, arrays)
+
+    out = tmp_path / "old"
+    monkeypatch.setattr(results, "save_npz", crash_at_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train.sweep(CFG, ds, out=out, **kw)
+    monkeypatch.setattr(results, "save_npz", save)
+    stored = json.loads((out / "config.json").read_text())
+    del stored["identity"]["config"]["divergence_norm_factor"]
+    (out / "config.json").write_text(json.dumps(stored))
+    resumed = train.sweep(CFG, ds, out=out, **kw)
+    for k in reference:
+        np.testing.assert_array_equal(resumed[k], reference[k], err_msg=k)
 
 
 def test_finished_sweep_is_returned_without_recomputing(tmp_path, ds, monkeypatch):

@@ -130,6 +130,65 @@ def test_update_refused_when_nonfinite_and_after_end():
     jax.tree.map(np.testing.assert_array_equal, held.params, state.params)
 
 
+def _sum_squares(tree):
+    return float(sum(jnp.sum(jnp.square(p)) for p in jax.tree_util.tree_leaves(tree)))
+
+
+def test_update_refused_when_the_norm_grows_past_the_factor():
+    """The norm rule in the pure step: with a finite loss, an update that would take
+    ||theta||^2 above divergence_norm_factor times its initial value is refused and freezes the
+    run; without the rule (None) the same update is taken."""
+    cfg, model, step, state, x, y = _tiny_problem(loss="mse")
+    norm0 = float(state.param_norm_sq0)
+    assert norm0 == pytest.approx(_sum_squares(state.params), rel=1e-6)
+    big = state._replace(hyper=state.hyper._replace(lr=jnp.float32(1e4)))
+    new, (loss, _) = jax.jit(step.update)(big, x, y)
+    assert np.isfinite(float(loss)) and bool(new.diverged) and int(new.diverged_step) == 0
+    jax.tree.map(np.testing.assert_array_equal, new.params, state.params)
+    assert float(new.param_norm_sq0) == norm0
+    free = train.make_step(cfg.replace(divergence_norm_factor=None), model, (2, 2, 1))
+    taken, _ = jax.jit(free.update)(big, x, y)
+    assert not bool(taken.diverged) and _sum_squares(taken.params) > 100 * norm0
+    # a normal step is taken under the rule
+    fine, _ = jax.jit(step.update)(state, x, y)
+    assert not bool(fine.diverged) and int(fine.step) == 1
+
+
+def test_blown_up_weights_are_diverged_although_the_loss_stays_finite():
+    """The example of issue 8: MSE at lr=100 on the raw shipped subset. The first steps multiply
+    ||theta||^2 by >1e3 and kill the ReLUs, so the outputs and the loss stay bounded and the
+    accuracy sits at chance; the loss rule alone never fires. The norm rule flags it at the step
+    that would cross 100 ||theta_0||^2 and freezes it there. A large lr that the net survives
+    (lr=30: the "catapult", ||theta||^2 grows ~3x, then the accuracy rises) is not flagged."""
+    ds = data.load("fashion_mnist_subset")
+    cfg = TrainConfig(lr=100.0, steps=20, eval_every=5, loss="mse")
+    rows = train.train(cfg, ds)
+    assert rows["diverged"].all() and 0 <= rows["diverged_step"][0] < 5
+    assert (rows["param_norm_sq"] <= 100 * rows["param_norm_sq"][0]).all()
+    np.testing.assert_array_equal(rows["param_norm_sq"][1:], rows["param_norm_sq"][1])  # frozen
+    loss_rule_only = train.train(cfg.replace(divergence_norm_factor=None), ds)
+    assert not loss_rule_only["diverged"].any()
+    assert np.isfinite(loss_rule_only["train_loss"]).all()
+    assert loss_rule_only["param_norm_sq"][-1] > 1e3 * loss_rule_only["param_norm_sq"][0]
+    assert loss_rule_only["test_acc"][-1] < 0.3
+    catapult = train.train(cfg.replace(lr=30.0), ds)
+    assert not catapult["diverged"].any() and catapult["test_acc"][-1] > 0.4
+    assert catapult["param_norm_sq"].max() > 2 * catapult["param_norm_sq"][0]
+
+
+def test_train_state_repr_is_short():
+    _, _, _, state, _, _ = _tiny_problem()
+    text = repr(state)
+    assert text.startswith("TrainState(step=0, params=<pytree of ") and len(text) < 700, text
+    assert "diverged=False" in text and "hyper=Hyper(lr=0.1," in text
+
+
+def test_divergence_norm_factor_is_checked():
+    with pytest.raises(ValueError, match=r"^divergence_norm_factor=0.5: .*> 1.*None"):
+        TrainConfig(divergence_norm_factor=0.5)
+    assert TrainConfig(divergence_norm_factor=None).divergence_norm_factor is None
+
+
 # ----------------------------------------------------------------------------- runs
 
 

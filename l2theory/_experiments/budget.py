@@ -27,14 +27,16 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
             at_step: int | None = None) -> dict[str, Any]:
     """``metric`` at the end of each lane (or at step ``at_step``), grouped by lam over seeds.
 
-    Returns ``{"lam", "steps", "mean", "std", "per_seed", "best_over_time_mean", "n_diverged"}``
-    with one entry per lam (lists; ``None`` where every lane of that lam diverged). The value of
-    a diverged lane is not used (its frozen parameters say nothing about the budget).
+    Returns ``{"lam", "steps", "mean", "std", "se", "per_seed", "best_over_time_mean",
+    "n_diverged"}`` with one entry per lam (lists; ``None`` where every lane of that lam
+    diverged). ``std`` is the spread over seeds (``ddof=0``), ``se`` the standard error of the
+    mean, ``std(ddof=1) / sqrt(n_seeds)`` (``None`` with a single seed: no noise estimate). The
+    value of a diverged lane is not used (its frozen parameters say nothing about the budget).
     ``best_over_time_mean`` is the mean over seeds of the lane's raw maximum over evaluations up
     to the end (the accuracy an oracle stopping at the best step would keep).
     """
     lanes = split_lanes(rows, metric)
-    out = {"lam": [], "steps": [], "mean": [], "std": [], "per_seed": [],
+    out = {"lam": [], "steps": [], "mean": [], "std": [], "se": [], "per_seed": [],
            "best_over_time_mean": [], "n_diverged": []}
     for lam in lams:
         mine = [ln for ln in lanes if math.isclose(ln["lam"], lam, rel_tol=1e-6, abs_tol=1e-30)]
@@ -60,6 +62,8 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
         out["per_seed"].append(finals)
         out["mean"].append(float(np.mean(finals)) if finals else None)
         out["std"].append(float(np.std(finals)) if finals else None)
+        out["se"].append(float(np.std(finals, ddof=1) / math.sqrt(len(finals)))
+                         if len(finals) > 1 else None)
         out["best_over_time_mean"].append(float(np.mean(bests)) if bests else None)
         out["n_diverged"].append(len(mine) - len(finals))
     return out
@@ -68,6 +72,51 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
 def _argbest(values: Sequence[float | None], mode: str = "max") -> int | None:
     scored = [(v if mode == "max" else -v, i) for i, v in enumerate(values) if v is not None]
     return max(scored)[1] if scored else None
+
+
+def best_within_noise(mean: Sequence[float | None], se: Sequence[float | None],
+                      mode: str) -> list[int]:
+    """Indices of the entries tied with the best mean within the seed noise.
+
+    The best entry is the largest (``mode="max"``) or smallest (``"min"``) ``mean``; entry ``i``
+    ties with it when ``|mean_i - mean_best| <= sqrt(se_i^2 + se_best^2)``, one standard error of
+    the difference (``se`` ``None``: no noise estimate, counted as 0). Returns the best first,
+    then the tied ones in index order; ``[]`` when every mean is ``None``.
+    """
+    best = _argbest(mean, mode)
+    if best is None:
+        return []
+    se0 = se[best] or 0.0
+    tied = [i for i, m in enumerate(mean) if i != best and m is not None
+            and abs(m - mean[best]) <= math.hypot(se[i] or 0.0, se0)]
+    return [best] + tied
+
+
+def lam_opt_row(budget: int, lam_pred: float, lams: Sequence[float], got: dict,
+                mode: str) -> dict[str, Any]:
+    """The prediction ``lam_pred`` for one budget against the grid's results ``got`` (a
+    ``per_lam`` dict): the fields of one row of ``predict_lam_opt``'s table (see there)."""
+    tied = best_within_noise(got["mean"], got["se"], mode)
+    ib = tied[0] if tied else None
+    # the member of the tied set nearest to the prediction (in log lam)
+    it = min(tied, key=lambda i: abs(math.log(lam_pred / lams[i]))) if tied else None
+    near = int(np.argmin(np.abs(np.log(np.array(lams)) - np.log(lam_pred))))
+    best_val = None if ib is None else got["mean"][ib]
+    near_val = got["mean"][near]
+    regret = None
+    if best_val is not None and near_val is not None:
+        regret = (best_val - near_val) if mode == "max" else (near_val - best_val)
+    return {
+        "budget": budget, "lam_pred": lam_pred, "lam_best": None if ib is None else lams[ib],
+        "log10_ratio": None if ib is None else float(np.log10(lam_pred / lams[ib])),
+        "lam_best_set": [lams[i] for i in tied],
+        "log10_ratio_set": None if it is None else float(np.log10(lam_pred / lams[it])),
+        "metric_best": best_val,
+        "metric_se_best": None if ib is None else got["se"][ib],
+        "lam_grid_nearest_pred": lams[near],
+        "metric_at_nearest_pred": near_val, "regret": regret,
+        "metric_by_lam": {repr(m): v for m, v in zip(lams, got["mean"])},
+        "metric_se_by_lam": {repr(m): v for m, v in zip(lams, got["se"])}}
 
 
 def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
@@ -102,9 +151,11 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
 
     Returns:
       JSON-ready dict: ``lam`` (sorted), ``fixed`` and ``proportional`` (each ``per_lam``'s dict:
-      ``steps``, ``mean``, ``std``, ``per_seed``, ``best_over_time_mean``, ``n_diverged`` per lam),
-      ``best_lam_fixed``, ``best_lam_proportional`` (lam of the best mean final accuracy),
-      ``budget_steps``, ``natural_time``, ``lr``, ``seeds``, ``metric``.
+      ``steps``, ``mean``, ``std``, ``se``, ``per_seed``, ``best_over_time_mean``, ``n_diverged``
+      per lam), ``best_lam_fixed``, ``best_lam_proportional`` (lam of the best mean final
+      ``metric``), ``best_lams_fixed``, ``best_lams_proportional`` (the lams tied with it within
+      one standard error, ``best_within_noise``; the best first), ``budget_steps``,
+      ``natural_time``, ``lr``, ``seeds``, ``metric``.
     """
     lams = sorted(_checks.lams("lams", lams))
     lr = _checks.lr("lr", lr)
@@ -132,11 +183,14 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
                 for k in prop:
                     prop[k].append(lam if k == "lam" else None)
     mode = "min" if "loss" in metric else "max"
-    bf, bp = _argbest(fixed["mean"], mode), _argbest(prop["mean"], mode)
+    tf = best_within_noise(fixed["mean"], fixed["se"], mode)
+    tp = best_within_noise(prop["mean"], prop["se"], mode)
     return _checks.to_json({
         "lam": lams, "fixed": fixed, "proportional": prop,
-        "best_lam_fixed": None if bf is None else lams[bf],
-        "best_lam_proportional": None if bp is None else lams[bp],
+        "best_lam_fixed": lams[tf[0]] if tf else None,
+        "best_lam_proportional": lams[tp[0]] if tp else None,
+        "best_lams_fixed": [lams[i] for i in tf],
+        "best_lams_proportional": [lams[i] for i in tp],
         "budget_steps": budget_steps, "natural_time": natural_time, "lr": lr, "seeds": seeds,
         "metric": metric})
 
@@ -156,10 +210,12 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
        ``c = lam_large lr t*``, the geometric mean over seeds.
     2. For each budget ``T``: ``lam_pred = c / (lr T)``.
     3. A sweep over ``lams`` trained for ``T`` steps; ``lam_best`` = the lam with the best mean
-       (over seeds) final ``metric``. With a constant lr and lam schedule one sweep to
-       ``max(budgets)`` serves every budget (a run's first ``T`` steps do not depend on its
-       length); ``eval_every`` is then set to the gcd of the budgets so every ``T`` is evaluated.
-       Otherwise there is one sweep per budget.
+       (over seeds) final ``metric``, and ``lam_best_set`` = every lam tied with it within the
+       seed noise (``best_within_noise``: means within one standard error of the difference), so
+       that a tie between two grid points is reported as a tie, not as a winner. With a
+       constant lr and lam schedule one sweep to ``max(budgets)`` serves every budget (a run's
+       first ``T`` steps do not depend on its length); ``eval_every`` is then set to the gcd of
+       the budgets so every ``T`` is evaluated. Otherwise there is one sweep per budget.
 
     Args:
       config: an ``l2theory.train.TrainConfig``.
@@ -178,10 +234,13 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
     Returns:
       A table, one JSON-ready dict per budget (sorted by budget): ``budget``, ``lam_pred``,
       ``lam_best``, ``log10_ratio`` (``log10(lam_pred / lam_best)``; the grid's spacing bounds
-      its resolution), ``metric_best`` (mean final metric of ``lam_best``), ``lam_grid_nearest_pred``
-      (grid lam nearest ``lam_pred`` in log) and ``metric_at_nearest_pred``, ``regret``
-      (``metric_best - metric_at_nearest_pred``), ``metric_by_lam`` (``{lam: mean}``), and the
-      short run's ``c``, ``c_per_seed``, ``t_star_large`` (per seed), ``lam_large``,
+      its resolution), ``lam_best_set`` (the lams tied with ``lam_best``, best first) and
+      ``log10_ratio_set`` (``log10(lam_pred / lam)`` for the member of that set nearest to
+      ``lam_pred``), ``metric_best`` (mean final metric of ``lam_best``) and ``metric_se_best``
+      (its standard error over seeds), ``lam_grid_nearest_pred`` (grid lam nearest ``lam_pred`` in
+      log) and ``metric_at_nearest_pred``, ``regret`` (``metric_best - metric_at_nearest_pred``),
+      ``metric_by_lam`` and ``metric_se_by_lam`` (``{repr(lam): mean}``, ``{repr(lam): SE}``),
+      and the short run's ``c``, ``c_per_seed``, ``t_star_large`` (per seed), ``lam_large``,
       ``short_at_boundary`` (True if any short run peaked at its first/last evaluation: then
       ``c`` is only a bound; increase ``short_natural_time``).
     """
@@ -205,8 +264,7 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
         if ln["diverged"]:
             raise ValueError(f"the short run at lam_large={lam_large} (seed {ln['seed']}) "
                              "diverged; lower lr or lam_large")
-        keep = ln["step"] > 0
-        pk = t_star(ln["step"][keep], ln["values"][keep], mode=mode, smooth=smooth)
+        pk = t_star(ln["step"], ln["values"], mode=mode, smooth=smooth)  # step 0 left out
         t_stars.append(pk.t_star)
         boundary |= pk.at_boundary
     c_seed = [lam_large * lr * t for t in t_stars]
@@ -230,21 +288,8 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
 
     table = []
     for b in budgets:
-        got = results[b]
-        pred = c / (lr * b)
-        ib = _argbest(got["mean"], mode)
-        near = int(np.argmin(np.abs(np.log(np.array(lams)) - np.log(pred))))
-        best_val = None if ib is None else got["mean"][ib]
-        near_val = got["mean"][near]
-        regret = None
-        if best_val is not None and near_val is not None:
-            regret = (best_val - near_val) if mode == "max" else (near_val - best_val)
         table.append(_checks.to_json({
-            "budget": b, "lam_pred": pred, "lam_best": None if ib is None else lams[ib],
-            "log10_ratio": None if ib is None else float(np.log10(pred / lams[ib])),
-            "metric_best": best_val, "lam_grid_nearest_pred": lams[near],
-            "metric_at_nearest_pred": near_val, "regret": regret,
-            "metric_by_lam": {repr(m): v for m, v in zip(lams, got["mean"])},
+            **lam_opt_row(b, c / (lr * b), lams, results[b], mode),
             "c": c, "c_per_seed": c_seed, "t_star_large": t_stars, "lam_large": lam_large,
             "lr": lr, "short_at_boundary": bool(boundary), "metric": metric}))
     return table

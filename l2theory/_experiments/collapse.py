@@ -183,7 +183,7 @@ def lane_peaks(rows: dict, *, metric: str = "test_acc", mode: str | None = None,
         elif keep.sum() < 3:
             info["excluded"] = "too_few_points"
         if info["excluded"] is None:
-            pk = t_star(lane["step"][keep], lane["values"][keep], mode=mode, smooth=smooth)
+            pk = t_star(lane["step"], lane["values"], mode=mode, smooth=smooth)
             info.update(t_star=pk.t_star, value=pk.value, at_boundary=pk.at_boundary,
                         lam_lr_t_star=lane["lam"] * lane["lr"] * pk.t_star)
             if pk.at_boundary:
@@ -297,7 +297,7 @@ def plot_collapse(ax, rows: dict, *, metric: str = "test_acc", clock: str = "nat
         ax.plot(scale * ln["step"][keep], ln["values"][keep], color=color, lw=1,
                 ls=":" if ln["diverged"] else "-", alpha=0.8)
         if (mark_peaks or focus) and not ln["diverged"] and keep.sum() >= 3:
-            pk = t_star(ln["step"][keep], ln["values"][keep], mode=mode, smooth=smooth)
+            pk = t_star(ln["step"], ln["values"], mode=mode, smooth=smooth)
             peak_values.append(pk.value)
             shown.append((np.nanmin(ln["values"][keep]), np.nanmax(ln["values"][keep])))
             if mark_peaks:

@@ -4,9 +4,9 @@ Rule (one rule, used by every experiment): with ``u = ln(step)``, the curve is s
 local-linear Gaussian kernel regression in ``u`` (bandwidth ``smooth``, in units of ``ln step``):
 at a point ``u0`` the smoothed value is the intercept ``a`` of the weighted least-squares line
 ``a + b (u - u0)`` with weights ``w_i = exp(-(u_i - u0)^2 / (2 smooth^2))``. It is evaluated on a
-fine uniform grid of ``grid`` points in ``u`` between the first and the last evaluation, and
-``t*`` is the grid point of the maximum (``mode="max"``, accuracies) or minimum (``"min"``,
-losses). Why this smoother:
+fine uniform grid of ``grid`` points in ``u`` between the first and the last evaluation (step 0,
+which has no log-time, is left out), and ``t*`` is the grid point of the maximum (``mode="max"``,
+accuracies) or minimum (``"min"``, losses); the direction has no default. Why this smoother:
 
 - Learning curves evaluated every ``eval_every`` steps are non-uniform in log-time (sparse
   early, dense late); ``TrainConfig(evals_per_decade=d)`` gives nearly log-uniform rows. Kernel
@@ -51,9 +51,10 @@ class TStar(NamedTuple):
     Fields:
       t_star: step of the peak (float; between evaluations when smoothed).
       value: the smoothed curve at ``t_star`` (the raw value when ``smooth=0``).
-      at_boundary: the peak is at the first or the last evaluation (then ``t_star`` is a bound).
+      at_boundary: the peak is at the first (after step 0) or the last evaluation (then
+        ``t_star`` is a bound).
       raw_value: raw value of the evaluation nearest to ``t_star`` (in log-time).
-      index: index (into the sorted ``steps``) of that evaluation.
+      index: index of that evaluation in ``steps``/``values`` as passed (``rows[k][index]``).
     """
 
     t_star: float
@@ -63,7 +64,8 @@ class TStar(NamedTuple):
     index: int
 
 
-def _curve(steps, values) -> tuple[np.ndarray, np.ndarray]:
+def _curve(steps, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The curve's evaluations at steps > 0, sorted by step, and their indices in the input."""
     steps = np.asarray(steps, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     if steps.ndim != 1 or values.ndim != 1:
@@ -72,20 +74,23 @@ def _curve(steps, values) -> tuple[np.ndarray, np.ndarray]:
     if len(steps) != len(values):
         raise bad("values", values, f"length {len(values)} differs from len(steps)={len(steps)}",
                   "pass one value per evaluated step")
-    if len(steps) < 3:
-        raise bad("steps", steps, f"too few points ({len(steps)}) to locate a peak",
-                  "pass a curve with at least 3 evaluations")
-    if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
-        raise bad("steps", steps, "must be finite and > 0 (peaks are located in log-time)",
-                  "drop the step-0 evaluation, e.g. keep = steps > 0")
-    if not np.all(np.isfinite(values)):
+    if not np.all(np.isfinite(steps)) or np.any(steps < 0):
+        raise bad("steps", steps, "must be finite and >= 0 (steps of a run)",
+                  "pass the evaluated steps, e.g. rows['step']")
+    where = np.flatnonzero(steps > 0)  # step 0 has no log-time: never a candidate
+    if len(where) < 3:
+        raise bad("steps", steps, f"too few evaluations after step 0 ({len(where)}) to locate a "
+                  "peak", "pass a curve with at least 3 evaluations at steps > 0")
+    if not np.all(np.isfinite(values[where])):
         raise bad("values", values, "has non-finite entries (a diverged run?)",
                   "drop diverged runs or the non-finite evaluations first")
-    order = np.argsort(steps, kind="stable")
-    steps, values = steps[order], values[order]
+    where = where[np.argsort(steps[where], kind="stable")]
+    steps, values = steps[where], values[where]
     if np.any(np.diff(steps) == 0):
-        raise bad("steps", steps, "has repeated steps", "pass each evaluated step once")
-    return steps, values
+        raise bad("steps", steps, "has repeated steps (several lanes of a sweep?)",
+                  "pass one lane, e.g. m = rows['run'] == 0; t_star(rows['step'][m], "
+                  "rows['test_acc'][m], mode='max')")
+    return steps, values, where
 
 
 def smooth_log_time(steps, values, u_grid, smooth: float) -> np.ndarray:
@@ -106,47 +111,54 @@ def smooth_log_time(steps, values, u_grid, smooth: float) -> np.ndarray:
     return line
 
 
-def t_star(steps, values, *, mode: str = "max", smooth: float | None = DEFAULT_SMOOTH,
+def t_star(steps, values, *, mode: str | None = None, smooth: float | None = DEFAULT_SMOOTH,
            grid: int = DEFAULT_GRID) -> TStar:
     """Step of peak performance of a (noisy) learning curve.
 
     Smooths ``values`` in log-time by local-linear Gaussian kernel regression with bandwidth
     ``smooth`` (in ``ln step``) and returns the step of the maximum (``mode="max"``) or minimum
-    (``"min"``) of the smoothed curve; see the module docstring for the rule and why.
+    (``"min"``) of the smoothed curve; see the module docstring for the rule and why. The rows of
+    ``l2theory.train.train`` (one lane of a ``sweep``) go in as they are: the step-0 evaluation
+    has no log-time and is left out of the candidates.
 
     Example:
       >>> import numpy as np
-      >>> steps = np.arange(10, 2001, 10)
-      >>> acc = 0.8 - 0.1 * np.log(steps / 300.0) ** 2   # peak at step 300
-      >>> r = t_star(steps, acc)
-      >>> round(r.t_star), r.at_boundary
-      (300, False)
-      >>> t, v = t_star(steps, acc)[:2]
+      >>> steps = np.arange(0, 2001, 10)                   # step 0 included, as train() gives
+      >>> acc = 0.8 - 0.1 * np.log(np.maximum(steps, 1) / 300.0) ** 2   # peak at step 300
+      >>> r = t_star(steps, acc, mode="max")
+      >>> round(r.t_star), r.at_boundary, int(steps[r.index])
+      (300, False, 300)
+      >>> t, v = t_star(steps, acc, mode="max")[:2]
 
     Args:
-      steps: ``[n]`` evaluated steps, all ``> 0`` (drop the step-0 evaluation), distinct; any
-        order.
-      values: ``[n]`` the metric at those steps (finite).
-      mode: ``"max"`` (accuracy) or ``"min"`` (loss).
+      steps: ``[n]`` evaluated steps, ``>= 0`` and distinct, in any order; entries at step 0 are
+        ignored.
+      values: ``[n]`` the metric at those steps (finite at steps > 0).
+      mode: required, no default: ``"max"`` for an accuracy, ``"min"`` for a loss.
       smooth: Gaussian bandwidth in ``ln(step)`` (``0.2``: about +-20 % in t); ``0``/``None``:
         no smoothing, the first evaluated step of the raw extremum.
       grid: number of points of the fine log-time grid on which the smoothed curve is maximized.
 
     Returns:
-      ``TStar(t_star, value, at_boundary, raw_value, index)``; ``t_star`` in steps.
+      ``TStar(t_star, value, at_boundary, raw_value, index)``; ``t_star`` in steps, ``index``
+      into ``steps``/``values`` as passed.
 
     Raises:
-      ValueError: length mismatch, fewer than 3 points, non-positive or repeated steps,
-        non-finite values, unknown ``mode``, negative ``smooth``.
+      TypeError: ``mode`` not given.
+      ValueError: length mismatch, fewer than 3 evaluations after step 0, negative or repeated
+        steps, non-finite values, unknown ``mode``, negative ``smooth``.
     """
+    if mode is None:
+        raise TypeError("mode=None: t_star has no default direction; pass mode='max' for an "
+                        "accuracy curve or mode='min' for a loss curve")
     if mode not in MODES:
         raise bad("mode", mode, "unknown mode", "pass 'max' (accuracy) or 'min' (loss)")
-    steps, values = _curve(steps, values)
+    steps, values, where = _curve(steps, values)
     sign = 1.0 if mode == "max" else -1.0
     if smooth is None or smooth == 0:
         i = int(np.argmax(sign * values))
         return TStar(float(steps[i]), float(values[i]), i in (0, len(steps) - 1),
-                     float(values[i]), i)
+                     float(values[i]), int(where[i]))
     if not (np.isfinite(smooth) and smooth > 0):
         raise bad("smooth", smooth, "must be >= 0 (a bandwidth in ln(step))", "e.g. 0.2, or 0")
     if not isinstance(grid, (int, np.integer)) or grid < 3:
@@ -161,4 +173,4 @@ def t_star(steps, values, *, mode: str = "max", smooth: float | None = DEFAULT_S
     elif j == 0:
         t = float(steps[0])
     i = int(np.argmin(np.abs(u - u_grid[j])))
-    return TStar(t, float(fit[j]), j in (0, len(u_grid) - 1), float(values[i]), i)
+    return TStar(t, float(fit[j]), j in (0, len(u_grid) - 1), float(values[i]), int(where[i]))

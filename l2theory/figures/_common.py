@@ -27,6 +27,26 @@ class DatasetMissing(FileNotFoundError):
         self.dataset = dataset
 
 
+def pm(mean: float | None, se: float | None, fmt: str = ".4f") -> str:
+    """``mean +- se`` for reports (``se`` None: one seed, no noise estimate; ``mean`` None:
+    ``-``); with a ``g`` format the error gets 2 significant digits."""
+    if mean is None:
+        return "-"
+    se_fmt = ".2g" if fmt.endswith("g") else fmt
+    return format(mean, fmt) + ("" if se is None else f" +- {format(se, se_fmt)}")
+
+
+def numbers(values: Sequence[float | None], fmt: str = ".3g") -> str:
+    """``0.001, 0.002`` (not a Python list repr); ``-`` when empty."""
+    return ", ".join("-" if v is None else format(v, fmt) for v in values) or "-"
+
+
+def excluded_text(excluded: Mapping[str, Sequence[int]] | None) -> str:
+    """``at_boundary: runs 3, 4; diverged: run 7`` (``none`` when nothing was excluded)."""
+    return "; ".join(f"{why}: run{'s' if len(runs) > 1 else ''} {', '.join(map(str, runs))}"
+                     for why, runs in (excluded or {}).items() if runs) or "none"
+
+
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"python -m l2theory.figures.{name}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,10 +77,28 @@ def get_config(configs: Mapping[str, dict], preset: str, tiny: Mapping[str, Any]
     return cfg
 
 
+def config_text(value: Any, nested: bool = False) -> str:
+    """A config value as plain text, not a Python repr: ``0.001, 0.002`` for a list,
+    ``depth=3 width=128`` for a dict (inside another value: ``(depth=3 width=16,32)``), the
+    panels of a multi-panel figure one per line."""
+    if isinstance(value, Mapping):
+        text = " ".join(f"{k}={config_text(v, True)}" for k, v in value.items())
+        return f"({text})" if nested else text
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, Mapping) for v in value) and not nested:
+            return "".join(f"\n{'':26}- {config_text(v)}" for v in value)
+        return (", " if not nested else ",").join(config_text(v, True) for v in value) or "-"
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, str) and nested and " " in value:
+        return f'"{value}"'
+    return str(value)
+
+
 def print_config(name: str, config: Mapping[str, Any]) -> None:
     print(f"== {name} (preset {config.get('preset')}{', tiny' if config.get('tiny') else ''})")
     for key, value in config.items():
-        print(f"   {key:<22} {value}")
+        print(f"   {key:<22} {config_text(value)}")
     sys.stdout.flush()
 
 

@@ -77,24 +77,29 @@ def run(config: dict, out: Path, progress: bool = False) -> dict:
                        ("proportional", f"T = {config['natural_time']:g} / (lam lr)")):
         mean = np.array([np.nan if v is None else v for v in bc[arm]["mean"]])
         std = np.array([np.nan if v is None else v for v in bc[arm]["std"]])
-        axes[0].errorbar(lams, mean, yerr=std, marker="o", capsize=2, label=label)
-        for lam, m, s, st in zip(lams, mean, std, bc[arm]["steps"]):
+        se = np.array([np.nan if v is None else v for v in bc[arm]["se"]])
+        axes[0].errorbar(lams, mean, yerr=np.nan_to_num(se), marker="o", capsize=2, label=label)
+        for lam, m, s, e, st in zip(lams, mean, std, se, bc[arm]["steps"]):
             rows.append({"arm": arm, "lam": float(lam), "steps": st, "final_mean": m,
-                         "final_std": s, "metric": config["metric"]})
+                         "final_std": s, "final_se": e, "metric": config["metric"]})
     axes[0].set_xscale("log")
     axes[0].set_xlabel("lam")
     axes[0].set_ylabel(f"final {config['metric']}")
-    axes[0].set_title("fixed vs 1/lam-scaled budget", fontsize=9)
+    axes[0].set_title("fixed vs 1/lam-scaled budget (mean +- SE over seeds)", fontsize=9)
     axes[0].legend(fontsize=7)
     lam_rows = []
     for row in table:
         by = {float(k): v for k, v in row["metric_by_lam"].items()}
+        se = {float(k): v for k, v in row["metric_se_by_lam"].items()}
         ks = sorted(by)
-        line, = axes[1].plot(ks, [by[k] for k in ks], "o-", label=f"T = {row['budget']}")
+        line = axes[1].errorbar(ks, [by[k] for k in ks], yerr=[se[k] or 0.0 for k in ks],
+                                marker="o", capsize=2, label=f"T = {row['budget']}")[0]
         axes[1].axvline(row["lam_pred"], color=line.get_color(), ls="--", lw=1)
         for k in ks:
             lam_rows.append({"budget": row["budget"], "lam": k, f"final_{config['metric']}": by[k],
-                             "lam_pred": row["lam_pred"], "lam_best": row["lam_best"]})
+                             f"final_{config['metric']}_se": se[k], "lam_pred": row["lam_pred"],
+                             "lam_best": row["lam_best"],
+                             "tied_with_best": k in row["lam_best_set"]})
     axes[1].set_xscale("log")
     axes[1].set_xlabel("lam")
     axes[1].set_ylabel(f"{config['metric']} after T steps")
@@ -107,14 +112,20 @@ def run(config: dict, out: Path, progress: bool = False) -> dict:
     files.append(_common.save_csv(out / f"{NAME}_fixed_vs_scaled.csv", rows))
     files.append(_common.save_csv(out / f"{NAME}_lam_opt.csv", lam_rows))
     for row in table:
+        tied, se = row["lam_best_set"], row["metric_se_by_lam"]
+        ties = f" (tie within 1 SE: {_common.numbers(tied)})" if len(tied) > 1 else ""
         print(f"   T = {row['budget']:>6}: lam_pred {row['lam_pred']:.3g}, lam_best "
-              f"{row['lam_best']:.3g} (ratio {10 ** row['log10_ratio']:.2f}), regret "
-              f"{row['regret']:.4f}")
-    print(f"   best lam fixed {bc['best_lam_fixed']}, proportional {bc['best_lam_proportional']}")
+              f"{row['lam_best']:.3g}{ties}, pred / nearest tied lam "
+              f"{10 ** row['log10_ratio_set']:.2f}, regret {row['regret']:.2g}")
+        print(f"            final {config['metric']} (mean +- SE) by lam: " + ", ".join(
+            f"{float(k):.3g}: {_common.pm(v, se[k])}" for k, v in row["metric_by_lam"].items()))
+    print(f"   best lam fixed budget {_common.numbers(bc['best_lams_fixed'])}, scaled budget "
+          f"{_common.numbers(bc['best_lams_proportional'])} (best first, then ties within 1 SE)")
     lam_opt = [{k: row[k] for k in ("budget", "lam_pred", "lam_best", "log10_ratio",
-                                    "metric_best", "lam_grid_nearest_pred",
-                                    "metric_at_nearest_pred", "regret", "c", "c_per_seed",
-                                    "short_at_boundary")} for row in table]
+                                    "lam_best_set", "log10_ratio_set", "metric_best",
+                                    "metric_se_best", "metric_by_lam", "metric_se_by_lam",
+                                    "lam_grid_nearest_pred", "metric_at_nearest_pred", "regret",
+                                    "c", "c_per_seed", "short_at_boundary")} for row in table]
     return _common.save_summary(out, NAME, config, {
         "budget_comparison": bc, "lam_opt": lam_opt,
         "seconds": {"budget_comparison": t1 - t0, "predict_lam_opt": t2 - t1}}, start, files)

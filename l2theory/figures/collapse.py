@@ -117,23 +117,45 @@ TINY = {
 
 
 def spread_by_lr(lanes: list[dict]) -> list[dict]:
-    """Per lr: the geometric mean over seeds of ``lam lr t*`` per lam, its spread factor
-    ``max/min`` across lam and the lam range (``max lam / min lam``) it covers. Lanes excluded
-    from the fit (diverged, peak at the boundary) are left out."""
+    """Per lr: the geometric mean over seeds of ``lam lr t*`` per lam (``c_per_lam``) with its
+    standard error (``c_se_per_lam``: ``gm * std(ln c, ddof=1) / sqrt(n_seeds)``, ``None`` with
+    one seed), its spread factor ``max/min`` across lam and the lam range (``max lam / min lam``)
+    it covers. Lanes excluded from the fit (diverged, peak at the boundary) are left out."""
     out = []
     used = [ln for ln in lanes if ln["excluded"] is None]
     for lr in sorted({ln["lr"] for ln in used}):
         per_lam = {}
         for ln in used:
             if ln["lr"] == lr:
-                per_lam.setdefault(ln["lam"], []).append(ln["lam_lr_t_star"])
-        c = {lam: float(np.exp(np.mean(np.log(v)))) for lam, v in sorted(per_lam.items())}
-        if not c:
+                per_lam.setdefault(ln["lam"], []).append(np.log(ln["lam_lr_t_star"]))
+        if not per_lam:
             continue
-        vals = list(c.values())
-        out.append({"lr": lr, "lams": list(c), "c_per_lam": vals,
-                    "spread": max(vals) / min(vals), "lam_range": max(c) / min(c)})
+        lams = sorted(per_lam)
+        c = [float(np.exp(np.mean(per_lam[lam]))) for lam in lams]
+        se = [float(g * np.std(per_lam[lam], ddof=1) / np.sqrt(len(per_lam[lam])))
+              if len(per_lam[lam]) > 1 else None for g, lam in zip(c, lams)]
+        out.append({"lr": lr, "lams": lams, "c_per_lam": c, "c_se_per_lam": se,
+                    "spread": max(c) / min(c), "lam_range": max(lams) / min(lams)})
     return out
+
+
+def summary_line(r: dict) -> str:
+    """One panel's result in a line: fit, lam lr t*, spread per lr (with the per-lam SE)."""
+    fit = r["fit"]
+    parts = ["no fit" if not fit else
+             f"slope s = {fit['slope']:.3f}" + (f" [{fit['slope_ci'][0]:.3f}, "
+                                               f"{fit['slope_ci'][1]:.3f}]" if fit["slope_ci"]
+                                               else "") + f", c (s = 1) = {fit['c_slope1']:.3g}"]
+    tau = r.get("lam_lr_t_star") or {}
+    if tau.get("geometric_mean") is not None:
+        parts.append(f"lam lr t* = {tau['geometric_mean']:.3g} (geometric mean)")
+    for s in r["spread_by_lr"]:
+        per_lam = ", ".join(_common.pm(c, e, ".3g") for c, e in zip(s["c_per_lam"],
+                                                                  s["c_se_per_lam"]))
+        parts.append(f"lr {s['lr']:g}: spread x{s['spread']:.2f} over x{s['lam_range']:.3g} "
+                     f"lam (per lam {per_lam})")
+    parts.append(f"excluded {_common.excluded_text(r['excluded'])}; {r['seconds']:.0f} s")
+    return "; ".join(parts)
 
 
 def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
@@ -219,9 +241,7 @@ def run(config: dict, out: Path, progress: bool = False) -> dict:
         ax.set_ylabel(f"t* (steps to {'min' if 'loss' in panel['metric'] else 'max'} "
                       f"{panel['metric']})")
         ax.legend(fontsize=7)
-        print(f"   panel {panel['key']}: fit {r['fit'] and (round(r['fit']['slope'], 3), r['fit']['slope_ci'])}, "
-              f"lam lr t* {r['lam_lr_t_star']}, spread {[(s['lr'], round(s['spread'], 3)) for s in r['spread_by_lr']]}, "
-              f"excluded {r['excluded']}, {r['seconds']:.0f} s")
+        print(f"   panel {panel['key']}: {summary_line(r)}")
     fig.suptitle(textwrap.fill(f"t*-collapse (preset {config['preset']}; dots: t* per lane; "
                                "plain SGD, constant lr)", 55 * len(panels)))
     fig.tight_layout()

@@ -179,7 +179,7 @@ def _run(config: dict, out: Path) -> dict:
     files.append(_common.save_csv(out / f"{NAME}_curves.csv", rows))
     files.append(_common.save_csv(out / f"{NAME}_kernel_decay.csv", decay))
     last = decay[-1]
-    print(f"   c per lam: {[round(r['c'], 3) for r in res_lam]}; kernel decay at tau="
+    print(f"   c per lam: {_common.numbers([r['c'] for r in res_lam])}; kernel decay at tau="
           f"{last['lam_lr_t']:.2f}: measured {last['trace_ratio_measured']:.3g} vs predicted "
           f"{last['predicted']:.3g}")
     return _common.save_summary(out, NAME, config, {"lams": res_lam, "depths": res_depth,

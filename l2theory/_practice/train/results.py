@@ -92,15 +92,25 @@ def load_npz(path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _csv_cells(a: np.ndarray) -> list:
+    """A column's cells: every float in the shortest text that reads back to the same value in
+    the column's own dtype (float32 ``1e-3`` as ``0.001``, not ``0.0010000000474974513``)."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f" and a.dtype.itemsize < 8:
+        return [str(v) for v in a]  # numpy's str of a float32 scalar is its shortest repr
+    return a.tolist()
+
+
 def save_csv(path, table: dict[str, Any]) -> None:
-    """The table as CSV (floats in Python's shortest round-trip form); nested tables (dicts) are
-    left out."""
+    """The table as CSV: a header of column names, then one line per row; floats in the shortest
+    form that round-trips in their column's dtype, booleans as ``True``/``False``. Nested tables
+    (dicts, e.g. ``table["autol2"]``) are left out."""
     names = [n for n in table if not isinstance(table[n], dict)]
 
     def write(f):
         w = csv.writer(f)
         w.writerow(names)
-        for row in zip(*(table[n].tolist() for n in names)):
+        for row in zip(*(_csv_cells(table[n]) for n in names)):
             w.writerow(row)
 
     atomic_write(path, write, "w")
@@ -132,6 +142,83 @@ def nest(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 def load_table(path) -> dict[str, Any]:
     """A ``results.npz`` as the table ``sweep`` returned (AutoL2's measurements nested again)."""
     return nest(load_npz(path))
+def load_csv(path) -> dict[str, np.ndarray]:
+    """A table written by ``save_csv``: int64 columns where every cell is an integer, bool where
+    every cell is ``True``/``False``, float64 otherwise."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        names = next(reader, None)
+        if not names:
+            raise ValueError(f"path={str(path)!r}: empty CSV file; pass a results.csv written by "
+                             "l2theory (a header line, then one line per row)")
+        cells = list(zip(*reader)) or [()] * len(names)
+    table = {}
+    for name, col in zip(names, cells):
+        if col and all(c in ("True", "False") for c in col):
+            table[name] = np.array([c == "True" for c in col])
+        elif col and all(re.fullmatch(r"-?\d+", c) for c in col):
+            table[name] = np.array([int(c) for c in col], np.int64)
+        else:
+            table[name] = np.array([float(c) for c in col], np.float64)
+    return table
+
+
+def load_results(path) -> dict[str, Any]:
+    """The result table of a finished ``sweep`` (or ``l2theory train``/``sweep`` command) saved
+    in a results folder.
+
+    Example: ``rows = load_results("runs/sweep-20250101-120000")`` (the folder the command
+    printed), then ``m = rows["run_lam"] == 1e-3`` selects the lanes of lam = 1e-3.
+
+    Args:
+      path: the results folder (``sweep(..., out=path)``), or its ``results.npz`` (exact dtypes)
+        or ``results.csv`` (floats read back as float64, ints as int64, flags as bool).
+
+    Returns:
+      The table ``sweep`` returned: ``{column: 1-D array}``, rows ordered by ``run`` then
+      ``step`` (see ``l2theory.train.sweep`` for the columns); from an ``.npz`` also AutoL2's
+      measurements as ``table["autol2"]`` when the sweep recorded them.
+
+    Raises:
+      FileNotFoundError: ``path`` does not exist, or the folder holds no finished sweep (the
+        message says whether it holds checkpoints of an unfinished one: rerun the same sweep
+        with the same ``out`` to resume and finish it).
+      ValueError: a file that is neither ``.npz`` nor ``.csv``, or not a result table.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"path={str(path)!r}: no such file or folder; pass the results "
+                                "folder a sweep wrote (sweep(..., out=...), or the folder "
+                                "l2theory train/sweep printed)")
+    if p.is_dir():
+        if (p / "results.npz").is_file():
+            p = p / "results.npz"
+        else:
+            chunks = sorted((p / "checkpoints").glob("chunk-*.npz"))
+            if chunks:
+                state = (f"holds checkpoints of an unfinished sweep ({len(chunks)} chunk(s)) "
+                         "but no results.npz")
+                fix = ("rerun the same sweep (same command or call, same out) to resume it; "
+                       "results.npz is written when it finishes")
+            elif (p / "config.json").is_file():
+                state = "holds a sweep that started but wrote no checkpoint and no results.npz"
+                fix = "rerun the same sweep (same command or call, same out) to run it"
+            else:
+                state = "holds no results.npz (not a results folder)"
+                fix = "pass the folder a sweep wrote with out=..., or its results.npz"
+            raise FileNotFoundError(f"path={str(path)!r}: {state}; {fix}")
+    if p.suffix == ".npz":
+        table = load_table(p)
+    elif p.suffix == ".csv":
+        table = load_csv(p)
+    else:
+        raise ValueError(f"path={str(path)!r}: not a result table file (.npz or .csv); pass the "
+                         "results folder, its results.npz or its results.csv")
+    if "step" not in table or any(np.ndim(v) != 1 for v in table.values()
+                                  if not isinstance(v, dict)):
+        raise ValueError(f"path={str(path)!r}: not a result table (no 'step' column of 1-D "
+                         "rows); pass the results folder of a sweep, or its results.npz")
+    return table
 
 
 def environment() -> dict[str, Any]:
@@ -220,6 +307,10 @@ class Store:
             grid = (old or {}).get("grid") or {}
             if "physical_time" in grid:  # written before the rename to natural_time
                 grid["natural_time"] = grid.pop("physical_time")
+            config = (old or {}).get("config")
+            if isinstance(config, dict) and "divergence_norm_factor" not in config:
+                # written before the norm rule existed: resumes under the default rule
+                config["divergence_norm_factor"] = _default("divergence_norm_factor")
             if old != json.loads(json.dumps(identity)):
                 diff = _differences(old, identity)
                 raise ValueError(
@@ -298,6 +389,12 @@ class Store:
         return {"t": int(a["t"]), "done": bool(a["done"]),
                 "rows": {k[5:]: v for k, v in a.items() if k.startswith("rows/")},
                 "state_leaves": leaves}
+
+
+def _default(field: str) -> Any:
+    from l2theory._practice.train.config import TrainConfig
+
+    return TrainConfig.__dataclass_fields__[field].default
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from l2theory import _repr
 from l2theory._practice.data import mixup, one_hot
 from l2theory._practice.train import autol2, schedules
 from l2theory._practice.train.config import TrainConfig
@@ -34,6 +35,9 @@ class Hyper(NamedTuple):
     steps: jnp.ndarray
     boundaries: jnp.ndarray
 
+    def __repr__(self) -> str:
+        return _repr.fields(self)
+
 
 class TrainState(NamedTuple):
     """Everything that changes during a run.
@@ -45,10 +49,13 @@ class TrainState(NamedTuple):
       opt_state: optax state (the momentum buffer, when ``momentum > 0``).
       lam: the lam schedule's ``autol2.LamState`` (``lam.lam`` is the current coefficient).
       hyper: the run's ``Hyper`` constants.
-      diverged: bool, set at the first step whose training loss is non-finite (non-finite
-        parameters make the loss non-finite at the next step); the parameters are frozen from
-        then on, as they were at that step.
+      diverged: bool, set at the first step whose minibatch training loss is non-finite, or
+        whose update would make ``||theta||^2`` non-finite or larger than
+        ``config.divergence_norm_factor * param_norm_sq0`` (the rule is documented at
+        ``TrainConfig.divergence_norm_factor``); that update is refused and the parameters are
+        frozen from then on, as they were before that step.
       diverged_step: int32, that step, whose update was refused (-1 while not diverged).
+      param_norm_sq0: ``||theta_0||^2`` at initialization (the norm rule's reference).
     """
 
     step: jnp.ndarray
@@ -59,6 +66,10 @@ class TrainState(NamedTuple):
     hyper: Hyper
     diverged: jnp.ndarray
     diverged_step: jnp.ndarray
+    param_norm_sq0: jnp.ndarray  # last: checkpoints written before it existed lack only this leaf
+
+    def __repr__(self) -> str:
+        return _repr.fields(self)
 
 
 class Step(NamedTuple):
@@ -151,7 +162,8 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         ``autol2_measure_every`` (``autol2.lam_observe``), and the lam decided from it is already
         the lam of this step's update. The update is applied only while ``step < hyper.steps``
         and the run has not diverged; otherwise the parameters and the schedule state are held
-        (the momentum buffer of a held run keeps moving, unused).
+        (the momentum buffer of a held run keeps moving, unused). A step that diverges (see
+        ``TrainState``) is refused and freezes the run.
       - ``lr(state, step)``: the scheduled learning rate at ``step``.
       - ``evaluate(params, model_state, x, y, weight) -> (loss_sum, correct_sum)``: weighted sums
         over one batch in eval mode (``weight`` 0 marks padding; the caller divides by the number
@@ -187,6 +199,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
             hyper=hyper,
             diverged=jnp.zeros((), bool),
             diverged_step=jnp.full((), -1, jnp.int32),
+            param_norm_sq0=sum_squares(params),
         )
 
     def lr(state: TrainState, step):
@@ -210,22 +223,29 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         x, y = batch(x, y, key)
         (loss, (acc, model_state)), grads = jax.value_and_grad(data_loss, has_aux=True)(
             state.params, state.model_state, x, y)
-        # A lane steps while it is before its end, has not diverged, and its loss is finite.
-        # Divergence is read off the loss, a scalar known before the update: non-finite
-        # parameters give a non-finite loss at the next step, which then freezes the run.
+        # A lane steps while it is before its end and has not diverged, and the step is taken
+        # when the loss is finite and the new ||theta||^2 stays finite and within
+        # divergence_norm_factor of its initial value (one fused reduction over the parameters).
         active = (state.step < state.hyper.steps) & ~state.diverged
+        # AutoL2 measures before the update, and the lam it decides is this update's lam (held
+        # with the rest of the state when the step is refused).
+        observed = autol2.lam_observe(
+            state.lam, loss, acc, state.step, kind=config.lam_schedule,
+            measure_every=config.autol2_measure_every, num_classes=num_classes,
+            delay=config.autol2_delay, factor=config.autol2_factor)
+        tx = optimizer(config, lr(state, state.step), observed.lam)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
         keep = active & jnp.isfinite(loss)
+        if config.divergence_norm_factor is not None:
+            norm0 = state.param_norm_sq0
+            limit = jnp.where(norm0 > 0, config.divergence_norm_factor * norm0, jnp.inf)
+            keep = keep & (sum_squares(new_params) <= limit)  # False for a NaN norm too
 
         def held(new, old):
             return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
 
-        # AutoL2 measures before the update, and the lam it decides is this update's lam.
-        lam_state = held(autol2.lam_observe(
-            state.lam, loss, acc, state.step, kind=config.lam_schedule,
-            measure_every=config.autol2_measure_every, num_classes=num_classes,
-            delay=config.autol2_delay, factor=config.autol2_factor), state.lam)
-        tx = optimizer(config, lr(state, state.step), lam_state.lam)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        lam_state = held(observed, state.lam)
 
         # Masking selects only the parameters (and the small schedule state): that select fuses
         # into the update's elementwise pass. Selecting the momentum as well makes XLA copy the
@@ -233,13 +253,14 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         # while its momentum buffer, no longer used, keeps moving.
         out = TrainState(
             step=held(state.step + 1, state.step),
-            params=held(optax.apply_updates(state.params, updates), state.params),
+            params=held(new_params, state.params),
             model_state=held(model_state, state.model_state),
             opt_state=opt_state,
             lam=lam_state,
             hyper=state.hyper,
             diverged=state.diverged | (active & ~keep),
             diverged_step=jnp.where(active & ~keep, state.step, state.diverged_step),
+            param_norm_sq0=state.param_norm_sq0,
         )
         return out, (loss, acc)
 

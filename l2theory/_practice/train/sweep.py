@@ -78,9 +78,13 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       lanes x steps) pass ``chunk_size=len(seeds)`` so that each chunk holds lanes of one
       ``lam lr``; on a GPU, small lanes run side by side nearly for free, so one chunk is best.
       ``TrainConfig(evals_per_decade=...)`` spaces the rows evenly in log-time across lanes.
-    - Divergence: a lane whose training loss becomes non-finite (as it does at the step after its
-      parameters overflow) is marked ``diverged`` (``diverged_step`` = the refused step) and its
-      parameters are frozen from then on; the other lanes are unaffected.
+    - Divergence: a lane is marked ``diverged`` at the first step whose training loss is
+      non-finite or whose update would make ``||theta||^2`` non-finite or larger than
+      ``config.divergence_norm_factor`` (default 100) times its value at initialization (weights
+      that blew up while the loss stayed finite, e.g. every ReLU dead after a too-large lr); that
+      update is refused (``diverged_step`` = that step), its parameters are frozen from then on
+      and its later rows evaluate them; the other lanes are unaffected. See
+      ``TrainConfig.divergence_norm_factor``.
     - ``out=DIR``: config, environment, checkpoints and the final table are written atomically
       (see ``l2theory._practice.train.results``). Calling the same ``sweep`` again resumes from the
       last checkpoint after a crash and ends with exactly the rows of an uninterrupted run; calling
@@ -108,8 +112,15 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     Returns:
       A dict of equal-length 1-D numpy arrays, rows ordered by ``run`` then ``step``: ``run``
       (lane index in grid order), ``seed``, ``run_lam``, ``run_lr``, ``run_steps`` (the lane's
-      settings), the columns of ``train`` (``step``, ``train_loss``, ``train_acc``, ``test_loss``,
-      ``test_acc``, ``lam``, ``lr``, ``param_norm_sq``) and ``diverged``, ``diverged_step``.
+      settings; ``run_lam``/``run_lr`` are float64 holding the values exactly as given, so
+      ``table["run_lam"] == 1e-3`` selects lanes), the columns of ``train`` (``step``,
+      ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc``, ``lam``, ``lr``,
+      ``param_norm_sq``) and ``diverged``, ``diverged_step``. ``lam`` and ``lr`` are the values in
+      force at that step as the training computed them, in ``config.dtype`` (float32 by default:
+      ``1e-3`` reads ``0.0010000000474974513``; they differ from ``run_lam``/``run_lr`` under a
+      schedule). ``out/results.csv`` writes every number in the shortest form that reads back to
+      the same value in its column's dtype (``0.001``); ``l2theory.train.load_results(out)`` reads
+      the table back.
       With ``lam_schedule="autol2"`` also ``"autol2"``: AutoL2's measurements of every lane as one
       dict of equal-length 1-D arrays, ordered by ``run`` then ``step``: ``run`` and ``train``'s
       ``step``, ``train_loss``, ``train_acc``, ``lam``. With ``out`` they are stored in the
@@ -191,17 +202,21 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
                         at = dict(now, t=loaded["t"] if loaded is not None else 0)
                         bar.write(f"resuming {out} at {_resume_point(at, len(chunks))}")
                     first_open = False
+                    hyper = engine.hyper([grid[i][1] for i in lanes],
+                                         [grid[i][0] for i in lanes],
+                                         [grid[i][2] for i in lanes],
+                                         [steps[i] for i in lanes])
                     if loaded is not None:
-                        state = engine.place_state(
-                            jax.tree.unflatten(treedef, loaded["state_leaves"]))
+                        leaves = loaded["state_leaves"]
+                        if len(leaves) == treedef.num_leaves - 1:
+                            # written before TrainState.param_norm_sq0 (its last leaf) existed:
+                            # the initial norms are recomputed, exactly, from the seeds
+                            leaves = leaves + [to_host(engine.init(hyper).param_norm_sq0)]
+                        state = engine.place_state(jax.tree.unflatten(treedef, leaves))
                         t, rows = loaded["t"], Rows.from_arrays(loaded["rows"])
                         bar.skip(t, rows)
                         now["t"] = t
                     else:
-                        hyper = engine.hyper([grid[i][1] for i in lanes],
-                                             [grid[i][0] for i in lanes],
-                                             [grid[i][2] for i in lanes],
-                                             [steps[i] for i in lanes])
                         state, t, rows = engine.init(hyper), 0, Rows()
 
                     def on_eval(state, t, rows, n_steps, ci=ci, end=end):
@@ -226,7 +241,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
             where += "; " + _checkpoint_note(store, out, now, len(chunks))
         raise KeyboardInterrupt(where) from None
 
-    table = _assemble(tables, grid, steps, config.param_dtype)
+    table = _assemble(tables, grid, steps)
     if store is not None:
         store.save_result(table)
     return table
@@ -259,14 +274,17 @@ def _checkpoint_note(store: results.Store, out, now: dict[str, int], n_chunks: i
     return f"checkpoint in {out} at {_resume_point(at, n_chunks)}"
 
 
-def _assemble(tables, grid, steps, dtype) -> dict[str, Any]:
+def _assemble(tables, grid, steps) -> dict[str, Any]:
+    """One table, lanes in grid order; ``run_lam``/``run_lr`` are float64 of the values as given
+    (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; AutoL2's
+    measurements nested as ``table["autol2"]``."""
     parts, measured = [], []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
         table = dict(table)
         auto = table.pop("autol2", None)
         k = len(table["step"])
         lane = {"run": np.full(k, run, np.int64), "seed": np.full(k, seed, np.int64),
-                "run_lam": np.full(k, lam, dtype), "run_lr": np.full(k, lr, dtype),
+                "run_lam": np.full(k, lam, np.float64), "run_lr": np.full(k, lr, np.float64),
                 "run_steps": np.full(k, n, np.int64)}
         parts.append({**lane, **table})
         if auto is not None:
