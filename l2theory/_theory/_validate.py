@@ -1,8 +1,12 @@
 """Input checks shared by the solvers: each error names the argument and the fix."""
 from __future__ import annotations
 
+import functools
 import numbers
+import warnings
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 # Relative size (to the largest eigenvalue) below which a negative kernel eigenvalue counts as
@@ -45,6 +49,44 @@ def loss_name(value: str) -> str:
     return value
 
 
+METHODS = ("eigh", "krylov")
+INTEGRATORS = ("RK23", "RK45", "DOP853", "Radau", "BDF", "LSODA")  # scipy.integrate.solve_ivp's
+
+
+def method_and_integrator(method, integrator) -> tuple[str, object]:
+    """``(method, integrator)``: the MSE solver (``"eigh"`` or ``"krylov"``) and the scipy
+    integrator of ``loss="xent"`` (default ``"DOP853"``).
+
+    ``method`` used to name the integrator: an integrator name there (or a
+    ``scipy.integrate.OdeSolver`` subclass) still works, with a ``DeprecationWarning``.
+    """
+    from scipy.integrate import OdeSolver
+
+    is_integrator = lambda m: (isinstance(m, str) and m in INTEGRATORS) or (  # noqa: E731
+        isinstance(m, type) and issubclass(m, OdeSolver))
+    if isinstance(method, str) and method in METHODS:
+        pass
+    elif is_integrator(method):
+        if integrator is not None:
+            raise ValueError(f"method={method!r}: an integrator name, given together with "
+                             f"integrator={integrator!r}; pass the integrator once, as "
+                             f"integrator=, and method='eigh' or 'krylov'")
+        warnings.warn(f"method={method!r} naming the cross-entropy integrator is deprecated; pass "
+                      f"integrator={method!r} (method now picks the MSE solver: 'eigh' or "
+                      f"'krylov')", DeprecationWarning, stacklevel=3)
+        method, integrator = "eigh", method
+    else:
+        raise ValueError(f"method={method!r}: unknown method; pass 'eigh' (exact, one "
+                         f"eigendecomposition of the kernel) or 'krylov' (matrix-free block "
+                         f"Lanczos, for large n)")
+    if integrator is None:
+        integrator = "DOP853"
+    elif not is_integrator(integrator):
+        raise ValueError(f"integrator={integrator!r}: unknown integrator; pass one of "
+                         f"{INTEGRATORS} (scipy.integrate.solve_ivp's methods)")
+    return method, integrator
+
+
 def _finite(name: str, a: np.ndarray, dtype, hint: str = "") -> np.ndarray:
     """``a`` cast to ``dtype``; an error naming ``name`` if any entry is nan or inf."""
     a = a.astype(dtype, copy=False)
@@ -56,19 +98,54 @@ def _finite(name: str, a: np.ndarray, dtype, hint: str = "") -> np.ndarray:
 def kernel_matrix(name: str, k, *, dtype) -> np.ndarray:
     """A finite, square, symmetric matrix."""
     k = np.asarray(k)
-    if k.ndim != 2 or k.shape[0] != k.shape[1]:
-        raise ValueError(f"{name} must be a square [n, n] matrix, got shape {k.shape}; pass the "
-                         f"kernel between the training points (one output's kernel, not [n*k, n*k])")
-    if not np.issubdtype(k.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {k.dtype}")
+    _square_numeric(name, k)
     k = _finite(name, k, dtype, " (nan or inf); check the kernel computation")
     scale = np.max(np.abs(k)) if k.size else 0.0
     asym = np.max(np.abs(k - k.T)) if k.size else 0.0
-    if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * max(k.shape[0], 1) ** 0.5:
+    _symmetric(name, asym, scale, k.shape[0], dtype)
+    return k
+
+
+def device_kernel_matrix(name: str, k, *, dtype, block: int = 2048):
+    """``kernel_matrix`` for a JAX array that stays on its device (no host copy): the same checks
+    in one pass over row blocks of ``block`` rows (workspace ``2 block n`` entries)."""
+    _square_numeric(name, k)
+    k = jnp.asarray(k, dtype)
+    n = k.shape[0]
+    if n == 0:
+        return k
+    rows = min(block, n)
+    # the last block starts at n - rows (it overlaps the one before: harmless for maxima)
+    parts = [_block_stats(k, start, rows) for start in sorted({*range(0, n - rows, rows), n - rows})]
+    if not all(bool(p[0]) for p in parts):
+        raise ValueError(f"{name} has non-finite entries (nan or inf); check the kernel computation")
+    _symmetric(name, max(float(p[2]) for p in parts), max(float(p[1]) for p in parts), n, dtype)
+    return k
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _block_stats(k, start, rows):
+    """``(all finite, max |K|, max |K - K^T|)`` on rows ``start .. start+rows`` of ``k``."""
+    top = jax.lax.dynamic_slice_in_dim(k, start, rows, axis=0)
+    left = jax.lax.dynamic_slice_in_dim(k, start, rows, axis=1)
+    return jnp.all(jnp.isfinite(top)), jnp.max(jnp.abs(top)), jnp.max(jnp.abs(top - left.T))
+
+
+def _square_numeric(name: str, k) -> None:
+    shape = np.shape(k)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"{name} must be a square [n, n] matrix, got shape {shape}; pass the "
+                         f"kernel between the training points (one output's kernel, not [n*k, n*k])")
+    if not np.issubdtype(np.dtype(k.dtype), np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {k.dtype}")
+
+
+def _symmetric(name: str, asym: float, scale: float, n: int, dtype) -> None:
+    """Raise unless ``max |K - K^T| = asym`` is round-off for ``max |K| = scale``."""
+    if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * max(n, 1) ** 0.5:
         raise ValueError(f"{name} is not symmetric (max |K - K^T| = {asym:.3g}, max |K| = "
                          f"{scale:.3g}); pass the train-train kernel, or symmetrize it with "
                          f"(K + K.T) / 2 if the asymmetry is round-off")
-    return k
 
 
 def targets(name: str, y, n: int, *, dtype) -> np.ndarray:

@@ -39,6 +39,10 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
       x2: ``[n2, ...]`` inputs, or None for ``x2 = x1`` (then the result is exactly symmetric).
       depth: number of Dense layers (``>= 1``); ``depth=1`` is the linear model.
       w_std, b_std: weight and bias standard deviations (``b_std = 0``: no bias).
+
+    Memory: about ten ``[n1, n2]`` temporaries. For large data sets (the full training set)
+    use ``kernels.kernel_matrix(fc_relu_fn(depth=...), x1, x2, block_size=...)``: the same
+    kernel in tiles, in float32 or float64, on the GPU when there is one.
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"depth must be an int >= 1 (number of Dense layers), got {depth!r}")
@@ -62,6 +66,8 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
     for _ in range(depth - 1):
         prod = q11[:, None] * q22[None, :]
         root = jnp.sqrt(jnp.maximum(prod - q12 ** 2, 0.0))
+        if same:  # exactly 0 on the diagonal, also where prod - q12^2 is fused into an FMA
+            root = root.at[jnp.diag_indices(root.shape[0])].set(0.0)
         angle = jnp.arctan2(root, q12)
         e_relu = (root + (jnp.pi - angle) * q12) / (2 * jnp.pi)
         e_drelu = (jnp.pi - angle) / (2 * jnp.pi)
