@@ -52,9 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2theory import data
-from l2theory._practice.train.config import TrainConfig
-from l2theory._practice.train.engine import Engine
-from l2theory._practice.train.results import environment
+from l2theory.train import Engine, TrainConfig
+from l2theory.train import environment
 
 HERE = Path(__file__).resolve().parent
 

@@ -22,7 +22,7 @@ timeout 270 python benchmarks/bench_training.py --preset gpu --out "$OUT" 2>&1 |
 sweep_dir=$(mktemp -d)
 timeout 150 python -m l2theory sweep --dataset fashion_mnist --standardize \
   --model fc --depth 3 --width 512 --batch-size 128 --eval-every 500 \
-  --lam 1e-4 1e-3 1e-2 --lr 0.5 2 --seeds 0 1 --physical-time 0.5 \
+  --lam 1e-4 1e-3 1e-2 --lr 0.5 2 --seeds 0 1 --natural-time 0.5 \
   --no-progress --out "$sweep_dir" 2>&1 | tee "$OUT/gpu_sweep.log"
 cp "$sweep_dir/results.csv" "$OUT/gpu_sweep_results.csv"
 cp "$sweep_dir/environment.json" "$OUT/gpu_sweep_environment.json"

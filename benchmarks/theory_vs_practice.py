@@ -43,14 +43,12 @@ import argparse
 import json
 import math
 import re
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 
 def device_tag(env: dict) -> str:
@@ -81,9 +79,8 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from l2theory import data, experiments as ex, train
-    from l2theory._experiments.budget import per_lam
-    from l2theory._experiments._checks import to_json
-    from l2theory._practice.train.results import environment
+    from l2theory.experiments import per_lam, to_json
+    from l2theory.train import environment
 
     start = time.perf_counter()
     env = environment()

@@ -19,4 +19,7 @@ Public modules (import them explicitly, e.g. ``from l2theory import solvers``):
   t*-collapse fit, optimal-lam prediction, AutoL2, theory vs finite-width networks, Hessian.
 """
 
+from l2theory._x64 import x64
+
 __version__ = "0.1.0"
+__all__ = ["x64", "__version__"]

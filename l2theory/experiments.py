@@ -2,8 +2,8 @@
 
 Every function takes small settings for tests, is deterministic given its seeds, raises
 ``ValueError`` naming the bad argument, and returns plain JSON-ready dicts/lists. Conventions
-(THEORY.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``; time ``t`` in steps;
-natural clock ``lam * lr * t``.
+(docs/conventions.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``; time ``t`` in
+steps; natural clock ``lam * lr * t``.
 
 - ``t_star``: step of peak performance of a noisy learning curve (smoothing in log-time).
 - ``collapse``, ``fit_power_law``, ``plot_collapse``: ``t* = c / (lam lr)^s`` measured on a sweep,
@@ -20,7 +20,9 @@ natural clock ``lam * lr * t``.
   decoupled weight decay and lr schedules.
 """
 from l2theory._experiments.autol2 import autol2_comparison
+from l2theory._checks import to_json
 from l2theory._experiments.budget import budget_comparison
+from l2theory._experiments.budget import per_lam
 from l2theory._experiments.budget import predict_lam_opt
 from l2theory._experiments.collapse import collapse
 from l2theory._experiments.collapse import fit_power_law
@@ -34,6 +36,7 @@ from l2theory._experiments.peak import t_star
 from l2theory._experiments.schedules import decay_clock
 from l2theory._experiments.schedules import decoupled_and_schedules
 from l2theory._experiments.theory_vs_practice import gd_limit_outputs
+from l2theory._experiments.theory_vs_practice import prepare_data
 from l2theory._experiments.theory_vs_practice import theory_vs_practice
 
 __all__ = [
@@ -49,8 +52,11 @@ __all__ = [
     "hessian_lowest_eigs",
     "hessian_vs_lam",
     "lane_peaks",
+    "per_lam",
     "plot_collapse",
     "predict_lam_opt",
+    "prepare_data",
     "t_star",
     "theory_vs_practice",
+    "to_json",
 ]

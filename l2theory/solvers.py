@@ -1,6 +1,7 @@
 """Exact gradient-flow-with-L2 solvers in function space, and predictions on top of them.
 
-Solvers return functions of time in steps (``predict(t, ...)``), in THEORY.md's conventions.
+Solvers return functions of time in steps (``predict(t, ...)``), in docs/conventions.md's
+conventions.
 """
 from l2theory._theory.gradient_flow import L2GradientFlow
 from l2theory._theory.linearized import LinearizedL2Flow

@@ -1,10 +1,10 @@
 """Training finite-width networks with L2 regularization: one run (``train``) or a whole
 lam x lr x seed grid at once (``sweep``), jitted end to end.
 
-Objective (``THEORY.md``): ``L(theta) = mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2`` over all
-parameters; SGD ``theta <- theta - lr * grad L`` (optionally with momentum, or with decoupled weight
-decay). Time counts steps; ``physical_time`` in ``sweep`` is the paper's natural clock
-``lam * lr * t``.
+Objective (``docs/conventions.md``): ``L(theta) = mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``
+over all parameters; SGD ``theta <- theta - lr * grad L`` (optionally with momentum, or with
+decoupled weight decay). Time counts steps; ``natural_time`` in ``sweep`` is the paper's natural
+clock ``lam * lr * t``.
 
 Example:
   >>> from l2theory import data, train
@@ -15,13 +15,18 @@ Example:
   >>> sorted(rows)[:4], rows["step"].tolist()
   (['diverged', 'diverged_step', 'lam', 'lr'], [0, 10, 20])
 """
+from l2theory._practice.train.autol2 import LamState
+from l2theory._practice.train.autol2 import autol2_rule
+from l2theory._practice.train.autol2 import autol2_update
+from l2theory._practice.train.autol2 import from_autol2_flags
+from l2theory._practice.train.autol2 import lam_init
+from l2theory._practice.train.autol2 import to_autol2_flags
 from l2theory._practice.train.config import TrainConfig
 from l2theory._practice.train.engine import COLUMNS
+from l2theory._practice.train.engine import Engine
 from l2theory._practice.train.engine import train
-from l2theory._practice.train.results import load_npz as load_results
-from l2theory._practice.train.schedules import LamState
-from l2theory._practice.train.schedules import autol2_update
-from l2theory._practice.train.schedules import lam_init
+from l2theory._practice.train.results import environment
+from l2theory._practice.train.results import load_table as load_results
 from l2theory._practice.train.schedules import lr_at
 from l2theory._practice.train.step import Hyper
 from l2theory._practice.train.step import Step
@@ -29,24 +34,29 @@ from l2theory._practice.train.step import TrainState
 from l2theory._practice.train.step import make_step
 from l2theory._practice.train.step import optimizer
 from l2theory._practice.train.sweep import LANE_COLUMNS
-from l2theory._practice.train.sweep import steps_for_physical_time
+from l2theory._practice.train.sweep import steps_for_natural_time
 from l2theory._practice.train.sweep import sweep
 
 __all__ = [
     "COLUMNS",
+    "Engine",
     "Hyper",
     "LANE_COLUMNS",
     "LamState",
     "Step",
     "TrainConfig",
     "TrainState",
+    "autol2_rule",
     "autol2_update",
+    "environment",
+    "from_autol2_flags",
     "lam_init",
     "load_results",
     "lr_at",
     "make_step",
     "optimizer",
-    "steps_for_physical_time",
+    "steps_for_natural_time",
     "sweep",
+    "to_autol2_flags",
     "train",
 ]

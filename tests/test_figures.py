@@ -1,18 +1,16 @@
-"""paper_figures: every figure script on tiny settings writes PNG/PDF/CSV/JSON; make_all writes
+"""l2theory.figures: every figure on tiny settings writes PNG/PDF/CSV/JSON; make_all writes
 REPORT.md with PASS/FAIL lines; the paper preset fails clearly without its datasets; the CLI
-entry point (``l2theory._experiments.figures_cli``) reaches make_all."""
+entry point (``l2theory figures``) reaches make_all; the thin scripts in paper_figures/ run."""
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from l2theory.figures import _common, make_all
 
-make_all = pytest.importorskip("paper_figures.make_all")
-from paper_figures import _common  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 EXPECTED = {
     "theory": ["theory.png", "theory.pdf", "theory_curves.csv", "theory_kernel_decay.csv",
@@ -62,10 +60,23 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
 
 
 def test_figure_script_main_writes_outputs(tmp_path):
-    from paper_figures import collapse
+    from l2theory.figures import collapse
 
     assert collapse.main(["--tiny", "--out", str(tmp_path)]) == 0
     assert {p.name for p in tmp_path.iterdir()} >= set(EXPECTED["collapse"])
+
+
+def test_paper_figures_scripts_are_thin_entry_points(tmp_path):
+    """``python paper_figures/<name>.py`` runs the packaged figure (no sys.path edits)."""
+    for name in [*EXPECTED, "make_all"]:
+        text = (REPO / "paper_figures" / f"{name}.py").read_text()
+        assert f"from l2theory.figures import {name}" in text and "sys.path" not in text
+    out = tmp_path / "theory"
+    proc = subprocess.run([sys.executable, str(REPO / "paper_figures" / "theory.py"), "--tiny",
+                           "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name for p in out.iterdir()} >= set(EXPECTED["theory"])
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -74,7 +85,7 @@ def test_paper_preset_errors_clearly_without_datasets(tmp_path, monkeypatch, nam
 
     monkeypatch.setenv("L2THEORY_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    mod = importlib.import_module(f"paper_figures.{name}")
+    mod = importlib.import_module(f"l2theory.figures.{name}")
     config = _common.get_config(mod.CONFIGS, "paper")
     with pytest.raises(_common.DatasetMissing) as info:
         mod.run(config, tmp_path / "out")
@@ -93,7 +104,7 @@ def test_every_preset_model_is_a_valid_train_config(name):
     typo in a preset fails in CI and not an hour into a GPU session."""
     import importlib
 
-    mod = importlib.import_module(f"paper_figures.{name}")
+    mod = importlib.import_module(f"l2theory.figures.{name}")
     configs = [*getattr(mod, "CONFIGS", {}).values(), getattr(mod, "TINY", None) or {}]
     models = []
     for config in configs:
@@ -113,29 +124,21 @@ def test_unknown_figure_name():
 
 
 def test_figures_cli_runs_make_all(tmp_path, monkeypatch):
-    from l2theory._experiments import figures_cli
+    from l2theory._cli import figures as figures_cli
 
     seen = {}
 
-    def fake(preset, out, only, tiny):
-        seen.update(preset=preset, out=out, only=only, tiny=tiny)
+    def fake(preset, out, only, tiny, progress=False):
+        seen.update(preset=preset, out=out, only=only, tiny=tiny, progress=progress)
         return Path(out) / "REPORT.md"
 
     monkeypatch.setattr(make_all, "run_all", fake)
     assert figures_cli.main(["--preset", "paper", "--out", str(tmp_path), "--only", "fig1",
                              "budget"]) == 0
     assert seen == {"preset": "paper", "out": str(tmp_path), "only": ["fig1", "budget"],
-                    "tiny": False}
+                    "tiny": False, "progress": True}
     with pytest.raises(SystemExit):
         figures_cli.main(["--only", "nope"])
-
-
-def test_figures_cli_without_checkout(monkeypatch, capsys):
-    from l2theory._experiments import figures_cli
-
-    monkeypatch.setattr(figures_cli, "_import_make_all", lambda: None)
-    assert figures_cli.main([]) == 2
-    assert "repository checkout" in capsys.readouterr().err
 
 
 def test_report_only_rewrites_report_from_the_json_summaries(tiny_all):

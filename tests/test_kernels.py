@@ -48,8 +48,10 @@ def test_fc_relu_symmetry_homogeneity_and_psd(x64):
 
 
 def test_fc_relu_bad_input():
-    with pytest.raises(ValueError, match="depth must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"^depth=0: .*must be an int >= 1"):
         kernels.fc_relu(np.ones((2, 3)), depth=0)
+    with pytest.raises(TypeError, match=r"^depth=2.0: .*must be an int, not float"):
+        kernels.fc_relu(np.ones((2, 3)), depth=2.0)
     with pytest.raises(ValueError, match="same feature size"):
         kernels.fc_relu(np.ones((2, 3)), np.ones((2, 4)), depth=2)
 

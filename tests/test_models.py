@@ -201,12 +201,14 @@ def test_unknown_parameterization():
         models.fully_connected(depth=2, width=4, parameterization="mup")
 
 
-@pytest.mark.parametrize("arg,value", [("depth", 0), ("width", 0), ("depth", -2), ("width", 2.5),
-                                       ("out_dim", 0)])
-def test_fc_bad_arguments_name_the_argument(arg, value):
+@pytest.mark.parametrize("arg,value,error", [
+    ("depth", 0, ValueError), ("width", 0, ValueError), ("depth", -2, ValueError),
+    ("width", 2.5, TypeError), ("depth", True, TypeError), ("out_dim", 0, ValueError),
+    ("w_std", "1", TypeError), ("b_std", -1.0, ValueError), ("bias", 1, TypeError)])
+def test_fc_bad_arguments_name_the_argument(arg, value, error):
     kwargs = dict(depth=2, width=4)
     kwargs[arg] = value
-    with pytest.raises(ValueError, match=arg):
+    with pytest.raises(error, match=f"^{arg}={value!r}: "):
         models.fully_connected(**kwargs)
 
 
@@ -296,7 +298,9 @@ def test_cnn_bad_arguments():
         models.cnn(depth=0)
     with pytest.raises(ValueError, match="width"):
         models.cnn(depth=2, width=(4, 0))
-    with pytest.raises(ValueError, match="width.*length"):
+    with pytest.raises(ValueError, match=r"^width\[1\]=0: must be an int >= 1"):
+        models.cnn(depth=2, width=(4, 0))
+    with pytest.raises(ValueError, match=r"^width=\(4, 8\): needs one int per conv layer"):
         models.cnn(depth=3, width=(4, 8))
     with pytest.raises(ValueError, match="pool.*'max'.*'avg'"):
         models.cnn(pool="min")
@@ -419,7 +423,7 @@ def test_wrn_without_batchnorm():
 
 
 def test_wrn_bad_arguments():
-    with pytest.raises(ValueError, match="depth must be 6n"):
+    with pytest.raises(ValueError, match=r"^depth=12: a wide ResNet's depth must be 6n \+ 4"):
         models.wide_resnet(depth=12)
     with pytest.raises(ValueError, match="depth"):
         models.wide_resnet(depth=4)

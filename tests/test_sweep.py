@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from l2theory import data, train
-from l2theory._practice import cli
+from l2theory._cli import training as cli
 from l2theory._practice.train import engine as engine_mod
 from l2theory._practice.train.config import TrainConfig
 
@@ -74,17 +74,17 @@ def test_solo_run_of_a_diverging_lane(ds):
     assert rows["step"].tolist() == [0, 10, 20, 30]  # rows continue, frozen
 
 
-def test_physical_time_gives_each_lane_its_own_length(ds):
+def test_natural_time_gives_each_lane_its_own_length(ds):
     tau = 0.35
     lams, lrs = [1e-2, 5e-3], [1.0, 3.0]
-    table = train.sweep(CFG, ds, lam=lams, lr=lrs, seeds=[0, 1], physical_time=tau,
+    table = train.sweep(CFG, ds, lam=lams, lr=lrs, seeds=[0, 1], natural_time=tau,
                         progress=False, chunk_size=3)
     grid = [(a, b, s) for a in lams for b in lrs for s in (0, 1)]
     assert sorted(set(table["run"].tolist())) == list(range(len(grid)))
     for run, (lam, lr, seed) in enumerate(grid):
         lane = _lane(table, run)
         n = math.ceil(tau / (lam * lr))
-        assert n == train.steps_for_physical_time(tau, lam, lr)
+        assert n == train.steps_for_natural_time(tau, lam, lr)
         assert (lane["run_steps"] == n).all() and (lane["seed"] == seed).all()
         expect = sorted(set(range(0, n, CFG.eval_every)) | {n})
         assert lane["step"].tolist() == expect  # rows stop at the lane's own end
@@ -93,48 +93,45 @@ def test_physical_time_gives_each_lane_its_own_length(ds):
     _assert_rows_close(solo, _lane(table, 7))
 
 
-def test_physical_time_with_log_spaced_rows_and_resume(tmp_path, ds, monkeypatch):
+def test_natural_time_with_log_spaced_rows_and_resume(tmp_path, ds, resumed_sweep):
     """Log-spaced evaluation in a sweep: every lane has its rows on the chunk's grid up to its own
     end, and its last row at that end; a sweep that crashes mid-chunk resumes to the same rows."""
-    from l2theory._practice.train import results
-
     cfg = CFG.replace(evals_per_decade=10)
     lams, lrs, tau = [1e-2, 3e-3], [1.0], 0.9
-    kw = dict(lam=lams, lr=lrs, seeds=[0], physical_time=tau, progress=False, chunk_size=2,
+    kw = dict(lam=lams, lr=lrs, seeds=[0], natural_time=tau, progress=False, chunk_size=2,
               checkpoint_every=3)
     reference = train.sweep(cfg, ds, **kw)
-    end = train.steps_for_physical_time(tau, 3e-3, 1.0)
+    end = train.steps_for_natural_time(tau, 3e-3, 1.0)
     grid = [0]
     while grid[-1] < end:
         grid.append(cfg.next_eval_step(grid[-1], end))
     for run, lam in enumerate(lams):
         lane = _lane(reference, run)
-        n = train.steps_for_physical_time(tau, lam, 1.0)
+        n = train.steps_for_natural_time(tau, lam, 1.0)
         expect = [s for s in grid if s < n] + [n]
         assert lane["step"].tolist() == expect
 
-    save, calls = results.save_npz, []
-
-    def crash_after_two_checkpoints(path, arrays):
-        save(path, arrays)
-        calls.append(path)
-        if "checkpoints" in str(path) and len(calls) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(results, "save_npz", crash_after_two_checkpoints)
-    with pytest.raises(KeyboardInterrupt):
-        train.sweep(cfg, ds, out=tmp_path / "run", **kw)
-    monkeypatch.setattr(results, "save_npz", save)
-    resumed = train.sweep(cfg, ds, out=tmp_path / "run", **kw)
+    resumed = resumed_sweep(cfg, ds, tmp_path / "run", **kw)
     for k in reference:
         np.testing.assert_allclose(resumed[k], reference[k], rtol=1e-6, err_msg=k)
 
 
-def test_steps_for_physical_time():
-    assert train.steps_for_physical_time(2.0, 1e-3, 0.1) == 20000  # not 20001 by rounding
-    assert train.steps_for_physical_time(1.0, 0.3, 1.0) == 4
+def test_steps_for_natural_time():
+    assert train.steps_for_natural_time(2.0, 1e-3, 0.1) == 20000  # not 20001 by rounding
+    assert train.steps_for_natural_time(1.0, 0.3, 1.0) == 4
     with pytest.raises(ValueError, match="lam > 0"):
-        train.steps_for_physical_time(1.0, 0.0, 0.1)
+        train.steps_for_natural_time(1.0, 0.0, 0.1)
+
+
+def test_physical_time_is_a_deprecated_alias_of_natural_time(ds):
+    kw = dict(lam=[1e-2], lr=[1.0], seeds=[0], progress=False)
+    with pytest.warns(DeprecationWarning, match="natural_time"):
+        old = train.sweep(CFG, ds, physical_time=0.3, **kw)
+    new = train.sweep(CFG, ds, natural_time=0.3, **kw)
+    assert old["step"].tolist() == new["step"].tolist()
+    assert old["run_steps"][0] == train.steps_for_natural_time(0.3, 1e-2, 1.0) == 30
+    with pytest.raises(TypeError, match="deprecated name of natural_time"):
+        train.sweep(CFG, ds, physical_time=0.3, natural_time=0.3, **kw)
 
 
 def test_chunks_match_one_program(ds):
@@ -151,7 +148,7 @@ def test_bad_sweep_arguments(ds):
     with pytest.raises(ValueError, match=r"lr\[0\]=0.*> 0"):
         train.sweep(CFG, ds, lam=[0.1], lr=[0], seeds=[0], progress=False)
     with pytest.raises(ValueError, match="lam > 0"):
-        train.sweep(CFG, ds, lam=[0.0], lr=[1.0], seeds=[0], physical_time=1.0, progress=False)
+        train.sweep(CFG, ds, lam=[0.0], lr=[1.0], seeds=[0], natural_time=1.0, progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         train.sweep(CFG.replace(batch_size=301), ds, lam=[0.0], lr=[1.0], seeds=[0],
                     progress=False)
@@ -259,13 +256,14 @@ def test_cli_sweep_and_train(tmp_path, capsys):
     common = ["--depth", "2", "--width", "8", "--steps", "20", "--eval-every", "10",
               "--batch-size", "50", "--n-train", "300", "--n-test", "100", "--no-progress"]
     assert cli.sweep_main(["--lam", "1e-3", "1e-2", "--lr", "1", "--seeds", "0",
-                           "--physical-time", "0.1", "--out", str(tmp_path / "s")] + common) == 0
+                           "--natural-time", "0.1", "--out", str(tmp_path / "s")] + common) == 0
     text = capsys.readouterr().out
     assert "best_acc" in text and "results:" in text
     table = train.load_results(tmp_path / "s" / "results.npz")
     assert sorted(set(table["run_steps"].tolist())) == [10, 100]
     assert cli.train_main(["--lam", "1e-3", "--lr", "0.5", "--out", "none"] + common) == 0
     assert "0.001" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        cli.train_main(["--loss", "hinge", "--out", "none"] + common)
+    from l2theory.cli import main  # reports errors: one line, exit status 2
+
+    assert main(["train", "--loss", "hinge", "--out", "none"] + common) == 2
     assert "valid: 'xent', 'mse'" in capsys.readouterr().err

@@ -6,6 +6,7 @@ compilation, shared between tests through the engine's program cache.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import pytest
 
 from l2theory import data, models, train
 from l2theory._practice.train import schedules
-from l2theory._practice.train.config import TrainConfig
+from l2theory._practice import models as models_impl
+from l2theory._practice.train.config import MODEL_FIELDS, TrainConfig
 
 TINY = dict(depth=2, width=32, steps=40, eval_every=20, batch_size=50, lr=1.0)
 
@@ -209,58 +211,7 @@ def test_lr_schedules_pure():
     assert float(train.lr_at("constant", 0.3, 5, 10, b, 0.5)) == pytest.approx(0.3)
 
 
-# ----------------------------------------------------------------------------- AutoL2
-
-
-def _script(measurements, *, refractory, every=10, lam=1.0, factor=10.0):
-    """Feed (loss, acc) measurements at steps every, 2*every, ...; return lam after each."""
-    s = train.lam_init(lam, "float32")
-    out = []
-    for i, (loss, acc) in enumerate(measurements):
-        s = train.autol2_update(s, loss, acc, every * (i + 1), factor=factor,
-                                refractory=refractory)
-        out.append(float(s.lam))
-    return out, s
-
-
-def test_autol2_decays_after_two_measurements_no_better():
-    seq = [(1.0, 0.5), (0.8, 0.6), (0.7, 0.7),  # improving
-           (0.75, 0.8),                          # loss not below its minimum: no better (1)
-           (0.6, 0.65),                          # accuracy not above its maximum: no better (2)
-           (0.5, 0.9), (0.4, 0.95)]              # improving again
-    lams, s = _script(seq, refractory=0)
-    np.testing.assert_allclose(lams, [1, 1, 1, 1, 0.1, 0.1, 0.1], rtol=1e-6)
-    assert int(s.last_change) == 50
-
-
-def test_autol2_one_bad_measurement_is_not_enough():
-    seq = [(1.0, 0.5), (1.1, 0.6), (0.9, 0.7), (0.95, 0.8), (0.8, 0.9)]  # bad, good, bad, good
-    lams, _ = _script(seq, refractory=0)
-    assert lams == [1.0] * 5
-
-
-def test_autol2_waits_for_the_refractory_period():
-    # Plateau from the 2nd measurement on: the rule holds from step 30 on.
-    seq = [(1.0, 0.5)] + [(1.0, 0.5)] * 9
-    lams, _ = _script(seq, refractory=55)
-    # step 30..50: refractory since the start (step 0); first decay at step 60; next >= 60+55.
-    expect = [1, 1, 1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.1]
-    np.testing.assert_allclose(lams, expect, rtol=1e-6)
-    lams, _ = _script([(1.0, 0.5)] * 20, refractory=55)
-    changes = [10 * (i + 1) for i in range(1, 20) if lams[i] != lams[i - 1]]
-    assert changes == [60, 120, 180]
-
-
-def test_autol2_in_training_measures_interval_means(small):
-    cfg = TrainConfig(**{**TINY, "steps": 200, "eval_every": 10, "lr": 0.05}, lam=0.5,
-                      lam_schedule="autol2", autol2_measure_every=5, autol2_refractory=30)
-    rows = train.train(cfg, small)
-    lam = rows["lam"]
-    ratios = lam[1:] / lam[:-1]
-    assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 0.1) | np.isclose(ratios, 0.01))
-    assert lam[-1] < lam[0]  # with a tiny lr progress stalls, so lam decays
-    first = rows["step"][np.argmax(lam < lam[0])]
-    assert first >= 30  # never within the refractory period from the start
+# AutoL2, mixup and the authors' flags: tests/test_autol2.py
 
 
 # ----------------------------------------------------------------------------- bad configs
@@ -284,12 +235,29 @@ def test_autol2_in_training_measures_interval_means(small):
     (dict(model_kwargs={"nope": 1}), ["model_kwargs", "nope"]),
     (dict(model="wrn", depth=10, width=8), ["width", "widen"]),
     (dict(lr_decay_at=(0.8, 0.3)), ["lr_decay_at", "increasing"]),
+    (dict(autol2_delay=-0.1), ["autol2_delay", ">= 0", "0.1"]),
+    (dict(autol2_factor=1.0), ["autol2_factor", "> 1"]),
+    (dict(mixup_alpha=0.0), ["mixup_alpha", "> 0", "1.0"]),
+    (dict(mixup_alpha=float("inf")), ["mixup_alpha", "finite"]),
+    (dict(model="cnn", depth=2, width=(8, 0)), ["width[1]=0", ">= 1"]),
 ])
 def test_bad_config_errors_name_the_field_and_fix(kwargs, words):
     with pytest.raises(ValueError) as e:
         TrainConfig(**kwargs)
+    field = next(iter(kwargs)) if len(kwargs) == 1 else words[0]
+    assert str(e.value).startswith(field), str(e.value)  # "field=value: problem; fix"
     for w in words:
         assert w in str(e.value), (w, str(e.value))
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr="0.1"), dict(steps=10.0), dict(depth=True),
+                                    dict(seed=1.0), dict(model=3), dict(augment=1),
+                                    dict(mixup=1),
+                                    dict(model_kwargs=[("pool", "avg")])])
+def test_wrong_types_are_type_errors(kwargs):
+    (field, value), = kwargs.items()
+    with pytest.raises(TypeError, match=f"^{field}="):
+        TrainConfig(**kwargs)
 
 
 def test_batch_larger_than_data(small):
@@ -301,9 +269,64 @@ def test_config_roundtrip_and_model_passthrough():
     cfg = TrainConfig(model="cnn", depth=2, width=4, model_kwargs={"pool": "avg"})
     assert TrainConfig(**cfg.to_dict()) == cfg
     assert cfg.build_model(10).name.startswith("cnn")
-    # a family without `width`: the default width is simply not passed
     assert TrainConfig(model="wrn-10-1").build_model(10).name == "wrn-10-1"
     assert models.get("fc", **TrainConfig().factory_kwargs(10)).degree == 2
+
+
+def test_configs_stored_by_older_versions_rebuild():
+    """Before per-family defaults, to_dict stored depth=2, width=256 for every family (a wrn
+    ignored them); from_dict drops them where the family has no such setting."""
+    old = {**TrainConfig(model="wrn-10-1").to_dict(), "depth": 2, "width": 256}
+    with pytest.raises(ValueError, match="^depth=2: model 'wrn-10-1' has no depth setting"):
+        TrainConfig(**old)
+    cfg = TrainConfig.from_dict(json.loads(json.dumps(old)))
+    assert cfg == TrainConfig(model="wrn-10-1") and cfg.build_model(10).name == "wrn-10-1"
+    fc = {**TrainConfig().to_dict(), "depth": 2, "width": 256}  # fc: the same model as before
+    assert TrainConfig.from_dict(fc).build_model(10).name == TrainConfig().build_model(10).name
+
+
+def _n_params(model, input_shape):
+    shapes = jax.eval_shape(lambda key: model.init(key, input_shape), jax.random.PRNGKey(0))
+    return models.param_count(shapes[0])
+
+
+@pytest.mark.parametrize("name", sorted(models_impl._FAMILIES) + ["wrn-16-4"])
+def test_model_fields_default_to_the_familys_own_defaults(name):
+    """TrainConfig(model=m) builds models.get(m): no other family's default leaks in."""
+    cfg = TrainConfig(model=name)
+    assert all(getattr(cfg, f) is None for f in MODEL_FIELDS)
+    got, want = cfg.build_model(10), models.get(name)
+    assert got.name == want.name and got.degree == want.degree
+    shape = (32, 32, 3)
+    assert _n_params(got, shape) == _n_params(want, shape)
+    settings = cfg.model_settings()
+    assert settings["depth"] == {"fc": 2, "fully_connected": 2, "cnn": 3}.get(
+        name, 16 if name == "wrn-16-4" else 28)
+    assert TrainConfig(**cfg.to_dict()) == cfg
+
+
+def test_cnn_width_is_a_list_of_channels():
+    cfg = TrainConfig(model="cnn", depth=2, width=[16, 32], model_kwargs={"pool": "avg"})
+    assert cfg.width == (16, 32)  # stored as a tuple
+    assert cfg.build_model(10).name == models.get("cnn", depth=2, width=(16, 32)).name == \
+        "cnn-d2-w16-32"
+    stored = json.loads(json.dumps(cfg.to_dict()))
+    assert stored["width"] == [16, 32] and TrainConfig(**stored) == cfg
+    assert cfg.replace(width=np.array([8, 8])).width == (8, 8)
+    with pytest.raises(ValueError, match=r"^width=\(16, 32\): needs one int per conv layer"):
+        TrainConfig(model="cnn", width=[16, 32])  # the family's default depth is 3
+    with pytest.raises(TypeError, match=r"^width=\(16, 32\): must be an int"):
+        TrainConfig(model="fc", width=[16, 32])
+
+
+@pytest.mark.parametrize("kwargs, field, takes", [
+    (dict(model="wrn", width=8), "width", "widen"),
+    (dict(model="wrn-16-4", depth=16), "depth", "residual_scale"),
+    (dict(model="wrn", activation="tanh"), "activation", "batchnorm"),
+])
+def test_a_setting_the_family_lacks_is_an_error(kwargs, field, takes):
+    with pytest.raises(ValueError, match=f"^{field}=.*: model .* has no {field} setting; .*{takes}"):
+        TrainConfig(**kwargs)
 
 
 def test_float64_parameters_with_x64(tmp_path):

@@ -1,8 +1,9 @@
 """AutoL2 against the best fixed lam at the same step budget.
 
-THEORY.md, relation 4: AutoL2 starts at a large lam and divides it by ``autol2_factor`` whenever,
-after a refractory period, the last two measurements of the training loss and accuracy were no
-better than the best before them (the schedule itself lives in ``l2theory.train``:
+docs/conventions.md, relation 4: AutoL2 starts at a large lam and divides it by ``autol2_factor``
+when, after a refractory period of ``2 k autol2_delay / lam`` steps, the best training loss or
+accuracy before the last two measurements is at least as good as both of them - the authors' rule
+(``l2theory.train.autol2_rule``; the schedule runs in ``l2theory.train``:
 ``TrainConfig(lam_schedule="autol2", autol2_*)``). Time counts steps.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.budget import _argbest, _sweep, per_lam
 from l2theory._experiments.collapse import split_lanes
 
@@ -34,7 +35,7 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
     - Fixed arm: one sweep over ``lams`` with ``lam_schedule="constant"``.
     - AutoL2 arm: one sweep from ``lam_start`` (default ``max(lams)``) with
       ``lam_schedule="autol2"`` and ``config``'s ``autol2_factor``/``autol2_measure_every``/
-      ``autol2_refractory``.
+      ``autol2_delay`` (the authors' units: refractory period ``2 k delay / lam`` steps).
 
     Reported for both: the final ``metric`` (mean and per seed) and the steps to reach a target
     (first evaluation with ``metric >= target``; ``<=`` for a loss). The target defaults to
@@ -60,17 +61,19 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
       ``steps_to_target``), ``autol2`` (``lam_start``, ``final_mean``, ``final_std``,
       ``final_per_seed``, ``steps_to_target``, ``final_lam`` per seed, ``lam_trace``:
       ``{"step": [...], "lam": [[per evaluation] per seed]}``, ``lam_changes``: per seed, the
-      evaluation steps at which lam had just been divided), ``target``, ``budget``, ``seeds``,
+      evaluation steps at which lam had just been divided, ``decay_steps``: per seed, the
+      measurement steps at which AutoL2 divided lam, from its record), ``target``, ``budget``,
+      ``seeds``,
       ``metric``, ``autol2_beats_best_fixed`` (final mean strictly better).
     """
     budget = _checks.positive_int("budget", budget)
-    lams = sorted(_checks.values("lams", lams, allow_zero=True))
+    lams = sorted(_checks.lams("lams", lams))
     seeds = _checks.seeds("seeds", seeds)
     if lam_start is None:
         lam_start = max(lams)
-    lam_start = _checks.positive("lam_start", lam_start)
-    if not 0 < target_fraction <= 1:
-        raise _checks.bad("target_fraction", target_fraction, "must be in (0, 1]", "e.g. 0.98")
+    lam_start = _checks.lam("lam_start", lam_start, allow_zero=False)
+    target_fraction = _checks.real("target_fraction", target_fraction, low=0.0, high=1.0,
+                                   low_open=True, fix="e.g. 0.98")
     mode = "min" if "loss" in metric else "max"
     base = config.replace(steps=budget, eval_every=min(config.eval_every, budget))
 
@@ -97,8 +100,12 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
         fixed_hits.append([None if ln["diverged"] else
                            steps_to_target(ln["step"], ln["values"], target, mode=mode)
                            for ln in fixed_lanes if np.isclose(ln["lam"], lam, rtol=1e-6)])
-    finals, hits, trace, changes, final_lam = [], [], [], [], []
+    rec = auto_rows["autol2"]
+    finals, hits, trace, changes, final_lam, decays = [], [], [], [], [], []
     for ln in auto_lanes:
+        mine = rec["run"] == ln["run"]
+        lam_m = np.concatenate([np.asarray([lam_start], rec["lam"].dtype), rec["lam"][mine]])
+        decays.append(rec["step"][mine][lam_m[1:] < lam_m[:-1]].tolist())
         lam_t = auto_lam_lanes[ln["run"]]["values"]
         trace.append(lam_t.tolist())
         changed = np.flatnonzero(lam_t[1:] < lam_t[:-1] * (1 - 1e-6)) + 1
@@ -125,6 +132,6 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
                    "final_std": float(np.std(ok)) if ok else None, "final_per_seed": finals,
                    "steps_to_target": hits, "final_lam": final_lam,
                    "lam_trace": {"step": auto_lanes[0]["step"].tolist(), "lam": trace},
-                   "lam_changes": changes},
+                   "lam_changes": changes, "decay_steps": decays},
         "autol2_beats_best_fixed": beats, "target": target, "budget": budget, "seeds": seeds,
         "metric": metric, "lr": config.lr})

@@ -1,7 +1,8 @@
 """Step budgets and the optimal lam: fixed budget vs budget proportional to 1/lam, and the
 prediction ``lam_opt(T) = c / (lr T)`` from one short run at a large lam.
 
-THEORY.md, empirical relations 2 and 3. Time counts steps; the natural clock is ``lam lr t``.
+docs/conventions.md, empirical relations 2 and 3. Time counts steps; the natural clock is
+``lam lr t``.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.collapse import split_lanes
 from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
 
@@ -38,7 +39,8 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
     for lam in lams:
         mine = [ln for ln in lanes if math.isclose(ln["lam"], lam, rel_tol=1e-6, abs_tol=1e-30)]
         if not mine:
-            raise ValueError(f"rows have no lane with lam={lam!r}; lams must come from the sweep")
+            raise _checks.bad("lams", lams, f"rows have no lane with lam={lam!r}",
+                              "pass lams of the sweep that made rows")
         finals, bests, steps = [], [], []
         for ln in mine:
             s, v = ln["step"], ln["values"]
@@ -46,8 +48,9 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
                 keep = s <= at_step
                 s, v = s[keep], v[keep]
                 if not len(s) or s[-1] != at_step:
-                    raise ValueError(f"lane run={ln['run']} has no evaluation at step {at_step}; "
-                                     "make eval_every divide every budget")
+                    raise _checks.bad("at_step", at_step, f"lane run={ln['run']} has no "
+                                      f"evaluation at step {at_step}",
+                                      "make eval_every divide every budget")
             steps.append(int(s[-1]))
             if not ln["diverged"]:
                 finals.append(float(v[-1]))
@@ -68,20 +71,21 @@ def _argbest(values: Sequence[float | None], mode: str = "max") -> int | None:
 
 
 def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
-                      physical_time: float, seeds: Sequence[int] = (0,),
-                      metric: str = "test_acc") -> dict[str, Any]:
+                      natural_time: float | None = None, seeds: Sequence[int] = (0,),
+                      metric: str = "test_acc", physical_time: float | None = None,
+                      progress: bool = False) -> dict[str, Any]:
     """Final test accuracy against lam for a fixed step budget and for a budget ``~ 1/lam``.
 
-    THEORY.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam (too
-    large a lam collapses before ``T``, too small a lam has not used its regularization yet);
+    docs/conventions.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam
+    (too large a lam collapses before ``T``, too small a lam has not used its regularization yet);
     with ``T = tau / (lam lr)`` steps (the same natural time ``tau`` for every lam) it improves as
     lam decreases and saturates.
 
     Arms (one ``l2theory.train.sweep`` each, the same ``config`` otherwise):
 
     - ``fixed``: every lam trained for ``budget_steps`` steps.
-    - ``proportional``: lam trained for ``ceil(physical_time / (lam lr))`` steps
-      (``sweep(..., physical_time=physical_time)``); ``lam = 0`` has no such budget and is left
+    - ``proportional``: lam trained for ``ceil(natural_time / (lam lr))`` steps
+      (``sweep(..., natural_time=natural_time)``); ``lam = 0`` has no such budget and is left
       out of this arm (``None`` entries).
 
     Args:
@@ -91,29 +95,34 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
       lams: L2 coefficients (``>= 0``).
       lr: learning rate (constant unless ``config`` schedules it).
       budget_steps: ``T`` of the fixed arm (steps).
-      physical_time: ``tau = lam lr T`` of the proportional arm (dimensionless).
+      natural_time: ``tau = lam lr T`` of the proportional arm (dimensionless).
       seeds: seeds, averaged over.
       metric: the column reported (``"test_acc"``).
+      progress: a progress bar per sweep (stderr).
 
     Returns:
       JSON-ready dict: ``lam`` (sorted), ``fixed`` and ``proportional`` (each ``per_lam``'s dict:
       ``steps``, ``mean``, ``std``, ``per_seed``, ``best_over_time_mean``, ``n_diverged`` per lam),
       ``best_lam_fixed``, ``best_lam_proportional`` (lam of the best mean final accuracy),
-      ``budget_steps``, ``physical_time``, ``lr``, ``seeds``, ``metric``.
+      ``budget_steps``, ``natural_time``, ``lr``, ``seeds``, ``metric``.
     """
-    lams = sorted(_checks.values("lams", lams, allow_zero=True))
-    lr = _checks.positive("lr", lr)
+    lams = sorted(_checks.lams("lams", lams))
+    lr = _checks.lr("lr", lr)
     budget_steps = _checks.positive_int("budget_steps", budget_steps)
-    physical_time = _checks.positive("physical_time", physical_time)
+    natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
+                                   note=_checks.NATURAL_TIME_NOTE)
+    natural_time = _checks.positive("natural_time", natural_time)
     seeds = _checks.seeds("seeds", seeds)
     cfg = config.replace(steps=budget_steps, lr=lr, eval_every=min(config.eval_every,
                                                                   budget_steps))
-    fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds), lams, metric=metric)
+    fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress),
+                    lams, metric=metric)
     positive = [m for m in lams if m > 0]
     prop = {k: [] for k in fixed}
     if positive:
         got = per_lam(_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
-                             physical_time=physical_time), positive, metric=metric)
+                             natural_time=natural_time, progress=progress), positive,
+                      metric=metric)
         for lam in lams:
             if lam > 0:
                 i = positive.index(lam)
@@ -128,20 +137,21 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
         "lam": lams, "fixed": fixed, "proportional": prop,
         "best_lam_fixed": None if bf is None else lams[bf],
         "best_lam_proportional": None if bp is None else lams[bp],
-        "budget_steps": budget_steps, "physical_time": physical_time, "lr": lr, "seeds": seeds,
+        "budget_steps": budget_steps, "natural_time": natural_time, "lr": lr, "seeds": seeds,
         "metric": metric})
 
 
 def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Sequence[int],
                     lams: Sequence[float], seeds: Sequence[int] = (0,),
-                    short_physical_time: float = 3.0, smooth: float | None = DEFAULT_SMOOTH,
-                    metric: str = "test_acc") -> list[dict[str, Any]]:
+                    short_natural_time: float | None = None, smooth: float | None = DEFAULT_SMOOTH,
+                    metric: str = "test_acc", short_physical_time: float | None = None,
+                    progress: bool = False) -> list[dict[str, Any]]:
     """Predict the optimal lam of a step budget from one short run at a large lam, and check it.
 
-    THEORY.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used by the
-    lam whose peak falls at ``T``: ``lam_opt(T) = c / (lr T)``. Procedure:
+    docs/conventions.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used
+    by the lam whose peak falls at ``T``: ``lam_opt(T) = c / (lr T)``. Procedure:
 
-    1. Short run(s) at ``lam_large`` for ``ceil(short_physical_time / (lam_large lr))`` steps
+    1. Short run(s) at ``lam_large`` for ``ceil(short_natural_time / (lam_large lr))`` steps
        (one per seed); ``t*`` = step of peak ``metric`` (``t_star``, smoothing ``smooth``) and
        ``c = lam_large lr t*``, the geometric mean over seeds.
     2. For each budget ``T``: ``lam_pred = c / (lr T)``.
@@ -159,9 +169,11 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
       budgets: step budgets ``T`` (ints).
       lams: the grid compared against (``> 0``).
       seeds: seeds (short runs and sweeps).
-      short_physical_time: natural time ``lam lr t`` of the short run; must exceed ``c``.
+      short_natural_time: natural time ``lam lr t`` of the short run (default 3); must exceed
+        ``c``.
       smooth: ``t_star``'s bandwidth in ``ln step``.
       metric: the column whose peak/final value is used (``"test_acc"``).
+      progress: a progress bar per sweep (stderr).
 
     Returns:
       A table, one JSON-ready dict per budget (sorted by budget): ``budget``, ``lam_pred``,
@@ -171,20 +183,23 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
       (``metric_best - metric_at_nearest_pred``), ``metric_by_lam`` (``{lam: mean}``), and the
       short run's ``c``, ``c_per_seed``, ``t_star_large`` (per seed), ``lam_large``,
       ``short_at_boundary`` (True if any short run peaked at its first/last evaluation: then
-      ``c`` is only a bound; increase ``short_physical_time``).
+      ``c`` is only a bound; increase ``short_natural_time``).
     """
-    lam_large = _checks.positive("lam_large", lam_large)
-    lr = _checks.positive("lr", lr)
-    budgets = sorted({_checks.positive_int(f"budgets[{i}]", b) for i, b in enumerate(budgets)})
-    if not budgets:
-        raise _checks.bad("budgets", budgets, "is empty", "pass e.g. budgets=[200, 800]")
-    lams = sorted(_checks.values("lams", lams))
+    lam_large = _checks.lam("lam_large", lam_large, allow_zero=False)
+    lr = _checks.lr("lr", lr)
+    budgets = sorted(set(_checks.sequence("budgets", budgets, _checks.positive_int,
+                                          example="[200, 800]")))
+    lams = sorted(_checks.lams("lams", lams, allow_zero=False))
     seeds = _checks.seeds("seeds", seeds)
-    short_physical_time = _checks.positive("short_physical_time", short_physical_time)
+    short_natural_time = _checks.renamed("short_natural_time", short_natural_time,
+                                         "short_physical_time", short_physical_time,
+                                         note=_checks.NATURAL_TIME_NOTE)
+    short_natural_time = 3.0 if short_natural_time is None else short_natural_time
+    short_natural_time = _checks.positive("short_natural_time", short_natural_time)
     mode = "min" if "loss" in metric else "max"
 
     short = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
-                   physical_time=short_physical_time)
+                   natural_time=short_natural_time, progress=progress)
     t_stars, boundary = [], False
     for ln in split_lanes(short, metric):
         if ln["diverged"]:
@@ -204,13 +219,13 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
         every = math.gcd(every, config.eval_every)
         rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
                                      evals_per_decade=None), dataset,
-                      lam=lams, lr=[lr], seeds=seeds)
+                      lam=lams, lr=[lr], seeds=seeds, progress=progress)
         for b in budgets:
             results[b] = per_lam(rows, lams, metric=metric, at_step=b)
     else:
         for b in budgets:
             rows = _sweep(config.replace(steps=b, lr=lr, eval_every=min(config.eval_every, b)),
-                          dataset, lam=lams, lr=[lr], seeds=seeds)
+                          dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress)
             results[b] = per_lam(rows, lams, metric=metric)
 
     table = []

@@ -1,9 +1,9 @@
 """The t*-collapse: ``t* ~ c / (lam lr)`` measured on a sweep, and its power-law fit.
 
-THEORY.md, empirical relation 1: the step of peak test accuracy scales as ``t* = c / (lam lr)``
-over a wide range of ``lam`` and ``lr``; equivalently the curves of accuracy against the natural
-clock ``lam lr t`` collapse, with their peaks at ``lam lr t* = c``. ``collapse`` measures ``t*``
-per lane of a sweep (``t_star``'s rule) and fits
+docs/conventions.md, empirical relation 1: the step of peak test accuracy scales as
+``t* = c / (lam lr)`` over a wide range of ``lam`` and ``lr``; equivalently the curves of accuracy
+against the natural clock ``lam lr t`` collapse, with their peaks at ``lam lr t* = c``. ``collapse``
+measures ``t*`` per lane of a sweep (``t_star``'s rule) and fits
 
     log t* = log c - s log(lam lr)
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
 
 LANE_NEEDED = ("run", "step", "diverged")
@@ -46,9 +46,9 @@ def split_lanes(rows: dict, metric: str) -> list[dict[str, Any]]:
         lam, lr = cols[lam_col][m], cols[lr_col][m]
         for name, v in ((lam_col, lam), (lr_col, lr)):
             if not np.allclose(v, v[0], rtol=1e-6, atol=0):
-                raise ValueError(f"rows: lane run={run} has a varying {name!r} column; the "
-                                 "collapse needs each lane's base lam and lr (a sweep's run_lam / "
-                                 "run_lr columns)")
+                raise _checks.bad("rows", rows, f"lane run={run} has a varying {name!r} column "
+                                  "and the collapse needs each lane's base lam and lr",
+                                  "pass a sweep's table (its run_lam / run_lr columns)")
         lanes.append({
             "run": int(run), "lam": float(lam[0]), "lr": float(lr[0]),
             "seed": int(seed[m][0]), "diverged": bool(np.any(cols["diverged"][m])),
@@ -123,8 +123,7 @@ def fit_power_law(lam_lr, t_star, seeds=None, *, n_boot: int = 1000, ci: float =
         raise _checks.bad("lam_lr", x, "needs at least two distinct values to fit a slope",
                           "sweep over several lam or lr")
     n_boot = _checks.positive_int("n_boot", n_boot, minimum=0)
-    if not 0 < ci < 1:
-        raise _checks.bad("ci", ci, "must be in (0, 1)", "e.g. 0.95")
+    ci = _checks.real("ci", ci, low=0.0, high=1.0, low_open=True, high_open=True, fix="e.g. 0.95")
     lx, ly = np.log(x), np.log(y)
     a, b = _ols(lx, ly)
     resid = ly - (a + b * lx)

@@ -1,13 +1,13 @@
 """The bottom of the Hessian spectrum of the L2-regularized training loss.
 
-THEORY.md, item 5: late in training many directions of the data loss are flat; the L2 term
-``lam/2 ||theta||^2`` adds ``lam I`` to the Hessian and lifts them to curvature ``lam``, so the
+docs/conventions.md, relation 5: late in training many directions of the data loss are flat; the L2
+term ``lam/2 ||theta||^2`` adds ``lam I`` to the Hessian and lifts them to curvature ``lam``, so the
 slowest relaxation time of gradient descent is ``1/(lr lam)`` steps. For a bias-free ReLU network
 some flat directions are exact: a first-layer weight change orthogonal to every training input
-changes no training output, to any order. With ``n`` training inputs in ``d > n`` dimensions
-there are at least ``width * (d - n)`` of them, so ``lam`` is an eigenvalue of huge multiplicity
-of the total Hessian; directions curved by the residual term ``sum_i r_i grad^2 f_i / n`` can sit
-below it (in ``[0, lam)`` at a minimum).
+changes no training output, to any order. With ``n`` training inputs in ``d > n`` dimensions there
+are at least ``width * (d - n)`` of them, so ``lam`` is an eigenvalue of huge multiplicity of the
+total Hessian; directions curved by the residual term ``sum_i r_i grad^2 f_i / n`` can sit below it
+(in ``[0, lam)`` at a minimum).
 
 ``hessian_lowest_eigs`` finds the lowest eigenvalues by Lanczos with full reorthogonalization on
 Hessian-vector products ``H v = d/de grad L(theta + e v)`` (``jax.jvp`` of ``jax.grad``): the
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._practice.train.step import sum_squares
 
 METHODS = ("auto", "lanczos", "dense")
@@ -235,8 +235,8 @@ def hessian_vs_lam(config, dataset, *, lams: Sequence[float], lr: float | None =
     lam (slowly escaping directions, e.g. near-dead ReLU units): the bottom of the spectrum is set
     by lam, not fixed at lam.
     """
-    lams = _checks.values("lams", lams)
-    lr = config.lr if lr is None else _checks.positive("lr", lr)
+    lams = _checks.lams("lams", lams, allow_zero=False)
+    lr = config.lr if lr is None else _checks.lr("lr", lr)
     late_tau = _checks.positive("late_tau", late_tau)
     x = jnp.asarray(dataset.x_train)
     y = jnp.asarray(dataset.y_train, jnp.int32)

@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from l2theory._experiments._checks import bad
+from l2theory._checks import bad
 
 MODES = ("max", "min")
 DEFAULT_SMOOTH = 0.2  # Gaussian bandwidth in ln(step): about +-20 % in t

@@ -1,11 +1,11 @@
 """Beyond the paper: does ``t*`` collapse in the *integrated* decay time under decoupled weight
 decay and non-constant learning-rate schedules?
 
-The infinite-width theory (THEORY.md) says learning stops once the weights have decayed: the
-kernel falls as ``exp(-2 (L-1) D(t))`` with ``D(t)`` the accumulated log-decay of the weights. For
-plain SGD with constant ``lr``, ``lam`` it is ``D = lam lr t``, the natural clock, hence
-``t* = c / (lam lr)``. With a schedule or another placement of the decay, the natural
-generalization is the integrated decay clock::
+The infinite-width theory (docs/conventions.md) says learning stops once the weights have decayed:
+the kernel falls as ``exp(-2 (L-1) D(t))`` with ``D(t)`` the accumulated log-decay of the weights.
+For plain SGD with constant ``lr``, ``lam`` it is ``D = lam lr t``, the natural clock, hence
+``t* = c / (lam lr)``. With a schedule or another placement of the decay, the natural generalization
+is the integrated decay clock::
 
     D(t) = m * sum_{s < t} lr_s lam_s,    m = 1 / (1 - momentum) for coupled L2 (the L2 gradient
                                           goes through the momentum buffer, whose steady-state
@@ -20,13 +20,14 @@ peaks collapse in ``D`` while they need not in steps or in ``lam lr t``.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.budget import _sweep
 from l2theory._experiments.collapse import default_mode, fit_power_law, lane_peaks
 from l2theory._experiments.peak import DEFAULT_SMOOTH
@@ -106,8 +107,8 @@ def decoupled_and_schedules(config, dataset, *, lams: Sequence[float], lrs: Sequ
       (``geometric_mean``, ``log10_std``), ``collapse_ratio``, ``naive_collapse_ratio``,
       ``collapses``, ``n_included``, ``clock_factor`` (``m``)), ``steps``, ``metric``.
     """
-    lams = _checks.values("lams", lams)
-    lrs = _checks.values("lrs", lrs)
+    lams = _checks.lams("lams", lams, allow_zero=False)
+    lrs = _checks.lrs("lrs", lrs)
     steps = _checks.positive_int("steps", steps, minimum=3)
     seeds = _checks.seeds("seeds", seeds)
     variants = dict(DEFAULT_VARIANTS if variants is None else variants)
@@ -124,11 +125,11 @@ def decoupled_and_schedules(config, dataset, *, lams: Sequence[float], lrs: Sequ
             raise _checks.bad(f"variants[{name!r}]", overrides,
                               "needs a constant lam schedule (the clock integrates lam)",
                               "drop lam_schedule='autol2' (see autol2_comparison)")
-        try:
-            cfg = config.replace(**overrides, steps=steps)
-        except TypeError as e:
-            raise _checks.bad(f"variants[{name!r}]", overrides, str(e),
-                              "use TrainConfig field names") from None
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(config)})
+        if unknown:
+            raise _checks.bad(f"variants[{name!r}]", overrides, f"unknown settings {unknown}",
+                              "use TrainConfig field names")
+        cfg = config.replace(**overrides, steps=steps)
         rows = _sweep(cfg, dataset, lam=lams, lr=lrs, seeds=seeds)
         lanes = lane_peaks(rows, metric=metric, mode=mode, smooth=smooth)
         clocks: dict[tuple[float, float], np.ndarray] = {}

@@ -1,8 +1,8 @@
 """Theory vs practice: finite-width networks trained by gradient descent against the exact
 infinite-width gradient flow with L2, on real data.
 
-Setting (THEORY.md): bias-free ReLU fully connected nets of ``depth`` layers (homogeneity degree
-``L = depth``), NTK parameterization, full-batch gradient descent on
+Setting (docs/conventions.md): bias-free ReLU fully connected nets of ``depth`` layers (homogeneity
+degree ``L = depth``), NTK parameterization, full-batch gradient descent on
 ``mean_i 1/2 ||f(x_i) - y_i||^2 + lam/2 ||theta||^2`` with centered one-hot targets
 ``y = one_hot - 1/k``. Time ``t`` counts steps; the natural clock is ``tau = lam lr t``.
 
@@ -52,12 +52,13 @@ on the data and dominated elsewhere by the ``-(L-1) f0`` offset (test loss ~6).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
-from l2theory._experiments import _checks
+from l2theory import _checks
 from l2theory._experiments.fc_network import fc_config, fc_empirical_ntk, train_recording
 
 
@@ -75,12 +76,14 @@ def prepare_data(data, *, n_train: int, n_test: int, data_seed: int = 0,
 
     if isinstance(data, tuple):
         if len(data) != 4:
-            raise _checks.bad("data", f"tuple of {len(data)}", "a tuple must hold 4 arrays",
+            raise _checks.bad("data", _checks.Described(f"<tuple of length {len(data)}>"),
+                              "a tuple must hold 4 arrays",
                               "pass (x_train, labels_train, x_test, labels_test)")
         data = data_mod.Dataset(*data)
     elif not isinstance(data, (str, data_mod.Dataset)):
-        raise _checks.bad("data", type(data).__name__, "unsupported type",
-                          "pass a dataset name, an l2theory.data.Dataset or a 4-tuple of arrays")
+        raise _checks.bad("data", data, f"unsupported type {type(data).__name__}",
+                          "pass a dataset name, an l2theory.data.Dataset or a 4-tuple of arrays",
+                          kind=TypeError)
     ds = data_mod.load(data, n_train=n_train, n_test=n_test, seed=data_seed)
     if standardize:
         ds = data_mod.standardize(ds)
@@ -110,6 +113,8 @@ def gd_limit_outputs(k_train, k_test_train, y, f0_train, f0_test, *, lam: float,
 
     Returns ``(f_train [S, n, k], f_test [S, m, k])``.
     """
+    lam, lr = _checks.lam("lam", lam), _checks.lr("lr", lr)
+    degree = _checks.positive_int("degree", degree)
     k_train = np.asarray(k_train, np.float64)
     k_test_train = np.asarray(k_test_train, np.float64)
     y = np.asarray(y, np.float64)
@@ -164,7 +169,8 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
                        n_test: int = 256, seeds: Sequence[int] = (0,),
                        window: tuple[float, float] = (0.05, 4.0), n_records: int = 64,
                        late_tau: float = 20.0, data_seed: int = 0, standardize: bool = True,
-                       linearized: bool = True, w_std: float = 2 ** 0.5) -> dict[str, Any]:
+                       linearized: bool = True, w_std: float = 2 ** 0.5,
+                       progress: bool = False) -> dict[str, Any]:
     """Finite-width GD vs the exact infinite-width L2 gradient flow (see the module docstring).
 
     For each width and seed: train the network for ``ceil(window[1] / (lam lr))`` full-batch
@@ -188,6 +194,7 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
       standardize: standardize the inputs (training-set statistics).
       linearized: also compute the empirical NTK and the linearized flow.
       w_std: weight standard deviation of every layer (network and analytic kernel alike).
+      progress: one line per width and seed as it finishes (stderr).
 
     Returns:
       JSON-ready dict:
@@ -216,12 +223,10 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
     from l2theory import kernels, solvers
     from l2theory import data as data_mod
 
-    widths = [_checks.positive_int(f"widths[{i}]", w) for i, w in enumerate(widths)]
-    if not widths:
-        raise _checks.bad("widths", widths, "is empty", "pass e.g. widths=[256, 1024]")
+    widths = _checks.sequence("widths", widths, _checks.positive_int, example="[256, 1024]")
     depth = _checks.positive_int("depth", depth, minimum=2)
-    lam = _checks.positive("lam", lam)
-    lr = _checks.positive("lr", lr)
+    lam = _checks.lam("lam", lam, allow_zero=False)
+    lr = _checks.lr("lr", lr)
     n_train = _checks.positive_int("n_train", n_train, minimum=2)
     n_test = _checks.positive_int("n_test", n_test)
     seeds = _checks.seeds("seeds", seeds)
@@ -253,10 +258,11 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
 
     per_width, curves, late = [], {}, None
     flow_vs_gd = None
-    for width in widths:
+    for wi, width in enumerate(widths):
         t0 = time.perf_counter()
         acc: dict[str, list] = {}
         for si, seed in enumerate(seeds):
+            t_run = time.perf_counter()
             cfg = fc_config(depth=depth, width=width, lam=lam, lr=lr, steps=end, seed=seed,
                             w_std=w_std)
             params0, f_tr, f_te = train_recording(cfg, x_tr, l_tr, x_te, steps, num_classes=k)
@@ -299,6 +305,11 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
                                  lam=lam, lr=lr, late_tau=late_tau, fine=fine)
             for key, v in row.items():
                 acc.setdefault(key, []).append(v)
+            if progress:
+                done, total = wi * len(seeds) + si + 1, len(widths) * len(seeds)
+                print(f"theory_vs_practice [{done}/{total}] width {width}, seed {seed}: distance "
+                      f"to the flow {row['distance_mean']:.3f} (mean over the window), "
+                      f"{time.perf_counter() - t_run:.1f} s", file=sys.stderr, flush=True)
             if si == 0:
                 curves[str(width)] = {"distance": d.tolist(), "test_loss_net": loss_net.tolist(),
                                       "test_loss_flow": loss_flow.tolist()}

@@ -32,6 +32,8 @@ import os
 
 import numpy as np
 
+from l2theory import _checks
+from l2theory._checks import bad, integer
 from l2theory._practice.datasets import formats, locate, synthetic
 from l2theory._practice.datasets.augment import mixup, random_crop_flip
 
@@ -98,28 +100,34 @@ class Dataset:
         if self.class_names is not None:
             object.__setattr__(self, "class_names", tuple(self.class_names))
         for split in ("train", "test"):
-            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if x.ndim < 2:
-                raise ValueError(f"Dataset: x_{split} must have shape [n, *input_shape] with at "
-                                 f"least 2 axes, got shape {x.shape}")
+            xn, yn = f"x_{split}", f"y_{split}"
+            x, y = getattr(self, xn), getattr(self, yn)
             if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-                raise ValueError(f"Dataset: x_{split} must be numeric, got dtype {x.dtype}")
-            if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-                raise ValueError(
-                    f"Dataset: y_{split} must be a 1-D array of integer class labels, got shape "
-                    f"{y.shape} dtype {y.dtype}; for one-hot targets pass y.argmax(-1), for "
-                    "float labels y.astype(np.int32)")
+                raise bad(xn, x, f"must be numeric, got dtype {x.dtype}",
+                          "pass images as a float or uint8 array", kind=TypeError)
+            if x.ndim < 2:
+                raise bad(xn, x, "must have shape [n, *input_shape] with at least 2 axes",
+                          "add a feature axis, e.g. x[:, None]")
+            if not np.issubdtype(y.dtype, np.integer):
+                raise bad(yn, y, f"must be a 1-D array of integer class labels, got dtype "
+                          f"{y.dtype}", "for one-hot targets pass y.argmax(-1), for float labels "
+                          "y.astype(np.int32)", kind=TypeError)
+            if y.ndim != 1:
+                raise bad(yn, y, "must be a 1-D array of integer class labels",
+                          "for one-hot targets pass y.argmax(-1)")
             if len(x) != len(y):
-                raise ValueError(f"Dataset: x_{split} has {len(x)} examples but y_{split} has "
-                                 f"{len(y)} labels")
+                raise bad(yn, y, f"{xn} has {len(x)} examples but {yn} has {len(y)} labels",
+                          "pass one label per example")
             if y.size and y.min() < 0:
-                raise ValueError(f"Dataset: y_{split} holds a negative label ({y.min()})")
+                raise bad(yn, y, f"holds a negative label ({y.min()})",
+                          "labels are class indices 0 .. k-1")
             if self.class_names is not None and y.size and y.max() >= len(self.class_names):
-                raise ValueError(f"Dataset: y_{split} holds label {y.max()} but class_names has "
-                                 f"only {len(self.class_names)} classes")
+                raise bad(yn, y, f"holds label {y.max()} but class_names has only "
+                          f"{len(self.class_names)} classes", "pass one name per class")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise ValueError(f"Dataset: x_train examples have shape {self.x_train.shape[1:]} but "
-                             f"x_test examples have shape {self.x_test.shape[1:]}")
+            raise bad("x_test", self.x_test, f"x_train examples have shape "
+                      f"{self.x_train.shape[1:]} but x_test examples have shape "
+                      f"{self.x_test.shape[1:]}", "pass train and test images of one shape")
 
     @property
     def num_classes(self) -> int:
@@ -170,16 +178,17 @@ def subset_indices(dataset: Dataset, n_train: int | None = None, n_test: int | N
                    seed: int = 0, stratify: bool = True):
     """The sorted indices :func:`subsample` keeps: ``(idx_train, idx_test)``, ``None`` for a whole
     split."""
+    seed = _checks.seed("seed", seed)
     out = []
     for index, (split, n) in enumerate((("train", n_train), ("test", n_test))):
         y = getattr(dataset, f"y_{split}")
         if n is None:
             out.append(None)
             continue
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= len(y):
-            raise ValueError(f"n_{split} must be an integer in [0, {len(y)}] (the size of the "
-                             f"{split} split of {dataset.name!r}), got {n!r}")
-        out.append(_subset_indices(y, int(n), np.random.default_rng([seed, index]), stratify))
+        n = integer(f"n_{split}", n, low=0, high=len(y),
+                    what=f"the size of a subset of the {split} split of {dataset.name!r}",
+                    fix="or None for the whole split")
+        out.append(_subset_indices(y, n, np.random.default_rng([seed, index]), stratify))
     return tuple(out)
 
 
@@ -229,9 +238,16 @@ def make_synthetic(n_train: int = 2000, n_test: int = 1000, *, image_shape=(28, 
       >>> ds.x_train.shape, ds.x_train.dtype, ds.num_classes
       ((20, 28, 28, 1), dtype('float32'), 10)
     """
-    image_shape = tuple(int(s) for s in image_shape)
-    if len(image_shape) != 3:
-        raise ValueError(f"image_shape must be (H, W, C), got {image_shape}")
+    shape = _checks.sequence("image_shape", image_shape, _checks.positive_int, example="(28, 28, 1)")
+    if len(shape) != 3:
+        raise bad("image_shape", image_shape, "must be (H, W, C)", "e.g. (28, 28, 1)")
+    image_shape = tuple(shape)
+    n_train = integer("n_train", n_train, low=0, fix="e.g. 2000")
+    n_test = integer("n_test", n_test, low=0, fix="e.g. 1000")
+    num_classes = integer("num_classes", num_classes, low=2, fix="e.g. 10")
+    contrast = _checks.real("contrast", contrast, low=0.0, fix="e.g. 0.04")
+    noise = _checks.real("noise", noise, low=0.0, fix="e.g. 0.3")
+    seed, class_seed = _checks.seed("seed", seed), _checks.seed("class_seed", class_seed)
     kwargs = dict(image_shape=image_shape, num_classes=num_classes, contrast=contrast,
                   noise=noise, class_seed=class_seed)
     x_train, y_train = synthetic.sample(n_train, seed=[seed, 0], **kwargs)
@@ -241,11 +257,15 @@ def make_synthetic(n_train: int = 2000, n_test: int = 1000, *, image_shape=(28, 
 
 
 def _canonical(name: str) -> str:
-    key = str(name).strip().lower().replace("-", "_")
+    if not isinstance(name, str):
+        raise bad("name", name, f"must be a dataset name or a Dataset, not {type(name).__name__}",
+                  f"e.g. 'fashion_mnist_subset'; valid names: {', '.join(DATASETS)}",
+                  kind=TypeError)
+    key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)} "
-                         "(or pass a Dataset built from arrays)")
+        raise bad("name", name, "unknown dataset",
+                  f"valid names: {', '.join(DATASETS)} (or pass a Dataset built from arrays)")
     return key
 
 
@@ -266,8 +286,8 @@ def read_raw(name: str, root: str | os.PathLike[str] | None = None) -> Dataset:
     if key == "fashion_mnist_subset":
         return _read_subset()
     if key == "synthetic":
-        raise ValueError("'synthetic' is generated, not read: use load('synthetic') or "
-                         "make_synthetic()")
+        raise bad("name", name, "'synthetic' is generated, not read",
+                  "use load('synthetic') or make_synthetic()")
     found = locate.locate(key, root)
     if found.format == "idx":
         arrays = formats.read_mnist_idx(found.files)
@@ -379,6 +399,7 @@ def one_hot(labels, k: int, centered: bool = False, dtype=np.float32):
       >>> one_hot(np.array([0, 2]), 4, centered=True).tolist()
       [[0.75, -0.25, -0.25, -0.25], [-0.25, -0.25, 0.75, -0.25]]
     """
+    k = integer("k", k, low=1, what="the number of classes", fix="e.g. 10")
     shift = 1.0 / k if centered else 0.0
     if not isinstance(labels, (np.ndarray, list, tuple, int, np.integer)):
         import jax  # JAX arrays and tracers
@@ -387,8 +408,9 @@ def one_hot(labels, k: int, centered: bool = False, dtype=np.float32):
             return jax.nn.one_hot(labels, k, dtype=dtype) - jax.numpy.asarray(shift, dtype)
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+        raise bad("labels", labels, f"must be integers, got dtype {labels.dtype}",
+                  "pass class indices, e.g. labels.astype(np.int32)", kind=TypeError)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
-        raise ValueError(f"one_hot: labels must lie in [0, {k}), got range "
-                         f"[{labels.min()}, {labels.max()}]")
+        raise bad("labels", labels, f"must lie in [0, {k}), got range "
+                  f"[{labels.min()}, {labels.max()}]", f"pass class indices below k={k}")
     return np.eye(k, dtype=dtype)[labels] - np.asarray(shift, dtype)

@@ -1,1 +1,1 @@
-"""The theory half: kernels and exact function-space solvers (see THEORY.md)."""
+"""The theory half: kernels and exact function-space solvers (see docs/conventions.md)."""

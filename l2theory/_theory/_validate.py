@@ -1,89 +1,105 @@
-"""Input checks shared by the solvers: each error names the argument and the fix."""
+"""Input checks of the solvers, in the package's one format ``name=value: problem; fix``
+(``l2theory._checks``): the scalar checks are the shared ones, the array checks (kernels,
+targets, outputs, times) are the solvers' own."""
 from __future__ import annotations
 
 import functools
-import numbers
 import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _checks
+
 # Relative size (to the largest eigenvalue) below which a negative kernel eigenvalue counts as
 # round-off and is clipped to 0; anything more negative means the kernel is not PSD.
 NEGATIVE_EIG_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
+LOSSES = ("mse", "xent")
 
 
-def scalar(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
+def scalar(name: str, value, *, minimum: float | None = None, strict: bool = False,
+           fix: str = "e.g. 1.0") -> float:
     """A finite real number ``>= minimum`` (``> minimum`` when ``strict``)."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        if getattr(value, "shape", None) == ():
-            value = float(value)
-        else:
-            raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None:
-        if strict and value <= minimum:
-            raise ValueError(f"{name} must be > {minimum}, got {value}; pass a positive {name}")
-        if not strict and value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}; pass a non-negative {name}")
-    return value
+    return _checks.real(name, value, low=minimum, low_open=strict, fix=fix)
 
 
 def degree(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"degree must be an int >= 1 (the homogeneity degree L = number of layers "
-                        f"of a bias-free ReLU net), got {value!r}")
-    if value < 1:
-        raise ValueError(f"degree must be >= 1 (1 = linear model, L = depth of a bias-free ReLU "
-                         f"net), got {value}")
-    return int(value)
+    """The homogeneity degree ``L >= 1``."""
+    return _checks.integer("degree", value, low=1,
+                           what="the homogeneity degree L (number of layers of a bias-free ReLU "
+                                "net)", fix="e.g. 1 for a linear model, 3 for a depth-3 net")
 
 
 def loss_name(value: str) -> str:
-    valid = ("mse", "xent")
-    if value not in valid:
-        raise ValueError(f"loss must be one of {valid}, got {value!r}")
-    return value
+    return _checks.choice("loss", value, LOSSES)
+
+
+ODE_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+
+
+def float_dtype(dtype) -> np.dtype:
+    """The solvers' dtype: ``None`` is float64 under JAX's x64 mode, else float32; float64 needs
+    x64 (JAX would silently compute in float32)."""
+    x64 = jax.config.jax_enable_x64
+    try:
+        dt = np.dtype(dtype or (np.float64 if x64 else np.float32))
+    except TypeError:
+        raise _checks.bad("dtype", dtype, "not a dtype", "e.g. np.float32, or None",
+                          kind=TypeError) from None
+    if not np.issubdtype(dt, np.floating):
+        raise _checks.bad("dtype", dtype, "must be a floating dtype", "e.g. np.float32, or None",
+                          kind=TypeError)
+    if dt == np.float64 and not x64:
+        raise _checks.bad("dtype", dtype, "float64 needs JAX's 64-bit mode (otherwise JAX "
+                          "silently computes in float32)", "call jax.config.update("
+                          "'jax_enable_x64', True) first, or pass dtype=None for float32")
+    return dt
+
+
+def needs_test_kernel(k_test_train) -> None:
+    if k_test_train is None:
+        raise _checks.bad("k_test_train", None, "predict_test needs the test-train kernel",
+                          "pass k_test_train ([m, n] kernel between test and training points)")
 
 
 METHODS = ("eigh", "krylov")
-INTEGRATORS = ("RK23", "RK45", "DOP853", "Radau", "BDF", "LSODA")  # scipy.integrate.solve_ivp's
 
 
 def method_and_integrator(method, integrator) -> tuple[str, object]:
     """``(method, integrator)``: the MSE solver (``"eigh"`` or ``"krylov"``) and the scipy
-    integrator of ``loss="xent"`` (default ``"DOP853"``).
+    integrator of ``loss="xent"`` (one of ``ODE_METHODS`` or a ``scipy.integrate.OdeSolver``
+    subclass; default ``"DOP853"``).
 
-    ``method`` used to name the integrator: an integrator name there (or a
-    ``scipy.integrate.OdeSolver`` subclass) still works, with a ``DeprecationWarning``.
+    ``method`` used to name the integrator: an integrator there still works, with a
+    ``DeprecationWarning`` (the warning points at the caller's caller).
     """
     from scipy.integrate import OdeSolver
 
-    is_integrator = lambda m: (isinstance(m, str) and m in INTEGRATORS) or (  # noqa: E731
-        isinstance(m, type) and issubclass(m, OdeSolver))
+    def is_integrator(m):
+        return (isinstance(m, str) and m in ODE_METHODS) or (
+            isinstance(m, type) and issubclass(m, OdeSolver))
+
     if isinstance(method, str) and method in METHODS:
         pass
     elif is_integrator(method):
         if integrator is not None:
-            raise ValueError(f"method={method!r}: an integrator name, given together with "
-                             f"integrator={integrator!r}; pass the integrator once, as "
-                             f"integrator=, and method='eigh' or 'krylov'")
-        warnings.warn(f"method={method!r} naming the cross-entropy integrator is deprecated; pass "
-                      f"integrator={method!r} (method now picks the MSE solver: 'eigh' or "
-                      f"'krylov')", DeprecationWarning, stacklevel=3)
+            raise _checks.bad("method", method, f"an integrator, given together with "
+                              f"integrator={_checks.show(integrator)}", "pass the integrator "
+                              "once, as integrator=, and method='eigh' or 'krylov'")
+        warnings.warn(f"method={_checks.show(method)} naming the cross-entropy integrator is "
+                      f"deprecated; pass integrator={_checks.show(method)} (method now picks "
+                      f"the MSE solver: 'eigh' or 'krylov')", DeprecationWarning, stacklevel=3)
         method, integrator = "eigh", method
     else:
-        raise ValueError(f"method={method!r}: unknown method; pass 'eigh' (exact, one "
-                         f"eigendecomposition of the kernel) or 'krylov' (matrix-free block "
-                         f"Lanczos, for large n)")
+        raise _checks.bad("method", method, "unknown method", "valid: 'eigh' (exact, one "
+                          "eigendecomposition of the kernel), 'krylov' (matrix-free block "
+                          "Lanczos, for large n)")
     if integrator is None:
         integrator = "DOP853"
     elif not is_integrator(integrator):
-        raise ValueError(f"integrator={integrator!r}: unknown integrator; pass one of "
-                         f"{INTEGRATORS} (scipy.integrate.solve_ivp's methods)")
+        raise _checks.bad("integrator", integrator, "unknown integrator", "valid: " + ", ".join(
+            repr(m) for m in ODE_METHODS) + " (scipy.integrate.solve_ivp's methods)")
     return method, integrator
 
 
@@ -91,25 +107,40 @@ def _finite(name: str, a: np.ndarray, dtype, hint: str = "") -> np.ndarray:
     """``a`` cast to ``dtype``; an error naming ``name`` if any entry is nan or inf."""
     a = a.astype(dtype, copy=False)
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} has non-finite entries{hint}")
+        raise _checks.bad(name, a, "has non-finite entries (nan or inf)",
+                          hint or "pass finite values")
+    return a
+
+
+def numeric(name: str, a) -> np.ndarray:
+    """``a`` as a numeric numpy array (``TypeError`` otherwise)."""
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise _checks.bad(name, a, f"must be a real numeric array, got dtype {a.dtype}",
+                          "pass a float array", kind=TypeError)
     return a
 
 
 def kernel_matrix(name: str, k, *, dtype) -> np.ndarray:
     """A finite, square, symmetric matrix."""
-    k = np.asarray(k)
-    _square_numeric(name, k)
-    k = _finite(name, k, dtype, " (nan or inf); check the kernel computation")
+    k = numeric(name, k)
+    _square(name, k)
+    k = _finite(name, k, dtype, "check the kernel computation")
     scale = np.max(np.abs(k)) if k.size else 0.0
     asym = np.max(np.abs(k - k.T)) if k.size else 0.0
-    _symmetric(name, asym, scale, k.shape[0], dtype)
+    _symmetric(name, k, asym, scale, dtype)
     return k
 
 
 def device_kernel_matrix(name: str, k, *, dtype, block: int = 2048):
     """``kernel_matrix`` for a JAX array that stays on its device (no host copy): the same checks
     in one pass over row blocks of ``block`` rows (workspace ``2 block n`` entries)."""
-    _square_numeric(name, k)
+    if not isinstance(k, jax.Array):
+        k = numeric(name, k)
+    elif not jnp.issubdtype(k.dtype, jnp.floating) and not jnp.issubdtype(k.dtype, jnp.integer):
+        raise _checks.bad(name, k, f"must be a real numeric array, got dtype {k.dtype}",
+                          "pass a float array", kind=TypeError)
+    _square(name, k)
     k = jnp.asarray(k, dtype)
     n = k.shape[0]
     if n == 0:
@@ -118,8 +149,9 @@ def device_kernel_matrix(name: str, k, *, dtype, block: int = 2048):
     # the last block starts at n - rows (it overlaps the one before: harmless for maxima)
     parts = [_block_stats(k, start, rows) for start in sorted({*range(0, n - rows, rows), n - rows})]
     if not all(bool(p[0]) for p in parts):
-        raise ValueError(f"{name} has non-finite entries (nan or inf); check the kernel computation")
-    _symmetric(name, max(float(p[2]) for p in parts), max(float(p[1]) for p in parts), n, dtype)
+        raise _checks.bad(name, k, "has non-finite entries (nan or inf)",
+                          "check the kernel computation")
+    _symmetric(name, k, max(float(p[2]) for p in parts), max(float(p[1]) for p in parts), dtype)
     return k
 
 
@@ -131,57 +163,73 @@ def _block_stats(k, start, rows):
     return jnp.all(jnp.isfinite(top)), jnp.max(jnp.abs(top)), jnp.max(jnp.abs(top - left.T))
 
 
-def _square_numeric(name: str, k) -> None:
-    shape = np.shape(k)
-    if len(shape) != 2 or shape[0] != shape[1]:
-        raise ValueError(f"{name} must be a square [n, n] matrix, got shape {shape}; pass the "
-                         f"kernel between the training points (one output's kernel, not [n*k, n*k])")
-    if not np.issubdtype(np.dtype(k.dtype), np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {k.dtype}")
+def _square(name: str, k) -> None:
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise _checks.bad(name, k, "must be a square [n, n] matrix", "pass the kernel between "
+                          "the training points (one output's kernel, not [n*k, n*k])")
 
 
-def _symmetric(name: str, asym: float, scale: float, n: int, dtype) -> None:
+def _symmetric(name: str, k, asym: float, scale: float, dtype) -> None:
     """Raise unless ``max |K - K^T| = asym`` is round-off for ``max |K| = scale``."""
-    if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * max(n, 1) ** 0.5:
-        raise ValueError(f"{name} is not symmetric (max |K - K^T| = {asym:.3g}, max |K| = "
-                         f"{scale:.3g}); pass the train-train kernel, or symmetrize it with "
-                         f"(K + K.T) / 2 if the asymmetry is round-off")
+    n = max(k.shape[0], 1)
+    if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * n ** 0.5:
+        raise _checks.bad(name, k, f"is not symmetric (max |K - K^T| = {asym:.3g}, max |K| = "
+                          f"{scale:.3g})", "pass the train-train kernel, or symmetrize it with "
+                          "(K + K.T) / 2 if the asymmetry is round-off")
 
 
 def targets(name: str, y, n: int, *, dtype) -> np.ndarray:
     """``[n]`` or ``[n, k]`` array -> ``[n, k]``."""
-    y = np.asarray(y)
-    if not np.issubdtype(y.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {y.dtype}")
+    y = numeric(name, y)
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2 or y.shape[0] != n:
-        raise ValueError(f"{name} must have shape [n] or [n, k] with n = {n} (the kernel's size), "
-                         f"got {np.shape(y)}")
+        raise _checks.bad(name, y, f"must have shape [n] or [n, k] with n = {n} (the kernel's "
+                          "size)", "pass one row of targets per training point")
     return _finite(name, y, dtype)
 
 
 def outputs(name: str, f, shape: tuple[int, int], *, dtype) -> np.ndarray:
-    f = np.asarray(f)
+    f = numeric(name, f)
     if f.ndim == 1 and shape[1] == 1:
         f = f[:, None]
     if f.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} (points x outputs, matching y_train's "
-                         f"outputs), got {f.shape}")
+        raise _checks.bad(name, f, f"must have shape {shape} (points x outputs, matching "
+                          "y_train's outputs)", "pass the network's outputs on those points")
     return _finite(name, f, dtype)
+
+
+def test_kernel(name: str, k, n: int, *, dtype):
+    """A finite ``[m, n]`` kernel between test and training points; a JAX array stays on its
+    device (the GPU) in ``dtype``, anything else becomes a numpy array."""
+    if isinstance(k, jax.Array):
+        if k.ndim != 2 or k.shape[1] != n:
+            raise _checks.bad(name, k, f"must have shape [m, n] with n = {n} training points",
+                              "pass the kernel between the test and the training points")
+        k = k.astype(dtype)
+        if not bool(jnp.all(jnp.isfinite(k))):
+            raise _checks.bad(name, k, "has non-finite entries (nan or inf)", "pass finite values")
+        return k
+    k = numeric(name, k)
+    if k.ndim != 2 or k.shape[1] != n:
+        raise _checks.bad(name, k, f"must have shape [m, n] with n = {n} training points",
+                          "pass the kernel between the test and the training points")
+    return _finite(name, k, dtype)
 
 
 def times(t) -> tuple[np.ndarray, bool]:
     """Times in steps: scalar or 1-D, ``>= 0``, ``inf`` allowed. Returns (1-D array, was_scalar)."""
-    arr = np.asarray(t, dtype=np.float64)
+    arr = numeric("t", t).astype(np.float64)
     scalar_t = arr.ndim == 0
     arr = np.atleast_1d(arr)
+    fix = "pass times in steps, >= 0 (np.inf for t -> infinity)"
     if arr.ndim != 1:
-        raise ValueError(f"t must be a scalar or a 1-D array of times (steps), got shape {arr.shape}")
+        raise _checks.bad("t", arr, "must be a scalar or a 1-D array of times", fix)
     if np.any(np.isnan(arr)):
-        raise ValueError("t has nan entries; pass times in steps, >= 0 (np.inf for t -> infinity)")
+        raise _checks.bad("t", t, "has nan entries", fix)
     if np.any(arr < 0):
-        raise ValueError(f"t must be >= 0 (times in steps), got min {arr.min()}; the flow runs forward from t = 0")
+        raise _checks.bad("t", t, f"must be >= 0 (times in steps), got min {arr.min():g}",
+                          "the flow runs forward from t = 0")
     return arr, scalar_t
 
 
@@ -191,8 +239,10 @@ def eigenvalues(name: str, evals: np.ndarray) -> np.ndarray:
     top = float(np.max(np.abs(evals))) if evals.size else 0.0
     rtol = NEGATIVE_EIG_RTOL.get(dtype, 1e-4)
     if evals.size and evals.min() < -rtol * top:
-        raise ValueError(f"{name} has a negative eigenvalue {evals.min():.3g} (largest "
-                         f"{top:.3g}): a kernel must be positive semi-definite. Round-off negatives "
-                         f"down to -{rtol:g} x the largest are clipped to 0; this one is beyond that. "
-                         f"Check how the kernel was computed (dtype, symmetrization)")
+        shown = _checks.Described(f"<[{evals.size}, {evals.size}] kernel>")
+        raise _checks.bad(name, shown, f"has a negative eigenvalue {evals.min():.3g} (largest "
+                          f"{top:.3g}): a kernel must be positive semi-definite, and round-off "
+                          f"negatives down to -{rtol:g} x the largest are clipped to 0, this one "
+                          f"is beyond that", "check how the kernel was computed (dtype, "
+                          "symmetrization)")
     return np.clip(evals, 0.0, None)

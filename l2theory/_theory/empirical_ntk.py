@@ -14,7 +14,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from l2theory import _checks
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
@@ -59,8 +60,7 @@ def empirical_ntk(apply_fn, params, x1, x2=None, *, batch_size: int | None = Non
       batch_size: rows per block (None: one block). Memory is about
         ``2 * batch_size * k * P`` floats.
     """
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    batch_size = _checks.optional_int("batch_size", batch_size)
 
     same = x2 is None
     x1 = jnp.asarray(x1)

@@ -18,8 +18,8 @@ homogeneous of degree ``depth`` and the NTK of degree ``2 (depth - 1)`` in the w
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
+from l2theory import _checks
 from l2theory._theory import _validate
 
 
@@ -31,8 +31,8 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
       >>> from l2theory.kernels import fc_relu
       >>> x = np.eye(3)
       >>> nngp, ntk = fc_relu(x, depth=1)   # linear model: w_std^2 x.x'/d
-      >>> float(ntk[0, 0]), float(ntk[0, 1])
-      (0.6666666666666669, 0.0)
+      >>> round(float(ntk[0, 0]), 6), float(ntk[0, 1])   # 2/3 in float32 and float64
+      (0.666667, 0.0)
 
     Args:
       x1: ``[n1, ...]`` inputs (flattened to ``[n1, d]``).
@@ -44,17 +44,17 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
     use ``kernels.kernel_matrix(fc_relu_fn(depth=...), x1, x2, block_size=...)``: the same
     kernel in tiles, in float32 or float64, on the GPU when there is one.
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1 (number of Dense layers), got {depth!r}")
-    w_var = _validate.scalar("w_std", w_std, minimum=0.0) ** 2
-    b_var = _validate.scalar("b_std", b_std, minimum=0.0) ** 2
+    depth = _checks.integer("depth", depth, low=1, what="the number of Dense layers",
+                            fix="e.g. 3 (1: the linear model)")
+    w_var = _validate.scalar("w_std", w_std, minimum=0.0, fix="e.g. 2**0.5") ** 2
+    b_var = _validate.scalar("b_std", b_std, minimum=0.0, fix="e.g. 0.0") ** 2
     x1 = jnp.asarray(x1)
     x1 = x1.reshape(x1.shape[0], -1)
     same = x2 is None
     x2 = x1 if same else jnp.asarray(x2).reshape(jnp.shape(x2)[0], -1)
     if x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"x1 and x2 must have the same feature size, got {x1.shape[1]} and "
-                         f"{x2.shape[1]}")
+        raise _checks.bad("x2", x2, f"must have the same feature size as x1 ({x1.shape[1]}), "
+                          f"got {x2.shape[1]}", "pass inputs of the same shape")
     d = x1.shape[1]
     q12 = w_var * (x1 @ x2.T) / d + b_var
     q11 = w_var * jnp.sum(x1 * x1, axis=1) / d + b_var

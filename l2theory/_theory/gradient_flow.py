@@ -1,7 +1,7 @@
 """Exact gradient flow with L2 in function space: linear model and infinitely wide networks.
 
-Conventions (THEORY.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``, gradient
-descent ``theta <- theta - lr grad L``, time ``t`` in steps (physical time ``lr t``). For a
+Conventions (docs/conventions.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``,
+gradient descent ``theta <- theta - lr grad L``, time ``t`` in steps (physical time ``lr t``). For a
 degree-L homogeneous network at infinite width (NTK parameterization) the outputs obey::
 
     df/dt = -(lr/n) e^{-gamma t} K (dloss/df) - lr lam L f,        gamma = 2 (L-1) lr lam,
@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _checks
 from l2theory._theory import _validate, krylov_flow, mode_functions, xent_flow
 
 
@@ -84,18 +85,12 @@ class L2GradientFlow:
                  loss: str = "mse", dtype=None, method: str = "eigh", tol: float | None = None,
                  max_iter: int | None = None, integrator: str | None = None, rtol: float = 1e-9,
                  atol: float = 1e-12):
-        self.lam = _validate.scalar("lam", lam, minimum=0.0)
-        self.lr = _validate.scalar("lr", lr, minimum=0.0, strict=True)
+        self.lam = _checks.lam("lam", lam)
+        self.lr = _checks.lr("lr", lr)
         self.degree = _validate.degree(degree)
         self.loss = _validate.loss_name(loss)
         self.method, self.integrator = _validate.method_and_integrator(method, integrator)
-        self.dtype = np.dtype(dtype or (np.float64 if jax.config.jax_enable_x64 else np.float32))
-        if not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"dtype must be a floating dtype, got {self.dtype}")
-        if self.dtype == np.float64 and not jax.config.jax_enable_x64:
-            raise ValueError("dtype=float64 needs JAX's 64-bit mode (otherwise JAX silently "
-                             "computes in float32): call jax.config.update('jax_enable_x64', "
-                             "True) first, or pass dtype=None for float32")
+        self.dtype = _validate.float_dtype(dtype)
         self._krylov_options(tol, max_iter)
         if self.method == "krylov" and callable(k_train_train):
             self.k_train_train = k_train_train
@@ -111,9 +106,11 @@ class L2GradientFlow:
         self.y_train = _validate.targets("y_train", y_train, self.n, dtype=self.dtype)
         self.k = self.y_train.shape[1]
         if self.loss == "xent" and self.k < 2:
-            raise ValueError("loss='xent' needs y_train of shape [n, k] with k >= 2 classes "
-                             "(one-hot or probabilities); use loss='mse' for scalar targets")
-        self.rtol, self.atol = rtol, atol
+            raise _checks.bad("y_train", y_train, "loss='xent' needs targets of shape [n, k] "
+                              "with k >= 2 classes (one-hot or probabilities)",
+                              "use loss='mse' for scalar targets")
+        self.rtol = _checks.positive("rtol", rtol, fix="e.g. 1e-9")
+        self.atol = _checks.positive("atol", atol, fix="e.g. 1e-12")
         self.info = None
         self._krylov_cache = None  # (f0_train or None, BlockLanczos)
 
@@ -121,22 +118,21 @@ class L2GradientFlow:
         if self.method != "krylov":
             for name, value in (("tol", tol), ("max_iter", max_iter)):
                 if value is not None:
-                    raise ValueError(f"{name}={value!r}: only method='krylov' takes {name} "
-                                     f"(method={self.method!r} is exact); drop {name} or pass "
-                                     f"method='krylov'")
+                    raise _checks.bad(name, value, f"only method='krylov' takes {name} "
+                                      f"(method={self.method!r} is exact)",
+                                      f"drop {name}, or pass method='krylov'")
             return
         if self.loss != "mse":
-            raise ValueError(f"method='krylov': solves the MSE flow, not loss={self.loss!r}; pass "
-                             f"method='eigh' (cross-entropy is integrated numerically)")
+            raise _checks.bad("method", self.method, f"solves the MSE flow, not "
+                              f"loss={self.loss!r}", "pass method='eigh' (cross-entropy is "
+                              "integrated numerically)")
         self.tol = (krylov_flow.default_tol(self.dtype) if tol is None else
-                    _validate.scalar("tol", tol, minimum=0.0, strict=True))
-        if max_iter is None:
-            max_iter = krylov_flow.DEFAULT_MAX_ITER
-        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-                or max_iter < 1:
-            raise ValueError(f"max_iter={max_iter!r}: must be an int >= 1 (block Lanczos "
-                             f"steps); e.g. {krylov_flow.DEFAULT_MAX_ITER}")
-        self.max_iter = int(max_iter)
+                    _checks.positive("tol", tol, what="the target relative error",
+                                     fix="e.g. 1e-8"))
+        self.max_iter = (krylov_flow.DEFAULT_MAX_ITER if max_iter is None else
+                         _checks.integer("max_iter", max_iter, low=1,
+                                         what="the number of block Lanczos steps",
+                                         fix=f"e.g. {krylov_flow.DEFAULT_MAX_ITER}"))
 
     # ---- rates (per step) --------------------------------------------------------------------
     @property
@@ -196,21 +192,12 @@ class L2GradientFlow:
         """Checked ``(k_test_train [m, n], f0_test [m, k])`` (None, None without test points)."""
         if k_test_train is None:
             if f0_test is not None:
-                raise ValueError("f0_test was given without k_test_train; pass k_test_train "
-                                 "([m, n] kernel between test and training points)")
+                raise _checks.bad("f0_test", f0_test, "was given without k_test_train",
+                                  "pass k_test_train ([m, n] kernel between test and training "
+                                  "points)")
             return None, None
-        shape = np.shape(k_test_train)
-        if len(shape) != 2 or shape[1] != self.n:
-            raise ValueError(f"k_test_train must have shape [m, n] with n = {self.n} training "
-                             f"points, got {shape}")
-        if isinstance(k_test_train, jax.Array):  # stays on its device (GPU): no host copy
-            k_test_train = k_test_train.astype(self.dtype)
-            finite = bool(jnp.all(jnp.isfinite(k_test_train)))
-        else:
-            k_test_train = np.asarray(k_test_train).astype(self.dtype)
-            finite = bool(np.all(np.isfinite(k_test_train)))
-        if not finite:
-            raise ValueError("k_test_train has non-finite entries")
+        k_test_train = _validate.test_kernel("k_test_train", k_test_train, self.n,
+                                             dtype=self.dtype)  # a JAX array stays on its device
         m = k_test_train.shape[0]
         f0_test = (np.zeros((m, self.k), self.dtype) if f0_test is None else
                    _validate.outputs("f0_test", f0_test, (m, self.k), dtype=self.dtype))
@@ -218,8 +205,7 @@ class L2GradientFlow:
 
     def predict_test(self, t, k_test_train, f0_train=None, f0_test=None):
         """Only the test outputs ``[len(t), m, k]`` (half the work of ``predict`` for MSE)."""
-        if k_test_train is None:
-            raise ValueError("predict_test needs k_test_train ([m, n] test-train kernel)")
+        _validate.needs_test_kernel(k_test_train)
         if self.loss != "mse":
             return self.predict(t, k_test_train, f0_train, f0_test)[1]
         t_arr, scalar_t = _validate.times(t)

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory._theory import nt_adapter
+from l2theory import _checks
+from l2theory._theory import _validate, nt_adapter
 
 GETS = ("nngp", "ntk")
 
@@ -53,27 +54,17 @@ def kernel_matrix(kernel_fn, x1, x2=None, *, get="ntk", block_size: int = 2048, 
     """
     names = (get,) if isinstance(get, str) else tuple(get)
     if not names or any(name not in GETS for name in names) or len(set(names)) != len(names):
-        raise ValueError(f"get={get!r}: must be 'ntk', 'nngp' or a tuple of both; e.g. "
-                         f"get='ntk'")
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) \
-            or block_size < 1:
-        raise ValueError(f"block_size={block_size!r}: must be an int >= 1 (inputs per tile); "
-                         f"e.g. 2048")
-    dtype = np.dtype(dtype or (np.float64 if jax.config.jax_enable_x64 else np.float32))
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"dtype={dtype!r}: must be a floating dtype; pass np.float32 or "
-                        f"np.float64")
-    if dtype == np.float64 and not jax.config.jax_enable_x64:
-        raise ValueError("dtype=float64 needs JAX's 64-bit mode (otherwise JAX silently computes "
-                         "in float32): call jax.config.update('jax_enable_x64', True) first, or "
-                         "pass dtype=np.float32")
+        raise _checks.bad("get", get, "must be 'ntk', 'nngp' or a tuple of both",
+                          "e.g. get='ntk'")
+    bs = _checks.integer("block_size", block_size, low=1, what="the tile side (inputs per tile)",
+                         fix="e.g. 2048")
+    dtype = _validate.float_dtype(dtype)
     fn = nt_adapter.as_kernel_fn(kernel_fn)
     symmetric = x2 is None
     x1 = jnp.asarray(x1, dtype)
     x2 = x1 if symmetric else jnp.asarray(x2, dtype)
     n1, n2 = x1.shape[0], x2.shape[0]
     outs = tuple(jnp.zeros((n1, n2), dtype) for _ in names)
-    bs = int(block_size)
     with jax.default_matmul_precision("highest"):
         for i in range(0, n1, bs):
             for j in range(i if symmetric else 0, n2, bs):

@@ -62,6 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _checks
 from l2theory._theory import _validate, mode_functions
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -186,12 +187,12 @@ class BlockLanczos:
         cols = slice(j * p, (j + 1) * p)
         w = jnp.asarray(self.matvec(_columns(self.q, j * p, p)), self.dtype)
         if w.shape != (self.n, p):
-            raise ValueError(f"{self.name}: the matvec returned shape {w.shape} for a block of "
-                             f"shape {(self.n, p)}; it must return K @ V of the same shape")
+            raise _checks.bad(self.name, self.matvec, f"returned shape {w.shape} for a block of "
+                              f"shape {(self.n, p)}", "a matvec must return K @ V, of V's shape")
         col_norms = np.asarray(jnp.linalg.norm(w, axis=0), np.float64)
         if not np.all(np.isfinite(col_norms)):
-            raise ValueError(f"{self.name}: K @ V has non-finite entries (nan or inf); check "
-                             f"the kernel computation")
+            raise _checks.bad(self.name, self.matvec, "gave K @ V with non-finite entries (nan "
+                              "or inf)", "check the kernel computation")
         self.norm_est = max(self.norm_est, float(col_norms.max(initial=0.0)))
         if (j + 2) * p > self.cap:
             self._grow(min(2 * self.cap, (self.max_blocks + 1) * p))
@@ -261,9 +262,10 @@ class BlockLanczos:
             pairs.append((coef[(j - 1) * p:j * p], self.t_host[j * p:(j + 1) * p, (j - 1) * p:j * p].T))
         diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
         if diff > 1e3 * math.sqrt(self.n) * self.eps * max(self.norm_est, np.finfo(float).tiny):
-            raise ValueError(f"{self.name} is not symmetric: q_a^T K q_b and q_b^T K q_a differ "
-                             f"by {diff:.3g} for orthonormal Lanczos vectors (||K|| ~ "
-                             f"{self.norm_est:.3g}); pass a symmetric kernel (or a matvec of one)")
+            raise _checks.bad(self.name, self.matvec, f"is not symmetric: q_a^T K q_b and "
+                              f"q_b^T K q_a differ by {diff:.3g} for orthonormal Lanczos vectors "
+                              f"(||K|| ~ {self.norm_est:.3g})", "pass a symmetric kernel (or a "
+                              "matvec of one)")
 
     def ritz(self, dims: int):
         """``(columns, theta, S)``: Ritz values ``theta`` (clipped at 0, checked PSD) and vectors

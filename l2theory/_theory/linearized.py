@@ -1,7 +1,7 @@
 """Linearized finite-width network with L2 on theta: constant kernel, no late-time collapse.
 
 ``f_lin(theta) = f0 + J0 (theta - theta0)`` with the L2 term on ``theta`` (not on
-``theta - theta0``). For a degree-L network ``J0 theta0 = L f0`` (Euler), so (THEORY.md)::
+``theta - theta0``). For a degree-L network ``J0 theta0 = L f0`` (Euler), so (docs/conventions.md)::
 
     df/dt  = -(lr/n) Theta0 (dloss/df) - lr lam (f - f0 + L f0),
     df*/dt = -(lr/n) k_test_train (dloss/df) - lr lam (f* - f0* + L f0*).
@@ -65,8 +65,7 @@ class LinearizedL2Flow:
 
     def predict_test(self, t, k_test_train, f0_test=None):
         """Only the test outputs ``[len(t), m, k]``."""
-        if k_test_train is None:
-            raise ValueError("predict_test needs k_test_train ([m, n] test-train kernel)")
+        _validate.needs_test_kernel(k_test_train)
         return self.predict(t, k_test_train, f0_test=f0_test)[1]
 
     def predict(self, t, k_test_train=None, f0_test=None):

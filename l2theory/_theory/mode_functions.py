@@ -1,7 +1,7 @@
 """Closed-form coefficients of one eigenmode of gradient flow with L2 (MSE loss).
 
 In the eigenbasis of the train kernel ``K = V diag(k) V^T`` every mode of the infinite-width
-degree-L dynamics (THEORY.md) obeys the scalar linear ODE, in steps ``t``::
+degree-L dynamics (docs/conventions.md) obeys the scalar linear ODE, in steps ``t``::
 
     du/dt = -(a e^{-gamma t} + b) u + a e^{-gamma t} w,     u(0) = u0,
 

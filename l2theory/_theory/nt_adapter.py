@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from l2theory import _checks
+
 
 def is_neural_tangents_kernel_fn(fn) -> bool:
     """True for a neural-tangents ``kernel_fn`` (``stax`` layers or ``empirical_kernel_fn``)."""
@@ -24,7 +26,9 @@ def as_kernel_fn(fn):
     already returning ``(nngp, ntk)``.
     """
     if not callable(fn):
-        raise TypeError(f"kernel_fn must be callable, got {type(fn).__name__}")
+        raise _checks.bad("kernel_fn", fn, f"must be callable, not {type(fn).__name__}",
+                          "pass kernel_fn(x1, x2=None) -> (nngp, ntk), e.g. "
+                          "kernels.fc_relu_fn(depth=3)", kind=TypeError)
     if is_neural_tangents_kernel_fn(fn):
         def nt_kernel_fn(x1, x2=None):
             nngp, ntk = fn(x1, x2, ("nngp", "ntk"))
@@ -38,9 +42,9 @@ def ntk_matrices(kernel_fn, x_train, x_test=None):
     fn = as_kernel_fn(kernel_fn)
     out = fn(x_train, None)
     if not (isinstance(out, tuple) and len(out) == 2):
-        raise TypeError("kernel_fn must return (nngp, ntk); got "
-                        f"{type(out).__name__}. Wrap a function returning only the NTK as "
-                        "lambda x1, x2=None: (None, ntk_fn(x1, x2))")
+        raise _checks.bad("kernel_fn", kernel_fn, f"must return (nngp, ntk), not "
+                          f"{type(out).__name__}", "wrap a function returning only the NTK as "
+                          "lambda x1, x2=None: (None, ntk_fn(x1, x2))", kind=TypeError)
     k_train_train = np.asarray(out[1])
     k_test_train = None if x_test is None else np.asarray(fn(x_test, x_train)[1])
     return k_train_train, k_test_train

@@ -1,6 +1,6 @@
 """Predictions on top of a solver: the time of peak test performance ``t*``, ``c``, ``lam_opt``.
 
-THEORY.md, empirical relations 1 and 3: ``t* ~ c / (lam lr)`` (steps), so
+docs/conventions.md, empirical relations 1 and 3: ``t* ~ c / (lam lr)`` (steps), so
 ``c = lam * lr * t*`` and, for a budget of ``T`` steps, ``lam_opt = c / (lr * T)``.
 """
 from __future__ import annotations
@@ -10,7 +10,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import optimize, special
 
+from l2theory import _checks
 from l2theory._theory import _validate
+
+METRICS = ("accuracy", "loss")
 
 
 class Peak(NamedTuple):
@@ -31,12 +34,15 @@ def default_times(lam: float, lr: float, *, num: int = 400, t_max: float | None 
 
     With ``lam = 0`` there is no natural clock: pass ``t_max`` (steps).
     """
+    lam, lr = _checks.lam("lam", lam), _checks.lr("lr", lr)
+    num = _checks.integer("num", num, low=2, fix="e.g. 400")
     if t_max is None:
-        if lam <= 0:
-            raise ValueError("lam = 0 has no natural time scale; pass t (a grid of steps) or t_max")
+        if lam == 0:
+            raise _checks.bad("lam", lam, "lam = 0 has no natural time scale",
+                              "pass t (a grid of steps) or t_max")
         lo, hi = 1e-4 / (lam * lr), 1e2 / (lam * lr)
     else:
-        hi = _validate.scalar("t_max", t_max, minimum=0.0, strict=True)
+        hi = _validate.scalar("t_max", t_max, minimum=0.0, strict=True, fix="e.g. 1e4 (steps)")
         lo = hi * 1e-6
     return np.geomspace(lo, hi, num)
 
@@ -51,17 +57,17 @@ def test_metric(f_test, y_test, metric: str, loss: str = "mse"):
     y = np.asarray(y_test, dtype=np.float64)
     if y.ndim == 1:
         y = y[:, None]
+    metric = _checks.choice("metric", metric, METRICS)
     if f.shape[-2:] != y.shape:
-        raise ValueError(f"y_test must have shape {f.shape[-2:]} (test points x outputs), got {y.shape}")
+        raise _checks.bad("y_test", y_test, f"must have shape {f.shape[-2:]} (test points x "
+                          "outputs, those of f_test)", "pass one row of targets per test point")
     if metric == "accuracy":
         if y.shape[1] == 1:
             return np.mean(np.sign(f[..., 0]) == np.sign(y[None, :, 0]), axis=-1)
         return np.mean(np.argmax(f, -1) == np.argmax(y, -1)[None], axis=-1)
-    if metric == "loss":
-        if loss == "xent":
-            return -np.mean(np.sum(y[None] * special.log_softmax(f, axis=-1), axis=-1), axis=-1)
-        return np.mean(0.5 * np.sum((f - y[None]) ** 2, axis=-1), axis=-1)
-    raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
+    if loss == "xent":
+        return -np.mean(np.sum(y[None] * special.log_softmax(f, axis=-1), axis=-1), axis=-1)
+    return np.mean(0.5 * np.sum((f - y[None]) ** 2, axis=-1), axis=-1)
 
 
 def peak(flow, k_test_train, y_test, *, metric: str = "accuracy", t=None, f0_train=None,
@@ -73,13 +79,13 @@ def peak(flow, k_test_train, y_test, *, metric: str = "accuracy", t=None, f0_tra
     smooth in t, ``t*`` is then refined by a bounded scalar minimization in ``log t`` between
     the neighbouring grid points.
     """
-    if metric not in ("accuracy", "loss"):
-        raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
+    metric = _checks.choice("metric", metric, METRICS)
     grid = default_times(flow.lam, flow.lr) if t is None else _validate.times(t)[0]
     grid = np.sort(grid)
 
     if f0_train is not None and hasattr(flow, "f0_train"):
-        raise ValueError("f0_train is part of a LinearizedL2Flow; do not pass it to peak")
+        raise _checks.bad("f0_train", f0_train, "is part of a LinearizedL2Flow",
+                          "do not pass it to peak")
     kwargs = {} if f0_train is None else {"f0_train": f0_train}
 
     def evaluate(times):
@@ -102,14 +108,15 @@ def peak(flow, k_test_train, y_test, *, metric: str = "accuracy", t=None, f0_tra
 
 def c_from_t_star(t_star: float, *, lam: float, lr: float) -> float:
     """``c = lam * lr * t*`` (dimensionless; ``t*`` in steps)."""
-    lam = _validate.scalar("lam", lam, minimum=0.0, strict=True)
-    lr = _validate.scalar("lr", lr, minimum=0.0, strict=True)
-    return lam * lr * _validate.scalar("t_star", t_star, minimum=0.0)
+    lam = _checks.lam("lam", lam, allow_zero=False)
+    lr = _checks.lr("lr", lr)
+    return lam * lr * _validate.scalar("t_star", t_star, minimum=0.0, fix="e.g. 1000 (steps)")
 
 
 def lam_opt(c: float, *, lr: float, budget: float) -> float:
     """Optimal L2 coefficient for a budget of ``budget`` steps: ``lam_opt = c / (lr * T)``."""
-    c = _validate.scalar("c", c, minimum=0.0, strict=True)
-    lr = _validate.scalar("lr", lr, minimum=0.0, strict=True)
-    budget = _validate.scalar("budget", budget, minimum=0.0, strict=True)
+    c = _validate.scalar("c", c, minimum=0.0, strict=True, fix="e.g. 1.0")
+    lr = _checks.lr("lr", lr)
+    budget = _validate.scalar("budget", budget, minimum=0.0, strict=True,
+                              fix="e.g. 10000 (steps)")
     return c / (lr * budget)

@@ -5,7 +5,7 @@ jointly through one auxiliary state, the discounted residual integral::
 
     r(t) = int_0^t e^{-b (t-s)} e^{-gamma s} (p(s) - y) ds,     p = softmax(f_train),
 
-with ``b = lr lam L`` and ``gamma = 2 (L-1) lr lam`` (THEORY.md). Then exactly::
+with ``b = lr lam L`` and ``gamma = 2 (L-1) lr lam`` (docs/conventions.md). Then exactly::
 
     f_train(t) = e^{-b t} f0_train - (lr/n) K r(t),
     f_test(t)  = e^{-b t} f0_test  - (lr/n) k_test_train r(t),
@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import integrate as scipy_integrate
 from scipy import special
+
+from l2theory import _checks
 
 
 def integrate_xent(k_train_train, y_train, f0_train, t, *, lr, b, gamma, rtol, atol, method,
@@ -62,7 +64,7 @@ def integrate(flow, t, k_test_train, f0_train, f0_test, *, free=None):
     """Train/test outputs of ``flow`` (an ``L2GradientFlow`` with ``loss='xent'``) at times ``t``
     (finite, steps)."""
     if np.any(np.isinf(t)):
-        raise ValueError("loss='xent' takes finite times only; pass a large finite t")
+        raise _checks.bad("t", t, "loss='xent' takes finite times only", "pass a large finite t")
     free = free or (lambda time: np.exp(-flow.shrink_rate * time))
     r = integrate_xent(flow.k_train_train, flow.y_train, f0_train, t, lr=flow.lr,
                        b=flow.shrink_rate, gamma=flow.kernel_decay_rate, rtol=flow.rtol,

@@ -5,10 +5,10 @@ the same batch and a sweep can ``jax.vmap`` over keys. Shapes and ``pad`` are st
 """
 from __future__ import annotations
 
-import operator
-
 import jax
 import jax.numpy as jnp
+
+from l2theory import _checks
 
 
 def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool = True) -> jax.Array:
@@ -34,19 +34,15 @@ def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool =
       >>> jax.jit(random_crop_flip, static_argnums=2)(jax.random.PRNGKey(0), x, 1).shape
       (2, 4, 4, 1)
     """
-    try:  # Python or numpy ints; not bools, floats or tracers
-        size = -1 if isinstance(pad, bool) else operator.index(pad)
-    except TypeError:
-        size = -1
-    if size < 0:
-        raise ValueError(f"pad must be a non-negative int, static under jit, got {pad!r}")
-    pad = size
+    # Python or numpy ints; not bools, floats or tracers
+    pad = _checks.integer("pad", pad, low=0, what="the padding (a static int under jit)",
+                          fix="e.g. 4; under jax.jit mark it static (static_argnums)")
     x = jnp.asarray(x)
     if x.ndim == 3:
         return random_crop_flip(key, x[None], pad, flip=flip)[0]
     if x.ndim != 4:
-        raise ValueError(f"x must be a batch of images [N, H, W, C] or one image [H, W, C], got "
-                         f"shape {x.shape}")
+        raise _checks.bad("x", x, "must be a batch of images [N, H, W, C] or one image [H, W, C]",
+                          "add the missing axes, e.g. x[..., None] for one channel")
     n, h, w, c = x.shape
     key_crop, key_flip = jax.random.split(key)
     if pad:
@@ -63,39 +59,56 @@ def random_crop_flip(key: jax.Array, x: jax.Array, pad: int = 4, *, flip: bool =
     return x
 
 
-def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array,
-          alpha: float) -> tuple[jax.Array, jax.Array]:
+def mixup(key: jax.Array, x: jax.Array, y_onehot: jax.Array, alpha: float, *,
+          per_example: bool = False, partner: str = "permutation") -> tuple[jax.Array, jax.Array]:
     """Mixup (Zhang et al. 2018): convex combinations of the batch with a shuffled copy of itself.
 
-    With ``lam ~ Beta(alpha, alpha)`` drawn once per batch and a random permutation ``p``:
-    ``x' = lam x + (1 - lam) x[p]`` and ``y' = lam y + (1 - lam) y[p]``. Centered one-hot targets
-    stay centered.
+    With weights ``lam ~ Beta(alpha, alpha)`` and a partner index ``p``:
+    ``x'_i = lam_i x_i + (1 - lam_i) x_p(i)`` and ``y'_i = lam_i y_i + (1 - lam_i) y_p(i)``.
+    Centered one-hot targets stay centered. The default draws one ``lam`` for the batch and a
+    random permutation ``p``. ``per_example=True, partner="reverse"`` is google/autol2's form
+    (``jaxwrn_utils.mixup``): one ``lam_i`` per example, ``p(i) = N - 1 - i`` (a random pairing
+    when the batch is in random order, as a minibatch is).
 
     Args:
       key: a PRNG key.
       x: inputs ``[N, ...]`` (floating point).
       y_onehot: targets ``[N, k]`` (one-hot, centered or not).
       alpha: the Beta parameter, > 0 (small alpha: ``lam`` near 0 or 1, little mixing).
+      per_example: one weight per example instead of one per batch.
+      partner: ``"permutation"`` (random) or ``"reverse"`` (the batch reversed).
 
     Returns:
       ``(x_mixed, y_mixed)`` with the shapes of ``x`` and ``y_onehot``, the dtype of ``x`` and
       that of ``y_onehot`` (integer targets are cast to the dtype of ``x``).
     """
-    if isinstance(alpha, (int, float)) and not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha!r}")
+    if not isinstance(alpha, jax.Array):  # a traced alpha is the caller's to check
+        _checks.positive("alpha", alpha, what="the Beta parameter", fix="e.g. 0.2")
+    _checks.choice("partner", partner, ("permutation", "reverse"))
     x, y_onehot = jnp.asarray(x), jnp.asarray(y_onehot)
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"mixup needs floating-point inputs, got dtype {x.dtype}")
+        raise _checks.bad("x", x, f"mixup needs floating-point inputs, got dtype {x.dtype}",
+                          "e.g. x.astype(jnp.float32)", kind=TypeError)
     if x.shape[0] != y_onehot.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} examples but y_onehot has {y_onehot.shape[0]}")
+        raise _checks.bad("y_onehot", y_onehot, f"x has {x.shape[0]} examples but y_onehot has "
+                          f"{y_onehot.shape[0]}", "pass one target row per example")
     if not jnp.issubdtype(y_onehot.dtype, jnp.floating):
         y_onehot = y_onehot.astype(x.dtype)
     key_lam, key_perm = jax.random.split(key)
     # Beta(alpha, alpha) as g1 / (g1 + g2) with g1, g2 ~ Gamma(alpha): one gamma sampler (faster
     # to compile than jax.random.beta, which builds two).
-    g = jax.random.gamma(key_lam, alpha, (2,))
+    n = x.shape[0]
+    g = jax.random.gamma(key_lam, alpha, (2, n) if per_example else (2,))
     lam = g[0] / (g[0] + g[1])
-    perm = jax.random.permutation(key_perm, x.shape[0])
-    x_mixed = lam.astype(x.dtype) * x + (1 - lam).astype(x.dtype) * x[perm]
-    y_mixed = lam.astype(y_onehot.dtype) * y_onehot + (1 - lam).astype(y_onehot.dtype) * y_onehot[perm]
-    return x_mixed, y_mixed
+    if partner == "reverse":
+        x_p, y_p = x[::-1], y_onehot[::-1]
+    else:
+        perm = jax.random.permutation(key_perm, n)
+        x_p, y_p = x[perm], y_onehot[perm]
+
+    def mix(a, b):
+        shape = lam.shape + (1,) * (a.ndim - 1) if per_example else ()
+        w, v = lam.astype(a.dtype).reshape(shape), (1 - lam).astype(a.dtype).reshape(shape)
+        return w * a + v * b
+
+    return mix(x, x_p), mix(y_onehot, y_p)

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _checks
+
 PARAMETERIZATIONS = ("ntk", "standard")
 POOLS = ("max", "avg")
 
@@ -43,34 +45,28 @@ HOMOGENEOUS_ACTIVATIONS = ("relu", "linear", "identity")
 # ----------------------------------------------------------------------------- argument checks
 
 
-def unknown_option_error(what: str, value: Any, valid: Sequence[Any]) -> ValueError:
-    """The one error message for an unknown choice: names the value, its type and the options."""
-    options = ", ".join(repr(v) for v in valid)
-    return ValueError(f"unknown {what} {value!r} ({type(value).__name__}); valid: {options}")
-
-
 def check_choice(what: str, value: Any, valid: Sequence[Any]) -> Any:
-    if value not in valid:
-        raise unknown_option_error(what, value, valid)
-    return value
+    """``value`` if it is one of ``valid``, else ``what=value: unknown what; valid: ...``."""
+    return _checks.choice(what, value, tuple(valid))
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as an int >= 1, else ``ValueError`` naming the argument."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
+    """``value`` as an int >= 1: ``TypeError`` for a non-int (a bool, a float), ``ValueError``
+    below 1, both naming the argument."""
+    return _checks.positive_int(name, value)
+
+
+def check_std(name: str, value: Any) -> float:
+    """A weight or bias standard deviation: a finite float >= 0."""
+    return _checks.real(name, value, low=0.0, fix="e.g. 2**0.5 (He) or 1.0")
 
 
 def check_train(train: Any) -> bool:
     """``train`` must be a concrete Python bool (jit ``apply`` with ``static_argnames='train'``)."""
     if not isinstance(train, (bool, np.bool_)):
-        raise TypeError(
-            f"train must be a Python bool, got {type(train).__name__}; when jitting apply, mark it "
-            "static: jax.jit(model.apply, static_argnames='train')"
-        )
+        raise _checks.bad("train", train, f"must be a Python bool, not {type(train).__name__}",
+                          "when jitting apply, mark it static: "
+                          "jax.jit(model.apply, static_argnames='train')", kind=TypeError)
     return bool(train)
 
 
@@ -79,22 +75,19 @@ def check_input_shape(input_shape: Any, ndim: int | None = None) -> tuple[int, .
     try:
         shape = tuple(int(s) for s in input_shape)
     except (jax.errors.TracerIntegerConversionError, jax.errors.ConcretizationTypeError):
-        raise ValueError(
-            "input_shape must be static Python ints, got traced values; close over it instead, "
-            "e.g. jax.eval_shape(lambda key: model.init(key, (32, 32, 3)), key)"
-        ) from None
+        raise _checks.bad("input_shape", _checks.Described("<traced>"),
+                          "must be static Python ints",
+                          "close over it instead, e.g. jax.eval_shape(lambda key: "
+                          "model.init(key, (32, 32, 3)), key)", kind=TypeError) from None
     except TypeError:
-        raise ValueError(
-            f"input_shape must be a tuple of ints without the batch axis, e.g. (28, 28, 1); "
-            f"got {input_shape!r}"
-        ) from None
+        raise _checks.bad("input_shape", input_shape, "must be a tuple of ints without the batch "
+                          "axis", "e.g. (28, 28, 1)", kind=TypeError) from None
     if not shape or any(s < 1 for s in shape):
-        raise ValueError(f"input_shape must be non-empty with positive sizes, got {input_shape!r}")
+        raise _checks.bad("input_shape", input_shape, "must be non-empty with positive sizes",
+                          "e.g. (28, 28, 1)")
     if ndim is not None and len(shape) != ndim:
-        raise ValueError(
-            f"input_shape must have {ndim} axes (height, width, channels) without the batch axis, "
-            f"got {input_shape!r}"
-        )
+        raise _checks.bad("input_shape", input_shape, f"must have {ndim} axes (height, width, "
+                          "channels) without the batch axis", "e.g. (32, 32, 3)")
     return shape
 
 
@@ -106,9 +99,13 @@ def canonical_dtype(dtype: Any) -> Any:
     """``None`` or a numpy dtype (validates ``dtype`` early, at model construction)."""
     if dtype is None:
         return None
-    dt = jnp.dtype(dtype)
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise _checks.bad("dtype", dtype, "not a dtype", "e.g. jnp.bfloat16, or None",
+                          kind=TypeError) from None
     if not jnp.issubdtype(dt, jnp.floating):
-        raise ValueError(f"dtype must be a floating dtype such as jnp.bfloat16, got {dtype!r}")
+        raise _checks.bad("dtype", dtype, "must be a floating dtype", "e.g. jnp.bfloat16, or None")
     return dt
 
 
@@ -236,10 +233,9 @@ def batchnorm_apply(p: dict, s: dict | None, x, *, train: bool, momentum: float 
     Returns ``(y in x.dtype, new_s)``.
     """
     if s is None:
-        raise ValueError(
-            "this model uses BatchNorm: pass the state returned by init (running averages), "
-            "e.g. apply_fn(model, state)"
-        )
+        raise _checks.bad("state", s, "this model uses BatchNorm and the state lacks its "
+                          "running averages", "pass the state returned by init, e.g. "
+                          "apply_fn(model, state)")
     x32 = x.astype(jnp.float32)
     axes = tuple(range(x.ndim - 1))
     if train:

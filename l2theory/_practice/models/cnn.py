@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from l2theory import _checks
 from l2theory._practice.models import _layers
 from l2theory._practice.models._model import Model
 
@@ -75,9 +76,11 @@ def cnn(
     """
     depth = _layers.check_positive_int("depth", depth)
     if isinstance(width, Sequence):
-        widths = tuple(_layers.check_positive_int("width", w) for w in width)
+        widths = tuple(_checks.sequence("width", width, _layers.check_positive_int,
+                                        example="(16, 32)"))
         if len(widths) != depth:
-            raise ValueError(f"width must be an int or have length depth={depth}, got {width!r}")
+            raise _checks.bad("width", width, f"needs one int per conv layer (length "
+                              f"depth={depth})", f"pass {depth} ints, or one int for all")
     else:
         widths = (_layers.check_positive_int("width", width),) * depth
     out_dim = _layers.check_positive_int("out_dim", out_dim)
@@ -88,9 +91,10 @@ def cnn(
     _layers.check_choice("parameterization", parameterization, _layers.PARAMETERIZATIONS)
     act = _layers.get_activation(activation)
     dtype = _layers.canonical_dtype(dtype)
-    batchnorm, bias = bool(batchnorm), bool(bias)
-    bn_momentum = float(bn_momentum)
-    layer = dict(parameterization=parameterization, w_std=float(w_std), b_std=float(b_std))
+    batchnorm, bias = _checks.boolean("batchnorm", batchnorm), _checks.boolean("bias", bias)
+    bn_momentum = _checks.real("bn_momentum", bn_momentum, low=0.0, high=1.0, fix="e.g. 0.9")
+    layer = dict(parameterization=parameterization, w_std=_layers.check_std("w_std", w_std),
+                 b_std=_layers.check_std("b_std", b_std))
 
     def pools_after(i, height, width_):
         return pool is not None and (i + 1) % pool_every == 0 and min(height, width_) >= 2

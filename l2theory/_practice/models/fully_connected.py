@@ -6,14 +6,15 @@ import math
 
 import jax.numpy as jnp
 
+from l2theory import _checks
 from l2theory._practice.models import _layers
 from l2theory._practice.models._model import Model
 
 
 def fully_connected(
     *,
-    depth: int,
-    width: int,
+    depth: int = 2,
+    width: int = 256,
     out_dim: int = 10,
     activation: str = "relu",
     bias: bool = False,
@@ -41,8 +42,8 @@ def fully_connected(
     biases and a ReLU/linear activation: then ``degree = depth``, else ``None``.
 
     Args:
-      depth: number of Dense layers, >= 1.
-      width: hidden width, >= 1 (unused when ``depth=1``).
+      depth: number of Dense layers, >= 1 (default 2: one hidden layer).
+      width: hidden width, >= 1 (unused when ``depth=1``; default 256).
       out_dim: number of outputs.
       activation: ``"relu"``, ``"linear"``/``"identity"``, ``"tanh"``, ``"erf"`` or ``"gelu"``
         (exact, erf-based).
@@ -70,8 +71,8 @@ def fully_connected(
     act = _layers.get_activation(activation)
     _layers.check_choice("parameterization", parameterization, _layers.PARAMETERIZATIONS)
     dtype = _layers.canonical_dtype(dtype)
-    bias = bool(bias)
-    w_std, b_std = float(w_std), float(b_std)
+    bias = _checks.boolean("bias", bias)
+    w_std, b_std = _layers.check_std("w_std", w_std), _layers.check_std("b_std", b_std)
     layer = dict(parameterization=parameterization, w_std=w_std, b_std=b_std)
 
     def init(key, input_shape):

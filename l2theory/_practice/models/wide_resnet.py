@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 
+from l2theory import _checks
 from l2theory._practice.models import _layers
 from l2theory._practice.models._model import Model
 
@@ -69,14 +70,15 @@ def wide_resnet(
     """
     depth = _layers.check_positive_int("depth", depth)
     if (depth - 4) % 6 != 0 or depth < 10:
-        raise ValueError(
-            f"depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...), got {depth}")
+        raise _checks.bad("depth", depth, "a wide ResNet's depth must be 6n + 4 with n >= 1",
+                          "e.g. 10, 16, 22, 28 or 40")
     n_blocks = (depth - 4) // 6
     widen = _layers.check_positive_int("widen", widen)
     out_dim = _layers.check_positive_int("out_dim", out_dim)
     dtype = _layers.canonical_dtype(dtype)
-    batchnorm = bool(batchnorm)
-    bn_momentum, residual_scale = float(bn_momentum), float(residual_scale)
+    batchnorm = _checks.boolean("batchnorm", batchnorm)
+    bn_momentum = _checks.real("bn_momentum", bn_momentum, low=0.0, high=1.0, fix="e.g. 0.9")
+    residual_scale = _checks.real("residual_scale", residual_scale, fix="e.g. 1.0")
     stages = ((16 * widen, 1), (32 * widen, 2), (64 * widen, 2))  # (channels, first stride)
 
     def blocks():

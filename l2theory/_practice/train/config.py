@@ -1,7 +1,8 @@
 """``TrainConfig``: every setting of one training run, validated when it is built.
 
-Units: ``steps``, ``eval_every``, ``autol2_measure_every`` and ``autol2_refractory`` count gradient
-steps; ``lr_decay_at`` holds fractions of a run's own number of steps.
+Units: ``steps``, ``eval_every`` and ``autol2_measure_every`` count gradient steps;
+``lr_decay_at`` holds fractions of a run's own number of steps; ``autol2_delay`` is in the
+authors' units (a refractory period of ``2 k autol2_delay / lam`` steps).
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import numbers
-import re
 from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from l2theory import _checks
 
 LOSSES = ("xent", "mse")
 LR_SCHEDULES = ("constant", "step", "cosine")
@@ -23,27 +23,19 @@ LAM_SCHEDULES = ("constant", "autol2")
 PARAM_DTYPES = ("float32", "float64")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16", "float64")
 
-# Model settings that TrainConfig has fields for; each goes to the model factory when the factory
-# takes it (by its signature). Anything else goes through ``model_kwargs``.
+# Model settings that TrainConfig has fields for; each goes to the model family's constructor
+# when given (None: the family's own default). Anything else goes through ``model_kwargs``.
 MODEL_FIELDS = ("depth", "width", "activation", "bias", "parameterization", "w_std", "b_std")
-
-
-def config_error(field: str, value: Any, problem: str, fix: str) -> ValueError:
-    """The one error message for a bad setting: the field, its value, what is wrong, the fix."""
-    return ValueError(f"TrainConfig.{field}={value!r}: {problem}; {fix}")
-
-
-def _choice(field: str, value: Any, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        options = ", ".join(repr(v) for v in valid)
-        raise config_error(field, value, f"unknown {field}", f"valid: {options}")
+# The fully connected defaults that TrainConfig stored for every family before the per-family
+# defaults (ignored by a family without the setting): ``from_dict`` drops them there.
+_LEGACY_MODEL_DEFAULTS = {"depth": 2, "width": 256}
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """All settings of one run (a sweep varies ``lam``, ``lr`` and ``seed`` around them).
 
-    Objective, in the conventions of ``THEORY.md``::
+    Objective, in the conventions of ``docs/conventions.md``::
 
         L(theta) = mean_i loss(f(x_i), y_i) + lam/2 * ||theta||^2
 
@@ -63,12 +55,14 @@ class TrainConfig:
     decoupled form (AdamW-style) decays the weights by ``lr*lam`` per step whatever the momentum.
 
     Attributes:
-      model: model family name for ``l2theory.models.get`` (``"fc"``, ...).
+      model: model family name for ``l2theory.models.get`` (``"fc"``, ``"cnn"``, ``"wrn"``,
+        ``"wrn-16-4"``, ...).
       depth, width, activation, bias, parameterization, w_std, b_std: model settings, passed to the
-        family's constructor when it takes them; ``None`` leaves the constructor's default. A value
-        the family does not take is an error unless it is the default here (so ``depth``/``width``
-        of a fully connected net need not be cleared for a family without them).
-      model_kwargs: further constructor arguments (e.g. ``{"widen": 4}``).
+        family's constructor; ``None`` (the default) leaves the family's own default (so
+        ``TrainConfig(model="cnn")`` builds ``models.get("cnn")``; see ``model_settings``). A
+        value given for a setting the family does not take is an error naming what it takes.
+        ``width`` is an int, or for ``"cnn"`` one int per conv layer (a list is stored as a tuple).
+      model_kwargs: further constructor arguments (e.g. ``{"pool": "avg"}`` for ``"cnn"``).
       loss: ``"xent"`` or ``"mse"``.
       center_targets: MSE targets ``one_hot - 1/k`` (True) or ``one_hot`` (False).
       lr: base learning rate, > 0.
@@ -80,7 +74,7 @@ class TrainConfig:
         epoch is a fresh random permutation of the training set (from the run's seed and the epoch
         number), cut into ``n // batch_size`` batches; the remaining ``n % batch_size`` examples of
         that permutation are skipped in that epoch.
-      steps: number of gradient steps, >= 1 (a sweep with ``physical_time`` overrides it per lane).
+      steps: number of gradient steps, >= 1 (a sweep with ``natural_time`` overrides it per lane).
       eval_every: evaluate every this many steps; rows are at steps 0, eval_every, 2*eval_every,
         ... and at the last step.
       evals_per_decade: ``None`` evaluates every ``eval_every`` steps. An int ``d`` evaluates on
@@ -93,14 +87,25 @@ class TrainConfig:
         thousands; power-of-two gaps keep the compiled segment lengths few.
       seed: seeds the initialization, the minibatch order and the augmentation.
       lr_schedule: ``"constant"``; ``"step"``: multiply by ``lr_decay_factor`` at each fraction
-        ``lr_decay_at`` of the run (the WRN recipe: x0.2 at 30%, 60%, 80%); ``"cosine"``:
-        ``lr * (1 + cos(pi t / steps)) / 2``.
-      lam_schedule: ``"constant"`` or ``"autol2"`` (see ``schedules.autol2_update``): measure the
-        training loss and accuracy every ``autol2_measure_every`` steps (means over the
-        minibatches of that interval); once ``autol2_refractory`` steps have passed since the last
-        change (or the start), if the last two measurements were both no better than the best
-        before them, divide lam by ``autol2_factor``.
+        ``lr_decay_at`` of the run (the authors' WRN recipe, the default: x0.2 at 30%, 60%, 90%);
+        ``"cosine"``: ``lr * (1 + cos(pi t / steps)) / 2``.
+      lam_schedule: ``"constant"`` or ``"autol2"``: the authors' AutoL2 (exact rule:
+        ``l2theory.train.autol2_rule``). At steps 0, ``autol2_measure_every``, ... (default 10),
+        before that step's update, the data loss and accuracy of that step's training minibatch
+        (augmented and mixed as it is trained on, train mode) at the current parameters are a
+        measurement; lam is divided by ``autol2_factor`` (default 10) when the refractory period
+        of ``2 k autol2_delay / lam`` steps since the last decay (or step 0) is over and the best
+        loss or accuracy before the last two measurements is at least as good as both of them.
+        ``autol2_delay`` (default 0.1) is the authors' ``-delay``, in their units (``delay / L2``
+        steps, ``docs/conventions.md`` section 4). Runs record the measurements
+        (``result["autol2"]``).
       augment: random crop (4-pixel zero padding) and horizontal flip of each training minibatch.
+      mixup, mixup_alpha: mixup of each training minibatch after the crop and flip, as the
+        authors: example ``i`` becomes ``w_i x_i + (1 - w_i) x_{N-1-i}`` with ``w_i ~
+        Beta(mixup_alpha, mixup_alpha)`` per example and step (from the run's seed), its target the
+        same mixture of the one-hot labels (centered for MSE when ``center_targets``); the loss is
+        taken against the mixed target and a minibatch's accuracy (AutoL2's measurement) against
+        its argmax. Evaluation rows use clean data.
       dtype: parameter (and optimizer state) dtype, ``"float32"`` or ``"float64"`` (the latter
         needs ``jax.config.update("jax_enable_x64", True)``).
       compute_dtype: the model's compute dtype (``"bfloat16"`` for mixed precision), or ``None``
@@ -114,8 +119,8 @@ class TrainConfig:
 
     # model
     model: str = "fc"
-    depth: int | None = 2
-    width: int | None = 256
+    depth: int | None = None
+    width: int | tuple[int, ...] | None = None
     activation: str | None = None
     bias: bool | None = None
     parameterization: str | None = None
@@ -137,13 +142,15 @@ class TrainConfig:
     # schedules
     lr_schedule: str = "constant"
     lr_decay_factor: float = 0.2
-    lr_decay_at: tuple[float, ...] = (0.3, 0.6, 0.8)
+    lr_decay_at: tuple[float, ...] = (0.3, 0.6, 0.9)
     lam_schedule: str = "constant"
     autol2_factor: float = 10.0
     autol2_measure_every: int = 10
-    autol2_refractory: int = 100
+    autol2_delay: float = 0.1
     # data and precision
     augment: bool = False
+    mixup: bool = False
+    mixup_alpha: float = 1.0
     dtype: str = "float32"
     compute_dtype: str | None = None
     # evaluation
@@ -151,43 +158,56 @@ class TrainConfig:
     eval_batch_size: int = 1000
 
     def __post_init__(self):
+        if not isinstance(self.model_kwargs, Mapping):
+            raise _checks.bad("model_kwargs", self.model_kwargs,
+                              f"must be a dict, not {_checks.type_name(self.model_kwargs)}",
+                              "e.g. {'pool': 'avg'}", kind=TypeError)
         object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
-        object.__setattr__(self, "lr_decay_at", tuple(float(f) for f in self.lr_decay_at))
-        if not isinstance(self.model, str):
-            raise config_error("model", self.model, "not a name", "pass e.g. 'fc'")
-        _choice("loss", self.loss, LOSSES)
-        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _choice("lam_schedule", self.lam_schedule, LAM_SCHEDULES)
-        _choice("dtype", self.dtype, PARAM_DTYPES)
+        if isinstance(self.width, (list, tuple)) or hasattr(self.width, "shape"):
+            widths = _checks.as_list("width", self.width, example="(16, 32)")
+            object.__setattr__(self, "width", tuple(
+                int(w) if _checks.is_int(w) else w for w in widths))
+        decay_at = _checks.sequence(
+            "lr_decay_at", self.lr_decay_at,
+            lambda name, f: _checks.real(name, f, low=0.0, high=1.0, low_open=True,
+                                         high_open=True, fix="e.g. (0.3, 0.6, 0.9)"),
+            minimum=0)
+        if decay_at != sorted(decay_at):
+            raise _checks.bad("lr_decay_at", self.lr_decay_at,
+                              "must be increasing fractions of the run in (0, 1)",
+                              "e.g. (0.3, 0.6, 0.9)")
+        object.__setattr__(self, "lr_decay_at", tuple(decay_at))
+        _checks.choice("loss", self.loss, LOSSES)
+        _checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _checks.choice("lam_schedule", self.lam_schedule, LAM_SCHEDULES)
+        _checks.choice("dtype", self.dtype, PARAM_DTYPES)
         if self.compute_dtype is not None:
-            _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
-        check_lr("lr", self.lr)
-        check_lam("lam", self.lam)
-        if not (_is_real(self.momentum) and 0.0 <= self.momentum < 1.0):
-            raise config_error("momentum", self.momentum, "must be in [0, 1)", "e.g. 0.9, or 0")
+            _checks.choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
+        for name in ("center_targets", "decoupled_weight_decay", "augment"):
+            _checks.boolean(name, getattr(self, name))
+        if self.bias is not None:
+            _checks.boolean("bias", self.bias)
+        _checks.lr("lr", self.lr)
+        _checks.lam("lam", self.lam)
+        _checks.real("momentum", self.momentum, low=0.0, high=1.0, high_open=True,
+                     fix="e.g. 0.9, or 0")
         for name in ("steps", "eval_every", "autol2_measure_every", "eval_batch_size"):
-            _positive_int(name, getattr(self, name))
-        _nonnegative_int("autol2_refractory", self.autol2_refractory)
+            _checks.positive_int(name, getattr(self, name))
         for name in ("batch_size", "train_eval_size", "evals_per_decade"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name), none="None")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (
-                0 <= self.seed < 2**31):
-            raise config_error("seed", self.seed, "must be an int in [0, 2**31)", "e.g. seed=0")
-        if not (math.isfinite(self.lr_decay_factor) and self.lr_decay_factor > 0):
-            raise config_error("lr_decay_factor", self.lr_decay_factor, "must be > 0", "e.g. 0.2")
-        if any(not 0.0 < f < 1.0 for f in self.lr_decay_at) or list(self.lr_decay_at) != sorted(
-            self.lr_decay_at
-        ):
-            raise config_error("lr_decay_at", self.lr_decay_at,
-                               "must be increasing fractions of the run in (0, 1)",
-                               "e.g. (0.3, 0.6, 0.8)")
-        if not (math.isfinite(self.autol2_factor) and self.autol2_factor > 1):
-            raise config_error("autol2_factor", self.autol2_factor, "must be > 1", "e.g. 10")
+            _checks.optional_int(name, getattr(self, name))
+        _checks.seed("seed", self.seed)
+        _checks.positive("lr_decay_factor", self.lr_decay_factor, fix="e.g. 0.2")
+        _checks.real("autol2_factor", self.autol2_factor, low=1.0, low_open=True, fix="e.g. 10")
+        _checks.real("autol2_delay", self.autol2_delay, low=0.0,
+                     what="the authors' delay (refractory period 2 k delay / lam steps)",
+                     fix="e.g. 0.1, their default")
+        _checks.boolean("mixup", self.mixup)
+        _checks.positive("mixup_alpha", self.mixup_alpha, what="the Beta(alpha, alpha) parameter",
+                         fix="e.g. 1.0, the authors' value")
         if self.dtype == "float64" and not jax.config.read("jax_enable_x64"):
-            raise config_error("dtype", self.dtype, "float64 parameters need 64-bit JAX",
-                               "call jax.config.update('jax_enable_x64', True) first, or use "
-                               "'float32'")
+            raise _checks.bad("dtype", self.dtype, "float64 parameters need 64-bit JAX",
+                              "call jax.config.update('jax_enable_x64', True) first, or use "
+                              "'float32'")
         self.build_model(10)  # unknown family or constructor arguments fail here, not mid-run
 
     # ------------------------------------------------------------------ derived settings
@@ -197,51 +217,67 @@ class TrainConfig:
         return jnp.dtype(self.dtype)
 
     def factory_kwargs(self, out_dim: int) -> dict[str, Any]:
-        """Keyword arguments for ``models.get(self.model, **kw)`` (see the class docstring)."""
-        accepted = _accepted_kwargs(self.model)
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        """Keyword arguments for ``models.get(self.model, **kw)``: the model fields that are not
+        ``None``, ``out_dim``, the compute dtype and ``model_kwargs``."""
+        family = _family_parameters(self.model)
         kwargs: dict[str, Any] = {}
         for name in MODEL_FIELDS:
             value = getattr(self, name)
             if value is None:
                 continue
-            if accepted is None or name in accepted:
-                kwargs[name] = value
-            elif value != defaults[name]:
-                valid = ", ".join(sorted(accepted))
-                raise config_error(name, value, f"model {self.model!r} has no such setting",
-                                   f"leave it at {defaults[name]!r}; that model takes {valid} "
-                                   "(pass others in model_kwargs)")
-        if self.compute_dtype is not None and (accepted is None or "dtype" in accepted):
+            if family is not None and name not in family.settable:
+                raise _checks.bad(name, value, f"model {self.model!r} has no {name} setting",
+                                  f"leave {name}=None; model {self.model!r} takes "
+                                  f"{family.listed()}")
+            kwargs[name] = value
+        if family is not None:
+            unknown = sorted(set(self.model_kwargs) - set(family.parameters))
+            if unknown:
+                raise _checks.bad("model_kwargs", self.model_kwargs,
+                                  f"model {self.model!r} takes no argument {unknown}",
+                                  f"pass only {family.listed()}")
+        if self.compute_dtype is not None and (family is None or "dtype" in family.parameters):
             kwargs["dtype"] = jnp.dtype(self.compute_dtype)
-        if accepted is None or "out_dim" in accepted:
+        if family is None or "out_dim" in family.parameters:
             kwargs["out_dim"] = out_dim
         kwargs.update(self.model_kwargs)
         return kwargs
+
+    def model_settings(self) -> dict[str, Any]:
+        """The model's constructor settings in effect: the family's defaults (from its
+        constructor's signature) overridden by the fields given here and ``model_kwargs``
+        (``out_dim`` and ``dtype`` left out)."""
+        family = _family_parameters(self.model)
+        settings = {} if family is None else {
+            name: family.fixed.get(name, p.default) for name, p in family.parameters.items()
+            if p.default is not inspect.Parameter.empty and name not in ("out_dim", "dtype")}
+        settings.update({name: getattr(self, name) for name in MODEL_FIELDS
+                         if getattr(self, name) is not None})
+        settings.update(self.model_kwargs)
+        return settings
 
     def build_model(self, out_dim: int):
         """The ``Model`` this config trains, with ``out_dim`` outputs."""
         from l2theory import models
 
-        try:
-            return models.get(self.model, **self.factory_kwargs(out_dim))
-        except TypeError as e:  # e.g. a model_kwargs key the constructor does not take
-            raise config_error("model_kwargs", self.model_kwargs, str(e),
-                               f"pass only arguments of model {self.model!r}") from None
-        except ValueError as e:
-            if str(e).startswith("TrainConfig."):
-                raise
-            raise ValueError(f"TrainConfig.model={self.model!r}: {e}") from None
+        return models.get(self.model, **self.factory_kwargs(out_dim))
 
     def validate(self, dataset) -> None:
         """Checks against a dataset: batch size and training subset no larger than the data."""
+        from l2theory._practice.data import Dataset
+
+        if not isinstance(dataset, Dataset):
+            raise _checks.bad("dataset", dataset, f"must be an l2theory.data.Dataset, not "
+                              f"{_checks.type_name(dataset)}",
+                              "e.g. data.load('fashion_mnist_subset')", kind=TypeError)
         n_train = len(dataset.y_train)
         if self.batch_size is not None and self.batch_size > n_train:
-            raise config_error("batch_size", self.batch_size,
-                               f"larger than the training set ({n_train} examples)",
-                               f"use batch_size <= {n_train}, or None for full batch")
+            raise _checks.bad("batch_size", self.batch_size,
+                              f"larger than the training set ({n_train} examples)",
+                              f"use batch_size <= {n_train}, or None for full batch")
         if len(dataset.y_test) == 0 or n_train == 0:
-            raise ValueError("dataset: the training and test sets must be non-empty")
+            raise _checks.bad("dataset", dataset, "the training and test sets must be non-empty",
+                              "pass a dataset with examples in both")
 
     def next_eval_step(self, t: int, end: int) -> int:
         """The evaluation step after step ``t`` of a run (or chunk) of ``end`` steps (see
@@ -256,55 +292,56 @@ class TrainConfig:
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        """The config of a ``to_dict()`` (e.g. a results folder's ``config.json``), also of an
+        older version, which stored the fully connected ``depth=2, width=256`` for every family:
+        those are dropped for a family without the setting (``"wrn-16-4"``)."""
+        d = dict(d)
+        family = _family_parameters(d.get("model", "fc"))
+        for name, legacy in _LEGACY_MODEL_DEFAULTS.items():
+            if family is not None and name not in family.settable and d.get(name) == legacy:
+                d[name] = None
+        return cls(**d)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``TrainConfig(**d)`` rebuilds the config)."""
+        """JSON-ready dict (``TrainConfig(**d)`` or ``from_dict(d)`` rebuilds the config)."""
         d = dataclasses.asdict(self)
         d["lr_decay_at"] = list(self.lr_decay_at)
+        if isinstance(self.width, tuple):
+            d["width"] = list(self.width)
         return d
 
 
-def _accepted_kwargs(name: str) -> set[str] | None:
-    """Keyword arguments of the family's constructor, or None when they cannot be found."""
-    try:
-        from l2theory._practice import models as impl
+def check_config(config: Any, name: str = "config") -> TrainConfig:
+    """``config`` if it is a ``TrainConfig`` (``TypeError`` otherwise)."""
+    if not isinstance(config, TrainConfig):
+        raise _checks.bad(name, config, f"must be a TrainConfig, not {_checks.type_name(config)}",
+                          "e.g. TrainConfig(depth=2, width=32)", kind=TypeError)
+    return config
 
-        key = name.lower().replace("-", "_")
-        fixed: set[str] = set()
-        if re.fullmatch(r"wrn_\d+_\d+", key):  # "wrn-28-10" fixes depth and widen
-            key, fixed = "wrn", {"depth", "widen"}
-        factory = impl._FAMILIES[key]
-    except (ImportError, AttributeError, KeyError):
-        return None  # unknown names then raise the models' own error, listing the valid ones
-    params = inspect.signature(factory).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+
+class _Family:
+    """A model family's constructor parameters (``parameters``) and those a config may set
+    (``settable``: all but the ones a name like ``"wrn-28-10"`` fixes)."""
+
+    def __init__(self, parameters: Mapping[str, inspect.Parameter], fixed: Mapping[str, int]):
+        self.parameters = dict(parameters)
+        self.fixed = dict(fixed)
+        self.settable = set(parameters) - set(fixed)
+
+    def listed(self) -> str:
+        """The settings a user passes (not ``out_dim`` and ``dtype``, which the config sets)."""
+        return ", ".join(sorted(self.settable - {"out_dim", "dtype"}))
+
+
+def _family_parameters(name: str) -> _Family | None:
+    """The family's constructor parameters (``None`` for a constructor taking ``**kwargs``); an
+    unknown name raises ``model=name: unknown model; valid: ...``."""
+    from l2theory._practice import models as impl
+
+    factory, fixed = impl.resolve(name, arg="model")
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return None
-    return {p.name for p in params} - fixed
-
-
-def check_lr(field: str, value: Any) -> float:
-    if not _is_real(value) or not value > 0 or not math.isfinite(value):
-        raise config_error(field, value, "the learning rate must be a finite number > 0",
-                           "e.g. 0.1")
-    return float(value)
-
-
-def check_lam(field: str, value: Any) -> float:
-    if not _is_real(value) or not value >= 0 or not math.isfinite(value):
-        raise config_error(field, value, "the L2 coefficient must be a finite number >= 0",
-                           "e.g. 1e-3, or 0 for no L2")
-    return float(value)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _positive_int(field: str, value: Any, none: str | None = None) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        alt = f", or {none}" if none else ""
-        raise config_error(field, value, "must be an int >= 1", f"pass a positive int{alt}")
-
-
-def _nonnegative_int(field: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise config_error(field, value, "must be an int >= 0", "pass e.g. 0 or 100")
+    return _Family(params, fixed)

@@ -14,15 +14,17 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import sys
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _checks
 from l2theory._practice.data import random_crop_flip
 from l2theory._practice.train import schedules
-from l2theory._practice.train.config import TrainConfig
+from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.step import (Hyper, Step, TrainState, make_step, run_keys,
                                            sum_squares)
 
@@ -145,7 +147,10 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
         return _CACHE[key]
     model = config.build_model(dataset.num_classes)
     augment = functools.partial(random_crop_flip, pad=4) if config.augment else None
-    step = make_step(config, model, dataset.input_shape, augment_fn=augment)
+    step = make_step(config, model, dataset.input_shape, augment_fn=augment,
+                     num_classes=dataset.num_classes)
+    keyed = config.augment or config.mixup
+    measure = config.lam_schedule == "autol2"
     n_train = dataset.n_train
     batch = config.batch_size
     batch = None if batch is None or batch >= n_train else batch
@@ -159,15 +164,28 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
         return jax.random.permutation(jax.random.fold_in(run_keys(seed)[1], epoch), n_train)
 
     def lane_segment(state: TrainState, n_steps: int, t0, data, perms):
+        """``(state, record)`` after ``n_steps`` steps from ``t0``; ``record`` (AutoL2 only, else
+        None): per step, whether it was a measurement, the measured loss and accuracy and the lam
+        decided (``[n_steps]`` each)."""
         x_train, y_train = data
         aug_key = run_keys(state.hyper.seed)[2]
         ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
-        aug = (lambda t: jax.random.fold_in(aug_key, t)) if augment else (lambda t: None)
+        aug = (lambda t: jax.random.fold_in(aug_key, t)) if keyed else (lambda t: None)
+
+        def advance(state, x, y, t):
+            new, (loss, acc) = step.update(state, x, y, aug(t))
+            if not measure:
+                return new, None
+            # a measurement happened iff the step was taken at a multiple of measure_every
+            measured = (state.step % config.autol2_measure_every == 0) & (new.step > state.step)
+            return new, {"measured": measured, "train_loss": loss, "train_acc": acc,
+                         "lam": new.lam.lam}
+
         if batch is None:  # full batch, fixed order
             def body(state, t):
-                return step.update(state, x_train, y_train, aug(t))[0], None
+                return advance(state, x_train, y_train, t)
 
-            return jax.lax.scan(body, state, ts)[0]
+            return jax.lax.scan(body, state, ts)
 
         # The minibatch indices of the whole segment are cut before the loop from the
         # permutations of the epochs it touches (``perms[j]`` is epoch ``t0 // per_epoch + j``),
@@ -179,9 +197,9 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
 
         def body(state, xs):
             t, i = xs
-            return step.update(state, x_train[i], y_train[i], aug(t))[0], None
+            return advance(state, x_train[i], y_train[i], t)
 
-        return jax.lax.scan(body, state, (ts, idx))[0]
+        return jax.lax.scan(body, state, (ts, idx))
 
     def lane_evaluate(state: TrainState, t, eval_data):
         row = {}
@@ -230,13 +248,14 @@ class Engine:
 
     def __init__(self, config: TrainConfig, dataset, n_lanes: int, *,
                  placement: Placement | None = None):
-        config.validate(dataset)
+        check_config(config).validate(dataset)
         self.config = config
-        self.n_lanes = int(n_lanes)
+        self.n_lanes = _checks.positive_int("n_lanes", n_lanes)
         self.placement = placement or Placement(jax.devices()[:1])
-        if self.n_lanes % len(self.placement.devices):
-            raise ValueError(f"n_lanes={n_lanes} must be a multiple of the number of devices "
-                             f"({len(self.placement.devices)})")
+        n_dev = len(self.placement.devices)
+        if self.n_lanes % n_dev:
+            raise _checks.bad("n_lanes", n_lanes, f"must be a multiple of the number of devices "
+                              f"({n_dev})", f"e.g. {n_dev * -(-self.n_lanes // n_dev)}")
         self.programs = _programs(config, dataset, self.n_lanes, self.placement)
         batch = config.batch_size or dataset.n_train
         self.max_piece = max(1024, dataset.n_train // batch)
@@ -256,7 +275,8 @@ class Engine:
         """Per-lane constants as numpy arrays (lanes beyond the given ones are padding: 0 steps)."""
         n = len(lr)
         if n > self.n_lanes:
-            raise ValueError(f"{n} lanes given for an engine of {self.n_lanes}")
+            raise _checks.bad("lr", lr, f"{n} lanes given for an engine of {self.n_lanes}",
+                              f"pass at most {self.n_lanes} values per argument")
         pad = self.n_lanes - n
         dt = self.config.param_dtype
         steps = list(steps) + [0] * pad
@@ -281,13 +301,14 @@ class Engine:
         return self.placement.lanes(state)
 
     def segment(self, state: TrainState, t0: int, n_steps: int,
-                epochs: dict | None = None) -> TrainState:
+                epochs: dict | None = None, autol2: list | None = None) -> TrainState:
         """Steps ``t0 .. t0 + n_steps`` of every lane (lanes past their end or diverged hold).
 
         Runs as compiled pieces of at most ``max_piece`` steps. ``epochs`` caches the lanes'
         minibatch permutations by epoch across calls, so each epoch's order is drawn once (pass
         the same dict for consecutive segments of the same lanes, a new one for other lanes;
-        ``None``: no reuse).
+        ``None``: no reuse). With AutoL2, each piece's record (device arrays ``[n_lanes, n]``,
+        see ``Rows.add_autol2``) is appended to the list ``autol2`` as ``(t0, record)``.
         """
         epochs = {} if epochs is None else epochs
         pe = self.programs.per_epoch
@@ -306,8 +327,10 @@ class Engine:
                 count = -(-(n - 1) // pe) + 1
                 perms = tuple(epochs[min(e, needed[-1])] for e in
                               range(needed[0], needed[0] + count))
-            state = self.programs.segment(state, n, jnp.asarray(t0, jnp.int32), self.train_data,
-                                          perms)
+            state, record = self.programs.segment(state, n, jnp.asarray(t0, jnp.int32),
+                                                  self.train_data, perms)
+            if autol2 is not None and record is not None:
+                autol2.append((t0, record))
             t0, n_steps = t0 + n, n_steps - n
         return state
 
@@ -316,12 +339,21 @@ class Engine:
         return to_host(self.programs.evaluate(state, jnp.asarray(t, jnp.int32), self.eval_data))
 
 
+# What AutoL2 saw, per measurement (``result["autol2"]``).
+AUTOL2_COLUMNS = ("step", "train_loss", "train_acc", "lam")
+
+
 class Rows:
     """Evaluation rows of a chunk of lanes, as they come: one ``[n_lanes]`` array per column and
-    evaluation, plus ``valid`` (whether the lane had not ended before that evaluation)."""
+    evaluation, plus ``valid`` (whether the lane had not ended before that evaluation); and with
+    AutoL2 its measurements: ``step`` ``[n]`` and ``measured``, ``train_loss``, ``train_acc``,
+    ``lam`` ``[n, n_lanes]`` at every multiple of ``autol2_measure_every`` (``measured``: the lane
+    took that step, so the values are a measurement)."""
 
-    def __init__(self, columns: dict[str, list] | None = None):
+    def __init__(self, columns: dict[str, list] | None = None,
+                 autol2: dict[str, list] | None = None):
         self.columns: dict[str, list[np.ndarray]] = columns or {}
+        self.autol2: dict[str, list[np.ndarray]] = autol2 or {}
 
     def __len__(self) -> int:
         return len(self.columns.get("valid", []))
@@ -330,26 +362,47 @@ class Rows:
         for name, value in {**row, "valid": valid}.items():
             self.columns.setdefault(name, []).append(np.asarray(value))
 
+    def add_autol2(self, t0: int, record: dict[str, np.ndarray], every: int) -> None:
+        """Keep the measurement steps of a segment's per-step ``record`` (``[n_lanes, n]`` host
+        arrays for steps ``t0 .. t0 + n - 1``)."""
+        n = np.shape(record["measured"])[1]
+        j = np.flatnonzero((t0 + np.arange(n)) % every == 0)
+        if len(j):
+            self.autol2.setdefault("step", []).append(t0 + j)
+            for name in ("measured",) + AUTOL2_COLUMNS[1:]:
+                self.autol2.setdefault(name, []).append(np.asarray(record[name])[:, j].T)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """``{column: [n_evals, n_lanes]}`` (for checkpoints)."""
-        return {name: np.stack(values) for name, values in self.columns.items()}
+        """``{column: [n_evals, n_lanes]}`` and ``{"autol2/<name>": ...}`` (for checkpoints)."""
+        out = {name: np.stack(values) for name, values in self.columns.items()}
+        out.update({f"autol2/{name}": np.concatenate(v) for name, v in self.autol2.items()})
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Rows":
-        return cls({name: list(a) for name, a in arrays.items()})
+        auto = {name[len("autol2/"):]: [a] for name, a in arrays.items()
+                if name.startswith("autol2/")}
+        return cls({name: list(a) for name, a in arrays.items() if not name.startswith("autol2/")},
+                   auto)
 
-    def tables(self) -> list[dict[str, np.ndarray]]:
+    def tables(self) -> list[dict[str, Any]]:
         """One table per lane: its valid rows, with lane-level ``diverged``/``diverged_step``
-        taken from the last evaluation."""
+        taken from the last evaluation; with AutoL2, ``"autol2"``: the lane's measurements
+        (``AUTOL2_COLUMNS``, one entry per measurement)."""
         a = self.to_arrays()
         out = []
         for j in range(a["valid"].shape[1]):
             keep = a["valid"][:, j]
-            table = {name: a[name][keep, j] for name in COLUMNS}
+            table: dict[str, Any] = {name: a[name][keep, j] for name in COLUMNS}
             table["step"] = table["step"].astype(np.int64)
             n = len(table["step"])
             table["diverged"] = np.full(n, bool(a["diverged"][-1, j]))
             table["diverged_step"] = np.full(n, int(a["diverged_step"][-1, j]), np.int64)
+            if self.autol2:
+                m = a["autol2/measured"][:, j].astype(bool)
+                table["autol2"] = {"step": a["autol2/step"][m].astype(np.int64),
+                                   **{name: a[f"autol2/{name}"][m, j]
+                                      for name in AUTOL2_COLUMNS[1:]}}
             out.append(table)
         return out
 
@@ -372,22 +425,28 @@ def run_chunk(engine: Engine, state: TrainState, t: int, rows: Rows, steps: np.n
     """
     steps = np.asarray(steps)
     end = int(steps.max(initial=0))
+    config = engine.config
     if len(rows) == 0:
         rows.append(engine.evaluate(state, 0), steps > 0)
         if on_eval:
             on_eval(state, 0, rows, 0)
     epochs: dict = {}
+    records: list | None = [] if config.lam_schedule == "autol2" else None
     while t < end:
-        n = engine.config.next_eval_step(t, end) - t
-        state = engine.segment(state, t, n, epochs)
+        n = config.next_eval_step(t, end) - t
+        state = engine.segment(state, t, n, epochs, autol2=records)
         prev, t = t, t + n
         rows.append(engine.evaluate(state, t), steps > prev)
+        for t0, record in records or ():
+            rows.add_autol2(t0, to_host(record), config.autol2_measure_every)
+        if records:
+            records.clear()
         if on_eval:
             on_eval(state, t, rows, n)
     return state, rows
 
 
-def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, np.ndarray]:
+def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, Any]:
     """Train one network; return its evaluation rows.
 
     Minimizes ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2`` (all parameters) by SGD with the
@@ -410,6 +469,13 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
       step), ``param_norm_sq`` (``||theta||^2``, so the L2 term is ``lam/2 * param_norm_sq``),
       ``diverged`` and ``diverged_step`` (-1 unless a non-finite training loss stopped the run at
       that step; the rows after it evaluate the frozen parameters).
+      With ``lam_schedule="autol2"`` also ``"autol2"``: a dict of 1-D arrays, one entry per
+      AutoL2 measurement (steps 0, ``autol2_measure_every``, ... that the run took): ``step``,
+      ``train_loss``/``train_acc`` (the measured minibatch's data loss and accuracy, see
+      ``TrainConfig.lam_schedule``) and ``lam`` (decided there, used from that step's update on;
+      the ``lam`` column of a row at step ``t`` is that of the last measurement before ``t``).
+      ``train.autol2_rule(a["step"], a["train_loss"], a["train_acc"], lam0=config.lam,
+      num_classes=k, delay=config.autol2_delay, decay=config.autol2_factor)`` gives ``a["lam"]``.
 
     Example:
       >>> from l2theory import data
@@ -456,6 +522,11 @@ class ProgressBar:
             for acc, valid in zip(rows.columns.get("test_acc", []), rows.columns.get("valid", [])):
                 self._best(acc, valid)
             self.bar.update(n_steps)
+
+    def write(self, line: str) -> None:
+        """A line on stderr above the bar (nothing when disabled)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
 
     def __enter__(self):
         return self

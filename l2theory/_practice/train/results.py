@@ -13,7 +13,9 @@ Layout of ``out/``::
                          once a chunk is done it keeps only its rows
     results.npz, results.csv
                          the final table; results.npz is written last, so it marks a finished
-                         sweep
+                         sweep. A nested table (AutoL2's ``"autol2"`` measurements) is stored in
+                         results.npz as ``autol2/<name>`` arrays and as autol2.csv; results.csv
+                         holds the evaluation table only
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over
 its final name (``os.replace``), so a crash or SIGKILL leaves either the old or the new version,
@@ -90,9 +92,10 @@ def load_npz(path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_csv(path, table: dict[str, np.ndarray]) -> None:
-    """The table as CSV (floats in Python's shortest round-trip form)."""
-    names = list(table)
+def save_csv(path, table: dict[str, Any]) -> None:
+    """The table as CSV (floats in Python's shortest round-trip form); nested tables (dicts) are
+    left out."""
+    names = [n for n in table if not isinstance(table[n], dict)]
 
     def write(f):
         w = csv.writer(f)
@@ -101,6 +104,34 @@ def save_csv(path, table: dict[str, np.ndarray]) -> None:
             w.writerow(row)
 
     atomic_write(path, write, "w")
+
+
+def flatten(table: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A table with nested tables (``{"autol2": {...}}``) as flat arrays ``"autol2/<name>"``."""
+    flat = {}
+    for name, value in table.items():
+        if isinstance(value, dict):
+            flat.update({f"{name}/{k}": v for k, v in value.items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def nest(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Inverse of ``flatten``: ``"autol2/<name>"`` arrays back into ``table["autol2"]``."""
+    table: dict[str, Any] = {}
+    for name, value in arrays.items():
+        if "/" in name:
+            outer, inner = name.split("/", 1)
+            table.setdefault(outer, {})[inner] = value
+        else:
+            table[name] = value
+    return table
+
+
+def load_table(path) -> dict[str, Any]:
+    """A ``results.npz`` as the table ``sweep`` returned (AutoL2's measurements nested again)."""
+    return nest(load_npz(path))
 
 
 def environment() -> dict[str, Any]:
@@ -186,6 +217,9 @@ class Store:
         if self.config_path.exists():
             stored = load_json(self.config_path)
             old = stored.get("identity")
+            grid = (old or {}).get("grid") or {}
+            if "physical_time" in grid:  # written before the rename to natural_time
+                grid["natural_time"] = grid.pop("physical_time")
             if old != json.loads(json.dumps(identity)):
                 diff = _differences(old, identity)
                 raise ValueError(
@@ -216,14 +250,17 @@ class Store:
 
     # ------------------------------------------------------------------ result
 
-    def load_result(self) -> dict[str, np.ndarray] | None:
+    def load_result(self) -> dict[str, Any] | None:
         path = self.root / "results.npz"
-        return load_npz(path) if path.exists() else None
+        return load_table(path) if path.exists() else None
 
-    def save_result(self, table: dict[str, np.ndarray]) -> None:
+    def save_result(self, table: dict[str, Any]) -> None:
         if self.writer:
             save_csv(self.root / "results.csv", table)
-            save_npz(self.root / "results.npz", table)  # last: marks the sweep finished
+            for name, value in table.items():
+                if isinstance(value, dict):
+                    save_csv(self.root / f"{name}.csv", value)
+            save_npz(self.root / "results.npz", flatten(table))  # last: marks the sweep finished
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -241,6 +278,15 @@ class Store:
         for j, leaf in enumerate(state_leaves or []):
             arrays[f"state/{j:05d}"] = leaf
         save_npz(self._chunk_path(i), arrays)
+
+    def chunk_progress(self, i: int) -> tuple[int, bool] | None:
+        """``(step reached, done)`` of chunk ``i``'s checkpoint (read without its state), or None
+        if never saved."""
+        path = self._chunk_path(i)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["t"]), bool(z["done"])
 
     def load_chunk(self, i: int) -> dict[str, Any] | None:
         """``{"t", "done", "rows", "state_leaves"}`` of chunk ``i``, or None if never saved."""

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from l2theory._practice.data import one_hot
-from l2theory._practice.train import schedules
+from l2theory._practice.data import mixup, one_hot
+from l2theory._practice.train import autol2, schedules
 from l2theory._practice.train.config import TrainConfig
 
 
@@ -43,7 +43,7 @@ class TrainState(NamedTuple):
       params: parameter pytree (``config.dtype``).
       model_state: BatchNorm running averages (``{}`` without BatchNorm).
       opt_state: optax state (the momentum buffer, when ``momentum > 0``).
-      lam: the lam schedule's ``LamState`` (``lam.lam`` is the current coefficient).
+      lam: the lam schedule's ``autol2.LamState`` (``lam.lam`` is the current coefficient).
       hyper: the run's ``Hyper`` constants.
       diverged: bool, set at the first step whose training loss is non-finite (non-finite
         parameters make the loss non-finite at the next step); the parameters are frozen from
@@ -55,7 +55,7 @@ class TrainState(NamedTuple):
     params: Any
     model_state: Any
     opt_state: Any
-    lam: schedules.LamState
+    lam: autol2.LamState
     hyper: Hyper
     diverged: jnp.ndarray
     diverged_step: jnp.ndarray
@@ -69,6 +69,7 @@ class Step(NamedTuple):
     lr: Callable[[TrainState, Any], Any]
     evaluate: Callable[..., tuple[Any, Any]]
     loss: Callable[..., tuple[Any, Any]]
+    batch: Callable[..., tuple[Any, Any]]
 
 
 def run_keys(seed):
@@ -95,14 +96,30 @@ def optimizer(config: TrainConfig, lr, lam) -> optax.GradientTransformation:
 
 
 def per_sample_loss(config: TrainConfig, out, labels):
-    """Per-sample loss ``[batch]`` and correctness ``[batch]`` (float 0/1) of outputs ``out``."""
+    """Per-sample loss ``[batch]`` and correctness ``[batch]`` (float 0/1) of outputs ``out``.
+
+    ``labels``: int ``[batch]``, or soft targets ``[batch, k]`` (mixup: mixtures of one-hot rows,
+    not centered) - then cross-entropy is ``-sum_c y_c log softmax(out)_c``, the MSE target is
+    ``y - 1/k`` when ``center_targets``, and an example is correct when ``argmax out`` is the
+    argmax of its target (google/autol2's accuracy).
+    """
     k = out.shape[-1]
+    soft = labels.ndim == out.ndim
+    if soft:
+        labels = labels.astype(out.dtype)
     if config.loss == "xent":
-        loss = -jnp.take_along_axis(jax.nn.log_softmax(out), labels[:, None], axis=-1)[:, 0]
+        if soft:
+            loss = -jnp.sum(labels * jax.nn.log_softmax(out), axis=-1)
+        else:
+            loss = -jnp.take_along_axis(jax.nn.log_softmax(out), labels[:, None], axis=-1)[:, 0]
     else:
-        target = one_hot(labels, k, centered=config.center_targets, dtype=out.dtype)
+        if soft:
+            target = labels - jnp.asarray(1.0 / k if config.center_targets else 0.0, out.dtype)
+        else:
+            target = one_hot(labels, k, centered=config.center_targets, dtype=out.dtype)
         loss = 0.5 * jnp.sum(jnp.square(out - target), axis=-1)
-    correct = (jnp.argmax(out, axis=-1) == labels).astype(out.dtype)
+    truth = jnp.argmax(labels, axis=-1) if soft else labels
+    correct = (jnp.argmax(out, axis=-1) == truth).astype(out.dtype)
     return loss, correct
 
 
@@ -111,7 +128,8 @@ def sum_squares(tree) -> jnp.ndarray:
     return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
 
 
-def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> Step:
+def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
+              num_classes: int | None = None) -> Step:
     """Pure ``init``/``update``/``evaluate`` functions of one run.
 
     Args:
@@ -119,24 +137,34 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
       model: an ``l2theory.models.Model``.
       input_shape: one example's shape, without the batch axis.
       augment_fn: ``f(key, x) -> x`` applied to each training minibatch (``None``: none).
+      num_classes: k, the model's outputs (needed for mixup and AutoL2; default: read off the
+        model's output shape).
 
     Returns:
-      ``Step(init, update, lr, evaluate, loss)``:
+      ``Step(init, update, lr, evaluate, loss, batch)``:
 
       - ``init(hyper) -> TrainState``.
       - ``update(state, x, y, key) -> (state, (loss, acc))``: one step on the minibatch ``(x, y)``
-        (``key`` feeds ``augment_fn``); ``loss``/``acc`` are the minibatch's data loss and accuracy
-        before the step. The update is applied only while ``step < hyper.steps`` and the run has
-        not diverged; otherwise the parameters and the schedule state are held (the momentum
-        buffer of a held run keeps moving, unused).
+        (``key`` feeds ``augment_fn`` and mixup, see ``batch``); ``loss``/``acc`` are the data loss
+        and accuracy of the minibatch as trained on (augmented, mixed) before the step. With
+        ``lam_schedule="autol2"`` they are AutoL2's measurement when ``step`` is a multiple of
+        ``autol2_measure_every`` (``autol2.lam_observe``), and the lam decided from it is already
+        the lam of this step's update. The update is applied only while ``step < hyper.steps``
+        and the run has not diverged; otherwise the parameters and the schedule state are held
+        (the momentum buffer of a held run keeps moving, unused).
       - ``lr(state, step)``: the scheduled learning rate at ``step``.
       - ``evaluate(params, model_state, x, y, weight) -> (loss_sum, correct_sum)``: weighted sums
         over one batch in eval mode (``weight`` 0 marks padding; the caller divides by the number
         of examples).
       - ``loss(params, model_state, x, y) -> (mean loss, (mean acc, new model_state))`` in train
-        mode, the function whose gradient the step takes.
+        mode, the function whose gradient the step takes (``y``: labels or soft targets).
+      - ``batch(x, y, key) -> (x, y)``: the minibatch as trained on: ``augment_fn(key, x)``, then
+        with ``config.mixup`` the authors' mixup (``data.mixup(fold_in(key, 1), ...,
+        per_example=True, partner="reverse")``; ``y`` becomes mixed one-hot targets).
     """
     dtype = config.param_dtype
+    if num_classes is None and (config.mixup or config.lam_schedule == "autol2"):
+        num_classes = _out_dim(model, input_shape)
 
     def data_loss(params, model_state, x, y):
         out, new_model_state = model.apply(params, model_state, x.astype(dtype), True)
@@ -155,7 +183,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
             params=params,
             model_state=model_state,
             opt_state=opt_state,
-            lam=schedules.lam_init(hyper.lam, dtype),
+            lam=autol2.lam_init(hyper.lam, dtype),
             hyper=hyper,
             diverged=jnp.zeros((), bool),
             diverged_step=jnp.full((), -1, jnp.int32),
@@ -166,9 +194,20 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
         return schedules.lr_at(config.lr_schedule, h.lr, step, h.steps, h.boundaries,
                                config.lr_decay_factor)
 
-    def update(state: TrainState, x, y, key=None):
+    def batch(x, y, key=None):
+        if key is None and (augment_fn is not None or config.mixup):
+            raise ValueError("key=None: augmentation and mixup draw from a PRNG key; pass the "
+                             "step's key to update / batch")
         if augment_fn is not None:
             x = augment_fn(key, x)
+        if config.mixup:
+            targets = one_hot(y, num_classes, dtype=dtype)
+            x, y = mixup(jax.random.fold_in(key, 1), x, targets, config.mixup_alpha,
+                         per_example=True, partner="reverse")
+        return x, y
+
+    def update(state: TrainState, x, y, key=None):
+        x, y = batch(x, y, key)
         (loss, (acc, model_state)), grads = jax.value_and_grad(data_loss, has_aux=True)(
             state.params, state.model_state, x, y)
         # A lane steps while it is before its end, has not diverged, and its loss is finite.
@@ -176,11 +215,17 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
         # parameters give a non-finite loss at the next step, which then freezes the run.
         active = (state.step < state.hyper.steps) & ~state.diverged
         keep = active & jnp.isfinite(loss)
-        tx = optimizer(config, lr(state, state.step), state.lam.lam)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
 
         def held(new, old):
             return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+
+        # AutoL2 measures before the update, and the lam it decides is this update's lam.
+        lam_state = held(autol2.lam_observe(
+            state.lam, loss, acc, state.step, kind=config.lam_schedule,
+            measure_every=config.autol2_measure_every, num_classes=num_classes,
+            delay=config.autol2_delay, factor=config.autol2_factor), state.lam)
+        tx = optimizer(config, lr(state, state.step), lam_state.lam)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
 
         # Masking selects only the parameters (and the small schedule state): that select fuses
         # into the update's elementwise pass. Selecting the momentum as well makes XLA copy the
@@ -191,10 +236,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
             params=held(optax.apply_updates(state.params, updates), state.params),
             model_state=held(model_state, state.model_state),
             opt_state=opt_state,
-            lam=held(schedules.lam_observe(
-                state.lam, loss, acc, state.step + 1, kind=config.lam_schedule,
-                measure_every=config.autol2_measure_every, factor=config.autol2_factor,
-                refractory=config.autol2_refractory), state.lam),
+            lam=lam_state,
             hyper=state.hyper,
             diverged=state.diverged | (active & ~keep),
             diverged_step=jnp.where(active & ~keep, state.step, state.diverged_step),
@@ -206,4 +248,14 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None) -> St
         loss, correct = per_sample_loss(config, out.astype(dtype), y)
         return jnp.sum(weight * loss), jnp.sum(weight * correct)
 
-    return Step(init=init, update=update, lr=lr, evaluate=evaluate, loss=data_loss)
+    return Step(init=init, update=update, lr=lr, evaluate=evaluate, loss=data_loss, batch=batch)
+
+
+def _out_dim(model, input_shape) -> int:
+    """The number of outputs of ``model`` (traced shapes only, nothing computed)."""
+    def out(key):
+        params, state = model.init(key, tuple(input_shape))
+        x = jnp.zeros((1,) + tuple(input_shape), jnp.float32)
+        return model.apply(params, state, x, False)[0]
+
+    return int(jax.eval_shape(out, jax.random.key(0)).shape[-1])

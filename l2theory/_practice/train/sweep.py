@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import os
+import sys
 from typing import Any, Sequence
 
 import jax
 import numpy as np
 
+from l2theory import _checks
 from l2theory._practice.train import results
-from l2theory._practice.train.config import TrainConfig, check_lam, check_lr
+from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
                                              to_host)
 from l2theory._practice.train.step import Hyper, make_step
@@ -21,23 +22,36 @@ from l2theory._practice.train.step import Hyper, make_step
 LANE_COLUMNS = ("run", "seed", "run_lam", "run_lr", "run_steps")
 
 
-def steps_for_physical_time(tau: float, lam: float, lr: float) -> int:
+def steps_for_natural_time(tau: float, lam: float, lr: float) -> int:
     """Steps of a lane trained for natural time ``tau = lam * lr * t``: ``ceil(tau / (lam lr))``.
 
     Computed in float64 with a relative slack of 1e-9, so that a quotient that is an integer up to
     rounding (``2 / (1e-3 * 0.1)``) gives that integer.
     """
-    if not lam > 0:
-        raise ValueError(f"physical_time needs lam > 0 in every lane, got lam={lam!r}; drop lam=0 "
-                         "from the grid or pass physical_time=None (config.steps for all)")
-    x = float(tau) / (float(lam) * float(lr))
+    tau = _natural_time(tau)
+    x = tau / (_lane_lam("lam", lam) * _checks.lr("lr", lr))
     return max(1, math.ceil(x * (1 - 1e-9)))
 
 
+def _natural_time(tau) -> float:
+    return _checks.positive("natural_time", tau, what="the natural time lam * lr * t",
+                            fix="e.g. 1.0, or None for config.steps steps in every lane")
+
+
+def _lane_lam(name: str, lam) -> float:
+    """A lam of a lane trained for a natural time: ``> 0``."""
+    if _checks.lam(name, lam) == 0:
+        raise _checks.bad(name, lam, "natural_time needs lam > 0 in every lane",
+                          "drop lam=0 from the grid, or pass natural_time=None (config.steps "
+                          "for all)")
+    return float(lam)
+
+
 def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[float],
-          seeds: Sequence[int], physical_time: float | None = None, out: str | os.PathLike | None
+          seeds: Sequence[int], natural_time: float | None = None, out: str | os.PathLike | None
           = None, chunk_size: int | None = None, progress: bool = True,
-          checkpoint_every: int = 10) -> dict[str, np.ndarray]:
+          checkpoint_every: int = 10, physical_time: float | None = None,
+          desc: str | None = None) -> dict[str, Any]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
     Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
@@ -56,8 +70,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       eight. Several hosts: call ``jax.distributed.initialize()`` first in every process, pass the
       same arguments everywhere; lanes then spread over all hosts' devices, each host holds the
       full dataset, and only process 0 writes to ``out``.
-    - ``physical_time=tau``: lane ``i`` takes ``ceil(tau / (lam_i lr_i))`` steps (see
-      ``steps_for_physical_time``); lanes stop independently (updates past a lane's end are
+    - ``natural_time=tau``: lane ``i`` takes ``ceil(tau / (lam_i lr_i))`` steps (see
+      ``steps_for_natural_time``); lanes stop independently (updates past a lane's end are
       masked) and each lane's rows stop at its own end. Step-schedule fractions refer to each
       lane's own length. Chunks are filled longest lanes first, and a chunk runs until its
       longest lane ends: a masked lane still costs its share of the compute. On a CPU (cost ~
@@ -71,25 +85,36 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       (see ``l2theory._practice.train.results``). Calling the same ``sweep`` again resumes from the
       last checkpoint after a crash and ends with exactly the rows of an uninterrupted run; calling
       it after it finished returns the stored table without computing; a different sweep in the
-      same directory raises ``ValueError``.
+      same directory raises ``ValueError``. With ``progress``, a resumed sweep says so and from
+      where (``resuming DIR at chunk 2/5, step 1200 (1 of 5 chunks done)``) on stderr.
+    - Ctrl-C (``KeyboardInterrupt``) is re-raised with one line saying where the sweep stopped
+      and, with ``out``, where the newest checkpoint is (what a new call resumes from).
 
     Args:
       config: the shared settings (its ``lam``, ``lr``, ``seed`` are replaced by the grid's, its
-        ``steps`` by ``physical_time`` when given).
+        ``steps`` by ``natural_time`` when given).
       dataset: an ``l2theory.data.Dataset``.
       lam, lr, seeds: the grid's values (lanes in ``itertools.product(lam, lr, seeds)`` order).
-      physical_time: natural time ``tau = lam * lr * steps`` per lane, or ``None`` for
+      natural_time: natural time ``tau = lam * lr * steps`` per lane, or ``None`` for
         ``config.steps`` steps in every lane.
+      physical_time: deprecated name of ``natural_time`` (warns).
       out: results directory, or ``None`` to write nothing.
       chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
-      progress: show a tqdm bar (steps, ETA, best test accuracy so far).
+      progress: show a tqdm bar (steps, ETA, best test accuracy so far) on stderr, and a line
+        when resuming.
       checkpoint_every: with ``out``, checkpoint every this many evaluations.
+      desc: the progress bar's label (default ``"sweep <n> runs"``).
 
     Returns:
       A dict of equal-length 1-D numpy arrays, rows ordered by ``run`` then ``step``: ``run``
       (lane index in grid order), ``seed``, ``run_lam``, ``run_lr``, ``run_steps`` (the lane's
       settings), the columns of ``train`` (``step``, ``train_loss``, ``train_acc``, ``test_loss``,
       ``test_acc``, ``lam``, ``lr``, ``param_norm_sq``) and ``diverged``, ``diverged_step``.
+      With ``lam_schedule="autol2"`` also ``"autol2"``: AutoL2's measurements of every lane as one
+      dict of equal-length 1-D arrays, ordered by ``run`` then ``step``: ``run`` and ``train``'s
+      ``step``, ``train_loss``, ``train_acc``, ``lam``. With ``out`` they are stored in the
+      checkpoints, in ``results.npz`` (as ``autol2/<name>``) and in ``autol2.csv``;
+      ``results.csv`` is the evaluation table.
 
     Example:
       >>> from l2theory import data
@@ -99,21 +124,25 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       >>> table["run"].tolist(), table["step"].tolist()
       ([0, 0, 0, 1, 1, 1], [0, 10, 20, 0, 10, 20])
     """
-    lam = [check_lam(f"lam[{i}]", v) for i, v in enumerate(_values("lam", lam))]
-    lr = [check_lr(f"lr[{i}]", v) for i, v in enumerate(_values("lr", lr))]
-    seeds = [_seed(i, s) for i, s in enumerate(_values("seeds", seeds))]
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every={checkpoint_every!r} must be >= 1")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size={chunk_size!r} must be a positive int, or None (automatic)")
+    natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
+                                   note=_checks.NATURAL_TIME_NOTE)
+    check_config(config)
+    lam = _checks.sequence("lam", lam, _checks.lam, example="[1e-4, 1e-3]")
+    lr = _checks.sequence("lr", lr, _checks.lr, example="[0.1]")
+    seeds = _checks.seeds("seeds", seeds)
+    checkpoint_every = _checks.positive_int("checkpoint_every", checkpoint_every)
+    chunk_size = _checks.optional_int("chunk_size", chunk_size,
+                                      fix="pass an int >= 1, or None (automatic)")
+    _checks.boolean("progress", progress)
     config.validate(dataset)
     grid = list(itertools.product(lam, lr, seeds))
-    if physical_time is None:
+    if natural_time is None:
         steps = [config.steps] * len(grid)
     else:
-        if not (isinstance(physical_time, numbers.Real) and physical_time > 0):
-            raise ValueError(f"physical_time={physical_time!r} must be a number > 0, or None")
-        steps = [steps_for_physical_time(physical_time, m, r) for m, r, _ in grid]
+        natural_time = _natural_time(natural_time)
+        for i, m in enumerate(lam):
+            _lane_lam(f"lam[{i}]", m)
+        steps = [steps_for_natural_time(natural_time, m, r) for m, r, _ in grid]
 
     devices = jax.devices()
     n_dev = len(devices)
@@ -121,12 +150,15 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     if store is not None:
         identity = {
             "config": config.replace(lam=0.0, lr=1.0, seed=0).to_dict(),
-            "grid": {"lam": lam, "lr": lr, "seeds": seeds, "physical_time": physical_time},
+            "grid": {"lam": lam, "lr": lr, "seeds": seeds, "natural_time": natural_time},
             "dataset": results.dataset_fingerprint(dataset),
         }
         chunk_size = store.open(identity, chunk_size)
         done = store.load_result()
         if done is not None:
+            if progress:
+                print(f"{out} holds this sweep, finished: returning its results",
+                      file=sys.stderr)
             return done
     if chunk_size is None:
         chunk_size = auto_chunk_size(config, dataset, len(grid), n_dev)
@@ -140,37 +172,59 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     treedef = jax.tree.structure(engine.abstract_state())
     tables: list[dict[str, np.ndarray] | None] = [None] * len(grid)
     total = sum(max(steps[i] for i in c) for c in chunks)
-    desc = f"sweep {len(grid)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
-    with ProgressBar(progress, total=total, desc=desc) as bar:
-        for ci, lanes in enumerate(chunks):
-            chunk_steps = np.array([steps[i] for i in lanes] + [0] * (chunk_size - len(lanes)))
-            end = int(chunk_steps.max())
-            saved = store.load_chunk(ci) if store is not None else None
-            if saved is not None and saved["done"]:
-                rows = Rows.from_arrays(saved["rows"])
-                bar.skip(end, rows)
-            else:
-                if saved is not None:
-                    state = engine.place_state(jax.tree.unflatten(treedef, saved["state_leaves"]))
-                    t, rows = saved["t"], Rows.from_arrays(saved["rows"])
-                    bar.skip(t, rows)
+    if desc is None:
+        desc = f"sweep {len(grid)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
+    now = {"chunk": 0, "t": 0, "done": 0}  # where the sweep is (for the Ctrl-C message)
+    first_open = True  # the first chunk not finished earlier: where a resumed sweep starts
+    try:
+        with ProgressBar(progress, total=total, desc=desc) as bar:
+            for ci, lanes in enumerate(chunks):
+                chunk_steps = np.array([steps[i] for i in lanes] + [0] * (chunk_size - len(lanes)))
+                end = int(chunk_steps.max())
+                loaded = store.load_chunk(ci) if store is not None else None
+                now.update(chunk=ci, t=0)
+                if loaded is not None and loaded["done"]:
+                    rows = Rows.from_arrays(loaded["rows"])
+                    bar.skip(end, rows)
                 else:
-                    hyper = engine.hyper([grid[i][1] for i in lanes], [grid[i][0] for i in lanes],
-                                         [grid[i][2] for i in lanes], [steps[i] for i in lanes])
-                    state, t, rows = engine.init(hyper), 0, Rows()
+                    if first_open and (loaded is not None or ci > 0):
+                        at = dict(now, t=loaded["t"] if loaded is not None else 0)
+                        bar.write(f"resuming {out} at {_resume_point(at, len(chunks))}")
+                    first_open = False
+                    if loaded is not None:
+                        state = engine.place_state(
+                            jax.tree.unflatten(treedef, loaded["state_leaves"]))
+                        t, rows = loaded["t"], Rows.from_arrays(loaded["rows"])
+                        bar.skip(t, rows)
+                        now["t"] = t
+                    else:
+                        hyper = engine.hyper([grid[i][1] for i in lanes],
+                                             [grid[i][0] for i in lanes],
+                                             [grid[i][2] for i in lanes],
+                                             [steps[i] for i in lanes])
+                        state, t, rows = engine.init(hyper), 0, Rows()
 
-                def on_eval(state, t, rows, n_steps, ci=ci, end=end):
-                    bar.on_eval(state, t, rows, n_steps)
-                    if store is not None and 0 < t < end and (len(rows) - 1) % checkpoint_every == 0:
-                        store.save_chunk(ci, t=t, rows=rows.to_arrays(), done=False,
-                                         state_leaves=jax.tree.leaves(to_host(state)))
+                    def on_eval(state, t, rows, n_steps, ci=ci, end=end):
+                        now["t"] = t
+                        bar.on_eval(state, t, rows, n_steps)
+                        if (store is not None and 0 < t < end
+                                and (len(rows) - 1) % checkpoint_every == 0):
+                            store.save_chunk(ci, t=t, rows=rows.to_arrays(), done=False,
+                                             state_leaves=jax.tree.leaves(to_host(state)))
 
-                state, rows = run_chunk(engine, state, t, rows, chunk_steps, on_eval=on_eval)
-                del state
-                if store is not None:
-                    store.save_chunk(ci, t=end, rows=rows.to_arrays(), done=True)
-            for run, table in zip(lanes, rows.tables()):
-                tables[run] = table
+                    state, rows = run_chunk(engine, state, t, rows, chunk_steps, on_eval=on_eval)
+                    del state
+                    if store is not None:
+                        store.save_chunk(ci, t=end, rows=rows.to_arrays(), done=True)
+                now.update(chunk=ci + 1, t=0, done=now["done"] + 1)
+                for run, table in zip(lanes, rows.tables()):
+                    tables[run] = table
+    except KeyboardInterrupt:
+        where = "interrupted at " + _position(min(now["chunk"], len(chunks) - 1), now["t"],
+                                              len(chunks))
+        if store is not None:
+            where += "; " + _checkpoint_note(store, out, now, len(chunks))
+        raise KeyboardInterrupt(where) from None
 
     table = _assemble(tables, grid, steps, config.param_dtype)
     if store is not None:
@@ -178,15 +232,50 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     return table
 
 
-def _assemble(tables, grid, steps, dtype) -> dict[str, np.ndarray]:
-    parts = []
+def _position(chunk: int, t: int, n_chunks: int) -> str:
+    """``"step 1200"`` (one chunk) or ``"chunk 2/5, step 1200"``."""
+    return f"step {t}" if n_chunks == 1 else f"chunk {chunk + 1}/{n_chunks}, step {t}"
+
+
+def _resume_point(at: dict[str, int], n_chunks: int) -> str:
+    """Where a sweep resumes: ``"chunk 2/5, step 1200 (1 of 5 chunks done)"``."""
+    if at["done"] >= n_chunks:
+        return "the end (every chunk done)"
+    text = _position(at["chunk"], at["t"], n_chunks)
+    return text if n_chunks == 1 else f"{text} ({at['done']} of {n_chunks} chunks done)"
+
+
+def _checkpoint_note(store: results.Store, out, now: dict[str, int], n_chunks: int) -> str:
+    """What a new call resumes from, read from ``store``: the checkpoint of the chunk in progress
+    (``now["chunk"]``) after the ``now["done"]`` chunks before it."""
+    chunk, done = now["chunk"], now["done"]
+    saved = store.chunk_progress(chunk) if chunk < n_chunks else None
+    if saved is None and done == 0:
+        return f"nothing checkpointed yet in {out}"
+    at = {"chunk": chunk, "t": 0, "done": done}
+    if saved is not None:
+        t, finished = saved
+        at = {"chunk": chunk + 1, "t": 0, "done": done + 1} if finished else dict(at, t=t)
+    return f"checkpoint in {out} at {_resume_point(at, n_chunks)}"
+
+
+def _assemble(tables, grid, steps, dtype) -> dict[str, Any]:
+    parts, measured = [], []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
+        table = dict(table)
+        auto = table.pop("autol2", None)
         k = len(table["step"])
         lane = {"run": np.full(k, run, np.int64), "seed": np.full(k, seed, np.int64),
                 "run_lam": np.full(k, lam, dtype), "run_lr": np.full(k, lr, dtype),
                 "run_steps": np.full(k, n, np.int64)}
         parts.append({**lane, **table})
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        if auto is not None:
+            measured.append({"run": np.full(len(auto["step"]), run, np.int64), **auto})
+    out: dict[str, Any] = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    if measured:
+        out["autol2"] = {name: np.concatenate([m[name] for m in measured])
+                         for name in measured[0]}
+    return out
 
 
 def auto_chunk_size(config: TrainConfig, dataset, n_runs: int, n_devices: int) -> int:
@@ -207,7 +296,7 @@ def lane_bytes(config: TrainConfig, dataset) -> int:
     import jax.numpy as jnp
 
     model = config.build_model(dataset.num_classes)
-    step = make_step(config, model, dataset.input_shape)
+    step = make_step(config, model, dataset.input_shape, num_classes=dataset.num_classes)
     scalar = lambda dt: jax.ShapeDtypeStruct((), dt)  # noqa: E731
     hyper = Hyper(scalar(config.param_dtype), scalar(config.param_dtype), scalar(jnp.int32),
                   scalar(jnp.int32), jax.ShapeDtypeStruct((len(config.lr_decay_at),), jnp.int32))
@@ -272,20 +361,5 @@ def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
 
 
-def _values(name: str, values: Any) -> list:
-    if isinstance(values, (int, float)) or np.ndim(values) == 0:
-        values = [values]
-    values = list(np.asarray(values).tolist()) if isinstance(values, np.ndarray) else list(values)
-    if not values:
-        raise ValueError(f"{name} is empty; pass at least one value, e.g. {name}=[...]")
-    return values
-
-
-def _seed(i: int, s: Any) -> int:
-    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**31:
-        raise ValueError(f"seeds[{i}]={s!r} must be an int in [0, 2**31), e.g. seeds=[0, 1]")
-    return int(s)
-
-
-__all__ = ["sweep", "steps_for_physical_time", "auto_chunk_size", "lane_bytes",
+__all__ = ["sweep", "steps_for_natural_time", "auto_chunk_size", "lane_bytes",
            "LANE_COLUMNS"]

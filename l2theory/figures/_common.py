@@ -13,19 +13,22 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from l2theory._x64 import x64  # noqa: F401  (JAX 64-bit mode in a block: the exact solvers)
+from l2theory import x64  # noqa: F401  (JAX 64-bit mode in a block: the exact solvers)
 
 PRESETS = ("quick", "paper")
-REPO = Path(__file__).resolve().parent.parent
 
 
-class DatasetMissing(RuntimeError):
+class DatasetMissing(FileNotFoundError):
     """A preset needs a dataset that is not on disk (the message says where it was searched and
-    how to get it)."""
+    how to get it; ``dataset`` is its name)."""
+
+    def __init__(self, message: str, dataset: str | None = None):
+        super().__init__(message)
+        self.dataset = dataset
 
 
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"paper_figures/{name}.py", description=doc,
+    parser = argparse.ArgumentParser(prog=f"python -m l2theory.figures.{name}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="quick",
                         help="quick: CPU minutes on the shipped Fashion-MNIST subset; paper: the "
@@ -74,8 +77,8 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
         raise DatasetMissing(
             f"this preset needs the dataset {name!r}, which is not on disk. {e}\n"
             "Set L2THEORY_DATA to the folder holding it, or run the quick preset "
-            "(--preset quick), which uses the Fashion-MNIST subset shipped with l2theory."
-        ) from None
+            "(--preset quick), which uses the Fashion-MNIST subset shipped with l2theory.",
+            dataset=name) from None
     if downsample > 1:
         import dataclasses
 
@@ -93,9 +96,9 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
 
 def machine() -> dict[str, Any]:
     """Versions, devices and host (``l2theory``'s environment record)."""
-    from l2theory._practice.train.results import environment
+    from l2theory import train
 
-    return environment()
+    return train.environment()
 
 
 def hardware_line(env: Mapping[str, Any] | None = None) -> str:
@@ -145,9 +148,9 @@ def _fmt(v):
 
 
 def to_json(x: Any) -> Any:
-    from l2theory._experiments._checks import to_json as tj
+    from l2theory import experiments
 
-    return tj(x)
+    return experiments.to_json(x)
 
 
 def save_summary(out: Path, name: str, config: Mapping[str, Any], results: Mapping[str, Any],
@@ -211,7 +214,7 @@ def main_for(module_name: str, name: str, doc: str | None, configs, tiny,
                 panel["title"] = f"{panel.get('title', '')} [data: {args.dataset}]"
         config["dataset_override"] = args.dataset
     try:
-        run(config, out_dir(name, args.out))
+        run(config, out_dir(name, args.out), progress=not args.tiny)
     except DatasetMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,12 +8,13 @@ the predicted test accuracy against the natural clock ``lam lr t`` plus a CSV of
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import platform
 import time
+
+from l2theory._cli._common import Parser, check_out
 
 # one config, units in comments
 CONFIG = {
@@ -29,8 +30,15 @@ CONFIG = {
 
 
 def run(out_dir: str, config: dict = CONFIG) -> dict:
+    """The demo in float64 (JAX x64 on for the call, the previous mode restored after)."""
+    from l2theory import x64
+
+    with x64():
+        return _run(out_dir, config)
+
+
+def _run(out_dir: str, config: dict) -> dict:
     import jax
-    jax.config.update("jax_enable_x64", True)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -102,11 +110,14 @@ def run(out_dir: str, config: dict = CONFIG) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="l2theory demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    parser.add_argument("--n-train", type=int, default=CONFIG["n_train"])
+    parser = Parser(prog="l2theory demo", description=__doc__)
+    parser.add_argument("--out", default="out/demo", metavar="DIR",
+                        help="output folder for the figure, CSV and JSON [default: out/demo]")
+    parser.add_argument("--n-train", type=int, default=CONFIG["n_train"], metavar="N",
+                        help="training points (kernel matrices are N x N; at most 2000, the "
+                             f"shipped subset) [default: {CONFIG['n_train']}]")
     args = parser.parse_args(argv)
+    check_out(args.out)
     config = dict(CONFIG, n_train=args.n_train)
     run(args.out, config)
     return 0

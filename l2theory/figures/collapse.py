@@ -1,0 +1,239 @@
+"""The t*-collapse: test accuracy against the natural clock ``lam lr t`` for a lam x lr grid, and
+the steps to peak accuracy ``t*`` against ``lam lr`` with the fit ``t* = c (lam lr)^(-s)``.
+
+What it shows (docs/conventions.md, relation 1): with plain SGD at constant lr, curves of different
+lam and lr collapse when plotted against ``lam lr t``; their peaks sit at ``lam lr t* = c``, i.e.
+``t* ~ c / (lam lr)`` (``s = 1``). Each lane of the sweep runs ``ceil(tau / (lam lr))`` steps
+(``train.sweep(..., natural_time=tau)``); ``t*`` by ``experiments.t_star`` (local-linear smoothing
+in log-time); the fit by ``experiments.fit_power_law`` with a bootstrap over seeds.
+
+Panels (``--preset paper``): FC-512x3 on MNIST (lam 1.25e-4..2e-3 x lr 0.25, 1; 3 seeds;
+xent, batch 128; ``--dataset fashion_mnist`` stands it on Fashion-MNIST); WRN-16-4 on CIFAR-10;
+CNN on CIFAR-10 (plain SGD, no momentum, no augmentation, constant lr). Each panel's sweep shows
+a progress bar (``progress``: from the command line, not with ``--tiny``); paper sweeps keep a
+resumable results folder ``sweep_<panel>/`` in ``--out``.
+``--preset quick`` (CPU): the FC panel on the shipped Fashion-MNIST subset (FC-128x3, NTK
+parameterization, MSE, batch 100, lam 2e-3..3.2e-2, lr 0.5 and 1, 3 seeds; t* = step of minimum
+test loss, since with MSE the test accuracy of the larger lam keeps creeping up to the end of the
+run; the accuracy-based numbers are reported beside), and a small CNN (conv 16 and 32 channels,
+each followed by 2x2 max pooling, NTK parameterization, MSE, batch 50, 14x14 inputs,
+lam 4e-3..3.2e-2 at lr 0.3, 2 seeds, tau 1.2) on the same subset standing in for both CIFAR-10
+panels (WRN and CNN) - said so in the panel titles.
+
+Hardware / runtime: see ``REPORT.md`` of ``make_all`` (``paper_figures/results/``) for the
+measured runtime and numbers of both presets.
+Outputs (``--out``, default ``out/figures/collapse/``): ``collapse.png/.pdf``,
+``collapse_curves.csv`` (every lane's test accuracy vs step and ``lam lr t``),
+``collapse_tstar.csv`` (per-lane ``t*`` and ``lam lr t*``), ``collapse.json`` (config, fits,
+runtime, machine).
+"""
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from l2theory.figures import _common
+
+NAME = "collapse"
+
+_FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
+           batch_size=100, eval_every=5, train_eval_size=500)
+# the quick CNN stand-in: NTK parameterization and MSE like the FC panel (a pilot at lr 1
+# diverged). At lr 0.3 the test loss peaks inside the run for lam 4e-3 .. 3.2e-2; widths 8/16
+# or lam up to 6.4e-2 (t* of ~20 steps) collapse worse (s 0.82-0.89); batch 50 keeps the
+# panel near a minute on 2 CPU cores (CPU convolutions are slow).
+_CNN = dict(model="cnn", depth=2, width=[16, 32], bias=False, parameterization="ntk", loss="mse",
+            model_kwargs={"pool": "max"}, batch_size=50, evals_per_decade=20,
+            train_eval_size=200)
+
+# one config per preset; units: lam (L2 coefficient, loss + lam/2 ||theta||^2), lr (per step),
+# natural_time = lam * lr * t (dimensionless natural time each lane runs to), sizes in examples.
+CONFIGS = {
+    "quick": {
+        "panels": [
+            {"key": "fc", "title": "FC (MNIST in the paper) - quick: FC-128x3, MSE, on 1000 "
+                                   "Fashion-MNIST subset points; t* = min test loss",
+             "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
+             "model": dict(_FC, train_eval_size=200),
+             "lams": [2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.5, 1.0],
+             "natural_time": 2.0, "seeds": [0, 1, 2], "metric": "test_loss",
+             "also_metrics": ["test_acc"]},
+            {"key": "cnn", "title": "WRN / CNN on CIFAR-10 - quick stand-in: CNN-16,32 with max "
+                                    "pooling, MSE, on 1000 Fashion-MNIST subset points (14x14); "
+                                    "t* = min test loss",
+             "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 500,
+             "downsample": 2, "model": _CNN,
+             "lams": [4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.3],
+             "natural_time": 1.2, "seeds": [0, 1], "metric": "test_loss",
+             "also_metrics": ["test_acc"], "chunk_size": 2},
+        ],
+        "n_boot": 1000,
+    },
+    "paper": {
+        "panels": [
+            # Sized to run on 2 CPU cores in about half an hour and on one GPU in minutes:
+            # lam x16 at two lr (x4), 3 seeds, lam lr from 3e-5 to 2e-3, i.e. 750 to 48,000
+            # steps per lane at tau = 1.5 (the test accuracy peaks at lam lr t* ~ 0.5 in a
+            # pilot). One chunk per (lam, lr): its 3 seeds have equal lengths, so no lane
+            # idles through a longer lane's steps. Rows on a log grid (20-40 per decade).
+            {"key": "fc", "title": "FC-512x3 (NTK param., xent, SGD batch 128) on MNIST",
+             "dataset": "mnist", "n_train": None, "n_test": None,
+             "model": dict(model="fc", depth=3, width=512, bias=False, parameterization="ntk",
+                           loss="xent", batch_size=128, evals_per_decade=20,
+                           train_eval_size=2000),
+             "lams": [1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3], "lrs": [0.25, 1.0],
+             "natural_time": 1.5, "seeds": [0, 1, 2], "metric": "test_acc",
+             "also_metrics": ["test_loss"], "chunk_size": 3},
+            {"key": "wrn", "title": "WRN-16-4 on CIFAR-10", "dataset": "cifar10",
+             "n_train": None, "n_test": None,
+             "model": dict(model="wrn", depth=16, model_kwargs={"widen": 4}, loss="xent",
+                           batch_size=128, evals_per_decade=20, train_eval_size=10000),
+             "lams": [1e-4, 3e-4, 1e-3, 3e-3], "lrs": [0.05, 0.1, 0.2],
+             "natural_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
+            {"key": "cnn", "title": "CNN on CIFAR-10", "dataset": "cifar10", "n_train": None,
+             "n_test": None,
+             "model": dict(model="cnn", depth=4, width=[64, 128, 256, 256], loss="xent",
+                           model_kwargs={"pool": "max"}, batch_size=128, evals_per_decade=20,
+                           train_eval_size=10000),
+             "lams": [1e-4, 3e-4, 1e-3, 3e-3], "lrs": [0.01, 0.03, 0.1],
+             "natural_time": 1.0, "seeds": [0, 1], "metric": "test_acc"},
+        ],
+        "n_boot": 1000,
+    },
+}
+TINY = {
+    "panels": [
+        {"key": "fc", "title": "FC (tiny test settings)", "dataset": "fashion_mnist_subset",
+         "n_train": 200, "n_test": 200,
+         "model": dict(_FC, width=16, batch_size=50, eval_every=5, train_eval_size=100),
+         "lams": [0.01, 0.03], "lrs": [1.0], "natural_time": 1.0, "seeds": [0, 1],
+         "metric": "test_loss", "also_metrics": ["test_acc"]},
+    ],
+    "n_boot": 50,
+}
+
+
+def spread_by_lr(lanes: list[dict]) -> list[dict]:
+    """Per lr: the geometric mean over seeds of ``lam lr t*`` per lam, its spread factor
+    ``max/min`` across lam and the lam range (``max lam / min lam``) it covers. Lanes excluded
+    from the fit (diverged, peak at the boundary) are left out."""
+    out = []
+    used = [ln for ln in lanes if ln["excluded"] is None]
+    for lr in sorted({ln["lr"] for ln in used}):
+        per_lam = {}
+        for ln in used:
+            if ln["lr"] == lr:
+                per_lam.setdefault(ln["lam"], []).append(ln["lam_lr_t_star"])
+        c = {lam: float(np.exp(np.mean(np.log(v)))) for lam, v in sorted(per_lam.items())}
+        if not c:
+            continue
+        vals = list(c.values())
+        out.append({"lr": lr, "lams": list(c), "c_per_lam": vals,
+                    "spread": max(vals) / min(vals), "lam_range": max(c) / min(c)})
+    return out
+
+
+def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
+              out: Path | None = None) -> tuple[dict, dict]:
+    """One panel's sweep and collapse analysis. ``out``: the sweep's results folder (an
+    interrupted sweep resumes from its checkpoints there; a finished one is read back)."""
+    from l2theory import experiments as ex
+    from l2theory import train
+
+    ds = _common.load_dataset(panel["dataset"], n_train=panel["n_train"],
+                              n_test=panel["n_test"], downsample=panel.get("downsample", 1))
+    cfg = _common.train_config(panel["model"])
+    t0 = time.perf_counter()
+    n_lanes = len(panel["lams"]) * len(panel["lrs"]) * len(panel["seeds"])
+    # default: every lane in one compiled program (lanes are small); "chunk_size" splits the
+    # grid into programs of that many lanes, longest lanes first
+    rows = train.sweep(cfg, ds, lam=panel["lams"], lr=panel["lrs"], seeds=panel["seeds"],
+                       natural_time=panel["natural_time"], progress=progress,
+                       chunk_size=panel.get("chunk_size", n_lanes), out=out,
+                       desc=f"collapse panel {panel['key']}, {n_lanes} runs")
+    result = ex.collapse(rows, metric=panel["metric"], n_boot=n_boot)
+    result["spread_by_lr"] = spread_by_lr(result["lanes"])
+    result["other_metrics"] = {}
+    for metric in panel.get("also_metrics", []):  # reported beside, not used in the checks
+        other = ex.collapse(rows, metric=metric, n_boot=n_boot)
+        result["other_metrics"][metric] = {
+            "fit": other["fit"], "lam_lr_t_star": other["lam_lr_t_star"],
+            "excluded": other["excluded"], "spread_by_lr": spread_by_lr(other["lanes"])}
+    result["seconds"] = time.perf_counter() - t0
+    result["key"], result["title"] = panel["key"], panel["title"]
+    return rows, result
+
+
+def run(config: dict, out: Path, progress: bool = False) -> dict:
+    """The figure into ``out``; ``progress``: a progress bar per panel's sweep (stderr)."""
+    plt = _common.setup_matplotlib()
+    import matplotlib.ticker as mpl_ticker
+
+    from l2theory import experiments as ex
+
+    _common.print_config(NAME, config)
+    start = time.perf_counter()
+    panels = config["panels"]
+    fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8), squeeze=False)
+    curves, tstar_rows, results = [], [], []
+    for j, panel in enumerate(panels):
+        # paper preset: long sweeps, so a resumable results folder per panel
+        paper = config["preset"] == "paper" and not config.get("tiny")
+        rows, r = run_panel(panel, config["n_boot"], progress=progress,
+                            out=out / f"sweep_{panel['key']}" if paper else None)
+        results.append(r)
+        for row in _common.lane_curves(rows, panel["metric"]):
+            curves.append({"panel": panel["key"], **row})
+        ax = axes[0, j]
+        ex.plot_collapse(ax, rows, metric=panel["metric"])
+        ax.set_title(textwrap.fill(panel["title"], 60), fontsize=8)
+        ax = axes[1, j]
+        used = [ln for ln in r["lanes"] if ln["excluded"] is None]
+        for ln in r["lanes"]:
+            tstar_rows.append({"panel": panel["key"], **{k: ln[k] for k in (
+                "run", "lam", "lr", "seed", "t_star", "lam_lr_t_star", "value", "excluded")}})
+        lrs = sorted({ln["lr"] for ln in r["lanes"]})
+        for lr, marker in zip(lrs, "osD^v"):
+            pts = [ln for ln in used if ln["lr"] == lr]
+            ax.plot([p["lam"] * p["lr"] for p in pts], [p["t_star"] for p in pts], marker,
+                    ls="none", label=f"lr = {lr:g}", alpha=0.8)
+        if r["fit"] is not None:
+            fit = r["fit"]
+            x = np.geomspace(min(ln["lam"] * ln["lr"] for ln in used),
+                             max(ln["lam"] * ln["lr"] for ln in used), 50)
+            ax.plot(x, fit["c"] * x ** (-fit["slope"]), "k-",
+                    label=f"fit s = {fit['slope']:.2f} "
+                          f"[{fit['slope_ci'][0]:.2f}, {fit['slope_ci'][1]:.2f}]"
+                    if fit["slope_ci"] else f"fit s = {fit['slope']:.2f}")
+            ax.plot(x, fit["c_slope1"] / x, "k:", label=f"c/(lam lr), c = {fit['c_slope1']:.3g}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        # short minor labels at 2 and 5 only (the default 2x10^-3, 3x10^-3, ... overlap)
+        ax.xaxis.set_minor_locator(mpl_ticker.LogLocator(subs=(2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(mpl_ticker.FuncFormatter(
+            lambda v, _: f"{v:.0e}".replace("e-0", "e-")))
+        ax.set_xlabel("lam * lr")
+        ax.set_ylabel(f"t* (steps to {'min' if 'loss' in panel['metric'] else 'max'} "
+                      f"{panel['metric']})")
+        ax.legend(fontsize=7)
+        print(f"   panel {panel['key']}: fit {r['fit'] and (round(r['fit']['slope'], 3), r['fit']['slope_ci'])}, "
+              f"lam lr t* {r['lam_lr_t_star']}, spread {[(s['lr'], round(s['spread'], 3)) for s in r['spread_by_lr']]}, "
+              f"excluded {r['excluded']}, {r['seconds']:.0f} s")
+    fig.suptitle(textwrap.fill(f"t*-collapse (preset {config['preset']}; dots: t* per lane; "
+                               "plain SGD, constant lr)", 55 * len(panels)))
+    fig.tight_layout()
+    files = _common.save_figure(fig, out, NAME)
+    files.append(_common.save_csv(out / f"{NAME}_curves.csv", curves))
+    files.append(_common.save_csv(out / f"{NAME}_tstar.csv", tstar_rows))
+    return _common.save_summary(out, NAME, config, {"panels": results}, start, files)
+
+
+def main(argv=None) -> int:
+    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,336 @@
+"""Run every figure script of a preset and write ``REPORT.md``: predicted vs measured numbers and
+a PASS/FAIL line for each relation that must hold.
+
+Usage::
+
+    l2theory figures --preset quick [--out out/figures] [--only fig1]
+    python -m l2theory.figures.make_all --preset quick      # the same
+
+Must hold (quick preset, CPU): (1) ``lam lr t*`` spreads by at most a factor 1.5 across at least
+a decade of lam at fixed lr (FC collapse panel), and the fitted slope ``s`` of
+``t* = c (lam lr)^(-s)`` lies in [0.8, 1.2]; (2) ``lam_opt`` predicted from one short run is
+within a factor 2 of the swept best lam at every budget (budget figure); (3) AutoL2 at least
+matches the best fixed lam within its budget (Figure 1 c; "matches" = final test accuracy not
+below the best fixed lam's by more than ``AUTOL2_TOLERANCE``); (4) the theory-vs-practice
+distance decreases with width.
+
+Measured (``--preset quick``, quiet 2-core AMD EPYC VM, jax 0.10.2; 283 s in all: theory 10 s,
+theory_vs_practice 51 s, collapse 151 s, budget 45 s, fig1 24 s; the report is
+``paper_figures/results/REPORT-quick-cpu-amd-epyc-2cores.md``): all five PASS. FC collapse
+(t* = min test loss): ``lam lr t*`` spread x1.22 (lr 0.5) and x1.20 (lr 1) over lam
+2e-3..3.2e-2, s = 0.970 (95% CI 0.951-0.983), c = 0.625; with t* from the test *accuracy* the
+same sweep gives s = 0.81 and a spread of x2.1 (large-lam MSE accuracy creeps up to the end of
+the run), so the accuracy version would fail the spread check. lam_opt predicted / swept best =
+1.09 at T = 150, 300, 600 (c = 0.654 from one run at lam = 0.064; best = min final test loss).
+AutoL2 0.7365 vs best fixed lam (1e-3) 0.7305 final test accuracy after 600 steps. Distance
+net vs theory 0.492 / 0.192 / 0.098 at width 128 / 512 / 2048 (exponent -0.58). CNN stand-in
+collapse panel (max pooling, MSE): s = 0.983 (CI 0.94-1.03), spread x1.16 over 8x in lam, no
+lane at the boundary.
+
+``--preset paper`` (``--only collapse``, FC panel, ``--dataset fashion_mnist``), run on the same
+2-core CPU for lack of a GPU: 1750 s; s = 1.009 (CI 0.988-1.046), ``lam lr t*`` = 0.54 with
+spread x1.11 / x1.12 over 16x in lam at lr 0.25 / 1 (t* = max test accuracy); report
+``paper_figures/results/REPORT-paper-collapse-fc-fashion_mnist-cpu-amd-epyc-2cores.md``.
+
+``--report-only`` rewrites ``REPORT.md`` from the JSON summaries already in ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+
+from l2theory.figures import FIGURES, _common
+
+SPREAD_MAX = 1.5          # max / min of lam lr t* across lam at fixed lr
+LAM_RANGE_MIN = 10.0      # ... over at least a decade of lam
+SLOPE_RANGE = (0.8, 1.2)
+LAM_OPT_FACTOR = 2.0
+AUTOL2_TOLERANCE = 0.005  # test accuracy (absolute): evaluation noise of 1000 test points ~0.01
+
+
+def _mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def _f(x, fmt=".3g") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _ci(ci) -> str:
+    return "-" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def check_collapse(summary: dict) -> tuple[list[str], list[tuple[str, bool | None, str]]]:
+    lines, checks = [], []
+    for p in summary["results"]["panels"]:
+        lines.append(f"### Collapse panel `{p['key']}`: {p['title']}\n")
+        lines.append(f"| lam | lr | seed | t* (steps) | lam lr t* | {p['metric']} at t* | excluded |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for ln in p["lanes"]:
+            lines.append(f"| {ln['lam']:.3g} | {ln['lr']:.3g} | {ln['seed']} | "
+                         f"{_f(ln['t_star'], '.1f')} | {_f(ln['lam_lr_t_star'])} | "
+                         f"{_f(ln['value'], '.4f')} | {ln['excluded'] or ''} |")
+        lines.append("")
+        for s in p["spread_by_lr"]:
+            lines.append(f"- lr = {s['lr']:g}: lam lr t* (geometric mean over seeds) per lam "
+                         f"{', '.join(f'{v:.3g}' for v in s['c_per_lam'])} over lam "
+                         f"{min(s['lams']):.3g}..{max(s['lams']):.3g} (x{s['lam_range']:.1f}): "
+                         f"spread factor max/min = **{s['spread']:.2f}**")
+        fit = p["fit"]
+        if fit:
+            ci = fit["slope_ci"]
+            lines.append(f"- fit t* = c (lam lr)^(-s): s = **{fit['slope']:.3f}** (95% bootstrap CI "
+                         f"{_f(ci and ci[0])}..{_f(ci and ci[1])}, {fit['bootstrap']} bootstrap, "
+                         f"{fit['n_points']} lanes), c (s free) = {fit['c']:.3g}, c (s = 1) = "
+                         f"{fit['c_slope1']:.3g}")
+        lines.append(f"- t* from `{p['metric']}`; excluded lanes: {p['excluded'] or 'none'}; "
+                     f"{p['seconds']:.0f} s")
+        for metric, o in (p.get("other_metrics") or {}).items():
+            f = o["fit"]
+            spreads = ", ".join(f"lr {s['lr']:g}: x{s['spread']:.2f} over x{s['lam_range']:.0f} lam"
+                                for s in o["spread_by_lr"])
+            lines.append(f"- for comparison, t* from `{metric}` (not used by the checks): s = "
+                         f"{_f(f and f['slope'], '.3f')} (CI {_ci(f and f['slope_ci'])}), c (s = 1) = "
+                         f"{_f(f and f['c_slope1'])}, spread {spreads or '-'}, excluded "
+                         f"{o['excluded'] or 'none'}")
+        lines.append("")
+    fc = next((p for p in summary["results"]["panels"] if p["key"] == "fc"), None)
+    if fc is not None:
+        wide = [s for s in fc["spread_by_lr"] if s["lam_range"] >= LAM_RANGE_MIN * (1 - 1e-6)]
+        ok = bool(wide) and all(s["spread"] <= SPREAD_MAX for s in wide)
+        detail = ", ".join(f"lr {s['lr']:g}: x{s['spread']:.2f} over x{s['lam_range']:.0f} lam"
+                           for s in fc["spread_by_lr"])
+        checks.append((f"lam lr t* spread <= {SPREAD_MAX} across >= a decade of lam at fixed lr "
+                       "(FC panel)", ok, detail or "no lanes"))
+        s = fc["fit"]["slope"] if fc["fit"] else None
+        checks.append((f"fitted slope s in [{SLOPE_RANGE[0]}, {SLOPE_RANGE[1]}] (FC panel)",
+                       None if s is None else SLOPE_RANGE[0] <= s <= SLOPE_RANGE[1],
+                       f"s = {_f(s, '.3f')}, 95% CI {_ci(fc['fit'] and fc['fit']['slope_ci'])}"))
+    return lines, checks
+
+
+def check_budget(summary: dict):
+    r = summary["results"]
+    lines = ["### Budgets (fixed vs 1/lam) and lam_opt\n"]
+    bc = r["budget_comparison"]
+    lines.append(f"metric: `{bc['metric']}` (mean over seeds {bc['seeds']})\n")
+    lines.append("| lam | fixed budget: final | steps | scaled budget: final | steps |")
+    lines.append("|---|---|---|---|---|")
+    for i, lam in enumerate(bc["lam"]):
+        lines.append(f"| {lam:.3g} | {_f(bc['fixed']['mean'][i], '.4f')} | "
+                     f"{bc['fixed']['steps'][i]} | {_f(bc['proportional']['mean'][i], '.4f')} | "
+                     f"{bc['proportional']['steps'][i]} |")
+    lines.append(f"\nbest lam: fixed budget {bc['best_lam_fixed']}, scaled budget "
+                 f"{bc['best_lam_proportional']}\n")
+    lines.append("| budget T | predicted lam_opt = c/(lr T) | swept best lam | ratio | "
+                 "metric at best | metric at grid lam nearest prediction |")
+    lines.append("|---|---|---|---|---|---|")
+    ok = True
+    for row in r["lam_opt"]:
+        ratio = 10 ** row["log10_ratio"] if row["log10_ratio"] is not None else None
+        ok &= ratio is not None and 1 / LAM_OPT_FACTOR <= ratio <= LAM_OPT_FACTOR
+        lines.append(f"| {row['budget']} | {row['lam_pred']:.3g} | {_f(row['lam_best'])} | "
+                     f"{_f(ratio, '.2f')} | {_f(row['metric_best'], '.4f')} | "
+                     f"{_f(row['metric_at_nearest_pred'], '.4f')} |")
+    c = r["lam_opt"][0]
+    lines.append(f"\nc = {c['c']:.3g} from the short run(s) (per seed {c['c_per_seed']}, peak at "
+                 f"boundary: {c['short_at_boundary']})\n")
+    ratios = ", ".join(f"T={row['budget']}: {10 ** row['log10_ratio']:.2f}" for row in r["lam_opt"]
+                       if row["log10_ratio"] is not None)
+    return lines, [(f"lam_opt predicted within a factor {LAM_OPT_FACTOR:g} of the swept best lam "
+                    "(budget figure, every budget)", ok, f"pred/best: {ratios}")]
+
+
+def check_fig1(summary: dict):
+    r = summary["results"]
+    fit = r["collapse"]["fit"]
+    lines = [f"### Figure 1 ({summary['config'].get('title')})\n",
+             f"- t* fit: s = {_f(fit and fit['slope'], '.3f')} (CI {_ci(fit and fit['slope_ci'])}), "
+             f"c (s = 1) = {_f(fit and fit['c_slope1'])}; excluded {r['collapse']['excluded']}",
+             f"- c from the largest lam ({r['lam_large']:g}) = {_f(r['c_large'])}; budget T = "
+             f"{r['budget']} steps: predicted lam_opt = {_f(r['lam_pred'])}, swept best lam = "
+             f"{r['best_fixed']['lam']:.3g} (ratio "
+             f"{_f(r['lam_pred'] and r['lam_pred'] / r['best_fixed']['lam'], '.2f')})",
+             f"- final test accuracy after T: best fixed lam {_f(r['best_fixed']['final_mean'], '.4f')} "
+             f"+- {_f(r['best_fixed']['final_std'], '.4f')}; AutoL2 (start "
+             f"{r['autol2']['lam_start']:g}, final lam {r['autol2']['final_lam']}) "
+             f"{_f(r['autol2']['final_mean'], '.4f')} +- {_f(r['autol2']['final_std'], '.4f')}",
+             ""]
+    auto, best = r["autol2"]["final_mean"], r["best_fixed"]["final_mean"]
+    ok = None if auto is None or best is None else auto >= best - AUTOL2_TOLERANCE
+    return lines, [(f"AutoL2 at least matches the best fixed lam within its budget (Figure 1c; "
+                    f"tolerance {AUTOL2_TOLERANCE})", ok,
+                    f"AutoL2 {_f(auto, '.4f')} vs best fixed {_f(best, '.4f')} (lam "
+                    f"{r['best_fixed']['lam']:.3g})")]
+
+
+def check_tvp(summary: dict):
+    r = summary["results"]
+    lines = ["### Theory vs practice (finite width vs exact infinite-width flow)\n",
+             "| width | distance mean | distance max | vs infinite-width GD | vs linearized | "
+             "t* net | t* flow |", "|---|---|---|---|---|---|---|"]
+    d = []
+    for e in r["per_width"]:
+        d.append(e["distance_mean"])
+        lines.append(f"| {e['width']} | {e['distance_mean']:.3f} | {e['distance_max']:.3f} | "
+                     f"{e['distance_gd_limit_mean']:.3f} | "
+                     f"{_f(e.get('distance_linearized_mean'))} | {e['t_star_net']:.1f} | "
+                     f"{e['t_star_flow']:.1f} |")
+    if r.get("width_exponent"):
+        lines.append(f"\nwidth exponent of the mean distance: "
+                     f"{r['width_exponent']['distance_mean']:.2f} (expected ~ -0.5)\n")
+    ok = all(b < a for a, b in zip(d, d[1:]))
+    return lines, [("theory-vs-practice distance decreases with width", ok,
+                    " > ".join(f"{x:.3f}" for x in d))]
+
+
+def check_theory(summary: dict):
+    r = summary["results"]
+    lines = ["### Theory (infinite width)\n",
+             "- c = lam lr t* per lam (depth "
+             f"{r['lams'][0]['depth']}): " + ", ".join(f"lam {x['lam']:g}: {x['c']:.3g}"
+                                                       for x in r["lams"]),
+             "- per depth (lam " f"{r['depths'][0]['lam']:g}): " + ", ".join(
+                 f"L={x['depth']}: c {x['c']:.3g}, best acc {x['best_test_acc']:.3f}"
+                 for x in r["depths"])]
+    last = r["kernel_decay"][-1]
+    lines.append(f"- kernel decay at lam lr t = {last['lam_lr_t']:.2f}: measured tr Theta_t / "
+                 f"tr Theta_0 = {last['trace_ratio_measured']:.3g}, predicted "
+                 f"{last['predicted']:.3g}\n")
+    return lines, []
+
+
+CHECKS = {"collapse": check_collapse, "budget": check_budget, "fig1": check_fig1,
+          "theory_vs_practice": check_tvp, "theory": check_theory}
+
+
+def run_all(preset: str = "quick", out: str | Path = "out/figures",
+            only: Sequence[str] | None = None, tiny: bool = False, progress: bool = False
+            ) -> Path:
+    """Run the figures (all, or ``only``) of ``preset`` into ``out/<name>/`` and write
+    ``out/REPORT.md``; returns the report's path. ``tiny`` shrinks every config (tests).
+
+    Prints one line per figure as it starts (``[2/5] theory_vs_practice``) and ends (its time);
+    ``progress`` adds progress bars in the figures' sweeps and per-width lines (stderr). A figure
+    whose dataset is not on disk is reported and skipped; after the report is written, ``run_all``
+    then raises ``DatasetMissing`` naming the figures not run (the report says where each
+    dataset was searched and how to get it)."""
+    names = list(FIGURES if not only else only)
+    bad = [n for n in names if n not in FIGURES]
+    if bad:
+        raise ValueError(f"only={bad!r}: unknown figure(s); valid: {', '.join(FIGURES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    summaries: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    missing: dict[str, str | None] = {}
+    for i, name in enumerate(names, 1):
+        tag = f"[{i}/{len(names)}] {name}"
+        print(tag, flush=True)
+        t0 = time.perf_counter()
+        mod = importlib.import_module(f"l2theory.figures.{name}")
+        config = _common.get_config(mod.CONFIGS, preset, mod.TINY, tiny)
+        try:
+            summaries[name] = mod.run(config, _common.out_dir(name, out / name),
+                                      progress=progress)
+            print(f"{tag}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+        except _common.DatasetMissing as e:
+            errors[name], missing[name] = str(e), e.dataset
+            print(f"{tag}: not run: dataset {e.dataset!r} is not on disk", file=sys.stderr,
+                  flush=True)
+    total = time.perf_counter() - start
+    report = write_report(out, preset, names, summaries, errors, total, tiny)
+    if missing:
+        raise _common.DatasetMissing(
+            f"{len(missing)} of {len(names)} figures not run, their datasets are not on disk: "
+            + ", ".join(f"{n} ({d!r})" for n, d in missing.items())
+            + f"; {report} lists where each was searched and how to get it (or use --preset "
+            "quick, which needs only the subset shipped with l2theory)",
+            dataset=", ".join(sorted({str(d) for d in missing.values()})))
+    return report
+
+
+def load_summaries(out: str | Path, names: Sequence[str] = FIGURES) -> dict[str, Any]:
+    """The ``<name>.json`` summaries of an earlier run in ``out`` (for ``--report-only``)."""
+    import json
+
+    found = {}
+    for name in names:
+        path = Path(out) / name / f"{name}.json"
+        if path.is_file():
+            found[name] = json.loads(path.read_text())
+    return found
+
+
+def write_report(out: Path, preset: str, names: Sequence[str], summaries: dict[str, Any],
+                 errors: dict[str, str], total: float, tiny: bool = False) -> Path:
+    """Write ``out/REPORT.md`` from the figures' summaries; returns its path."""
+    env = _common.machine()
+    lines = [f"# Paper figures: predicted vs measured (preset `{preset}`"
+             f"{', tiny' if tiny else ''})\n",
+             f"Machine: {_common.hardware_line(env)}; host {env.get('hostname')}; git "
+             f"{env.get('git')}; {env.get('time')}.",
+             f"Total runtime: {total:.0f} s ({total / 60:.1f} min); per figure: " + ", ".join(
+                 f"{n} {s['runtime_s']:.0f} s" for n, s in summaries.items()) + ".\n"]
+    if tiny:
+        lines.append("**Tiny settings (tests): the numbers below are not meaningful.**\n")
+    checks: list[tuple[str, bool | None, str]] = []
+    body: list[str] = []
+    for name in names:
+        if name in errors:
+            body += [f"### {name}: not run\n", "```", errors[name], "```", ""]
+            continue
+        if name not in summaries:
+            continue
+        more, chk = CHECKS[name](summaries[name])
+        body += more
+        checks += chk
+    lines.append("## Must hold\n")
+    for what, ok, detail in checks:
+        lines.append(f"- **{_mark(ok)}** {what}: {detail}")
+    if not checks:
+        lines.append("- (no checks: their figures were not run)")
+    lines.append("")
+    lines += ["## Numbers\n"] + body
+    lines.append("## Figures\n")
+    for name, s in summaries.items():
+        lines.append(f"- `{name}`: " + ", ".join(f"`{Path(f).name}`" for f in s["files"]))
+    report = Path(out) / "REPORT.md"
+    report.write_text("\n".join(lines) + "\n")
+    print(f"wrote {report} ({total:.0f} s)")
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m l2theory.figures.make_all", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=_common.PRESETS, default="quick")
+    parser.add_argument("--out", default="out/figures")
+    parser.add_argument("--only", nargs="+", choices=FIGURES, default=None)
+    parser.add_argument("--tiny", action="store_true", help="tiny settings (tests)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite REPORT.md from the JSON summaries already in --out")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        names = list(args.only or FIGURES)
+        found = load_summaries(args.out, names)
+        write_report(Path(args.out), args.preset, names, found, {},
+                     sum(s["runtime_s"] for s in found.values()), args.tiny)
+        return 0
+    try:
+        run_all(args.preset, args.out, args.only, args.tiny, progress=not args.tiny)
+    except _common.DatasetMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
