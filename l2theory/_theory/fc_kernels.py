@@ -17,6 +17,8 @@ homogeneous of degree ``depth`` and the NTK of degree ``2 (depth - 1)`` in the w
 """
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 
 from l2theory import _checks
@@ -82,7 +84,19 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
 
 
 def fc_relu_fn(*, depth: int, w_std: float = 2 ** 0.5, b_std: float = 0.0):
-    """``fc_relu`` as a kernel function ``kernel_fn(x1, x2=None) -> (nngp, ntk)``."""
+    """``fc_relu`` as a kernel function ``kernel_fn(x1, x2=None) -> (nngp, ntk)``.
+
+    The same settings give the same function object, so ``jax.jit`` caches keyed on it (the
+    tiles of ``kernels.kernel_matrix``) compile once.
+    """
+    depth = _checks.integer("depth", depth, low=1, what="the number of Dense layers",
+                            fix="e.g. 3 (1: the linear model)")
+    return _fc_relu_fn(depth, _validate.scalar("w_std", w_std, minimum=0.0, fix="e.g. 2**0.5"),
+                       _validate.scalar("b_std", b_std, minimum=0.0, fix="e.g. 0.0"))
+
+
+@functools.lru_cache(maxsize=64)
+def _fc_relu_fn(depth: int, w_std: float, b_std: float):
     def kernel_fn(x1, x2=None):
         return fc_relu(x1, x2, depth=depth, w_std=w_std, b_std=b_std)
     return kernel_fn

@@ -26,7 +26,8 @@ from l2theory._theory import _validate, krylov_flow, mode_functions, xent_flow
 
 
 class L2GradientFlow:
-    r"""Function-space gradient flow with L2 regularization, solved exactly.
+    r"""Function-space gradient flow with L2 regularization, solved exactly (or, for MSE with
+    ``method="krylov"``, matrix-free to a tolerance).
 
     Example:
       >>> import numpy as np
@@ -37,6 +38,11 @@ class L2GradientFlow:
       >>> f_train, _ = flow.predict([0.0, 10.0, 100.0])
       >>> f_train.shape
       (3, 20, 1)
+      >>> big = solvers.L2GradientFlow(k, np.sign(x[:, :1]), lam=1e-2, lr=0.5, degree=3,
+      ...                              method="krylov", tol=1e-4)
+      >>> f_krylov, _ = big.predict([0.0, 10.0, 100.0])
+      >>> bool(np.allclose(f_krylov, f_train, rtol=1e-3, atol=1e-4)), big.info["converged"]
+      (True, True)
 
     Args:
       k_train_train: ``[n, n]`` kernel (NTK at initialization) between training points, one

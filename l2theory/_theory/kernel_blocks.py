@@ -50,7 +50,9 @@ def kernel_matrix(kernel_fn, x1, x2=None, *, get="ntk", block_size: int = 2048, 
     Memory: the result, ``n1 n2 itemsize`` bytes per matrix in ``get`` (60,000^2: 14.4 GB in
     float32, 28.8 GB in float64), plus one tile's workspace, for ``fc_relu`` about
     ``10 block_size^2 itemsize`` (0.3 GB at ``block_size=2048`` in float64). Compilation: one per
-    tile shape (at most four, plus the diagonal tiles' when ``x2`` is None).
+    tile shape (at most four, plus the diagonal tiles' when ``x2`` is None). Kernels that keep
+    per-pair spatial covariances (convolutional ones) need far smaller tiles than ``fc_relu``:
+    pick ``block_size`` so that one tile's workspace fits.
     """
     names = (get,) if isinstance(get, str) else tuple(get)
     if not names or any(name not in GETS for name in names) or len(set(names)) != len(names):

@@ -302,7 +302,8 @@ class _Test:
 
 
 class _Evaluation:
-    """Train/test coefficients in the basis (``[T, m, k]``) at one dimension, and output norms."""
+    """Train/test coefficients in the basis, ``[m, T, k]`` (basis index first: every product
+    with an ``m x m`` matrix is one BLAS call), at one dimension, and the output norms ``[T]``."""
 
     def __init__(self, lanczos: BlockLanczos, dims, t, *, lr, b, gamma, k, with_f0, test):
         idx, theta, s = lanczos.ritz(dims)
@@ -310,23 +311,23 @@ class _Evaluation:
         a = lr * theta / lanczos.n
         h, dn, e, self.decay = mode_functions.mode_coefficients(a, t, b=b, gamma=gamma)
         z = s.T @ (lanczos.start_coef[np.minimum(idx, lanczos.p - 1)] * (idx < lanczos.p)[:, None])
-        zy = z[:, :k]
-        train = (a * dn)[:, :, None] * zy[None]
-        coef = dn[:, :, None] * zy[None]  # test coefficients, per Ritz vector
+        zy = z[:, None, :k]
+        train = (a[:, None] * dn.T)[:, :, None] * zy  # per Ritz vector
+        coef = dn.T[:, :, None] * zy
         if with_f0:
-            zf = z[:, k:]
-            train = train + h[:, :, None] * zf[None]
-            coef = coef + e[:, :, None] * zf[None]
-        self.train = s @ train  # [T, m, k] in the basis
-        self.train_norm = np.linalg.norm(self.train.reshape(len(t), -1), axis=1)
+            zf = z[:, None, k:]
+            train = train + h.T[:, :, None] * zf
+            coef = coef + e.T[:, :, None] * zf
+        self.train = _times(s, train)
+        self.train_norm = np.sqrt(np.sum(self.train ** 2, axis=(0, 2)))
         self.test = self.test_norm = None
         if test is not None:
-            self.test = (lr / lanczos.n) * (s @ coef)
+            self.test = (lr / lanczos.n) * _times(s, coef)
             self.gram = np.asarray(test.g, np.float64)[np.ix_(idx, idx)]
             f0 = np.asarray(test.f0, np.float64)
             cross = np.asarray(_mm(test.w.T, test.f0), np.float64)[idx]  # W^T f0_test
             sq = (self.decay ** 2 * np.sum(f0 ** 2)
-                  + 2 * self.decay * np.sum(cross[None] * self.test, axis=(1, 2))
+                  + 2 * self.decay * np.sum(cross[:, None] * self.test, axis=(0, 2))
                   + _quad(self.gram, self.test))
             self.test_norm = np.sqrt(np.maximum(sq, 0.0))
 
@@ -334,14 +335,20 @@ class _Evaluation:
         """Relative change per time ``(train [T], test [T] or None)`` from ``other`` (smaller)."""
         m = len(other.idx)
         d_train = self.train.copy()
-        d_train[:, :m] -= other.train
-        train = _ratio(np.linalg.norm(d_train.reshape(len(d_train), -1), axis=1), self.train_norm)
+        d_train[:m] -= other.train
+        train = _ratio(np.sqrt(np.sum(d_train ** 2, axis=(0, 2))), self.train_norm)
         test = None
         if self.test is not None:
             d_test = self.test.copy()
-            d_test[:, :m] -= other.test
+            d_test[:m] -= other.test
             test = _ratio(np.sqrt(np.maximum(_quad(self.gram, d_test), 0.0)), self.test_norm)
         return train, test
+
+
+def _times(matrix, c):
+    """``matrix @ c`` over the first axis of ``c [m, T, k]``, as one matrix product."""
+    flat = c.reshape(c.shape[0], math.prod(c.shape[1:]))  # also for m = 0
+    return (matrix @ flat).reshape(matrix.shape[0], *c.shape[1:])
 
 
 def _check_cost(m, k, times, with_test):
@@ -354,8 +361,8 @@ def _check_cost(m, k, times, with_test):
 
 
 def _quad(gram, c):
-    """``sum_k c[t, :, k]^T G c[t, :, k]`` for each t."""
-    return np.sum(c * (gram @ c), axis=(1, 2))
+    """``sum_k c[:, t, k]^T G c[:, t, k]`` for each t (``c [m, T, k]``)."""
+    return np.sum(c * _times(gram, c), axis=(0, 2))
 
 
 def _ratio(num, den):
@@ -441,15 +448,15 @@ def _assemble(lanczos, ev, test, with_train):
     dtype = lanczos.dtype
 
     def padded(c):
-        full = np.zeros((c.shape[0], lanczos.cap, c.shape[2]), dtype)
-        full[:, ev.idx] = c
+        full = np.zeros((lanczos.cap,) + c.shape[1:], dtype)
+        full[ev.idx] = c
         return jnp.asarray(full)
 
     f_train = f_test = None
     if with_train:
-        f_train = jnp.einsum("nc,tck->tnk", lanczos.q, padded(ev.train), precision=_HIGHEST)
+        f_train = jnp.einsum("nc,ctk->tnk", lanczos.q, padded(ev.train), precision=_HIGHEST)
     if test is not None:
         decay = jnp.asarray(ev.decay, dtype)[:, None, None]
         f_test = decay * jnp.asarray(test.f0, dtype)[None] + jnp.einsum(
-            "mc,tck->tmk", test.w, padded(ev.test), precision=_HIGHEST)
+            "mc,ctk->tmk", test.w, padded(ev.test), precision=_HIGHEST)
     return f_train, f_test
