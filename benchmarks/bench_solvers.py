@@ -24,6 +24,29 @@ benchmarks/results/solvers_cpu_vm*.json):
   on this CPU.
 - neural-tangents at lam = 0 (same kernel, times, machine): ours/NT = 0.87 (n = 1000),
   1.06 (n = 4000), 1.11 (n = 10000); outputs agree to 1e-13 relative.
+
+``--krylov``: the matrix-free solver (``method="krylov"``, block Lanczos) against the exact one
+(``method="eigh"``, float64) on the same kernels and times: relative error per time slice
+(max over the 200 times) of the train and test outputs, the time of each (kernel excluded, as
+for eigh; the kernel's own time is recorded apart), the speed-up, and what the solver reports
+(block steps, basis size, error estimate). Each timed call builds a fresh solver (validation,
+Lanczos, outputs), after a warm-up that compiles. Where eigh does not run (above --eigh-max-n),
+the error is measured against krylov at tol 1e-12 (float64). Presets: ``cpu`` n = 1000, 3000,
+10000, 2000 test points; ``gpu`` n = 10000 and 60000 (the full Fashion-MNIST training set),
+10,000 test points, float64 and float32, kernel (``kernels.kernel_matrix`` in tiles) timed
+and included in the n = 60000 total, first (compiling) and second call.
+Usage: python benchmarks/bench_solvers.py --krylov [--preset cpu|gpu] [--sizes ...]
+Results: benchmarks/results/solvers_krylov_<preset>_<machine>.json (see benchmarks/README.md).
+Recorded (2-core AMD EPYC VM shared with other jobs, load average 4-5 throughout, jax 0.10.2,
+float64, tol 1e-8, 2,000 test points, 200 times; krylov after a compiling first call, median of
+3 for n <= 3000; eigh once at n = 10000):
+- OPENBLAS_NUM_THREADS=1 (``solvers_krylov_cpu_vm-openblas1.json``): n = 1000: krylov 0.55 s,
+  eigh 0.61 s; n = 3000: 0.87 s vs 11.1 s (12.7x); n = 10000: 5.6 s vs 288 s (52x). Largest
+  relative error against eigh over the 200 times: 1.8e-10 (train), 1.4e-11 (test); 11-15 block
+  steps, a basis of 110-150 vectors, estimate <= 8.3e-9. Kernel in tiles: 23 s at n = 10000.
+- OpenBLAS's default 2 threads (``solvers_krylov_cpu_vm-openblas-default.json``, slower under
+  load, see benchmarks/README.md): n = 3000: 2.5 s vs 16.7 s (6.7x); n = 10000: 9.6 s vs 312 s
+  (33x); the same errors.
 """
 from __future__ import annotations
 
@@ -147,14 +170,166 @@ def timed_integration(k_tr, k_te, y, t, lam, lr, depth, rtol, cap):
 
 
 def rel_err(a, b):
+    """Largest relative error over time slices."""
+    return float(np.max(rel_err_per_time(a, b)))
+
+
+KRYLOV_PRESETS = {
+    "cpu": {"sizes": [1000, 3000, 10000], "n_test": 2000, "dtypes": ["float64"],
+            "kernel_repeats": 1},
+    "gpu": {"sizes": [10000, 60000], "n_test": 10000, "dtypes": ["float64", "float32"],
+            "kernel_repeats": 2},
+}
+
+
+def _blocked(x):
+    import jax
+    return jax.block_until_ready(x)
+
+
+def timed_kernels(x_tr, x_te, depth, dtype, block_size):
+    """``(k_train_train, k_test_train, seconds)``: fc_relu NTKs in tiles, on the device (the
+    first call at a shape compiles the tiles)."""
+    from l2theory import kernels
+    fn = kernels.fc_relu_fn(depth=depth)  # one function object per depth: compiled once
+    start = time.perf_counter()
+    k_tr = _blocked(kernels.kernel_matrix(fn, x_tr, block_size=block_size, dtype=dtype))
+    k_te = _blocked(kernels.kernel_matrix(fn, x_te, x_tr, block_size=block_size, dtype=dtype))
+    return k_tr, k_te, time.perf_counter() - start
+
+
+def timed_flow(k_tr, k_te, y, t, cfg, *, method, dtype, tol=None):
+    """Seconds, outputs (numpy) and ``info`` of one fresh solver: construction and ``predict``."""
+    from l2theory import solvers
+    kwargs = {} if method == "eigh" else {"tol": tol}
+    start = time.perf_counter()
+    flow = solvers.L2GradientFlow(k_tr, y.astype(dtype), lam=cfg["lam"], lr=cfg["lr"],
+                                  degree=cfg["depth"], dtype=dtype, method=method, **kwargs)
+    f_train, f_test = _blocked(flow.predict(t, k_te))
+    secs = time.perf_counter() - start
+    return secs, np.asarray(f_train, np.float64), np.asarray(f_test, np.float64), flow.info
+
+
+def rel_err_per_time(a, b):
+    """Relative error per time slice ``[T]`` (norm over points and outputs; 0 where both are 0)."""
     num = np.linalg.norm((a - b).reshape(len(a), -1), axis=1)
     den = np.linalg.norm(b.reshape(len(b), -1), axis=1)
-    return float(np.max(num / np.maximum(den, 1e-300)))
+    return np.where(num == 0, 0.0, num / np.where(den == 0, 1.0, den))
+
+
+def run_krylov(args):
+    """Rows of krylov vs eigh (see the module docstring)."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+
+    preset = KRYLOV_PRESETS[args.preset]
+    sizes = args.sizes or preset["sizes"]
+    n_test = args.n_test or preset["n_test"]
+    dtypes = args.dtypes or preset["dtypes"]
+    cfg = dict(CONFIG, n_test=n_test)
+    header = {"machine": platform.node(), "platform": platform.platform(),
+              "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+              "python": sys.version.split()[0], "jax": jax.__version__,
+              "devices": [str(d) for d in jax.devices()], "config": cfg, "preset": args.preset,
+              "tol": args.tol, "eigh_max_n": args.eigh_max_n, "block_size": args.block_size,
+              "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(json.dumps({k: v for k, v in header.items() if k != "config"}), flush=True)
+    x_tr_all, x_te, y_all, source = load_images(max(sizes), n_test)
+    t = np.geomspace(1.0, 50 / (cfg["lr"] * cfg["lam"]), cfg["n_times"])
+    rows = []
+    for n in sizes:
+        x_tr, y = x_tr_all[:n], y_all[:n]
+        reference = None  # float64 outputs to compare with: eigh, else krylov at tol 1e-12
+        for dtype_name in dtypes:
+            dtype = np.dtype(dtype_name)
+            row = {"n": n, "n_test": n_test, "dtype": dtype_name, "data": source,
+                   "load_before": os.getloadavg()}
+            kernel_times = []
+            for _ in range(preset["kernel_repeats"]):
+                k_tr = k_te = None  # free the previous copy first
+                k_tr, k_te, secs = timed_kernels(x_tr, x_te, cfg["depth"], dtype, args.block_size)
+                kernel_times.append(secs)
+            row["kernel_s"] = kernel_times  # first call compiles the tiles
+            repeats = args.repeats if n <= 4000 else 1
+            row["repeats"] = repeats
+            times, out = [], None
+            for i in range(repeats + 1):  # the first call compiles; it is timed apart
+                secs, f_train, f_test, info = timed_flow(k_tr, k_te, y, t, cfg, method="krylov",
+                                                         dtype=dtype, tol=args.tol)
+                times.append(secs)
+                out = (f_train, f_test)
+            row["krylov_first_call_s"] = times[0]
+            row["krylov_s"] = float(np.median(times[1:]))
+            row["krylov_info"] = {k: v for k, v in info.items() if not isinstance(v, np.ndarray)}
+            row["total_first_call_s"] = kernel_times[0] + times[0]
+            row["total_s"] = kernel_times[-1] + row["krylov_s"]
+            if reference is None and n <= args.eigh_max_n and dtype == np.float64:
+                if n <= 4000:
+                    timed_flow(k_tr, k_te, y, t, cfg, method="eigh", dtype=dtype)  # compile
+                eigh_times = []
+                for _ in range(repeats):
+                    secs, e_train, e_test, _ = timed_flow(k_tr, k_te, y, t, cfg, method="eigh",
+                                                          dtype=dtype)
+                    eigh_times.append(secs)
+                row["eigh_s"] = float(np.median(eigh_times))
+                row["speedup_vs_eigh"] = row["eigh_s"] / row["krylov_s"]
+                reference = ("eigh", e_train, e_test)
+            elif reference is None and dtype == np.float64:
+                _, r_train, r_test, r_info = timed_flow(k_tr, k_te, y, t, cfg, method="krylov",
+                                                        dtype=dtype, tol=1e-12)
+                reference = ("krylov tol 1e-12", r_train, r_test)
+                row["reference_info"] = {k: v for k, v in r_info.items()
+                                         if not isinstance(v, np.ndarray)}
+            if reference is not None:
+                row["error_against"] = reference[0]
+                train_err = rel_err_per_time(out[0], reference[1])
+                test_err = rel_err_per_time(out[1], reference[2])
+                # float32 outputs underflow below ~1e-38 at late times (degree >= 2 decays like
+                # e^{-lr lam L t}): those slices are reported apart
+                norm = np.linalg.norm(reference[2].reshape(len(t), -1), axis=1)
+                shown = norm > (1e-30 if dtype == np.float32 else 0.0)
+                row["rel_err_train"] = float(train_err[shown].max())
+                row["rel_err_test"] = float(test_err[shown].max())
+                row["times_compared"] = int(shown.sum())
+            row["load_after"] = os.getloadavg()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            del k_tr, k_te
+    print(f"\n{'n':>6} {'dtype':>8} {'kernel s':>9} {'krylov s':>9} {'eigh s':>8} "
+          f"{'speed-up':>9} {'err train':>10} {'err test':>10} {'steps':>6} {'basis':>6} "
+          f"{'estimate':>9}")
+    for r in rows:
+        info = r["krylov_info"]
+        print(f"{r['n']:6d} {r['dtype']:>8} {r['kernel_s'][-1]:9.2f} {r['krylov_s']:9.2f} "
+              f"{r.get('eigh_s', float('nan')):8.2f} {r.get('speedup_vs_eigh', float('nan')):8.1f}x "
+              f"{r.get('rel_err_train', float('nan')):10.2e} "
+              f"{r.get('rel_err_test', float('nan')):10.2e} {info['iterations']:6d} "
+              f"{info['basis_size']:6d} {info['error_estimate']:9.1e}")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"solvers_krylov_{args.preset}_{platform.node() or 'host'}"
+                                  f"{args.tag}.json")
+    with open(path, "w") as fh:
+        json.dump({"header": header, "rows": rows}, fh, indent=2)
+    print(f"saved {path}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 10000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=None,
+                        help="training set sizes (default 1000 4000 10000; --krylov: preset's)")
+    parser.add_argument("--krylov", action="store_true",
+                        help="krylov vs eigh rows instead of eigh vs integration / NT")
+    parser.add_argument("--preset", choices=sorted(KRYLOV_PRESETS), default="cpu",
+                        help="--krylov: sizes, test points and dtypes")
+    parser.add_argument("--n-test", type=int, default=None, help="--krylov: test points")
+    parser.add_argument("--dtypes", nargs="+", default=None, help="--krylov: float64 float32")
+    parser.add_argument("--tol", type=float, default=None,
+                        help="--krylov: the solver's tol (default: its own, 1e-8 in float64)")
+    parser.add_argument("--eigh-max-n", type=int, default=10000,
+                        help="--krylov: largest n at which eigh runs")
+    parser.add_argument("--block-size", type=int, default=4096,
+                        help="--krylov: tile side of kernels.kernel_matrix")
     parser.add_argument("--integration-cap", type=float, default=120.0, help="seconds per size")
     parser.add_argument("--rtol", type=float, default=CONFIG["rtol_integration"],
                         help="integration rtol (1e-12 is about the solver's own accuracy)")
@@ -165,6 +340,9 @@ def main():
         "L2THEORY_ORACLE_PYTHON", os.path.expanduser("~/.cache/l2theory/nt-venv/bin/python")))
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
+    if args.krylov:
+        return run_krylov(args)
+    args.sizes = args.sizes or [1000, 4000, 10000]
 
     import jax
     jax.config.update("jax_enable_x64", True)

@@ -2,10 +2,13 @@
 
 A kernel function is ``kernel_fn(x1, x2=None) -> (nngp, ntk)``; neural-tangents' ``kernel_fn``s
 are accepted wherever one is taken (``as_kernel_fn``), when neural-tangents is installed.
+``kernel_matrix`` evaluates any kernel function in tiles, for data sets whose kernel's
+temporaries would not fit (the full 60,000-image training set).
 """
 from l2theory._theory.empirical_ntk import empirical_ntk
 from l2theory._theory.fc_kernels import fc_relu
 from l2theory._theory.fc_kernels import fc_relu_fn
+from l2theory._theory.kernel_blocks import kernel_matrix
 from l2theory._theory.nt_adapter import as_kernel_fn
 from l2theory._theory.nt_adapter import ntk_matrices
 
@@ -14,5 +17,6 @@ __all__ = [
     "empirical_ntk",
     "fc_relu",
     "fc_relu_fn",
+    "kernel_matrix",
     "ntk_matrices",
 ]

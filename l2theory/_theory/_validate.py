@@ -3,6 +3,11 @@
 targets, outputs, times) are the solvers' own."""
 from __future__ import annotations
 
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from l2theory import _checks
@@ -36,8 +41,6 @@ ODE_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 def float_dtype(dtype) -> np.dtype:
     """The solvers' dtype: ``None`` is float64 under JAX's x64 mode, else float32; float64 needs
     x64 (JAX would silently compute in float32)."""
-    import jax
-
     x64 = jax.config.jax_enable_x64
     try:
         dt = np.dtype(dtype or (np.float64 if x64 else np.float32))
@@ -58,6 +61,46 @@ def needs_test_kernel(k_test_train) -> None:
     if k_test_train is None:
         raise _checks.bad("k_test_train", None, "predict_test needs the test-train kernel",
                           "pass k_test_train ([m, n] kernel between test and training points)")
+
+
+METHODS = ("eigh", "krylov")
+
+
+def method_and_integrator(method, integrator) -> tuple[str, object]:
+    """``(method, integrator)``: the MSE solver (``"eigh"`` or ``"krylov"``) and the scipy
+    integrator of ``loss="xent"`` (one of ``ODE_METHODS`` or a ``scipy.integrate.OdeSolver``
+    subclass; default ``"DOP853"``).
+
+    ``method`` used to name the integrator: an integrator there still works, with a
+    ``DeprecationWarning`` (the warning points at the caller's caller).
+    """
+    from scipy.integrate import OdeSolver
+
+    def is_integrator(m):
+        return (isinstance(m, str) and m in ODE_METHODS) or (
+            isinstance(m, type) and issubclass(m, OdeSolver))
+
+    if isinstance(method, str) and method in METHODS:
+        pass
+    elif is_integrator(method):
+        if integrator is not None:
+            raise _checks.bad("method", method, f"an integrator, given together with "
+                              f"integrator={_checks.show(integrator)}", "pass the integrator "
+                              "once, as integrator=, and method='eigh' or 'krylov'")
+        warnings.warn(f"method={_checks.show(method)} naming the cross-entropy integrator is "
+                      f"deprecated; pass integrator={_checks.show(method)} (method now picks "
+                      f"the MSE solver: 'eigh' or 'krylov')", DeprecationWarning, stacklevel=3)
+        method, integrator = "eigh", method
+    else:
+        raise _checks.bad("method", method, "unknown method", "valid: 'eigh' (exact, one "
+                          "eigendecomposition of the kernel), 'krylov' (matrix-free block "
+                          "Lanczos, for large n)")
+    if integrator is None:
+        integrator = "DOP853"
+    elif not is_integrator(integrator):
+        raise _checks.bad("integrator", integrator, "unknown integrator", "valid: " + ", ".join(
+            repr(m) for m in ODE_METHODS) + " (scipy.integrate.solve_ivp's methods)")
+    return method, integrator
 
 
 def _finite(name: str, a: np.ndarray, dtype, hint: str = "") -> np.ndarray:
@@ -81,17 +124,58 @@ def numeric(name: str, a) -> np.ndarray:
 def kernel_matrix(name: str, k, *, dtype) -> np.ndarray:
     """A finite, square, symmetric matrix."""
     k = numeric(name, k)
-    if k.ndim != 2 or k.shape[0] != k.shape[1]:
-        raise _checks.bad(name, k, "must be a square [n, n] matrix", "pass the kernel between "
-                          "the training points (one output's kernel, not [n*k, n*k])")
+    _square(name, k)
     k = _finite(name, k, dtype, "check the kernel computation")
     scale = np.max(np.abs(k)) if k.size else 0.0
     asym = np.max(np.abs(k - k.T)) if k.size else 0.0
-    if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * max(k.shape[0], 1) ** 0.5:
+    _symmetric(name, k, asym, scale, dtype)
+    return k
+
+
+def device_kernel_matrix(name: str, k, *, dtype, block: int = 2048):
+    """``kernel_matrix`` for a JAX array that stays on its device (no host copy): the same checks
+    in one pass over row blocks of ``block`` rows (workspace ``2 block n`` entries)."""
+    if not isinstance(k, jax.Array):
+        k = numeric(name, k)
+    elif not jnp.issubdtype(k.dtype, jnp.floating) and not jnp.issubdtype(k.dtype, jnp.integer):
+        raise _checks.bad(name, k, f"must be a real numeric array, got dtype {k.dtype}",
+                          "pass a float array", kind=TypeError)
+    _square(name, k)
+    k = jnp.asarray(k, dtype)
+    n = k.shape[0]
+    if n == 0:
+        return k
+    rows = min(block, n)
+    # the last block starts at n - rows (it overlaps the one before: harmless for maxima)
+    parts = [_block_stats(k, start, rows) for start in sorted({*range(0, n - rows, rows), n - rows})]
+    if not all(bool(p[0]) for p in parts):
+        raise _checks.bad(name, k, "has non-finite entries (nan or inf)",
+                          "check the kernel computation")
+    _symmetric(name, k, max(float(p[2]) for p in parts), max(float(p[1]) for p in parts), dtype)
+    return k
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _block_stats(k, start, rows):
+    """``(all finite, max |K|, max |K - K^T|)`` on rows ``start .. start+rows`` of ``k``."""
+    top = jax.lax.dynamic_slice_in_dim(k, start, rows, axis=0)
+    left = jax.lax.dynamic_slice_in_dim(k, start, rows, axis=1)
+    return jnp.all(jnp.isfinite(top)), jnp.max(jnp.abs(top)), jnp.max(jnp.abs(top - left.T))
+
+
+def _square(name: str, k) -> None:
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise _checks.bad(name, k, "must be a square [n, n] matrix", "pass the kernel between "
+                          "the training points (one output's kernel, not [n*k, n*k])")
+
+
+def _symmetric(name: str, k, asym: float, scale: float, dtype) -> None:
+    """Raise unless ``max |K - K^T| = asym`` is round-off for ``max |K| = scale``."""
+    n = max(k.shape[0], 1)
+    if asym > 100 * np.finfo(dtype).eps * max(scale, np.finfo(dtype).tiny) * n ** 0.5:
         raise _checks.bad(name, k, f"is not symmetric (max |K - K^T| = {asym:.3g}, max |K| = "
                           f"{scale:.3g})", "pass the train-train kernel, or symmetrize it with "
                           "(K + K.T) / 2 if the asymmetry is round-off")
-    return k
 
 
 def targets(name: str, y, n: int, *, dtype) -> np.ndarray:
@@ -115,8 +199,17 @@ def outputs(name: str, f, shape: tuple[int, int], *, dtype) -> np.ndarray:
     return _finite(name, f, dtype)
 
 
-def test_kernel(name: str, k, n: int, *, dtype) -> np.ndarray:
-    """A finite ``[m, n]`` kernel between test and training points."""
+def test_kernel(name: str, k, n: int, *, dtype):
+    """A finite ``[m, n]`` kernel between test and training points; a JAX array stays on its
+    device (the GPU) in ``dtype``, anything else becomes a numpy array."""
+    if isinstance(k, jax.Array):
+        if k.ndim != 2 or k.shape[1] != n:
+            raise _checks.bad(name, k, f"must have shape [m, n] with n = {n} training points",
+                              "pass the kernel between the test and the training points")
+        k = k.astype(dtype)
+        if not bool(jnp.all(jnp.isfinite(k))):
+            raise _checks.bad(name, k, "has non-finite entries (nan or inf)", "pass finite values")
+        return k
     k = numeric(name, k)
     if k.ndim != 2 or k.shape[1] != n:
         raise _checks.bad(name, k, f"must have shape [m, n] with n = {n} training points",

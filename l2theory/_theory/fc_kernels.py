@@ -17,6 +17,8 @@ homogeneous of degree ``depth`` and the NTK of degree ``2 (depth - 1)`` in the w
 """
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 
 from l2theory import _checks
@@ -39,6 +41,10 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
       x2: ``[n2, ...]`` inputs, or None for ``x2 = x1`` (then the result is exactly symmetric).
       depth: number of Dense layers (``>= 1``); ``depth=1`` is the linear model.
       w_std, b_std: weight and bias standard deviations (``b_std = 0``: no bias).
+
+    Memory: about ten ``[n1, n2]`` temporaries. For large data sets (the full training set)
+    use ``kernels.kernel_matrix(fc_relu_fn(depth=...), x1, x2, block_size=...)``: the same
+    kernel in tiles, in float32 or float64, on the GPU when there is one.
     """
     depth = _checks.integer("depth", depth, low=1, what="the number of Dense layers",
                             fix="e.g. 3 (1: the linear model)")
@@ -62,6 +68,8 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
     for _ in range(depth - 1):
         prod = q11[:, None] * q22[None, :]
         root = jnp.sqrt(jnp.maximum(prod - q12 ** 2, 0.0))
+        if same:  # exactly 0 on the diagonal, also where prod - q12^2 is fused into an FMA
+            root = root.at[jnp.diag_indices(root.shape[0])].set(0.0)
         angle = jnp.arctan2(root, q12)
         e_relu = (root + (jnp.pi - angle) * q12) / (2 * jnp.pi)
         e_drelu = (jnp.pi - angle) / (2 * jnp.pi)
@@ -76,7 +84,19 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
 
 
 def fc_relu_fn(*, depth: int, w_std: float = 2 ** 0.5, b_std: float = 0.0):
-    """``fc_relu`` as a kernel function ``kernel_fn(x1, x2=None) -> (nngp, ntk)``."""
+    """``fc_relu`` as a kernel function ``kernel_fn(x1, x2=None) -> (nngp, ntk)``.
+
+    The same settings give the same function object, so ``jax.jit`` caches keyed on it (the
+    tiles of ``kernels.kernel_matrix``) compile once.
+    """
+    depth = _checks.integer("depth", depth, low=1, what="the number of Dense layers",
+                            fix="e.g. 3 (1: the linear model)")
+    return _fc_relu_fn(depth, _validate.scalar("w_std", w_std, minimum=0.0, fix="e.g. 2**0.5"),
+                       _validate.scalar("b_std", b_std, minimum=0.0, fix="e.g. 0.0"))
+
+
+@functools.lru_cache(maxsize=64)
+def _fc_relu_fn(depth: int, w_std: float, b_std: float):
     def kernel_fn(x1, x2=None):
         return fc_relu(x1, x2, depth=depth, w_std=w_std, b_std=b_std)
     return kernel_fn

@@ -22,11 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2theory import _checks
-from l2theory._theory import _validate, mode_functions, xent_flow
+from l2theory._theory import _validate, krylov_flow, mode_functions, xent_flow
 
 
 class L2GradientFlow:
-    r"""Function-space gradient flow with L2 regularization, solved exactly.
+    r"""Function-space gradient flow with L2 regularization, solved exactly (or, for MSE with
+    ``method="krylov"``, matrix-free to a tolerance).
 
     Example:
       >>> import numpy as np
@@ -37,6 +38,11 @@ class L2GradientFlow:
       >>> f_train, _ = flow.predict([0.0, 10.0, 100.0])
       >>> f_train.shape
       (3, 20, 1)
+      >>> big = solvers.L2GradientFlow(k, np.sign(x[:, :1]), lam=1e-2, lr=0.5, degree=3,
+      ...                              method="krylov", tol=1e-4)
+      >>> f_krylov, _ = big.predict([0.0, 10.0, 100.0])
+      >>> bool(np.allclose(f_krylov, f_train, rtol=1e-3, atol=1e-4)), big.info["converged"]
+      (True, True)
 
     Args:
       k_train_train: ``[n, n]`` kernel (NTK at initialization) between training points, one
@@ -55,22 +61,54 @@ class L2GradientFlow:
         (softmax cross-entropy, integrated numerically with error control).
       dtype: floating dtype of the linear algebra; default float64 when JAX's x64 mode is on,
         else float32. The per-mode coefficients are always computed in float64.
-      rtol, atol, method: integrator settings for ``loss="xent"`` (``scipy.integrate.solve_ivp``).
+      method: how the MSE flow is solved. ``"eigh"`` (default): exact, one eigendecomposition of
+        ``k_train_train`` (``O(n^3)`` time, ``O(n^2)`` memory on the host and device; 255 s at
+        n = 10,000 on 2 CPU cores). ``"krylov"``: matrix-free block Lanczos on the kernel
+        (``l2theory/_theory/krylov_flow.py``): only products ``K @ V`` (``V`` of shape
+        ``[n, k]`` or ``[n, 2k]``), iterated until an error estimate is below ``tol``; for large n
+        (the full 60,000-image training set on one GPU). Then ``k_train_train`` may also be a
+        JAX array on the GPU (it is not copied to the host) or a callable
+        ``matvec(V) -> K @ V`` (``n`` is taken from ``y_train``). Cross-entropy ignores
+        ``method`` (it is integrated; ``"krylov"`` is refused there).
+      tol: ``method="krylov"`` only: target relative error per time slice of the train and test
+        outputs (norm over points and outputs); default 1e-8 (float64) / 1e-4 (float32).
+      max_iter: ``method="krylov"`` only: most block steps (default 400); the basis holds at most
+        ``max_iter * p`` vectors of size n (``p = k``, or ``2k`` with ``f0_train``).
+      integrator, rtol, atol: ``loss="xent"``: ``scipy.integrate.solve_ivp``'s method (default
+        ``"DOP853"``) and tolerances. (Passing an integrator as ``method`` is deprecated.)
 
-    The eigendecomposition of ``k_train_train`` is computed once, on the first ``predict``, and
-    reused for every later call.
+    ``"eigh"`` computes the eigendecomposition once, on the first ``predict``, and reuses it;
+    ``"krylov"`` keeps its Krylov basis for the same ``f0_train`` and extends it when a later call
+    needs more. After each MSE ``predict`` with ``"krylov"``, ``info`` describes the solve:
+    ``error_estimate`` (largest estimated relative error over times, train and test),
+    ``error_estimate_train``/``_test`` (``[T]`` per time, None when not computed),
+    ``converged``, ``tol``, ``iterations`` (block steps, i.e. products ``K @ V``),
+    ``matvec_columns``, ``basis_size``, ``block_size``, ``invariant`` (the Krylov space is exact).
+    A solve that stops above ``tol`` (``max_iter`` reached) warns.
     """
 
     def __init__(self, k_train_train, y_train, *, lam: float, lr: float = 1.0, degree: int,
-                 loss: str = "mse", dtype=None, rtol: float = 1e-9, atol: float = 1e-12,
-                 method: str = "DOP853"):
+                 loss: str = "mse", dtype=None, method: str = "eigh", tol: float | None = None,
+                 max_iter: int | None = None, integrator: str | None = None, rtol: float = 1e-9,
+                 atol: float = 1e-12):
         self.lam = _checks.lam("lam", lam)
         self.lr = _checks.lr("lr", lr)
         self.degree = _validate.degree(degree)
         self.loss = _validate.loss_name(loss)
+        self.method, self.integrator = _validate.method_and_integrator(method, integrator)
         self.dtype = _validate.float_dtype(dtype)
-        self.k_train_train = _validate.kernel_matrix("k_train_train", k_train_train, dtype=self.dtype)
-        self.n = self.k_train_train.shape[0]
+        self._krylov_options(tol, max_iter)
+        if self.method == "krylov" and callable(k_train_train):
+            self.k_train_train = k_train_train
+            self.n = np.shape(y_train)[0] if np.ndim(y_train) else 0
+        elif self.method == "krylov":
+            self.k_train_train = _validate.device_kernel_matrix("k_train_train", k_train_train,
+                                                                dtype=self.dtype)
+            self.n = self.k_train_train.shape[0]
+        else:
+            self.k_train_train = _validate.kernel_matrix("k_train_train", k_train_train,
+                                                         dtype=self.dtype)
+            self.n = self.k_train_train.shape[0]
         self.y_train = _validate.targets("y_train", y_train, self.n, dtype=self.dtype)
         self.k = self.y_train.shape[1]
         if self.loss == "xent" and self.k < 2:
@@ -79,8 +117,28 @@ class L2GradientFlow:
                               "use loss='mse' for scalar targets")
         self.rtol = _checks.positive("rtol", rtol, fix="e.g. 1e-9")
         self.atol = _checks.positive("atol", atol, fix="e.g. 1e-12")
-        self.method = (_checks.choice("method", method, _validate.ODE_METHODS)
-                       if isinstance(method, str) else method)  # or a scipy OdeSolver class
+        self.info = None
+        self._krylov_cache = None  # (f0_train or None, BlockLanczos)
+
+    def _krylov_options(self, tol, max_iter):
+        if self.method != "krylov":
+            for name, value in (("tol", tol), ("max_iter", max_iter)):
+                if value is not None:
+                    raise _checks.bad(name, value, f"only method='krylov' takes {name} "
+                                      f"(method={self.method!r} is exact)",
+                                      f"drop {name}, or pass method='krylov'")
+            return
+        if self.loss != "mse":
+            raise _checks.bad("method", self.method, f"solves the MSE flow, not "
+                              f"loss={self.loss!r}", "pass method='eigh' (cross-entropy is "
+                              "integrated numerically)")
+        self.tol = (krylov_flow.default_tol(self.dtype) if tol is None else
+                    _checks.positive("tol", tol, what="the target relative error",
+                                     fix="e.g. 1e-8"))
+        self.max_iter = (krylov_flow.DEFAULT_MAX_ITER if max_iter is None else
+                         _checks.integer("max_iter", max_iter, low=1,
+                                         what="the number of block Lanczos steps",
+                                         fix=f"e.g. {krylov_flow.DEFAULT_MAX_ITER}"))
 
     # ---- rates (per step) --------------------------------------------------------------------
     @property
@@ -145,7 +203,7 @@ class L2GradientFlow:
                                   "points)")
             return None, None
         k_test_train = _validate.test_kernel("k_test_train", k_test_train, self.n,
-                                             dtype=self.dtype)
+                                             dtype=self.dtype)  # a JAX array stays on its device
         m = k_test_train.shape[0]
         f0_test = (np.zeros((m, self.k), self.dtype) if f0_test is None else
                    _validate.outputs("f0_test", f0_test, (m, self.k), dtype=self.dtype))
@@ -164,6 +222,8 @@ class L2GradientFlow:
         return f_test[0] if scalar_t else f_test
 
     def _predict_mse(self, t, k_test_train, f0_train, f0_test, *, with_train):
+        if self.method == "krylov":
+            return self._predict_krylov(t, k_test_train, f0_train, f0_test, with_train=with_train)
         evals, evecs, y_modes = self._eigh
         rates = self.lr * evals.astype(np.float64) / self.n
         h, dn, e, decay = mode_functions.mode_coefficients(
@@ -183,3 +243,23 @@ class L2GradientFlow:
                   + jnp.einsum("mj,tjk->tmk", kv, q))
         return f_train, f_test
 
+
+    def _predict_krylov(self, t, k_test_train, f0_train, f0_test, *, with_train):
+        """Block Lanczos (``krylov_flow``) from ``[y, f0]``; the basis is kept for the same f0."""
+        with_f0 = bool(np.any(f0_train != 0))
+        key = f0_train if with_f0 else None
+        cached = self._krylov_cache
+        if cached is None or (cached[0] is None) != (key is None) or (
+                key is not None and not np.array_equal(cached[0], key)):
+            matvec = (self.k_train_train if callable(self.k_train_train) else
+                      functools.partial(krylov_flow._dense_matvec, self.k_train_train))
+            start = np.hstack([self.y_train, f0_train]) if with_f0 else self.y_train
+            lanczos = krylov_flow.BlockLanczos(matvec, start, dtype=self.dtype,
+                                               max_blocks=self.max_iter)
+            cached = self._krylov_cache = (None if key is None else key.copy(), lanczos)
+        f_train, f_test, self.info = krylov_flow.solve(
+            cached[1], t, lr=self.lr, b=self.shrink_rate, gamma=self.kernel_decay_rate, k=self.k,
+            with_f0=with_f0, tol=self.tol, with_train=with_train,
+            k_test_train=None if k_test_train is None else jnp.asarray(k_test_train),
+            f0_test=None if f0_test is None else jnp.asarray(f0_test))
+        return f_train, f_test

@@ -27,7 +27,8 @@ class LinearizedL2Flow:
       y_train: ``[n]`` or ``[n, k]`` targets.
       f0_train: ``[n, k]`` the network's own outputs at initialization (required: they set the
         fixed point).
-      lam, lr, degree, loss, dtype, rtol, atol, method: as in ``L2GradientFlow``.
+      lam, lr, degree, loss, dtype, method, tol, max_iter, integrator, rtol, atol: as in
+        ``L2GradientFlow`` (MSE is solved by one degree-1 ``L2GradientFlow`` with these).
 
     ``predict(t, k_test_train=None, f0_test=None)`` returns ``(f_train, f_test)`` with the same
     shapes as ``L2GradientFlow.predict``; ``f0_test`` is the network's test outputs at
@@ -35,10 +36,13 @@ class LinearizedL2Flow:
     """
 
     def __init__(self, k_train_train, y_train, f0_train, *, lam: float, lr: float = 1.0,
-                 degree: int, loss: str = "mse", dtype=None, rtol: float = 1e-9,
-                 atol: float = 1e-12, method: str = "DOP853"):
+                 degree: int, loss: str = "mse", dtype=None, method: str = "eigh",
+                 tol: float | None = None, max_iter: int | None = None,
+                 integrator: str | None = None, rtol: float = 1e-9, atol: float = 1e-12):
+        method, integrator = _validate.method_and_integrator(method, integrator)
         base = L2GradientFlow(k_train_train, y_train, lam=lam, lr=lr, degree=1, loss=loss,
-                              dtype=dtype, rtol=rtol, atol=atol, method=method)
+                              dtype=dtype, method=method, tol=tol, max_iter=max_iter,
+                              integrator=integrator, rtol=rtol, atol=atol)
         self.degree = _validate.degree(degree)
         self.f0_train = _validate.outputs("f0_train", f0_train, (base.n, base.k), dtype=base.dtype)
         self.lam, self.lr, self.loss, self.n, self.k = base.lam, base.lr, base.loss, base.n, base.k
@@ -46,8 +50,14 @@ class LinearizedL2Flow:
         if loss == "mse":
             # g = f + (L-1) f0 follows the degree-1 flow with targets y + (L-1) f0.
             self._shifted = L2GradientFlow(base.k_train_train, base.y_train + shift, lam=lam,
-                                           lr=lr, degree=1, dtype=base.dtype)
+                                           lr=lr, degree=1, dtype=base.dtype, method=method,
+                                           tol=tol, max_iter=max_iter)
         self._base = base
+
+    @property
+    def info(self):
+        """``L2GradientFlow.info`` of the last MSE solve (``method="krylov"``), else None."""
+        return self._shifted.info if self.loss == "mse" else None
 
     def _free(self, time):
         """Data-free evolution factor: ``f = (L e^{-lr lam t} - (L-1)) f0``."""

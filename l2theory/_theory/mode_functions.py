@@ -102,7 +102,7 @@ def _upper_gamma_cf(s: float, x: np.ndarray) -> np.ndarray:
         d = 1.0 / d
         delta = d * c
         h = h * delta
-        if np.all(np.abs(delta - 1.0) < 1e-16):
+        if np.all(np.abs(delta - 1.0) <= np.finfo(np.float64).eps):  # one ulp: converged
             break
     return h
 

@@ -54,7 +54,7 @@ def integrate_xent(k_train_train, y_train, f0_train, t, *, lr, b, gamma, rtol, a
                                         method=method, t_eval=t_sorted, rtol=rtol, atol=atol)
         if sol.status != 0:
             raise RuntimeError(f"cross-entropy integration failed: {sol.message}; try "
-                               f"method='LSODA' or a looser rtol")
+                               f"integrator='LSODA' or a looser rtol")
         rho = sol.y.T.reshape(len(t), n, k)
         out[order] = rho * np.exp(-beta * t_sorted)[:, None, None]
     return out
@@ -68,7 +68,7 @@ def integrate(flow, t, k_test_train, f0_train, f0_test, *, free=None):
     free = free or (lambda time: np.exp(-flow.shrink_rate * time))
     r = integrate_xent(flow.k_train_train, flow.y_train, f0_train, t, lr=flow.lr,
                        b=flow.shrink_rate, gamma=flow.kernel_decay_rate, rtol=flow.rtol,
-                       atol=flow.atol, method=flow.method, free=free)
+                       atol=flow.atol, method=flow.integrator, free=free)
     decay = free(t)[:, None, None]
     coef = flow.lr / flow.n
     f_train = decay * f0_train[None] - coef * np.einsum("ij,tjk->tik", flow.k_train_train, r)
