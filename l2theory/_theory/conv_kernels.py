@@ -59,10 +59,12 @@ def conv_relu(x1, x2=None, *, depth: int, filter_size: int = 3, readout: str = "
     Example:
       >>> import numpy as np
       >>> from l2theory.kernels import conv_relu, fc_relu
-      >>> x = np.random.default_rng(0).normal(size=(3, 1, 1, 4))   # 1x1 images: an FC net
-      >>> _, ntk = conv_relu(x, depth=2)
+      >>> x = np.random.default_rng(0).normal(size=(3, 1, 1, 4))
+      >>> _, ntk = conv_relu(x, depth=2, filter_size=1)   # 1x1 images and filters: an FC net
       >>> bool(np.allclose(ntk, fc_relu(x, depth=3)[1], rtol=1e-5))
       True
+      >>> conv_relu(np.ones((5, 14, 14, 1)), depth=2, readout="gap")[1].shape
+      (5, 5)
 
     Args:
       x1: ``[n1, H, W, C]`` images (NHWC).
@@ -77,12 +79,13 @@ def conv_relu(x1, x2=None, *, depth: int, filter_size: int = 3, readout: str = "
         one shape, so one compilation serves all of them.
 
     Cost, per image pair: ``O(H W (C + depth f))`` (flatten) or ``O((H W)^2 (C + depth f))``
-    (GAP) flops plus ``depth`` ReLU moments (an ``atan2`` and a ``sqrt``) per position (pair);
-    memory about ten arrays of ``block_size^2 H W`` (flatten) or ``block_size^2 (H W)^2`` (GAP)
-    floats. Measured on 2 CPU cores (AMD EPYC, jax 0.10, float64, depth 2, f = 3, x2 = None,
-    other jobs on the machine): flatten, 1000 images of 28x28: ~25 s (14x14: ~6 s);
-    GAP, 100 images of 14x14: ~10 s, i.e. ~0.5 ms per pair (1000 images: ~15 min; GAP at
-    28x28 is 16x that: use an accelerator).
+    (GAP) flops plus ``depth`` ReLU moments (an ``atan2`` and a ``sqrt``, ~25 ns each on a CPU)
+    per position (pair); memory about ten arrays of ``block_size^2 H W`` (flatten) or
+    ``block_size^2 (H W)^2`` (GAP) floats, ~0.3 GiB with the default ``block_size``, whatever
+    ``n1 n2``. Measured (2 shared CPU cores, load ~3, AMD EPYC, jax 0.10, float64, depth 2,
+    f = 3, x2 = None): flatten, 1000 images of 28x28: 42 s, of 14x14: 21 s; GAP, 100 images
+    of 14x14: 46 s (9 ms per pair: 1000 images would take ~75 min, 28x28 16x that; use an
+    accelerator).
 
     Returns:
       ``(nngp, ntk)``, JAX arrays ``[n1, n2]`` in the inputs' floating dtype (float64 needs JAX's
@@ -221,8 +224,8 @@ def _block(x1, x2, v1, v2, diag, w_var, b_var, *, depth, f, readout):
     """``(nngp, ntk)`` ``[b1, b2]`` of one block of image pairs.
 
     ``v1 [depth, b1, H, W]``, ``v2 [depth, b2, H, W]``: pre-activation variances per layer;
-    ``diag [b1, b2]``: pairs of an image with itself (their variances are used for the
-    same-position covariance, so the angle there is exactly 0).
+    ``diag [b1, b2]``: pairs of an image with itself (the angle between a position and itself
+    is exactly 0 there).
     """
     c = x1.shape[-1]
     if readout == "flatten":  # [b1, b2, H, W]: the spatial diagonal K(p, p)
@@ -257,6 +260,9 @@ def _relu(k, ntk, v1, v2, diag, readout):
         same_pos = jnp.eye(height * width, dtype=bool).reshape(height, width, height, width)
         own = diag[:, :, None, None, None, None] & same_pos
         var = jnp.broadcast_to(v1[:, None, :, :, None, None], k.shape)
-    k = jnp.where(own, var, k)
+    # own pairs: the angle is exactly 0 (set, not computed: prod - k^2 of equal numbers can
+    # leave an FMA rounding residue whose square root is ~sqrt(eps) relative)
     e_relu, e_drelu = relu_moments(k, prod)
+    e_relu = jnp.where(own, var / 2, e_relu)
+    e_drelu = jnp.where(own, 0.5, e_drelu)
     return e_relu, ntk * e_drelu
