@@ -41,6 +41,16 @@ def test_predict_network_analytic_fc_is_the_flow_of_fc_relu(x64):
     json.dumps(p.summary())
 
 
+def test_predict_network_cross_entropy_uses_the_integrator_on_one_hot_targets():
+    cfg = train.TrainConfig(model="fc", depth=2, width=16, bias=False, parameterization="ntk",
+                            loss="xent", lr=1.0, lam=0.02)
+    t = np.concatenate([[0.0], np.geomspace(1, 500, 40)])
+    p = ex.predict_network(cfg, n_train=16, n_test=16, kernel="analytic", f0="zero", t=t)
+    assert p.curve[0] == pytest.approx(np.log(10), rel=1e-6)  # f = 0: xent = log k
+    assert 1 < p.t_star < 500 and p.c == pytest.approx(0.02 * p.t_star)
+    assert p.value < p.curve[0] and p.metric == "loss"
+
+
 def test_empirical_flow_is_the_network_at_initialization(images):
     """For a max-pooling CNN (no analytic kernel): the flow's f0 is the run's initialized network
     (same seed as training), its kernel is the output-averaged Jacobian kernel of that network,

@@ -325,7 +325,7 @@ def network_flow(config, x_train, labels_train, x_test, labels_test, *, num_clas
     lr, lam = flow_rates(config)
     model = config.build_model(num_classes)
     x_train, x_test = np.asarray(x_train, np.float32), np.asarray(x_test, np.float32)
-    params = initial_params(config, model, x_train.shape[1:])
+    params = initial_params(config, num_classes, x_train.shape[1:])
     ratio = euler_ratio(model, params, x_train)
     if degree == "euler":
         degree = max(1, int(round(ratio)))

@@ -35,13 +35,11 @@ def _hyper(config, steps: int):
                        boundaries=jnp.zeros((len(config.lr_decay_at),), jnp.int32))
 
 
-def initial_params(config, model, input_shape):
+def initial_params(config, num_classes: int, input_shape):
     """The parameters a run of ``config`` starts from (``make_step(...).init``: the same seed,
     key split and dtype as ``train``, ``sweep`` and ``train_recording``)."""
-    from l2theory import train
-
-    step = train.make_step(config, model, tuple(input_shape))
-    return jax.jit(lambda h: step.init(h).params)(_hyper(config, config.steps))
+    init = _programs(config, int(num_classes), input_shape)[0]
+    return init(_hyper(config, config.steps)).params
 
 
 def train_recording(config, x_train, labels_train, x_test, record_steps, *, num_classes: int):
@@ -60,21 +58,47 @@ def train_recording(config, x_train, labels_train, x_test, record_steps, *, num_
       ``(params0, f_train [R, n, k], f_test [R, m, k])`` as numpy arrays (``params0``: the
       initial parameter pytree, for the empirical NTK).
     """
-    from l2theory import train
-
     record_steps = np.asarray(record_steps, np.int64)
-    model = config.build_model(int(num_classes))
     x_train = jnp.asarray(x_train)
     x_test = jnp.asarray(x_test)
     labels = jnp.asarray(labels_train, jnp.int32)
-    step = train.make_step(config, model, tuple(x_train.shape[1:]))
-    dt = config.param_dtype
-    hyper = _hyper(config, record_steps[-1])
-    x_dt = x_train.astype(dt), x_test.astype(dt)
+    init, chunk, single, outputs = _programs(config, int(num_classes), x_train.shape[1:])
+    state = init(_hyper(config, record_steps[-1]))
+    params0 = state.params
+    f_train, f_test, t = [], [], 0
+    for r in record_steps:
+        while r - t >= UNROLL:
+            state, t = chunk(state, x_train, labels), t + UNROLL
+        while t < r:
+            state, t = single(state, x_train, labels), t + 1
+        ftr, fte = outputs(state.params, x_train, x_test)
+        f_train.append(np.asarray(ftr))
+        f_test.append(np.asarray(fte))
+    return jax.tree.map(np.asarray, params0), np.stack(f_train), np.stack(f_test)
 
-    @jax.jit
-    def outputs(params, x_train, x_test):
-        return tuple(model.apply(params, {}, x, False)[0] for x in (x_train, x_test))
+
+_PROGRAMS: dict = {}  # the last few configs' programs (see _programs)
+
+
+def _programs(config, num_classes: int, input_shape):
+    """``(init, chunk, single, outputs)`` jitted programs of a config, cached by the config
+    without its ``lr``, ``lam``, ``seed`` and ``steps`` (they enter through ``Hyper``), so the
+    runs of one comparison share their compilations."""
+    generic = config.replace(seed=0, steps=1, lr=1.0, lam=0.0)
+    key = (repr(generic), int(num_classes), tuple(input_shape))
+    if key not in _PROGRAMS:
+        if len(_PROGRAMS) >= 8:
+            del _PROGRAMS[next(iter(_PROGRAMS))]
+        _PROGRAMS[key] = _build_programs(generic, int(num_classes), tuple(input_shape))
+    return _PROGRAMS[key]
+
+
+def _build_programs(config, num_classes, input_shape):
+    from l2theory import train
+
+    model = config.build_model(num_classes)
+    step = train.make_step(config, model, input_shape)
+    dt = config.param_dtype
 
     def steps_fn(n):
         """``n`` steps unrolled in one program (no while loop: see the module docstring)."""
@@ -84,16 +108,8 @@ def train_recording(config, x_train, labels_train, x_test, record_steps, *, num_
             return state
         return jax.jit(run)
 
-    chunk, single = steps_fn(UNROLL), steps_fn(1)
-    state = jax.jit(step.init)(hyper)
-    params0 = state.params
-    f_train, f_test, t = [], [], 0
-    for r in record_steps:
-        while r - t >= UNROLL:
-            state, t = chunk(state, x_train, labels), t + UNROLL
-        while t < r:
-            state, t = single(state, x_train, labels), t + 1
-        ftr, fte = outputs(state.params, *x_dt)
-        f_train.append(np.asarray(ftr))
-        f_test.append(np.asarray(fte))
-    return jax.tree.map(np.asarray, params0), np.stack(f_train), np.stack(f_test)
+    @jax.jit
+    def outputs(params, x_train, x_test):
+        return tuple(model.apply(params, {}, x.astype(dt), False)[0] for x in (x_train, x_test))
+
+    return jax.jit(step.init), steps_fn(UNROLL), steps_fn(1), outputs
