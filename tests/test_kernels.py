@@ -180,15 +180,17 @@ def test_conv_relu_symmetry_psd_blocks_and_scaling(x64):
 
 def test_conv_relu_bad_input():
     x = np.ones((2, 4, 4, 1))
-    for kwargs, match in (({"depth": -1}, "depth=-1"), ({"depth": 1, "filter_size": 2},
-                                                          "filter_size=2: must be an odd"),
-                          ({"depth": 1, "readout": "max"}, "readout='max'"),
-                          ({"depth": 1, "block_size": 0}, "block_size=0")):
-        with pytest.raises(ValueError, match=match):
+    for kwargs, error, match in (
+            ({"depth": -1}, ValueError, "depth=-1: the number of conv layers must be an int >= 0"),
+            ({"depth": 1.0}, TypeError, "depth=1.0"),
+            ({"depth": 1, "filter_size": 2}, ValueError, "filter_size=2: must be odd"),
+            ({"depth": 1, "readout": "max"}, ValueError, "readout='max': unknown readout"),
+            ({"depth": 1, "block_size": 0}, ValueError, "block_size=0")):
+        with pytest.raises(error, match=match):
             kernels.conv_relu(x, **kwargs)
     with pytest.raises(ValueError, match=r"add a channel axis"):
         kernels.conv_relu(np.ones((2, 4, 4)), depth=1)
-    with pytest.raises(ValueError, match="same \\[H, W, C\\]"):
+    with pytest.raises(ValueError, match=r"same \[H, W, C\]"):
         kernels.conv_relu(x, np.ones((2, 4, 5, 1)), depth=1)
 
 

@@ -177,7 +177,7 @@ def test_cnn_theory_vs_practice_tiny():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"channels": []}, "channels"),
-    ({"readout": "max"}, "readout='max'"),
+    ({"readout": "max"}, "readout=.max.: unknown readout"),
     ({"window": (1.0, 0.5)}, "window"),
     ({"lam": -1.0}, "lam"),
 ])

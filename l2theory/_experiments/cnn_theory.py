@@ -180,14 +180,12 @@ def cnn_theory_vs_practice(data="fashion_mnist_subset", *,
     from l2theory import data as data_mod
     from l2theory import kernels, solvers
 
-    channels = [_checks.positive_int(f"channels[{i}]", c) for i, c in enumerate(channels)]
-    if not channels:
-        raise _checks.bad("channels", channels, "is empty", "pass e.g. channels=[16, 64]")
+    channels = _checks.sequence("channels", channels, _checks.positive_int,
+                                example="[16, 64, 256]")
     depth = _checks.positive_int("depth", depth)
-    if readout not in READOUTS:
-        raise _checks.bad("readout", readout, "unknown readout", f"pass one of {list(READOUTS)}")
-    lam, lr = _checks.positive("lam", lam), _checks.positive("lr", lr)
-    stand_in_lr = _checks.positive("stand_in_lr", stand_in_lr)
+    _checks.choice("readout", readout, tuple(READOUTS))
+    lam, lr = _checks.lam("lam", lam, allow_zero=False), _checks.lr("lr", lr)
+    stand_in_lr = _checks.lr("stand_in_lr", stand_in_lr)
     n_train = _checks.positive_int("n_train", n_train, minimum=2)
     n_test = _checks.positive_int("n_test", n_test)
     seeds = _checks.seeds("seeds", seeds)

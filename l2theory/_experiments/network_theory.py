@@ -55,7 +55,6 @@ What the theory covers, and what not:
 """
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any, NamedTuple
 
@@ -119,21 +118,8 @@ def family(config) -> str:
     if re.fullmatch(r"wrn_\d+_\d+", key):
         return "wrn"
     if key not in _FAMILIES:
-        raise _checks.bad("config.model", config.model, "unknown model family",
-                          f"use one of {sorted(_FAMILIES)}")
+        _checks.choice("config.model", config.model, sorted(_FAMILIES), what="model family")
     return _FAMILIES[key]
-
-
-def model_settings(config, num_classes: int) -> dict[str, Any]:
-    """Every constructor argument of the config's model: the family's defaults updated by the
-    config's settings (``TrainConfig.factory_kwargs``)."""
-    from l2theory import models
-
-    factory = {"fc": models.fully_connected, "cnn": models.cnn,
-               "wrn": models.wide_resnet}[family(config)]
-    defaults = {p.name: p.default for p in inspect.signature(factory).parameters.values()
-                if p.default is not inspect.Parameter.empty}
-    return {**defaults, **config.factory_kwargs(num_classes)}
 
 
 def network_degree(config, num_classes: int = 10) -> int:
@@ -142,7 +128,7 @@ def network_degree(config, num_classes: int = 10) -> int:
     model = config.build_model(num_classes)
     if model.degree is not None:
         return int(model.degree)
-    s, fam = model_settings(config, num_classes), family(config)
+    s, fam = config.model_settings(), family(config)
     approx = ("or pass degree=<int> or degree='euler' (the network's effective degree at "
               "initialization) to use the homogeneous theory as an approximation")
     if fam == "wrn":
@@ -170,7 +156,7 @@ def analytic_kernel_fn(config, num_classes: int = 10):
     none."""
     from l2theory import kernels
 
-    s, fam = model_settings(config, num_classes), family(config)
+    s, fam = config.model_settings(), family(config)
     why = []
     if fam == "wrn":
         why.append("residual networks have no analytic kernel here")
@@ -236,7 +222,7 @@ def empirical_kernels(config, model, params, x_train, x_test, *,
     from l2theory import kernels, models
     from l2theory._experiments.fc_network import fc_empirical_ntk
 
-    s = model_settings(config, 1)
+    s = config.model_settings()
     with jax.default_matmul_precision("highest"):
         if (family(config) == "fc" and not s["bias"] and s["activation"] == "relu"
                 and s["parameterization"] == "ntk"):
@@ -312,8 +298,8 @@ def network_flow(config, x_train, labels_train, x_test, labels_test, *, num_clas
     from l2theory._experiments.recording import initial_params
 
     if f0 not in F0_CHOICES:
-        raise _checks.bad("f0", f0, "unknown initial outputs", f"pass one of {F0_CHOICES}")
-    if model_settings(config, num_classes).get("batchnorm"):
+        _checks.choice("f0", f0, F0_CHOICES, what="initial outputs")
+    if config.model_settings().get("batchnorm"):
         raise _checks.bad("config.model_kwargs", config.model_kwargs, "BatchNorm is not covered "
                           "by the theory (f is scale-invariant in the weights before it: L2 "
                           "raises their effective learning rate instead of decaying the kernel)",
@@ -398,7 +384,7 @@ def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test
     from l2theory._experiments.theory_vs_practice import prepare_data
 
     if metric not in ("loss", "accuracy"):
-        raise _checks.bad("metric", metric, "unknown metric", "pass 'loss' or 'accuracy'")
+        _checks.choice("metric", metric, ("loss", "accuracy"))
     x_tr, l_tr, x_te, l_te, k, _ = prepare_data(data, n_train=n_train, n_test=n_test,
                                                 data_seed=data_seed, standardize=standardize,
                                                 downsample=downsample,

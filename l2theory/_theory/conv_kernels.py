@@ -40,8 +40,8 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from l2theory import _checks
 from l2theory._theory import _validate
 from l2theory._theory.fc_kernels import relu_moments
 
@@ -91,23 +91,22 @@ def conv_relu(x1, x2=None, *, depth: int, filter_size: int = 3, readout: str = "
       ``(nngp, ntk)``, JAX arrays ``[n1, n2]`` in the inputs' floating dtype (float64 needs JAX's
       x64 mode).
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth={depth!r}: must be an int >= 0 (number of conv layers); pass "
-                         f"e.g. depth=2")
-    if (isinstance(filter_size, bool) or not isinstance(filter_size, (int, np.integer))
-            or filter_size < 1 or filter_size % 2 == 0):
-        raise ValueError(f"filter_size={filter_size!r}: must be an odd int >= 1 (SAME padding "
-                         f"of an even filter is asymmetric); pass e.g. filter_size=3")
-    if readout not in READOUTS:
-        raise ValueError(f"readout={readout!r}: unknown readout; pass one of {READOUTS}")
-    w_var = _validate.scalar("w_std", w_std, minimum=0.0) ** 2
-    b_var = _validate.scalar("b_std", b_std, minimum=0.0) ** 2
+    depth = _checks.integer("depth", depth, low=0, what="the number of conv layers",
+                            fix="e.g. 2 (0: the Dense readout alone)")
+    filter_size = _checks.integer("filter_size", filter_size, low=1, fix="e.g. 3")
+    if filter_size % 2 == 0:
+        raise _checks.bad("filter_size", filter_size, "must be odd (SAME padding of an even "
+                          "filter is asymmetric)", "e.g. 3")
+    _checks.choice("readout", readout, READOUTS)
+    w_var = _validate.scalar("w_std", w_std, minimum=0.0, fix="e.g. 2**0.5") ** 2
+    b_var = _validate.scalar("b_std", b_std, minimum=0.0, fix="e.g. 0.0") ** 2
+    block_size = _checks.optional_int("block_size", block_size)
     x1 = _images("x1", x1)
     same = x2 is None
     x2 = x1 if same else _images("x2", x2)
     if x1.shape[1:] != x2.shape[1:]:
-        raise ValueError(f"x2 has image shape {x2.shape[1:]}, x1 has {x1.shape[1:]}; pass images "
-                         f"of the same [H, W, C]")
+        raise _checks.bad("x2", x2, f"has images of shape {x2.shape[1:]}, x1 {x1.shape[1:]}",
+                          "pass images of the same [H, W, C]")
     dtype = jnp.result_type(x1.dtype, x2.dtype, jnp.float32)
     x1, x2 = x1.astype(dtype), x2.astype(dtype)
     n1, n2 = x1.shape[0], x2.shape[0]
@@ -115,10 +114,6 @@ def conv_relu(x1, x2=None, *, depth: int, filter_size: int = 3, readout: str = "
     positions = height * width * (height * width if readout == "gap" else 1)
     if block_size is None:
         block_size = max(1, math.isqrt(BLOCK_ELEMENTS // positions))
-    elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) \
-            or block_size < 1:
-        raise ValueError(f"block_size={block_size!r}: must be a positive int or None; pass e.g. "
-                         f"block_size=32")
     b1, b2 = min(int(block_size), n1), min(int(block_size), n2)
 
     scal = (jnp.asarray(w_var, dtype), jnp.asarray(b_var, dtype))
@@ -166,11 +161,12 @@ def conv_relu_fn(*, depth: int, filter_size: int = 3, readout: str = "flatten",
 
 def _images(name, x):
     x = jnp.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"{name}: array of shape {x.shape}: must be NHWC images [n, H, W, C]; "
-                         f"add a channel axis (x[..., None]) to [n, H, W] images")
     if not jnp.issubdtype(x.dtype, jnp.number):
-        raise TypeError(f"{name}: dtype {x.dtype} is not numeric; pass float images")
+        raise _checks.bad(name, x, f"dtype {x.dtype} is not numeric", "pass float images",
+                          kind=TypeError)
+    if x.ndim != 4:
+        raise _checks.bad(name, x, "must be NHWC images [n, H, W, C]",
+                          "add a channel axis (x[..., None]) to [n, H, W] images")
     return x
 
 
