@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from l2theory import experiments as ex
-from l2theory import kernels, models, solvers, train
+from l2theory import data, kernels, models, solvers, train
 from l2theory._experiments import cnn_theory, network_theory
 from l2theory._experiments.recording import train_recording
 
@@ -18,6 +18,16 @@ def images():
     """24 + 24 Fashion-MNIST subset images averaged to 7x7, standardized."""
     return ex.prepare_data("fashion_mnist_subset", n_train=24, n_test=24, downsample=4,
                            flatten=False)
+
+
+def test_downsample_averages_pixel_blocks():
+    ds = data.make_synthetic(3, 2, image_shape=(7, 9, 2))
+    small = data.downsample(ds, 3)
+    assert small.input_shape == (2, 3, 2) and small.x_test.shape == (2, 2, 3, 2)
+    np.testing.assert_allclose(small.x_train[1, 1, 2], ds.x_train[1, 3:6, 6:9].mean(axis=(0, 1)),
+                               rtol=1e-6)
+    with pytest.raises(TypeError, match="factor=2.0"):
+        data.downsample(ds, 2.0)
 
 
 def test_predict_network_analytic_fc_is_the_flow_of_fc_relu(x64):
@@ -52,15 +62,15 @@ def test_predict_network_cross_entropy_uses_the_integrator_on_one_hot_targets():
 
 
 def test_empirical_flow_is_the_network_at_initialization(images):
-    """For a max-pooling CNN (no analytic kernel): the flow's f0 is the run's initialized network
-    (same seed as training), its kernel is the output-averaged Jacobian kernel of that network,
-    and with the full (per-output) kernel and L = depth + 1 the flow's velocity at t = 0,
-    -(lr/n) Theta (f0 - y) - lr lam L f0, is one GD step of the network up to O(lr^2)."""
+    """For the max-pooling stand-in CNN (no analytic kernel): the flow's f0 is the run's
+    initialized network (same seed as training), its kernel is the output-averaged Jacobian
+    kernel of that network, and with the full (per-output) kernel and L = depth + 1 the flow's
+    velocity at t = 0, -(lr/n) Theta (f0 - y) - lr lam L f0, is one GD step of the network up
+    to O(lr^2)."""
     x, labels, xs, labels_s, k, _ = images
     x, labels, xs, labels_s = x[:12], labels[:12], xs[:4], labels_s[:4]
     lr, lam, n = 2e-4, 2.0, len(x)
-    cfg = cnn_theory.cnn_config(depth=2, channels=[32, 32], readout="gap", lam=lam, lr=lr,
-                                steps=1, seed=3, model_kwargs={"pool": "max"})
+    cfg = cnn_theory.cnn_config(lam=lam, lr=lr, steps=1, seed=3, **cnn_theory.STAND_IN)
     setup = network_theory.network_flow(cfg, x, labels, xs, labels_s, num_classes=k)
     assert setup.degree == 3 and setup.kernel == "empirical"
     assert setup.euler_ratio == pytest.approx(3.0, rel=1e-5)

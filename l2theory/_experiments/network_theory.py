@@ -20,7 +20,7 @@ steps, ``L`` the network's homogeneity degree and ``K`` its NTK at initializatio
   ``global_pool`` None = flatten or ``"avg"`` = GAP), both ReLU in NTK parameterization;
 - any kernel function ``kernel_fn(x1, x2=None) -> (nngp, ntk)`` (neural-tangents' accepted).
 
-``t* `` is the step of the predicted test curve's peak (``solvers.peak``) and
+``t*`` is the step of the predicted test curve's peak (``solvers.peak``) and
 ``c = lam lr t*`` its natural time, in the config's ``lam`` and ``lr``.
 
 Degree ``L`` per family (``model.degree``): fully connected ``"fc"``: ``depth`` (bias-free,
@@ -33,9 +33,9 @@ shortcut skips the block's two convs, a 1x1 shortcut conv replaces them by one),
 BatchNorm by default. No WRN variant in ``models`` is homogeneous (it would need, e.g., two
 weight layers on every shortcut). For them ``predict_network`` raises unless ``degree`` is given:
 an explicit degree, or ``degree="euler"``, the rounded effective degree ``<f, theta . grad f> /
-<f, f>`` of the initialized network (``euler_ratio``; measured without BatchNorm on 14x14
-Fashion-MNIST: WRN-10-1 5.5, WRN-16-4 8.8, WRN-16-4 with ``residual_scale=1/sqrt(6)`` 5.9: the
-deepest paths dominate), uses the homogeneous theory as an approximation, whose quality is
+<f, f>`` of the initialized network (``euler_ratio``; measured without BatchNorm, one
+initialization, 20 images of 14x14 Fashion-MNIST: WRN-10-1 5.5-5.9, WRN-16-4 8.8, WRN-16-4
+with ``residual_scale=1/sqrt(6)`` 5.9: the deepest paths dominate), uses the homogeneous theory as an approximation, whose quality is
 for a comparison with training to judge.
 
 What the theory covers, and what not:

@@ -84,7 +84,7 @@ def _programs(config, num_classes: int, input_shape):
     """``(init, chunk, single, outputs)`` jitted programs of a config, cached by the config
     without its ``lr``, ``lam``, ``seed`` and ``steps`` (they enter through ``Hyper``), so the
     runs of one comparison share their compilations."""
-    generic = config.replace(seed=0, steps=1, lr=1.0, lam=0.0)
+    generic = config.replace(seed=0, steps=1, eval_every=1, lr=1.0, lam=0.0)
     key = (repr(generic), int(num_classes), tuple(input_shape))
     if key not in _PROGRAMS:
         if len(_PROGRAMS) >= 8:

@@ -396,11 +396,10 @@ def downsample(dataset: Dataset, factor: int) -> Dataset:
       >>> downsample(make_synthetic(4, 2), 2).input_shape
       (14, 14, 1)
     """
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise ValueError(f"factor={factor!r}: must be an int >= 1; pass e.g. 2 (28x28 -> 14x14)")
+    factor = integer("factor", factor, low=1, fix="e.g. 2 (28x28 -> 14x14)")
     if len(dataset.input_shape) != 3:
-        raise ValueError(f"dataset {dataset.name!r}: inputs of shape {dataset.input_shape} are not "
-                         f"images [H, W, C]; downsample only image datasets")
+        raise bad("dataset", dataset, f"inputs of shape {dataset.input_shape} are not images "
+                  "[H, W, C]", "downsample only image datasets")
     if factor == 1:
         return dataset
 
