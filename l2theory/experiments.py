@@ -15,6 +15,11 @@ steps; natural clock ``lam * lr * t``.
 - ``autol2_comparison``: AutoL2 vs the best fixed lam at the same budget.
 - ``theory_vs_practice``: finite-width ReLU nets trained by GD vs the exact infinite-width L2
   gradient flow (and the linearized network) on real data.
+- ``predict_network`` (-> ``NetworkPrediction``): the predicted trajectory, ``t*`` and
+  ``c = lam lr t*`` of any ``TrainConfig``'s run, from the network's NTK at initialization
+  (empirical, or analytic for FC and CNN architectures).
+- ``cnn_theory_vs_practice``: CNNs of growing channel count (and a max-pooling CNN) trained by GD
+  vs the exact L2 gradient flow.
 - ``hessian_lowest_eigs``, ``hessian_vs_lam``: bottom of the Hessian spectrum (Lanczos on
   Hessian-vector products) vs lam.
 - ``decoupled_and_schedules``: t* in the integrated decay clock ``sum_t lr_t lam_t`` under
@@ -24,6 +29,7 @@ from l2theory._experiments.autol2 import autol2_comparison
 from l2theory._checks import to_json
 from l2theory._experiments.budget import best_within_noise
 from l2theory._experiments.budget import budget_comparison
+from l2theory._experiments.cnn_theory import cnn_theory_vs_practice
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.budget import predict_lam_opt
 from l2theory._experiments.collapse import collapse
@@ -33,6 +39,8 @@ from l2theory._experiments.collapse import plot_collapse
 from l2theory._experiments.fc_network import fc_empirical_ntk
 from l2theory._experiments.hessian import hessian_lowest_eigs
 from l2theory._experiments.hessian import hessian_vs_lam
+from l2theory._experiments.network_theory import NetworkPrediction
+from l2theory._experiments.network_theory import predict_network
 from l2theory._experiments.peak import TStar
 from l2theory._experiments.peak import t_star
 from l2theory._experiments.schedules import decay_clock
@@ -42,10 +50,12 @@ from l2theory._experiments.theory_vs_practice import prepare_data
 from l2theory._experiments.theory_vs_practice import theory_vs_practice
 
 __all__ = [
+    "NetworkPrediction",
     "TStar",
     "autol2_comparison",
     "best_within_noise",
     "budget_comparison",
+    "cnn_theory_vs_practice",
     "collapse",
     "decay_clock",
     "decoupled_and_schedules",
@@ -58,6 +68,7 @@ __all__ = [
     "per_lam",
     "plot_collapse",
     "predict_lam_opt",
+    "predict_network",
     "prepare_data",
     "t_star",
     "theory_vs_practice",

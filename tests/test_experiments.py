@@ -16,7 +16,7 @@ import pytest
 
 from l2theory import data, experiments as ex, models, train
 from l2theory._experiments import collapse as collapse_mod
-from l2theory._experiments import fc_network, hessian as hessian_mod, peak as peak_mod
+from l2theory._experiments import fc_network, hessian as hessian_mod, peak as peak_mod, recording
 from l2theory._experiments import schedules as schedules_mod, theory_vs_practice as tvp_mod
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.autol2 import steps_to_target
@@ -479,8 +479,8 @@ def test_train_recording_is_the_training_engine(ds_small):
     cfg = fc_network.fc_config(depth=3, width=32, lam=0.01, lr=0.5, steps=20, seed=3)
     x = ds_small.x_train[:32]
     labels = ds_small.y_train[:32]
-    _, f_train, f_test = fc_network.train_recording(cfg, x, labels, ds_small.x_test,
-                                                    [0, 10, 20], num_classes=10)
+    _, f_train, f_test = recording.train_recording(cfg, x, labels, ds_small.x_test,
+                                                   [0, 10, 20], num_classes=10)
     sub = data.Dataset(x, labels, ds_small.x_test, ds_small.y_test)
     rows = train.train(cfg.replace(eval_every=10), sub)
     y = data.one_hot(labels, 10, centered=True)

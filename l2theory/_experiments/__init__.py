@@ -10,9 +10,12 @@ One idea per file:
 - ``budget``: fixed step budget vs budget ~ 1/lam (``budget_comparison``); ``lam_opt = c/(lr T)``
   from one short run (``predict_lam_opt``).
 - ``autol2``: AutoL2 vs the best fixed lam at the same budget.
-- ``fc_network``: full-batch GD that records a bias-free ReLU FC net's outputs; its empirical NTK
-  layer by layer.
+- ``recording``: full-batch GD of any ``TrainConfig`` that records the network's outputs.
+- ``fc_network``: a bias-free ReLU FC net's ``TrainConfig`` and its empirical NTK layer by layer.
 - ``theory_vs_practice``: finite-width networks vs the exact infinite-width L2 gradient flow.
+- ``network_theory``: the flow for any ``TrainConfig`` (its NTK at initialization, its degree)
+  and the predicted ``t*`` (``predict_network``).
+- ``cnn_theory``: CNNs of growing channel count (and a max-pooling CNN) vs the flow.
 - ``hessian``: lowest Hessian eigenvalues by Lanczos on Hessian-vector products; against lam.
 - ``schedules``: t* in the integrated decay clock under decoupled weight decay and lr schedules.
 - ``_checks``: input checks and JSON conversion shared by the others.

@@ -1,12 +1,6 @@
-"""Finite-width bias-free ReLU FC networks for the theory comparison: full-batch GD that records
-the network's outputs, and the empirical NTK of the network computed layer by layer.
-
-Why not ``l2theory.train.train``: it reports losses and accuracies, while the function-space
-comparison needs the network *outputs* ``f(x)`` on the training and test points at many steps.
-``train_recording`` therefore drives the public pure step of the training engine
-(``l2theory.train.make_step``: the same objective, ``mean_i 1/2 ||f(x_i) - y_i||^2 +
-lam/2 ||theta||^2``, and the same update, ``theta <- theta - lr grad L``, as ``train``) in one
-jitted ``lax.scan`` of full-batch steps, and evaluates the outputs at the requested steps only.
+"""Finite-width bias-free ReLU FC networks for the theory comparison: their ``TrainConfig`` and
+the network's empirical NTK computed layer by layer. (Training that records the outputs, for any
+model: ``recording.train_recording``.)
 """
 from __future__ import annotations
 
@@ -28,71 +22,6 @@ def fc_config(*, depth: int, width: int, lam: float, lr: float, steps: int, seed
                              loss="mse", center_targets=True, lr=lr, lam=lam, steps=steps,
                              eval_every=steps, batch_size=None, seed=seed,
                              train_eval_size=None, dtype=dtype)
-
-
-def train_recording(config, x_train, labels_train, x_test, record_steps, *, num_classes: int):
-    """Full-batch GD of ``config`` (steps ``0 .. max(record_steps)``), outputs at ``record_steps``.
-
-    Args:
-      config: a ``TrainConfig`` (``fc_config``); ``lr``, ``lam``, ``seed`` are taken from it.
-      x_train, labels_train: training inputs ``[n, ...]`` and integer labels ``[n]``.
-      x_test: test inputs ``[m, ...]``.
-      num_classes: number of outputs ``k``.
-      record_steps: sorted distinct ints ``>= 0``; the outputs after that many steps are returned.
-
-    Returns:
-      ``(params0, f_train [R, n, k], f_test [R, m, k])`` as numpy arrays (``params0``: the
-      initial parameter pytree, for the empirical NTK).
-    """
-    from l2theory import train
-
-    record_steps = np.asarray(record_steps, np.int64)
-    model = config.build_model(int(num_classes))
-    x_train = jnp.asarray(x_train)
-    x_test = jnp.asarray(x_test)
-    labels = jnp.asarray(labels_train, jnp.int32)
-    step = train.make_step(config, model, tuple(x_train.shape[1:]))
-    dt = config.param_dtype
-    hyper = train.Hyper(lr=jnp.asarray(config.lr, dt), lam=jnp.asarray(config.lam, dt),
-                        seed=jnp.asarray(config.seed, jnp.int32),
-                        steps=jnp.asarray(int(record_steps[-1]), jnp.int32),
-                        boundaries=jnp.zeros((len(config.lr_decay_at),), jnp.int32))
-    n_rec, end = len(record_steps), int(record_steps[-1])
-    slot = np.full(end + 1, -1, np.int64)
-    slot[record_steps] = np.arange(n_rec)
-
-    def outputs(params):
-        f = lambda x: model.apply(params, {}, x.astype(dt), False)[0]  # noqa: E731
-        return f(x_train), f(x_test)
-
-    @jax.jit
-    def run(hyper):
-        state = step.init(hyper)
-        params0 = state.params
-        ftr0, fte0 = outputs(state.params)
-        buf = (jnp.zeros((n_rec,) + ftr0.shape, ftr0.dtype),
-               jnp.zeros((n_rec,) + fte0.shape, fte0.dtype))
-        slots = jnp.asarray(slot, jnp.int32)
-
-        def body(carry, t):
-            state, buf = carry
-
-            def write(b):
-                ftr, fte = outputs(state.params)
-                j = slots[t]
-                return b[0].at[j].set(ftr), b[1].at[j].set(fte)
-
-            buf = jax.lax.cond(slots[t] >= 0, write, lambda b: b, buf)
-            state = step.update(state, x_train, labels, None)[0]
-            return (state, buf), None
-
-        (state, buf), _ = jax.lax.scan(body, (state, buf), jnp.arange(end, dtype=jnp.int32))
-        ftr, fte = outputs(state.params)
-        buf = (buf[0].at[n_rec - 1].set(ftr), buf[1].at[n_rec - 1].set(fte))
-        return params0, buf
-
-    params0, (f_train, f_test) = run(hyper)
-    return (jax.tree.map(np.asarray, params0), np.asarray(f_train), np.asarray(f_test))
 
 
 def fc_empirical_ntk(params, x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5):

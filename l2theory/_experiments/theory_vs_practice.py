@@ -8,7 +8,7 @@ degree ``L = depth``), NTK parameterization, full-batch gradient descent on
 
 Compared, at the same steps and from the same initial outputs ``f0`` (each network's own):
 
-- ``net``: the trained network's test outputs (``fc_network.train_recording``: the training
+- ``net``: the trained network's test outputs (``recording.train_recording``: the training
   engine's own step, ``l2theory.train.make_step``).
 - ``flow`` (the theory): ``L2GradientFlow(K, y, lam, lr, degree=depth)`` with the analytic NTK
   ``K = kernels.fc_relu`` and ``f0_train``/``f0_test`` = the network's outputs at
@@ -59,17 +59,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from l2theory import _checks
-from l2theory._experiments.fc_network import fc_config, fc_empirical_ntk, train_recording
+from l2theory._experiments.fc_network import fc_config, fc_empirical_ntk
+from l2theory._experiments.recording import train_recording
 
 
 def prepare_data(data, *, n_train: int, n_test: int, data_seed: int = 0,
-                 standardize: bool = True):
-    """``(x_train [n, d], labels_train, x_test [m, d], labels_test, k, name)`` as float32 numpy.
+                 standardize: bool = True, downsample: int = 1, flatten: bool = True):
+    """``(x_train, labels_train, x_test, labels_test, k, name)`` as float32 numpy: inputs
+    ``[n, d]`` (``flatten``) or ``[n, *input_shape]`` (e.g. NHWC images for a CNN).
 
     ``data``: a dataset name for ``l2theory.data.load`` (e.g. ``"fashion_mnist_subset"``; the
     full ``"fashion_mnist"`` is found through ``$L2THEORY_DATA``), an ``l2theory.data.Dataset``,
     or a tuple ``(x_train, labels_train, x_test, labels_test)`` of arrays. A class-stratified
-    seeded subset of ``n_train``/``n_test`` points is taken (``data_seed``) and, with
+    seeded subset of ``n_train``/``n_test`` points is taken (``data_seed``), images are averaged
+    over ``downsample x downsample`` pixel blocks (``l2theory.data.downsample``) and, with
     ``standardize``, inputs are standardized by the training set's statistics.
     """
     from l2theory import data as data_mod
@@ -85,10 +88,13 @@ def prepare_data(data, *, n_train: int, n_test: int, data_seed: int = 0,
                           "pass a dataset name, an l2theory.data.Dataset or a 4-tuple of arrays",
                           kind=TypeError)
     ds = data_mod.load(data, n_train=n_train, n_test=n_test, seed=data_seed)
+    if downsample != 1:
+        ds = data_mod.downsample(ds, downsample)
     if standardize:
         ds = data_mod.standardize(ds)
-    x_train = np.asarray(ds.x_train, np.float32).reshape(ds.n_train, -1)
-    x_test = np.asarray(ds.x_test, np.float32).reshape(ds.n_test, -1)
+    shape = (-1,) if flatten else ds.input_shape
+    x_train = np.asarray(ds.x_train, np.float32).reshape((ds.n_train,) + shape)
+    x_test = np.asarray(ds.x_test, np.float32).reshape((ds.n_test,) + shape)
     return (x_train, np.asarray(ds.y_train), x_test, np.asarray(ds.y_test), ds.num_classes,
             ds.name)
 

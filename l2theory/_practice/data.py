@@ -21,7 +21,7 @@ Files are searched for in ``root``, ``$L2THEORY_DATA``, ``~/.cache/l2theory``,
 are recognized in each). Nothing is ever downloaded.
 
 Preprocessing is separate and explicit: :func:`standardize` (per-channel statistics of the
-training set, applied to both splits), :func:`one_hot` (with the centered variant for MSE) and the
+training set, applied to both splits), :func:`downsample` (block averages), :func:`one_hot` (with the centered variant for MSE) and the
 on-device augmentations :func:`random_crop_flip` and :func:`mixup` (pure JAX, jittable).
 """
 from __future__ import annotations
@@ -38,8 +38,8 @@ from l2theory._practice.datasets import formats, locate, synthetic
 from l2theory._practice.datasets.augment import mixup, random_crop_flip
 
 __all__ = [
-    "DATASETS", "Dataset", "channel_stats", "load", "make_synthetic", "mixup", "one_hot",
-    "random_crop_flip", "read_idx", "standardize", "subsample",
+    "DATASETS", "Dataset", "channel_stats", "downsample", "load", "make_synthetic", "mixup",
+    "one_hot", "random_crop_flip", "read_idx", "standardize", "subsample",
 ]
 
 read_idx = formats.read_idx
@@ -384,6 +384,32 @@ def standardize(dataset: Dataset, *, mean=None, std=None) -> Dataset:
         dataset,
         x_train=((dataset.x_train - mean) / std).astype(np.float32),
         x_test=((dataset.x_test - mean) / std).astype(np.float32))
+
+
+def downsample(dataset: Dataset, factor: int) -> Dataset:
+    """Images ``[N, H, W, C]`` averaged over ``factor x factor`` pixel blocks, both splits.
+
+    ``H`` and ``W`` are cropped to multiples of ``factor`` first (bottom and right rows go).
+    ``factor=2`` maps 28x28 to 14x14: 4x fewer positions, so convolutions cost 4x less.
+
+    Example:
+      >>> downsample(make_synthetic(4, 2), 2).input_shape
+      (14, 14, 1)
+    """
+    factor = integer("factor", factor, low=1, fix="e.g. 2 (28x28 -> 14x14)")
+    if len(dataset.input_shape) != 3:
+        raise bad("dataset", dataset, f"inputs of shape {dataset.input_shape} are not images "
+                  "[H, W, C]", "downsample only image datasets")
+    if factor == 1:
+        return dataset
+
+    def pool(x):
+        n, h, w, c = x.shape
+        h2, w2 = h // factor, w // factor
+        x = x[:, :h2 * factor, :w2 * factor].reshape(n, h2, factor, w2, factor, c)
+        return x.mean(axis=(2, 4), dtype=np.float64).astype(np.float32)
+
+    return dataclasses.replace(dataset, x_train=pool(dataset.x_train), x_test=pool(dataset.x_test))
 
 
 def one_hot(labels, k: int, centered: bool = False, dtype=np.float32):

@@ -20,11 +20,12 @@ from l2theory import _checks
 
 @functools.partial(jax.jit, static_argnums=(0,))
 def _jacobian_block(apply_fn, params, x):
-    """Pytree of ``[b, k, *param_shape]`` Jacobians of ``apply_fn(params, x)``."""
-    def outputs(p):
-        out = apply_fn(p, x)
-        return out[:, None] if out.ndim == 1 else out.reshape(out.shape[0], -1)
-    return jax.jacrev(outputs)(params)
+    """Pytree of ``[b, k, *param_shape]`` Jacobians of ``apply_fn(params, x)``, one example at a
+    time under ``vmap`` (``jacrev`` of the whole block would back-propagate all ``b k`` outputs
+    through all ``b`` examples: ``b`` times the work and memory)."""
+    def outputs(p, xi):
+        return apply_fn(p, xi[None]).reshape(-1)
+    return jax.vmap(jax.jacrev(outputs), in_axes=(None, 0))(params, x)
 
 
 @jax.jit

@@ -25,6 +25,22 @@ from l2theory import _checks
 from l2theory._theory import _validate
 
 
+def relu_moments(q12, prod, *, zero_diagonal: bool = False):
+    """``(E[relu(u) relu(v)], E[relu'(u) relu'(v)])`` for centered Gaussians ``(u, v)`` with
+    covariance ``q12`` and variance product ``prod = q11 q22`` (elementwise, any shape).
+
+    The angle is ``atan2(sqrt(prod - q12^2), q12)``: stable near 0, and 0 where both vanish.
+    ``zero_diagonal`` (a square ``[n, n]`` kernel of one set of inputs with itself): the angle is
+    exactly 0 on the diagonal, also where XLA fuses ``prod - q12^2`` into an FMA and leaves a
+    ``sqrt(eps)``-sized root.
+    """
+    root = jnp.sqrt(jnp.maximum(prod - q12 ** 2, 0.0))
+    if zero_diagonal:
+        root = root.at[jnp.diag_indices(root.shape[0])].set(0.0)
+    angle = jnp.arctan2(root, q12)
+    return (root + (jnp.pi - angle) * q12) / (2 * jnp.pi), (jnp.pi - angle) / (2 * jnp.pi)
+
+
 def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 0.0):
     """``(nngp, ntk)`` ``[n1, n2]`` infinite-width kernels of a ReLU FC net of ``depth`` layers.
 
@@ -66,13 +82,7 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
         q12 = q12.at[jnp.diag_indices(q12.shape[0])].set(q11)
     ntk = q12
     for _ in range(depth - 1):
-        prod = q11[:, None] * q22[None, :]
-        root = jnp.sqrt(jnp.maximum(prod - q12 ** 2, 0.0))
-        if same:  # exactly 0 on the diagonal, also where prod - q12^2 is fused into an FMA
-            root = root.at[jnp.diag_indices(root.shape[0])].set(0.0)
-        angle = jnp.arctan2(root, q12)
-        e_relu = (root + (jnp.pi - angle) * q12) / (2 * jnp.pi)
-        e_drelu = (jnp.pi - angle) / (2 * jnp.pi)
+        e_relu, e_drelu = relu_moments(q12, q11[:, None] * q22[None, :], zero_diagonal=same)
         q12_new = w_var * e_relu + b_var
         ntk = q12_new + w_var * e_drelu * ntk
         q12 = q12_new
