@@ -7,14 +7,19 @@ comparison needs the network *outputs* ``f(x)`` on the training and test points 
 (``l2theory.train.make_step``: the same objective, ``mean_i 1/2 ||f(x_i) - y_i||^2 +
 lam/2 ||theta||^2``, and the same update, ``theta <- theta - lr grad L``, as ``train``) in one
 jitted ``lax.scan`` of full-batch steps, and evaluates the outputs at the requested steps only.
+Both run at full float32 matmul precision on every backend (``fc_config``'s default
+``matmul_precision``; ``docs/conventions.md`` section 6).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from l2theory import _precision
 
 
 def fc_config(*, depth: int, width: int, lam: float, lr: float, steps: int, seed: int = 0,
@@ -66,6 +71,7 @@ def train_recording(config, x_train, labels_train, x_test, record_steps, *, num_
         return f(x_train), f(x_test)
 
     @jax.jit
+    @functools.partial(_precision.in_scope, precision=config.matmul_precision_in_force)
     def run(hyper):
         state = step.init(hyper)
         params0 = state.params
@@ -127,11 +133,13 @@ def fc_empirical_ntk(params, x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5
 
 
 @jax.jit
+@_precision.full_precision
 def _ntk_layer(a, d, scale):
     """``scale * (a a^T) * mean_c (d_c d_c^T)`` for ``a [N, p]``, ``d [N, k, q]``."""
     return scale * (a @ a.T) * jnp.einsum("ick,jck->ij", d, d) / d.shape[1]
 
 
+@_precision.full_precision
 def _fc_ntk(params, x, depth: int, w_std: float):
     ws = [params[f"dense_{i}"]["w"] for i in range(depth)]
     scales = [w_std / math.sqrt(w.shape[0]) for w in ws]

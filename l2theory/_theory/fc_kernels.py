@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 from l2theory._theory import _validate
 
 
+@_precision.full_precision
 def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 0.0):
     """``(nngp, ntk)`` ``[n1, n2]`` infinite-width kernels of a ReLU FC net of ``depth`` layers.
 
@@ -39,6 +40,9 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
       x2: ``[n2, ...]`` inputs, or None for ``x2 = x1`` (then the result is exactly symmetric).
       depth: number of Dense layers (``>= 1``); ``depth=1`` is the linear model.
       w_std, b_std: weight and bias standard deviations (``b_std = 0``: no bias).
+
+    The input product ``x1 x2^T`` is taken at full float32 precision on every backend
+    (``docs/conventions.md`` section 6).
     """
     depth = _checks.integer("depth", depth, low=1, what="the number of Dense layers",
                             fix="e.g. 3 (1: the linear model)")
