@@ -69,8 +69,8 @@ $PY -c "import jax, jaxlib, optax; print('jax', jax.__version__, 'jaxlib', jaxli
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
   | tee -a "$LOG"
 
-has_option() {  # has_option "python -m module" TEXT: its --help mentions TEXT
-  $1 --help 2>/dev/null | grep -q -- "$2"
+has_preset() {  # has_preset "python script": its --help offers --preset {..., gpu, ...}
+  $1 --help 2>/dev/null | grep -qE -- "--preset \{[^}]*\bgpu\b"
 }
 
 if [ "$SMALL" = 1 ]; then
@@ -90,16 +90,16 @@ else
   # workers share the GPU: no preallocation (each takes what it uses) and a cap per worker
   frac=$($PY -c "print(round(min(0.45, 0.9 / $WORKERS), 3))")
   TESTS="XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=$frac \
-$PY -m pytest -q -rfE -p no:cacheprovider -n $WORKERS --durations=15 tests"
+$PY -m pytest -q -rfE -p no:cacheprovider -n $WORKERS --durations=15"
   TRAINING="$PY benchmarks/bench_training.py --preset gpu --out $WORK/training"
   COLLAPSE="$PY benchmarks/bench_collapse.py --out $WORK/collapse"
-  if has_option "$PY benchmarks/bench_solvers.py" "--preset"; then
+  if has_preset "$PY benchmarks/bench_solvers.py"; then
     SOLVERS="$PY benchmarks/bench_solvers.py --preset gpu --out $WORK/solvers"
   else
-    SOLVERS="echo 'bench_solvers.py has no --preset option yet (another round adds the gpu \
-preset with n up to 60000): skipped'; exit 99"
+    SOLVERS="echo 'bench_solvers.py has no --preset gpu yet (another round adds it, n up to \
+60000): skipped'; exit 99"
   fi
-  if has_option "$PY -m l2theory.figures.fig1" "gpu"; then
+  if has_preset "$PY -m l2theory.figures.fig1"; then
     FIG1="$PY -m l2theory.figures.fig1 --preset gpu --out $WORK/fig1"
   else
     FIG1="echo 'l2theory.figures.fig1 has no gpu preset yet (another round adds it): \
@@ -147,8 +147,8 @@ for name, status, seconds in parts:
         if d:
             key["rows"] = {r["name"] + (f" x{r['lanes']}" if r["lanes"] > 1 else ""): {
                 k: round(r[k], 3) for k in ("ratio", "ratio_gather") if k in r}
-                | {"engine_ex_per_s": round(r.get("engine_examples_per_s", 0)),
-                   "bare_ex_per_s": round(r.get("bare_examples_per_s", 0))}
+                | {f"{p}_ex_per_s": round(r[f"{p}_examples_per_s"]) for p in ("engine", "bare")
+                   if f"{p}_examples_per_s" in r}
                 for r in d["results"]}
             ratios = [r["ratio"] for r in d["results"] if "ratio" in r]
             key["min_ratio"] = round(min(ratios), 3) if ratios else None
