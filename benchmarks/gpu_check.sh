@@ -1,28 +1,193 @@
 #!/usr/bin/env bash
-# GPU check of the training engine (l2theory.train), about 5 minutes on one H100/H200:
-#   1. benchmarks/bench_training.py --preset gpu: engine step vs a bare JAX step for WRN-28-10,
-#      WRN-16-4 (batch 128, fp32 and bf16), FC 784-2048x3-10, FC sweeps of 16/64/256 lanes;
-#   2. a short real Fashion-MNIST sweep (12 runs in one compiled program) through the CLI.
+# Every GPU check of l2theory in one command: under 9 minutes on one H200 (each part has its own
+# time limit, SIGINT then SIGKILL 5 s later; the limits add up to 485 s), at most 8 result files.
 #
-# Needs jax with CUDA, optax, tqdm; no network. Fashion-MNIST must be on the machine, e.g. in the
-# git-ignored folder .data/fashion-mnist/ (the four IDX .gz files), found via $L2THEORY_DATA:
-#   mkdir -p .data && cp -r /usr/share/datasets/fashion-mnist .data/   # or any copy of the files
-#   bash benchmarks/gpu_check.sh
-# Results (JSON, CSV, log) go to $OUT (default benchmarks/results).
-set -euo pipefail
+#   1. tests     the test suite on the GPU: pytest with $WORKERS xdist workers (default 12), no
+#                GPU memory preallocation, each worker's memory capped           [T_TESTS=150 s]
+#   2. training  benchmarks/bench_training.py --preset gpu: engine vs bare step, rows in order of
+#                importance (FC, FC sweep of 16 lanes, WRN-28-10 bf16, 4 WRN-28-10 runs in one
+#                program, bare WRN-28-10 bf16 without BatchNorm, WRN-28-10 fp32, WRN-16-4,
+#                FC tf32, FC sweeps of 64/256 lanes); the JSON after each row [T_TRAINING=170 s]
+#   3. collapse  benchmarks/bench_collapse.py: the paper FC t*-collapse panel (30 lanes, full
+#                Fashion-MNIST) in one compiled program; target < 15 s          [T_COLLAPSE=75 s]
+#   4. solvers   benchmarks/bench_solvers.py --preset gpu (n up to 60000), when it has that
+#                preset                                                          [T_SOLVERS=50 s]
+#   5. fig1      python -m l2theory.figures.fig1 --preset gpu, when it has that preset
+#                                                                                [T_FIG1=40 s]
+#
+# Needs: jax with CUDA, optax, scipy, matplotlib, tqdm, pytest, pytest-xdist, mpmath; no
+# network. Fashion-MNIST in the git-ignored .data/fashion-mnist/ (the four IDX .gz files), or
+# wherever $L2THEORY_DATA points. Run from anywhere:
+#
+#   bash benchmarks/gpu_check.sh                # results in $OUT (default benchmarks/results)
+#   SMALL=1 OUT=/tmp/check bash benchmarks/gpu_check.sh   # every part at tiny size (CPU check)
+#
+# Files written to $OUT: gpu_check.log (all output), gpu_check.json (per part: status, seconds,
+# key figures), bench_training.json, bench_collapse.json, bench_solvers.json, fig1.json,
+# fig1.png. A summary table ends the log.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export L2THEORY_DATA=${L2THEORY_DATA:-$PWD/.data}
 OUT=${OUT:-benchmarks/results}
+SMALL=${SMALL:-0}
+PY=${PYTHON:-python}
+WORKERS=${WORKERS:-12}
 mkdir -p "$OUT"
-python -c "import jax, jaxlib, optax; print('jax', jax.__version__, 'optax', optax.__version__, jax.devices())"
+WORK=$(mktemp -d)
+LOG="$OUT/gpu_check.log"
+PARTS="$WORK/parts.tsv"
+: > "$LOG"
+: > "$PARTS"
+START=$(date +%s)
 
-timeout 270 python benchmarks/bench_training.py --preset gpu --out "$OUT" 2>&1 | tee "$OUT/gpu_bench.log"
+say() { echo "$@" | tee -a "$LOG"; }
 
-sweep_dir=$(mktemp -d)
-timeout 150 python -m l2theory sweep --dataset fashion_mnist --standardize \
-  --model fc --depth 3 --width 512 --batch-size 128 --eval-every 500 \
-  --lam 1e-4 1e-3 1e-2 --lr 0.5 2 --seeds 0 1 --natural-time 0.5 \
-  --no-progress --out "$sweep_dir" 2>&1 | tee "$OUT/gpu_sweep.log"
-cp "$sweep_dir/results.csv" "$OUT/gpu_sweep_results.csv"
-cp "$sweep_dir/environment.json" "$OUT/gpu_sweep_environment.json"
+# part NAME LIMIT_S COMMAND: run COMMAND (bash) under a time limit (SIGINT first, so pytest and
+# the benchmarks print what they have; SIGKILL 5 s later), output into the log; record the
+# outcome in $PARTS.
+part() {
+  local name=$1 limit=$2 cmd=$3 t0 rc status
+  say ""
+  say "=== $name (limit ${limit} s): $cmd"
+  mkdir -p "$WORK/$name"
+  t0=$(date +%s)
+  timeout -s INT -k 5 "$limit" bash -c "$cmd" 2>&1 | tee -a "$LOG"
+  rc=${PIPESTATUS[0]}
+  case $rc in
+    0) status=ok ;;
+    124|137) status=timeout ;;
+    99) status=skipped ;;
+    *) status="failed(rc=$rc)" ;;
+  esac
+  printf '%s\t%s\t%s\n' "$name" "$status" "$(( $(date +%s) - t0 ))" >> "$PARTS"
+}
+
+say "# gpu_check $(date -u +%FT%TZ) SMALL=$SMALL OUT=$OUT"
+$PY -c "import jax, jaxlib, optax; print('jax', jax.__version__, 'jaxlib', jaxlib.__version__, \
+'optax', optax.__version__, jax.devices())" 2>&1 | tee -a "$LOG"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
+  | tee -a "$LOG"
+
+has_preset() {  # has_preset "python script": its --help offers --preset {..., gpu, ...}
+  $1 --help 2>/dev/null | grep -qE -- "--preset \{[^}]*\bgpu\b"
+}
+
+if [ "$SMALL" = 1 ]; then
+  xdist=""
+  $PY -c "import xdist" 2>/dev/null && xdist="-n 2"
+  T_TESTS=${T_TESTS:-150} T_TRAINING=${T_TRAINING:-150} T_COLLAPSE=${T_COLLAPSE:-150}
+  T_SOLVERS=${T_SOLVERS:-90} T_FIG1=${T_FIG1:-90}
+  TESTS="$PY -m pytest -q -rfE -p no:cacheprovider $xdist tests/test_precision.py"
+  TRAINING="$PY benchmarks/bench_training.py --preset tiny --out $WORK/training"
+  COLLAPSE="$PY benchmarks/bench_collapse.py --small --variants figure --out $WORK/collapse"
+  SOLVERS="$PY benchmarks/bench_solvers.py --sizes 300 --repeats 1 --integration-cap 10 \
+--nt-python /nonexistent --out $WORK/solvers"
+  FIG1="$PY -m l2theory.figures.fig1 --tiny --out $WORK/fig1"
+else
+  T_TESTS=${T_TESTS:-150} T_TRAINING=${T_TRAINING:-170} T_COLLAPSE=${T_COLLAPSE:-75}
+  T_SOLVERS=${T_SOLVERS:-50} T_FIG1=${T_FIG1:-40}
+  # workers share the GPU: no preallocation (each takes what it uses) and a cap per worker
+  frac=$($PY -c "print(round(min(0.45, 0.9 / $WORKERS), 3))")
+  TESTS="XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=$frac \
+$PY -m pytest -q -rfE -p no:cacheprovider -n $WORKERS --durations=15"
+  TRAINING="$PY benchmarks/bench_training.py --preset gpu --out $WORK/training"
+  COLLAPSE="$PY benchmarks/bench_collapse.py --out $WORK/collapse"
+  if has_preset "$PY benchmarks/bench_solvers.py"; then
+    SOLVERS="$PY benchmarks/bench_solvers.py --preset gpu --out $WORK/solvers"
+  else
+    SOLVERS="echo 'bench_solvers.py has no --preset gpu yet (another round adds it, n up to \
+60000): skipped'; exit 99"
+  fi
+  if has_preset "$PY -m l2theory.figures.fig1"; then
+    FIG1="$PY -m l2theory.figures.fig1 --preset gpu --out $WORK/fig1"
+  else
+    FIG1="echo 'l2theory.figures.fig1 has no gpu preset yet (another round adds it): \
+skipped'; exit 99"
+  fi
+fi
+
+part tests "$T_TESTS" "$TESTS"
+part training "$T_TRAINING" "$TRAINING"
+part collapse "$T_COLLAPSE" "$COLLAPSE"
+part solvers "$T_SOLVERS" "$SOLVERS"
+part fig1 "$T_FIG1" "$FIG1"
+
+# Collect at most 8 files into $OUT (one JSON per part; several JSONs of a part are merged).
+$PY - "$WORK" "$OUT" "$LOG" "$START" "$SMALL" <<'EOF' 2>&1 | tee -a "$LOG"
+import json, re, shutil, sys, time
+from pathlib import Path
+
+work, out, log, start, small = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), \
+    float(sys.argv[4]), sys.argv[5] == "1"
+parts = [line.split("\t") for line in (work / "parts.tsv").read_text().splitlines()]
+text = log.read_text(errors="replace")
+
+
+def one_json(name, pattern="*.json"):
+    files = sorted((work / name).rglob(pattern))
+    if not files:
+        return None
+    data = {f.name: json.loads(f.read_text()) for f in files}
+    merged = next(iter(data.values())) if len(data) == 1 else data
+    (out / f"{'bench_' if name != 'fig1' else ''}{name}.json").write_text(
+        json.dumps(merged, indent=2, default=str) + "\n")
+    return merged
+
+
+summary = {"small": small, "seconds_total": None, "parts": {}}
+for name, status, seconds in parts:
+    key = {}
+    if name == "tests":
+        m = re.findall(r"^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s", text, re.M)
+        key["pytest"] = m[-1] if m else None
+        key["failed"] = sorted(set(re.findall(r"^FAILED (\S+)", text, re.M)))
+    elif name == "training":
+        d = one_json("training")
+        if d:
+            key["rows"] = {r["name"] + (f" x{r['lanes']}" if r["lanes"] > 1 else ""): {
+                k: round(r[k], 3) for k in ("ratio", "ratio_gather") if k in r}
+                | {f"{p}_ex_per_s": round(r[f"{p}_examples_per_s"]) for p in ("engine", "bare")
+                   if f"{p}_examples_per_s" in r}
+                for r in d["results"]}
+            ratios = [r["ratio"] for r in d["results"] if "ratio" in r]
+            key["min_ratio"] = round(min(ratios), 3) if ratios else None
+    elif name == "collapse":
+        d = one_json("collapse")
+        if d:
+            key["runs"] = [f"{r['variant']} {r['when']}: {r['seconds']:.1f} s "
+                           f"({r['chunks']} chunk(s))" for r in d["results"]]
+    elif name == "solvers":
+        d = one_json("solvers")
+        key["json"] = d is not None
+    elif name == "fig1":
+        files = sorted((work / "fig1").rglob("fig1.json"))
+        if files:
+            shutil.copy(files[0], out / "fig1.json")
+            key["json"] = True
+        pngs = sorted((work / "fig1").rglob("fig1.png"))
+        if pngs:
+            shutil.copy(pngs[0], out / "fig1.png")
+    summary["parts"][name] = {"status": status, "seconds": int(seconds), **key}
+summary["seconds_total"] = round(time.time() - start)
+(out / "gpu_check.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+print("\n=== summary")
+print(f"{'part':<10} {'status':<14} {'seconds':>7}  result")
+for name, p in summary["parts"].items():
+    if name == "tests":
+        res = f"{p.get('pytest')}; failed: {', '.join(p.get('failed') or []) or 'none'}"
+    elif name == "training":
+        res = f"min ratio {p.get('min_ratio')}; " + "; ".join(
+            f"{k}: {v}" for k, v in (p.get("rows") or {}).items())
+    elif name == "collapse":
+        res = "; ".join(p.get("runs") or [])
+    else:
+        res = "json written" if p.get("json") else "-"
+    print(f"{name:<10} {p['status']:<14} {p['seconds']:>7}  {res}")
+print(f"total {summary['seconds_total']} s; files in {out}: "
+      + ", ".join(sorted(f.name for f in out.iterdir() if f.name.startswith(
+          ("gpu_check", "bench_training.json", "bench_collapse.json", "bench_solvers.json",
+           "fig1")))))
+EOF
+rm -rf "$WORK"

@@ -1,7 +1,21 @@
 """Shared fixtures. Tests that need float64 take the ``x64`` fixture (JAX x64 on, then restored),
 so the default float32 behaviour of the other tests is not changed. ``resumed_sweep`` runs a sweep
-that crashes after its second checkpoint, then resumes it."""
-import pytest
+that crashes after its second checkpoint, then resumes it.
+
+Precision: every test compares with a reference, so the whole session (and the subprocesses it
+starts, through the environment) runs at JAX's full float32 matmul precision
+(``docs/conventions.md`` section 6); on an NVIDIA GPU JAX's default would be TF32. The package's
+own policy - its theory functions and training programs set the precision themselves, whatever
+this default - is tested in ``tests/test_precision.py`` under other defaults.
+"""
+import os
+
+os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "float32"  # before JAX reads it (subprocesses too)
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_default_matmul_precision", "float32")
 
 from l2theory import _x64
 

@@ -150,6 +150,17 @@ def test_every_preset_model_is_a_valid_train_config(name):
         assert cfg.build_model(10) is not None
 
 
+def test_collapse_chunks_by_backend():
+    """The paper FC panel: one (lam, lr) per chunk on a CPU, all 30 lanes in one program
+    elsewhere (a GPU)."""
+    from l2theory.figures import collapse
+
+    fc = next(p for p in collapse.CONFIGS["paper"]["panels"] if p["key"] == "fc")
+    assert collapse.chunk_size(fc, "cpu") == 3 and collapse.chunk_size(fc, "gpu") == 30
+    quick = collapse.CONFIGS["quick"]["panels"]
+    assert [collapse.chunk_size(p, "gpu") for p in quick] == [30, 2]
+
+
 def test_unknown_figure_name():
     with pytest.raises(ValueError, match="unknown figure"):
         make_all.run_all("quick", "unused", only=["nope"], tiny=True)

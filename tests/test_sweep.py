@@ -311,26 +311,36 @@ def test_finished_sweep_is_returned_without_recomputing(tmp_path, ds, monkeypatc
 
 
 def test_several_devices_give_the_same_rows(tmp_path):
-    """Lanes sharded over 4 (virtual CPU) devices match the one-device sweep."""
+    """Lanes sharded over 4 virtual CPU devices match the one-device sweep (CPU forced in the
+    subprocesses, so the test means the same on a GPU machine), and the sweep on this machine's
+    own devices (``jax.devices()``: one or several GPUs there) gives the CPU's rows. Across
+    backends the products and reductions run in other orders (at full float32 precision, see
+    docs/conventions.md section 6), so losses agree to 1e-4 relative; TF32 would miss that."""
     script = textwrap.dedent("""
         import sys, numpy as np, jax
         from l2theory import data, train
         ds = data.load("fashion_mnist_subset", n_train=300, n_test=100)
         cfg = train.TrainConfig(depth=2, width=16, steps=30, eval_every=10, batch_size=50)
         t = train.sweep(cfg, ds, lam=[0.0, 1e-2], lr=[0.5, 1.0], seeds=[0, 1], progress=False)
-        np.savez(sys.argv[1], n_devices=len(jax.devices()), **t)
+        np.savez(sys.argv[1], n_devices=len(jax.devices()), backend=jax.default_backend(), **t)
     """)
     results = {}
     for n in (1, 4):
-        env = {**os.environ, "PYTHONPATH": str(ROOT),
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
                "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
         path = tmp_path / f"dev{n}.npz"
         subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, env=env, check=True,
                        capture_output=True)
         results[n] = dict(np.load(path))
     assert [int(results[n].pop("n_devices")) for n in (1, 4)] == [1, 4]
+    assert {str(results[n].pop("backend")) for n in (1, 4)} == {"cpu"}
     for run in range(8):
         _assert_rows_close(_lane(results[1], run), _lane(results[4], run))
+    ds = data.load("fashion_mnist_subset", n_train=300, n_test=100)
+    here = train.sweep(TrainConfig(depth=2, width=16, steps=30, eval_every=10, batch_size=50), ds,
+                       lam=[0.0, 1e-2], lr=[0.5, 1.0], seeds=[0, 1], progress=False)
+    for run in range(8):
+        _assert_rows_close(_lane(results[1], run), _lane(here, run), rtol=1e-4)
 
 
 def test_cli_sweep_and_train(tmp_path, capsys):

@@ -244,6 +244,19 @@ def test_log_eval_rows_follow_the_same_trajectory(small):
         np.testing.assert_allclose(sparse[k], dense[k][idx], rtol=1e-5, atol=1e-6, err_msg=k)
 
 
+def test_segments_run_as_few_compiled_piece_lengths(small):
+    """A segment runs as compiled pieces (one program per length): with log-spaced rows, powers
+    of 16 largest first (3 programs for every gap); with a fixed eval_every, that length."""
+    log = train.Engine(TrainConfig(**TINY, evals_per_decade=20), small, 1)
+    for n in list(range(1, 40)) + [255, 256, 1000, 1024, 4096 + 37]:
+        pieces = log.pieces(n)
+        assert sum(pieces) == n and set(pieces) <= {1, 16, 256}, (n, pieces)
+        assert pieces == sorted(pieces, reverse=True) and pieces.count(1) < 16
+    fixed = train.Engine(TrainConfig(**TINY), small, 1)
+    assert fixed.pieces(20) == [20] and fixed.max_piece == 1024
+    assert fixed.pieces(2500) == [1024, 1024, 452]
+
+
 def test_full_batch_mse_bf16_compute(small):
     cfg = TrainConfig(**{**TINY, "batch_size": None}, loss="mse", compute_dtype="bfloat16")
     rows = train.train(cfg, small)

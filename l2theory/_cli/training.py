@@ -40,7 +40,8 @@ _GRID_FIELDS = ("lam", "lr", "seed")
 # value outside them, so every entry point gives the same message.
 _CHOICES = {"loss": config_mod.LOSSES, "lr_schedule": config_mod.LR_SCHEDULES,
             "lam_schedule": config_mod.LAM_SCHEDULES, "dtype": config_mod.PARAM_DTYPES,
-            "compute_dtype": config_mod.COMPUTE_DTYPES + ("none",)}
+            "compute_dtype": config_mod.COMPUTE_DTYPES + ("none",),
+            "matmul_precision": config_mod.MATMUL_PRECISIONS + ("none",)}
 
 # Units of the numeric options, as metavars.
 _METAVARS = {"steps": "STEPS", "eval_every": "STEPS", "autol2_measure_every": "STEPS",

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _precision
+
 
 def fc_config(*, depth: int, width: int, lam: float, lr: float, steps: int, seed: int = 0,
               w_std: float = 2 ** 0.5, dtype: str = "float32"):
@@ -56,11 +58,13 @@ def fc_empirical_ntk(params, x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5
 
 
 @jax.jit
+@_precision.full_precision
 def _ntk_layer(a, d, scale):
     """``scale * (a a^T) * mean_c (d_c d_c^T)`` for ``a [N, p]``, ``d [N, k, q]``."""
     return scale * (a @ a.T) * jnp.einsum("ick,jck->ij", d, d) / d.shape[1]
 
 
+@_precision.full_precision
 def _fc_ntk(params, x, depth: int, w_std: float):
     ws = [params[f"dense_{i}"]["w"] for i in range(depth)]
     scales = [w_std / math.sqrt(w.shape[0]) for w in ws]

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 from l2theory._practice.train.step import sum_squares
 
 METHODS = ("auto", "lanczos", "dense")
@@ -37,6 +37,7 @@ def hvp_fn(loss_fn: Callable, params) -> tuple[Callable, int, Any]:
     grad = jax.grad(loss_fn)
 
     @jax.jit
+    @_precision.full_precision
     def hvp(v):
         return ravel_pytree(jax.jvp(grad, (params,), (unravel(v.astype(flat.dtype)),))[1])[0]
 
@@ -76,6 +77,7 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, num: int, *, see
     return ritz, beta[m - 1] * np.abs(s[-1])
 
 
+@_precision.full_precision
 def hessian_lowest_eigs(loss_fn: Callable, params, *, k: int = 6, num_lanczos: int | None = None,
                         method: str = "auto", seed: int = 0) -> dict[str, Any]:
     """Lowest ``k`` eigenvalues of the Hessian of ``loss_fn`` at ``params``.
@@ -93,7 +95,8 @@ def hessian_lowest_eigs(loss_fn: Callable, params, *, k: int = 6, num_lanczos: i
 
     Precision: the HVP runs in the parameters' dtype; in float32 eigenvalues are accurate to about
     ``1e-7 * ||H||`` (enable JAX's x64 mode and pass float64 parameters for small eigenvalues of a
-    stiff Hessian). The Lanczos recurrence itself is float64.
+    stiff Hessian); its products run at full float32 matmul precision on every backend
+    (``docs/conventions.md`` section 6). The Lanczos recurrence itself is float64.
 
     Example:
       >>> import jax.numpy as jnp
@@ -198,6 +201,7 @@ def flat_direction(params, x_train, *, seed: int = 0):
     return zero
 
 
+@_precision.full_precision
 def hessian_vs_lam(config, dataset, *, lams: Sequence[float], lr: float | None = None,
                    late_tau: float = 10.0, k: int = 6, method: str = "auto",
                    num_lanczos: int | None = None, rtol: float = 0.05) -> dict[str, Any]:

@@ -6,7 +6,8 @@ comparison needs the network *outputs* ``f(x)`` on the training and test points 
 ``train_recording`` therefore drives the public pure step of the training engine
 (``l2theory.train.make_step``: the same objective, ``mean_i loss(f(x_i), y_i) +
 lam/2 ||theta||^2``, and the same update as ``train``) in one jitted ``lax.scan`` of full-batch
-steps, and evaluates the outputs at the requested steps only. Models without BatchNorm only
+steps, and evaluates the outputs at the requested steps only, at the config's matmul precision
+(full float32 by default, ``docs/conventions.md`` section 6). Models without BatchNorm only
 (the outputs are evaluated in eval mode, which for BatchNorm would use running averages).
 
 The steps run as jitted programs of ``UNROLL`` unrolled steps (and single steps up to each
@@ -17,10 +18,13 @@ costs microseconds per call.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2theory import _precision
 
 UNROLL = 8  # steps per compiled chunk
 
@@ -109,6 +113,7 @@ def _build_programs(config, num_classes, input_shape):
         return jax.jit(run)
 
     @jax.jit
+    @functools.partial(_precision.in_scope, precision=config.matmul_precision_in_force)
     def outputs(params, x_train, x_test):
         return tuple(model.apply(params, {}, x.astype(dt), False)[0] for x in (x_train, x_test))
 

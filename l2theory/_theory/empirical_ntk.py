@@ -6,7 +6,9 @@ the mean over the k outputs of the per-output kernel (``J J^T / k`` with J the `
 Jacobian summed over output pairs (c, c)). Computed block by block: for each block of ``x1`` rows
 the Jacobian is formed once and contracted with the Jacobian of each block of ``x2``, so memory
 is ``O(batch_size * k * P)`` instead of ``O(n * k * P)``. Each block is one jitted call, so the
-computation runs on the accelerator when there is one.
+computation runs on the accelerator when there is one. Both the model's products (forward and
+Jacobian) and the contraction run at full float32 precision on every backend, whatever the
+caller's ``jax.default_matmul_precision`` (``docs/conventions.md`` section 6).
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
+@_precision.full_precision
 def _jacobian_block(apply_fn, params, x):
     """Pytree of ``[b, k, *param_shape]`` Jacobians of ``apply_fn(params, x)``, one example at a
     time under ``vmap`` (``jacrev`` of the whole block would back-propagate all ``b k`` outputs
@@ -29,6 +32,7 @@ def _jacobian_block(apply_fn, params, x):
 
 
 @jax.jit
+@_precision.full_precision
 def _contract(j1, j2):
     """``(1/k) sum_{c, leaves} J1[i, c, ...] J2[j, c, ...]`` -> ``[b1, b2]``."""
     def leaf(a, b):

@@ -21,7 +21,7 @@ import functools
 
 import jax.numpy as jnp
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 from l2theory._theory import _validate
 
 
@@ -41,6 +41,7 @@ def relu_moments(q12, prod, *, zero_diagonal: bool = False):
     return (root + (jnp.pi - angle) * q12) / (2 * jnp.pi), (jnp.pi - angle) / (2 * jnp.pi)
 
 
+@_precision.full_precision
 def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 0.0):
     """``(nngp, ntk)`` ``[n1, n2]`` infinite-width kernels of a ReLU FC net of ``depth`` layers.
 
@@ -61,6 +62,8 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
     Memory: about ten ``[n1, n2]`` temporaries. For large data sets (the full training set)
     use ``kernels.kernel_matrix(fc_relu_fn(depth=...), x1, x2, block_size=...)``: the same
     kernel in tiles, in float32 or float64, on the GPU when there is one.
+    The input product ``x1 x2^T`` is taken at full float32 precision on every backend
+    (``docs/conventions.md`` section 6).
     """
     depth = _checks.integer("depth", depth, low=1, what="the number of Dense layers",
                             fix="e.g. 3 (1: the linear model)")

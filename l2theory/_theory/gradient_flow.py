@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 from l2theory._theory import _validate, krylov_flow, mode_functions, xent_flow
 
 
@@ -160,6 +160,7 @@ class L2GradientFlow:
         return evals, evecs, y_modes
 
     # ---- prediction -----------------------------------------------------------------------
+    @_precision.full_precision
     def predict(self, t, k_test_train=None, f0_train=None, f0_test=None):
         """Train and test outputs at times ``t`` (steps).
 
@@ -209,6 +210,7 @@ class L2GradientFlow:
                    _validate.outputs("f0_test", f0_test, (m, self.k), dtype=self.dtype))
         return k_test_train, f0_test
 
+    @_precision.full_precision
     def predict_test(self, t, k_test_train, f0_train=None, f0_test=None):
         """Only the test outputs ``[len(t), m, k]`` (half the work of ``predict`` for MSE)."""
         _validate.needs_test_kernel(k_test_train)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 
 
 def is_neural_tangents_kernel_fn(fn) -> bool:
@@ -37,8 +37,10 @@ def as_kernel_fn(fn):
     return fn
 
 
+@_precision.full_precision
 def ntk_matrices(kernel_fn, x_train, x_test=None):
-    """``(k_train_train [n, n], k_test_train [m, n] or None)`` NTKs from any kernel function."""
+    """``(k_train_train [n, n], k_test_train [m, n] or None)`` NTKs from any kernel function
+    (computed at full float32 matmul precision, ``docs/conventions.md`` section 6)."""
     fn = as_kernel_fn(kernel_fn)
     out = fn(x_train, None)
     if not (isinstance(out, tuple) and len(out) == 2):

@@ -74,11 +74,14 @@ CONFIGS = {
     },
     "paper": {
         "panels": [
-            # Sized to run on 2 CPU cores in about half an hour and on one GPU in minutes:
+            # Sized to run on 2 CPU cores in about half an hour and on one GPU in seconds:
             # lam x16 at two lr (x4), 3 seeds, lam lr from 3e-5 to 2e-3, i.e. 750 to 48,000
             # steps per lane at tau = 1.5 (the test accuracy peaks at lam lr t* ~ 0.5 in a
-            # pilot). One chunk per (lam, lr): its 3 seeds have equal lengths, so no lane
-            # idles through a longer lane's steps. Rows on a log grid (20-40 per decade).
+            # pilot). On a CPU (cost ~ lanes x steps) one chunk per (lam, lr): its 3 seeds have
+            # equal lengths, so no lane idles through a longer lane's steps. On a GPU all 30
+            # lanes in one program (a step of 30 small lanes costs about one of 3; a lane that
+            # has ended still computes, masked, until the longest one ends):
+            # benchmarks/bench_collapse.py times it. Rows on a log grid (20-40 per decade).
             {"key": "fc", "title": "FC-512x3 (NTK param., xent, SGD batch 128) on MNIST",
              "dataset": "mnist", "n_train": None, "n_test": None,
              "model": dict(model="fc", depth=3, width=512, bias=False, parameterization="ntk",
@@ -86,7 +89,7 @@ CONFIGS = {
                            train_eval_size=2000),
              "lams": [1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3], "lrs": [0.25, 1.0],
              "natural_time": 1.5, "seeds": [0, 1, 2], "metric": "test_acc",
-             "also_metrics": ["test_loss"], "chunk_size": 3},
+             "also_metrics": ["test_loss"], "chunk_size": {"cpu": 3}},
             {"key": "wrn", "title": "WRN-16-4 on CIFAR-10", "dataset": "cifar10",
              "n_train": None, "n_test": None,
              "model": dict(model="wrn", depth=16, model_kwargs={"widen": 4}, loss="xent",
@@ -158,6 +161,21 @@ def summary_line(r: dict) -> str:
     return "; ".join(parts)
 
 
+def chunk_size(panel: dict, backend: str | None = None) -> int:
+    """Lanes per compiled program of a panel's sweep on ``backend`` (default: JAX's):
+    ``panel["chunk_size"]``, an int or a dict by backend (``{"cpu": 3}``); every lane in one
+    program when it gives none for the backend."""
+    n_lanes = len(panel["lams"]) * len(panel["lrs"]) * len(panel["seeds"])
+    size = panel.get("chunk_size", n_lanes)
+    if isinstance(size, dict):
+        if backend is None:
+            import jax
+
+            backend = jax.default_backend()
+        size = size.get(backend, n_lanes)
+    return size
+
+
 def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
               out: Path | None = None) -> tuple[dict, dict]:
     """One panel's sweep and collapse analysis. ``out``: the sweep's results folder (an
@@ -174,7 +192,7 @@ def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
     # grid into programs of that many lanes, longest lanes first
     rows = train.sweep(cfg, ds, lam=panel["lams"], lr=panel["lrs"], seeds=panel["seeds"],
                        natural_time=panel["natural_time"], progress=progress,
-                       chunk_size=panel.get("chunk_size", n_lanes), out=out,
+                       chunk_size=chunk_size(panel), out=out,
                        desc=f"collapse panel {panel['key']}, {n_lanes} runs")
     result = ex.collapse(rows, metric=panel["metric"], n_boot=n_boot)
     result["spread_by_lr"] = spread_by_lr(result["lanes"])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l2theory import _precision
 from l2theory.figures import _common
 
 NAME = "theory"
@@ -101,7 +102,9 @@ def kernel_decay(cfg: dict, ds) -> list[dict]:
 
     def steps(p, k):
         if k not in compiled:
-            compiled[k] = jax.jit(lambda p: jax.lax.scan(body, p, None, length=k)[0])
+            # full float32 products on every backend (a theory comparison)
+            compiled[k] = jax.jit(_precision.full_precision(
+                lambda p: jax.lax.scan(body, p, None, length=k)[0]))
         return compiled[k](p)
 
     end = int(np.ceil(cfg["tau_max"] / (lam * lr)))

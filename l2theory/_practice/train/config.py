@@ -15,13 +15,14 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 
 LOSSES = ("xent", "mse")
 LR_SCHEDULES = ("constant", "step", "cosine")
 LAM_SCHEDULES = ("constant", "autol2")
 PARAM_DTYPES = ("float32", "float64")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16", "float64")
+MATMUL_PRECISIONS = _precision.CHOICES
 
 # Model settings that TrainConfig has fields for; each goes to the model family's constructor
 # when given (None: the family's own default). Anything else goes through ``model_kwargs``.
@@ -110,6 +111,14 @@ class TrainConfig:
         needs ``jax.config.update("jax_enable_x64", True)``).
       compute_dtype: the model's compute dtype (``"bfloat16"`` for mixed precision), or ``None``
         for the parameter dtype. Losses are computed in the parameter dtype.
+      matmul_precision: precision of float32 matrix products and convolutions in training and
+        evaluation: ``"highest"`` (full float32), ``"tensorfloat32"`` (TF32 on NVIDIA GPUs,
+        about 1e-3 relative error), ``"bfloat16"`` (one bfloat16 pass) or ``"default"`` (no
+        request: JAX's ``jax_default_matmul_precision``, else the backend's default, which is TF32
+        on NVIDIA GPUs and full float32 on CPUs). ``None`` (the default): ``"highest"``, or
+        ``"default"`` with a ``"bfloat16"``/``"float16"`` compute_dtype (whose products are
+        reduced-precision already). Applied when the training programs are traced; recorded in
+        each run's environment (``docs/conventions.md`` section 6).
       train_eval_size: size of the fixed training subset on which ``train_loss``/``train_acc`` are
         evaluated: the first ``train_eval_size`` examples of a permutation of the training set drawn
         with seed 0 (the same subset for every run and seed). ``None`` uses the whole training set.
@@ -169,6 +178,7 @@ class TrainConfig:
     mixup_alpha: float = 1.0
     dtype: str = "float32"
     compute_dtype: str | None = None
+    matmul_precision: str | None = None
     # evaluation
     train_eval_size: int | None = 10_000
     eval_batch_size: int = 1000
@@ -201,6 +211,8 @@ class TrainConfig:
         _checks.choice("dtype", self.dtype, PARAM_DTYPES)
         if self.compute_dtype is not None:
             _checks.choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
+        if self.matmul_precision is not None:
+            _checks.choice("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
         for name in ("center_targets", "decoupled_weight_decay", "augment"):
             _checks.boolean(name, getattr(self, name))
         if self.bias is not None:
@@ -237,6 +249,14 @@ class TrainConfig:
     @property
     def param_dtype(self):
         return jnp.dtype(self.dtype)
+
+    @property
+    def matmul_precision_in_force(self) -> str:
+        """``matmul_precision``, with ``None`` resolved: ``"highest"``, or ``"default"`` for a
+        ``"bfloat16"``/``"float16"`` compute dtype."""
+        if self.matmul_precision is not None:
+            return self.matmul_precision
+        return "default" if self.compute_dtype in ("bfloat16", "float16") else _precision.FULL
 
     def factory_kwargs(self, out_dim: int) -> dict[str, Any]:
         """Keyword arguments for ``models.get(self.model, **kw)``: the model fields that are not

@@ -113,10 +113,13 @@ def train_eval_indices(n_train: int, size: int | None) -> np.ndarray:
 
 def program_key(config: TrainConfig, dataset, n_lanes: int, placement: "Placement") -> str:
     """What the compiled programs depend on: the config without the per-lane hyperparameters
-    (``lr``, ``lam``, ``seed``, ``steps`` are traced), the data shapes, the lanes and devices."""
+    (``lr``, ``lam``, ``seed``, ``steps`` are traced) and with the matmul precision in force, the
+    data shapes, the lanes and devices. (With ``matmul_precision="default"`` the programs follow
+    the caller's ``jax.default_matmul_precision``: JAX traces them again under another one.)"""
     d = config.to_dict()
     for name in ("lr", "lam", "seed", "steps"):
         d.pop(name)
+    d["matmul_precision"] = config.matmul_precision_in_force
     n_eval = len(train_eval_indices(dataset.n_train, config.train_eval_size))
     shapes = (dataset.input_shape, dataset.num_classes, dataset.n_train, n_eval, dataset.n_test,
               str(dataset.x_train.dtype))
@@ -304,16 +307,15 @@ class Engine:
                 epochs: dict | None = None, autol2: list | None = None) -> TrainState:
         """Steps ``t0 .. t0 + n_steps`` of every lane (lanes past their end or diverged hold).
 
-        Runs as compiled pieces of at most ``max_piece`` steps. ``epochs`` caches the lanes'
-        minibatch permutations by epoch across calls, so each epoch's order is drawn once (pass
-        the same dict for consecutive segments of the same lanes, a new one for other lanes;
-        ``None``: no reuse). With AutoL2, each piece's record (device arrays ``[n_lanes, n]``,
+        Runs as compiled pieces (``pieces``), queued on the device without waiting for each
+        other. ``epochs`` caches the lanes' minibatch permutations by epoch across calls, so each
+        epoch's order is drawn once (pass the same dict for consecutive segments of the same
+        lanes, a new one for other lanes; ``None``: no reuse). With AutoL2, each piece's record (device arrays ``[n_lanes, n]``,
         see ``Rows.add_autol2``) is appended to the list ``autol2`` as ``(t0, record)``.
         """
         epochs = {} if epochs is None else epochs
         pe = self.programs.per_epoch
-        while n_steps > 0:
-            n = min(n_steps, self.max_piece)
+        for n in self.pieces(n_steps):
             perms = ()
             if pe is not None:
                 needed = range(t0 // pe, (t0 + n - 1) // pe + 1)
@@ -331,8 +333,26 @@ class Engine:
                                                   self.train_data, perms)
             if autol2 is not None and record is not None:
                 autol2.append((t0, record))
-            t0, n_steps = t0 + n, n_steps - n
+            t0 += n
         return state
+
+    def pieces(self, n_steps: int) -> list[int]:
+        """The lengths of the compiled pieces that make up ``n_steps`` steps (one program is
+        compiled per distinct length). With evaluations every ``eval_every`` steps every segment
+        has that length: pieces of ``max_piece`` steps and the rest. With log-spaced evaluations
+        (``evals_per_decade``) the segments are powers of two from 1 to thousands of steps:
+        pieces are then powers of 16 up to ``max_piece`` (1, 16, 256), largest first, so three
+        programs serve every segment instead of one per length (compilation dominates the run
+        time of small networks on a GPU; the extra calls are queued without waiting)."""
+        if self.config.evals_per_decade is None:
+            full, rest = divmod(n_steps, self.max_piece)
+            return [self.max_piece] * full + ([rest] if rest else [])
+        out = []
+        while n_steps > 0:
+            p = 1 << (4 * ((min(n_steps, self.max_piece).bit_length() - 1) // 4))
+            out.append(p)
+            n_steps -= p
+        return out
 
     def evaluate(self, state: TrainState, t: int) -> dict[str, np.ndarray]:
         """One row per lane at step ``min(t, lane steps)``: numpy arrays ``[n_lanes]``."""

@@ -221,8 +221,10 @@ def load_results(path) -> dict[str, Any]:
     return table
 
 
-def environment() -> dict[str, Any]:
-    """Versions, devices and host of this process."""
+def environment(config=None) -> dict[str, Any]:
+    """Versions, devices and host of this process; JAX's ``jax_default_matmul_precision`` and,
+    given a ``TrainConfig``, the ``matmul_precision`` its programs use (``docs/conventions.md``
+    section 6)."""
     import jax
 
     env = {
@@ -238,7 +240,10 @@ def environment() -> dict[str, Any]:
         "device_kind": jax.devices()[0].device_kind,
         "process_count": jax.process_count(),
         "x64": bool(jax.config.read("jax_enable_x64")),
+        "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
     }
+    if config is not None:
+        env["matmul_precision"] = config.matmul_precision_in_force
     for module in ("jaxlib", "optax", "scipy"):
         try:
             env[module] = __import__(module).__version__
@@ -290,7 +295,7 @@ class Store:
     def config_path(self) -> Path:
         return self.root / "config.json"
 
-    def open(self, identity: dict[str, Any], chunk_size: int | None) -> int | None:
+    def open(self, identity: dict[str, Any], chunk_size: int | None, config=None) -> int | None:
         """Check that ``out`` holds this sweep (or nothing yet) and record the environment.
 
         Returns:
@@ -311,6 +316,8 @@ class Store:
             if isinstance(config, dict) and "divergence_norm_factor" not in config:
                 # written before the norm rule existed: resumes under the default rule
                 config["divergence_norm_factor"] = _default("divergence_norm_factor")
+            if isinstance((old or {}).get("config"), dict):  # stored before matmul_precision
+                old["config"].setdefault("matmul_precision", None)
             if old != json.loads(json.dumps(identity)):
                 diff = _differences(old, identity)
                 raise ValueError(
@@ -328,7 +335,7 @@ class Store:
             path = self.root / "environment.json"
             if path.exists():
                 envs = load_json(path)
-            save_json(path, envs + [environment()])
+            save_json(path, envs + [environment(config)])
             if not self.config_path.exists():
                 save_json(self.config_path, {"format": FORMAT, "identity": identity,
                                              "chunk_size": chunk_size})

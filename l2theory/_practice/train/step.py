@@ -8,13 +8,14 @@ every lane.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from l2theory import _repr
+from l2theory import _precision, _repr
 from l2theory._practice.data import mixup, one_hot
 from l2theory._practice.train import autol2, schedules
 from l2theory._practice.train.config import TrainConfig
@@ -119,10 +120,10 @@ def per_sample_loss(config: TrainConfig, out, labels):
     if soft:
         labels = labels.astype(out.dtype)
     if config.loss == "xent":
-        if soft:
-            loss = -jnp.sum(labels * jax.nn.log_softmax(out), axis=-1)
-        else:
-            loss = -jnp.take_along_axis(jax.nn.log_softmax(out), labels[:, None], axis=-1)[:, 0]
+        # -sum_c t_c log softmax(out)_c; for labels t is the one-hot row, which gives exactly
+        # -log softmax(out)_label (the other terms are 0) with no gather/scatter in the step
+        target = labels if soft else one_hot(labels, k, dtype=out.dtype)
+        loss = -jnp.sum(target * jax.nn.log_softmax(out), axis=-1)
     else:
         if soft:
             target = labels - jnp.asarray(1.0 / k if config.center_targets else 0.0, out.dtype)
@@ -173,6 +174,10 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
       - ``batch(x, y, key) -> (x, y)``: the minibatch as trained on: ``augment_fn(key, x)``, then
         with ``config.mixup`` the authors' mixup (``data.mixup(fold_in(key, 1), ...,
         per_example=True, partner="reverse")``; ``y`` becomes mixed one-hot targets).
+
+      ``init``, ``update``, ``evaluate`` and ``loss`` run inside
+      ``jax.default_matmul_precision`` of ``config.matmul_precision_in_force``, so the programs
+      traced from them carry that precision on every product, whatever the caller's setting.
     """
     dtype = config.param_dtype
     if num_classes is None and (config.mixup or config.lam_schedule == "autol2"):
@@ -269,7 +274,10 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         loss, correct = per_sample_loss(config, out.astype(dtype), y)
         return jnp.sum(weight * loss), jnp.sum(weight * correct)
 
-    return Step(init=init, update=update, lr=lr, evaluate=evaluate, loss=data_loss, batch=batch)
+    # config.matmul_precision, set while these functions are traced (l2theory/_precision.py)
+    scoped = functools.partial(_precision.in_scope, precision=config.matmul_precision_in_force)
+    return Step(init=scoped(init), update=scoped(update), lr=lr, evaluate=scoped(evaluate),
+                loss=scoped(data_loss), batch=batch)
 
 
 def _out_dim(model, input_shape) -> int:

@@ -164,7 +164,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
             "grid": {"lam": lam, "lr": lr, "seeds": seeds, "natural_time": natural_time},
             "dataset": results.dataset_fingerprint(dataset),
         }
-        chunk_size = store.open(identity, chunk_size)
+        chunk_size = store.open(identity, chunk_size, config)
         done = store.load_result()
         if done is not None:
             if progress:
