@@ -519,8 +519,8 @@ def test_unknown_name_lists_valid_names():
 
 def test_public_api():
     assert set(data.__all__) == {
-        "DATASETS", "Dataset", "channel_stats", "load", "make_synthetic", "mixup", "one_hot",
-        "random_crop_flip", "read_idx", "standardize", "subsample"}
+        "DATASETS", "Dataset", "channel_stats", "downsample", "load", "make_synthetic", "mixup",
+        "one_hot", "random_crop_flip", "read_idx", "standardize", "subsample"}
     for name in data.__all__:
         assert getattr(data, name) is not None
 

@@ -312,12 +312,12 @@ class Store:
             grid = (old or {}).get("grid") or {}
             if "physical_time" in grid:  # written before the rename to natural_time
                 grid["natural_time"] = grid.pop("physical_time")
-            config = (old or {}).get("config")
-            if isinstance(config, dict) and "divergence_norm_factor" not in config:
-                # written before the norm rule existed: resumes under the default rule
-                config["divergence_norm_factor"] = _default("divergence_norm_factor")
-            if isinstance((old or {}).get("config"), dict):  # stored before matmul_precision
-                old["config"].setdefault("matmul_precision", None)
+            stored_config = (old or {}).get("config")
+            if isinstance(stored_config, dict):  # fields added after the sweep was stored:
+                # the norm rule resumes under its default, matmul_precision as None (full)
+                stored_config.setdefault("divergence_norm_factor",
+                                         _default("divergence_norm_factor"))
+                stored_config.setdefault("matmul_precision", None)
             if old != json.loads(json.dumps(identity)):
                 diff = _differences(old, identity)
                 raise ValueError(
