@@ -113,6 +113,37 @@ def test_lam_zero_is_kernel_gradient_flow(x64, degree):
         np.testing.assert_allclose(fi, want, rtol=1e-11, atol=1e-13)
 
 
+@pytest.mark.parametrize("degree", [1, 3])
+def test_neural_tangents_conventions_t_none_and_scalar_f0(x64, degree):
+    """As neural-tangents' ``predict_fn``: ``t=None`` is ``t -> infinity`` (no time axis) and a
+    scalar initial output is broadcast to every point and output."""
+    k_tr, k_te, y, _, _ = _problem(n=8)
+    flow = solvers.L2GradientFlow(k_tr, y, lam=1e-2, lr=0.5, degree=degree)
+    inf_train, inf_test = flow.predict(np.inf, k_te, f0_train=0.3, f0_test=-0.2)
+    none_train, none_test = flow.predict(None, k_te, f0_train=0.3, f0_test=-0.2)
+    np.testing.assert_array_equal(none_train, inf_train)
+    np.testing.assert_array_equal(none_test, inf_test)
+    t = np.array([0.0, 3.0, 40.0])
+    f_train, f_test = flow.predict(t, k_te, f0_train=0.3, f0_test=-0.2)
+    full_train, full_test = flow.predict(t, k_te, f0_train=np.full(y.shape, 0.3),
+                                         f0_test=np.full((len(k_te), y.shape[1]), -0.2))
+    np.testing.assert_array_equal(f_train, full_train)
+    np.testing.assert_array_equal(f_test, full_test)
+    np.testing.assert_allclose(f_train[0], 0.3, rtol=1e-13)
+
+
+@pytest.mark.parametrize("degree", [1, 3])
+def test_lam_zero_at_infinite_time_interpolates(x64, degree):
+    """Without L2 the flow ends at the kernel interpolant, on test points too:
+    ``f*(inf) = f0* + k*(X) K^-1 (y - f0)`` (this was nan before: e^{-0 * inf})."""
+    k_tr, k_te, y, f0, f0_test = _problem(n=8)
+    flow = solvers.L2GradientFlow(k_tr, y, lam=0.0, lr=0.5, degree=degree)
+    f_train, f_test = flow.predict(np.inf, k_te, f0_train=f0, f0_test=f0_test)
+    np.testing.assert_allclose(f_train, y, rtol=1e-9, atol=1e-10)
+    want = f0_test + k_te @ np.linalg.solve(k_tr, y - f0)
+    np.testing.assert_allclose(f_test, want, rtol=1e-8, atol=1e-10)
+
+
 def test_infinite_ensemble_mean_and_shapes(x64):
     k_tr, k_te, y, _, _ = _problem()
     flow = solvers.L2GradientFlow(k_tr, y[:, 0], lam=1e-2, lr=1.0, degree=3)

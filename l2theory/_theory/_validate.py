@@ -190,7 +190,11 @@ def targets(name: str, y, n: int, *, dtype) -> np.ndarray:
 
 
 def outputs(name: str, f, shape: tuple[int, int], *, dtype) -> np.ndarray:
+    """``[points, outputs]`` initial outputs; a scalar (neural-tangents' ``fx_train_0=0.``) is
+    broadcast to every point and output, ``[points]`` is one output."""
     f = numeric(name, f)
+    if f.ndim == 0:
+        f = np.full(shape, f)
     if f.ndim == 1 and shape[1] == 1:
         f = f[:, None]
     if f.shape != shape:
@@ -218,7 +222,10 @@ def test_kernel(name: str, k, n: int, *, dtype):
 
 
 def times(t) -> tuple[np.ndarray, bool]:
-    """Times in steps: scalar or 1-D, ``>= 0``, ``inf`` allowed. Returns (1-D array, was_scalar)."""
+    """Times in steps: scalar or 1-D, ``>= 0``, ``inf`` allowed; ``None`` is ``t -> infinity`` (as
+    in neural-tangents' ``predict_fn``). Returns (1-D array, was_scalar)."""
+    if t is None:
+        return np.array([np.inf]), True
     arr = numeric("t", t).astype(np.float64)
     scalar_t = arr.ndim == 0
     arr = np.atleast_1d(arr)

@@ -165,11 +165,17 @@ class L2GradientFlow:
         """Train and test outputs at times ``t`` (steps).
 
         Args:
-          t: scalar or 1-D array of times in steps, ``>= 0``; ``np.inf`` gives the ``t -> inf``
-            limit (MSE only). An array adds a leading time axis.
+          t: scalar or 1-D array of times in steps, ``>= 0``; ``np.inf`` (or ``None``, as in
+            neural-tangents) gives the ``t -> inf`` limit (MSE only). An array adds a leading
+            time axis.
           k_test_train: ``[m, n]`` kernel between test and training points, or None.
-          f0_train: ``[n, k]`` outputs at ``t = 0``; None means 0 (infinite-ensemble mean).
-          f0_test: ``[m, k]`` test outputs at ``t = 0``; None means 0.
+          f0_train: ``[n, k]`` outputs at ``t = 0``; None means 0 (infinite-ensemble mean); a
+            scalar is broadcast to every point and output.
+          f0_test: ``[m, k]`` test outputs at ``t = 0``; None means 0; a scalar is broadcast.
+
+        Differences from neural-tangents' ``predict_fn(t, fx_train_0, fx_test_0,
+        k_test_train)`` (``docs/conventions.md`` section 5): the kernel comes first here, and its
+        ``learning_rate`` is ``lr * k`` (it divides by ``y.size``, we by ``n``).
 
         Returns:
           ``(f_train, f_test)``: ``[len(t), n, k]`` and ``[len(t), m, k]`` JAX arrays (no leading

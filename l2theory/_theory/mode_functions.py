@@ -125,7 +125,8 @@ def mode_coefficients(a: np.ndarray, t: np.ndarray, *, b: float, gamma: float):
     t = np.asarray(t, dtype=np.float64)[:, None]
     inf_t = np.isinf(t)
     tt = np.where(inf_t, 0.0, t)  # finite placeholder; limits filled in below
-    decay = np.exp(-b * t)  # e^{-b t}: exactly 0 at t = inf when b > 0
+    # e^{-b t}: exactly 0 at t = inf when b > 0, and 1 at every t (inf too) when b = 0
+    decay = np.exp(-b * t) if b > 0 else np.ones_like(t)
 
     if gamma == 0.0:
         c = a + b

@@ -76,6 +76,11 @@ def test_lam_zero_solver_equals_gradient_descent_mse(x64, degree):
     ref_train, ref_test = predict_fn(t, f0, f0_test, k_te)
     np.testing.assert_allclose(f_train, ref_train, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(f_test, ref_test, rtol=1e-9, atol=1e-11)
+    # t=None is t -> infinity and a scalar f0 is broadcast, in both (the argument orders differ)
+    ours_inf = ours.predict(None, k_te, f0_train=0.5, f0_test=0.5)
+    ref_inf = predict_fn(None, 0.5, 0.5, k_te)
+    np.testing.assert_allclose(ours_inf[0], ref_inf[0], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours_inf[1], ref_inf[1], rtol=1e-8, atol=1e-10)
 
 
 def test_neural_tangents_kernel_fn_accepted(x64):
