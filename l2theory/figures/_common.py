@@ -152,11 +152,37 @@ def out_dir(name: str, out: str | os.PathLike | None) -> Path:
     return path
 
 
+# Axis labels in the paper's notation (eta = lr); one place so every figure says the same.
+LABELS = {
+    "natural": r"natural time $\lambda\,\eta\,t$",
+    "steps": r"$t$ (steps)",
+    "lam": r"$\lambda$",
+    "lam_lr": r"$\lambda\,\eta$",
+    "t_star": r"$t^*$ (steps)",
+    "test_acc": "test accuracy",
+    "test_loss": "test loss",
+    "train_loss": "training loss",
+    "train_acc": "training accuracy",
+}
+
+
+def label(metric: str) -> str:
+    """The axis label of a table column or clock (``LABELS``), else the name with spaces."""
+    return LABELS.get(metric, metric.replace("_", " "))
+
+
+def legend_outside(ax, *, ncol: int = 2, fontsize: int = 7, **kwargs):
+    """The legend below the axes, off the data (``save_figure`` keeps it in the saved image)."""
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol,
+                     fontsize=fontsize, frameon=False, **kwargs)
+
+
 def save_figure(fig, out: Path, stem: str) -> list[str]:
+    """PNG (120 dpi) and PDF, cropped to what is drawn (legends outside the axes included)."""
     paths = []
     for ext in ("png", "pdf"):
         p = out / f"{stem}.{ext}"
-        fig.savefig(p, dpi=120 if ext == "png" else None)
+        fig.savefig(p, dpi=120 if ext == "png" else None, bbox_inches="tight")
         paths.append(str(p))
     import matplotlib.pyplot as plt
 

@@ -291,6 +291,13 @@ def load_summaries(out: str | Path, names: Sequence[str] = FIGURES) -> dict[str,
     return found
 
 
+def caption(name: str, summary: dict) -> str | None:
+    """The figure's caption for ``REPORT.md``: its module's ``caption(summary)`` (what is plotted,
+    and which stand-ins the preset uses), or None."""
+    mod = importlib.import_module(f"l2theory.figures.{name}")
+    return mod.caption(summary) if hasattr(mod, "caption") else None
+
+
 def write_report(out: Path, preset: str, names: Sequence[str], summaries: dict[str, Any],
                  errors: dict[str, str], total: float, tiny: bool = False) -> Path:
     """Write ``out/REPORT.md`` from the figures' summaries; returns its path."""
@@ -324,6 +331,9 @@ def write_report(out: Path, preset: str, names: Sequence[str], summaries: dict[s
     lines.append("## Figures\n")
     for name, s in summaries.items():
         lines.append(f"- `{name}`: " + ", ".join(f"`{Path(f).name}`" for f in s["files"]))
+        text = caption(name, s)
+        if text:
+            lines.append(f"  {text}")
     report = Path(out) / "REPORT.md"
     report.write_text("\n".join(lines) + "\n")
     print(f"wrote {report} ({total:.0f} s)")

@@ -143,7 +143,7 @@ def _run(config: dict, out: Path) -> dict:
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for lam in config["lams"]:
         pk = curves_for(x_tr, y_tr, x_te, y_te, depth=config["depth"], lam=lam, lr=lr, tau=tau)
-        axes[0].plot(tau, pk.curve, label=f"lam = {lam:g}")
+        axes[0].plot(tau, pk.curve, label=f"$\\lambda$ = {lam:g}")
         axes[0].plot([pk.c], [pk.value], "k.", ms=6)
         res_lam.append({"lam": lam, "depth": config["depth"], "c": pk.c, "t_star": pk.t_star,
                         "best_test_acc": pk.value})
@@ -158,25 +158,31 @@ def _run(config: dict, out: Path) -> dict:
                           "best_test_acc": pk.value, "final_test_acc": float(pk.curve[-1])})
         rows += [{"panel": "depths", "depth": depth, "lam": lam, "lr": lr,
                   "lam_lr_t": float(a), "test_acc": float(b)} for a, b in zip(tau, pk.curve)]
-    for ax, title in ((axes[0], f"depth {config['depth']}, several lam (curves collapse)"),
-                      (axes[1], f"lam = {config['depth_lam']:g}, several depths L")):
+    c_lam = [r["c"] for r in res_lam]
+    panels = ((axes[0], f"(a) depth {config['depth']}, several $\\lambda$: peaks (dots) at "
+                        f"$\\lambda\\eta t^*$ = {min(c_lam):.2g}-{max(c_lam):.2g}"),
+              (axes[1], f"(b) $\\lambda$ = {config['depth_lam']:g}, depths L = "
+                        f"{', '.join(str(d) for d in config['depths'])}"))
+    for ax, title in panels:
         ax.set_xscale("log")
-        ax.set_xlabel("lam * lr * t")
+        ax.set_xlabel(_common.label("natural"))
         ax.set_ylabel("predicted test accuracy (infinite width)")
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7)
+        _common.legend_outside(ax, ncol=3)
     decay = kernel_decay(config["decay"], ds)
     td = np.linspace(0, config["decay"]["tau_max"], 100)
     for depth in (1, 2, 3, 4):
-        axes[2].plot(td, np.exp(-2 * (depth - 1) * td), lw=1, label=f"theory L = {depth}")
+        axes[2].plot(td, np.exp(-2 * (depth - 1) * td), lw=1, label=f"theory, L = {depth}")
     axes[2].plot([d["lam_lr_t"] for d in decay], [d["trace_ratio_measured"] for d in decay], "ko",
                  label=f"measured, width {config['decay']['width']}, L = {config['decay']['depth']}")
     axes[2].set_yscale("log")
-    axes[2].set_xlabel("lam * lr * t")
-    axes[2].set_ylabel("Theta_t / Theta_0")
-    axes[2].set_title("kernel decay exp(-2 (L-1) lam lr t)", fontsize=9)
-    axes[2].legend(fontsize=7)
-    fig.suptitle(f"Infinite-width L2 gradient flow, {ds.name} ({config['n_train']} train points)")
+    axes[2].set_xlabel(_common.label("natural"))
+    axes[2].set_ylabel(r"$\Theta_t / \Theta_0$ (trace ratio)")
+    axes[2].set_title(r"(c) kernel decay $e^{-2(L-1)\lambda\eta t}$: theory and one network",
+                      fontsize=9)
+    _common.legend_outside(axes[2], ncol=3)
+    fig.suptitle(f"Infinite-width L2 gradient flow (MSE, NTK of a bias-free ReLU net), "
+                 f"{ds.name}, {config['n_train']} training points")
     fig.tight_layout()
     files = _common.save_figure(fig, out, NAME)
     files.append(_common.save_csv(out / f"{NAME}_curves.csv", rows))
@@ -187,6 +193,24 @@ def _run(config: dict, out: Path) -> dict:
           f"{last['predicted']:.3g}")
     return _common.save_summary(out, NAME, config, {"lams": res_lam, "depths": res_depth,
                                                     "kernel_decay": decay}, start, files)
+
+
+def caption(summary: dict) -> str:
+    """What the figure shows, for ``REPORT.md``."""
+    cfg, r = summary["config"], summary["results"]
+    c = [x["c"] for x in r["lams"]]
+    decay = r["kernel_decay"][-1]
+    return (f"Infinite-width theory only (no trained networks except in (c)): exact MSE gradient "
+            f"flow with L2 for the NTK of a bias-free depth-{cfg['depth']} ReLU net on "
+            f"{cfg['n_train']} {cfg['dataset']} training points, learning rate {cfg['lr']:g}. "
+            f"(a) predicted test accuracy against natural time for lam "
+            f"{_common.numbers(cfg['lams'])}: the peaks (dots) sit at lam lr t* = "
+            f"{min(c):.2g}-{max(c):.2g}, the same order but not one value (the collapse is "
+            f"approximate). (b) depth L at lam = {cfg['depth_lam']:g}: L = 1 (no kernel decay) "
+            f"does not collapse. (c) predicted kernel decay against the trace ratio of the "
+            f"empirical NTK of one width-{cfg['decay']['width']} net trained by full-batch GD "
+            f"({decay['trace_ratio_measured']:.2g} measured vs {decay['predicted']:.2g} predicted "
+            f"at lam lr t = {decay['lam_lr_t']:.2g}).")
 
 
 def main(argv=None) -> int:

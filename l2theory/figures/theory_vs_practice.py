@@ -77,6 +77,8 @@ def run(config: dict, out: Path, progress: bool = False) -> dict:
 
 def _run(config: dict, out: Path, progress: bool) -> dict:
     plt = _common.setup_matplotlib()
+    import matplotlib.ticker as mpl_ticker
+
     from l2theory import experiments as ex
 
     _common.print_config(NAME, config)
@@ -99,14 +101,18 @@ def _run(config: dict, out: Path, progress: bool) -> dict:
                           ("distance_linearized_mean", "net vs linearized (mean)", "^:")):
         axes[0].plot(w, [e[key] for e in r["per_width"]], m, label=label)
     d0 = r["per_width"][0]["distance_mean"]
-    axes[0].plot(w, d0 * (w / w[0]) ** -0.5, "k-", lw=0.8, label="width^(-1/2)")
+    axes[0].plot(w, d0 * (w / w[0]) ** -0.5, "k-", lw=0.8, label=r"$\propto$ width$^{-1/2}$")
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
+    axes[0].set_xticks(w, [str(int(x)) for x in w])  # the widths only: no overlapping labels
+    axes[0].xaxis.set_minor_locator(mpl_ticker.NullLocator())
     axes[0].set_xlabel("width")
-    axes[0].set_ylabel("||f_net - f_theory|| / ||f_theory|| (test outputs)")
-    axes[0].set_title(f"distance vs width (exponent {r['width_exponent']['distance_mean']:.2f})"
-                      if r["width_exponent"] else "distance vs width", fontsize=9)
-    axes[0].legend(fontsize=7)
+    axes[0].set_ylabel(r"$\|f_\mathrm{net} - f_\mathrm{theory}\| / \|f_\mathrm{theory}\|$"
+                       " (test outputs)")
+    axes[0].set_title("(a) distance to the theory vs width" + (
+        f" (fitted exponent {r['width_exponent']['distance_mean']:.2f})"
+        if r["width_exponent"] else ""), fontsize=9)
+    _common.legend_outside(axes[0])
     for e in r["per_width"]:
         dist_rows.append({k: e[k] for k in ("width", "distance_mean", "distance_max",
                                             "distance_gd_limit_mean", "distance_linearized_mean",
@@ -126,21 +132,22 @@ def _run(config: dict, out: Path, progress: bool) -> dict:
             curve_rows.append({"width": width, "lam_lr_t": float(a), "test_loss_net": b,
                                "test_loss_flow": d})
     axes[1].set_xscale("log")
-    axes[1].set_xlabel("lam * lr * t")
+    axes[1].set_xlabel(_common.label("natural"))
     axes[1].set_ylabel("test loss (MSE)")
-    axes[1].set_title("network vs theory over lam lr t (seed 0)", fontsize=9)
-    axes[1].legend(fontsize=7)
+    axes[1].set_title("(b) networks (seed 0) and the infinite-width flow", fontsize=9)
+    _common.legend_outside(axes[1])
     lt = [x["lam_lr_t"] for x in late]
     axes[2].plot(lt, [x["test_loss_flow"] for x in late], "k-", label="L2 flow (kernel decay)")
     axes[2].plot(lt, [x["test_loss_linearized"] for x in late], "r--",
                  label="linearized (constant kernel)")
     axes[2].set_xscale("log")
-    axes[2].set_xlabel("lam * lr * t")
-    axes[2].set_ylabel("test loss (MSE), f0 = 0")
-    axes[2].set_title("late times: collapse vs ridge-like fixed point", fontsize=9)
-    axes[2].legend(fontsize=7)
-    fig.suptitle(f"Theory vs practice: depth-{config['depth']} ReLU, lam = {config['lam']:g}, "
-                 f"lr = {config['lr']:g}, {r['config']['data']}")
+    axes[2].set_xlabel(_common.label("natural"))
+    axes[2].set_ylabel(r"test loss (MSE), $f_0 = 0$")
+    axes[2].set_title("(c) late times, infinite width: L2 flow vs linearized", fontsize=9)
+    _common.legend_outside(axes[2])
+    fig.suptitle(f"Theory vs practice: bias-free depth-{config['depth']} ReLU nets, "
+                 f"$\\lambda$ = {config['lam']:g}, $\\eta$ = {config['lr']:g}, full-batch GD, "
+                 f"{r['config']['data']}")
     fig.tight_layout()
     files = _common.save_figure(fig, out, NAME)
     files.append(_common.save_csv(out / f"{NAME}_distance.csv", dist_rows))
@@ -152,6 +159,21 @@ def _run(config: dict, out: Path, progress: bool) -> dict:
               f"{row['t_star_flow']:.1f}")
     r.pop("curves", None)
     return _common.save_summary(out, NAME, config, {**r, "late_f0_zero": late[-1]}, start, files)
+
+
+def caption(summary: dict) -> str:
+    """What the figure shows, for ``REPORT.md``."""
+    cfg, r = summary["config"], summary["results"]
+    d = ", ".join(f"{e['distance_mean']:.3f} at width {e['width']}" for e in r["per_width"])
+    return (f"Bias-free depth-{cfg['depth']} ReLU nets (NTK parameterization, MSE on centred "
+            f"one-hot targets) trained by full-batch GD on {cfg['n_train']} {cfg['dataset']} "
+            f"points (lam {cfg['lam']:g}, lr {cfg['lr']:g}, seeds {_common.numbers(cfg['seeds'])})"
+            f" against the exact infinite-width L2 flow started from each network's own "
+            f"outputs. (a) relative distance of the test outputs over lam lr t in "
+            f"[{cfg['window'][0]:g}, {cfg['window'][1]:g}] (mean over seeds): {d}; the linearized "
+            f"network (empirical NTK at init) beside it. (b) test loss of each network (seed 0) "
+            f"and of the flow. (c) infinite width with f0 = 0: the L2 flow collapses at late "
+            f"times, the linearized flow (constant kernel) does not.")
 
 
 def main(argv=None) -> int:
