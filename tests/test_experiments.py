@@ -5,9 +5,7 @@ infinite-width flow, Hessian eigenvalues, and the integrated decay clock. Tiny s
 
 from __future__ import annotations
 
-import doctest
 import json
-import math
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +13,7 @@ import numpy as np
 import pytest
 
 from l2theory import data, experiments as ex, models, train
-from l2theory._experiments import collapse as collapse_mod
-from l2theory._experiments import fc_network, hessian as hessian_mod, peak as peak_mod, recording
+from l2theory._experiments import fc_network, recording
 from l2theory._experiments import schedules as schedules_mod, theory_vs_practice as tvp_mod
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.autol2 import steps_to_target

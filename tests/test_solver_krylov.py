@@ -2,7 +2,6 @@
 true error, the method/integrator arguments, and the tiled kernel evaluator."""
 import warnings
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -55,7 +55,6 @@ settings (depth 2-3, 28x28 images, thousands of points) are for an accelerator.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
@@ -66,7 +65,7 @@ from l2theory._experiments import network_theory
 from l2theory._experiments.recording import train_recording
 from l2theory._experiments.theory_vs_practice import (_acc, _mse, _refined_min, _rel,
                                                       gd_limit_outputs, prepare_data,
-                                                      record_grid)
+                                                      window_steps)
 
 READOUTS = {"flatten": None, "gap": "avg"}  # readout -> models.cnn's global_pool
 STAND_IN = dict(depth=2, channels=[16, 32], readout="gap", model_kwargs={"pool": "max"})
@@ -204,13 +203,7 @@ def cnn_theory_vs_practice(data="fashion_mnist_subset", *,
     y_tr, y_te = (data_mod.one_hot(labels, k, centered=True, dtype=np.float64)
                   for labels in (l_tr, l_te))
     arrays = (x_tr, l_tr, x_te, l_te, y_te)
-    end = math.ceil(hi / (lam * lr) * (1 - 1e-9))
-    steps = record_grid(end, n_records)
-    tau = lam * lr * steps
-    in_win = (tau >= lo * (1 - 1e-9)) & (tau <= hi * (1 + 1e-9))
-    if in_win.sum() < 2:
-        raise _checks.bad("n_records", n_records, "too few recorded steps in the window",
-                          "increase n_records or widen window")
+    end, steps, tau, in_win = window_steps(lam, lr, (lo, hi), n_records)
     fine = np.geomspace(max(1.0, steps[1] / 2), end * 2, 400)
 
     def config(c, seed, **kw):

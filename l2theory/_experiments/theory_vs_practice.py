@@ -105,6 +105,21 @@ def record_grid(end: int, num: int) -> np.ndarray:
     return np.concatenate([[0], steps])
 
 
+def window_steps(lam: float, lr: float, window: tuple[float, float], n_records: int):
+    """The recorded steps of a run to natural time ``window[1]``: ``(end, steps, tau, in_win)``
+    with ``steps = record_grid(end, n_records)``, ``tau = lam lr steps`` and ``in_win`` the steps
+    with ``tau`` in ``window`` (at least two, else an error naming ``n_records``)."""
+    lo, hi = window
+    end = math.ceil(hi / (lam * lr) * (1 - 1e-9))
+    steps = record_grid(end, n_records)
+    tau = lam * lr * steps
+    in_win = (tau >= lo * (1 - 1e-9)) & (tau <= hi * (1 + 1e-9))
+    if in_win.sum() < 2:
+        raise _checks.bad("n_records", n_records, "too few recorded steps in the window",
+                          "increase n_records or widen window")
+    return end, steps, tau, in_win
+
+
 def gd_limit_outputs(k_train, k_test_train, y, f0_train, f0_test, *, lam: float, lr: float,
                      degree: int, steps) -> tuple[np.ndarray, np.ndarray]:
     """Infinite-width limit of full-batch GD with L2 (finite ``lr``), at ``steps``.
@@ -247,13 +262,7 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
                                                    data_seed=data_seed, standardize=standardize)
     y_tr = data_mod.one_hot(l_tr, k, centered=True).astype(np.float64)
     y_te = data_mod.one_hot(l_te, k, centered=True).astype(np.float64)
-    end = math.ceil(hi / (lam * lr) * (1 - 1e-9))
-    steps = record_grid(end, n_records)
-    tau = lam * lr * steps
-    in_win = (tau >= lo * (1 - 1e-9)) & (tau <= hi * (1 + 1e-9))
-    if in_win.sum() < 2:
-        raise _checks.bad("n_records", n_records, "too few recorded steps in the window",
-                          "increase n_records or widen window")
+    end, steps, tau, in_win = window_steps(lam, lr, (lo, hi), n_records)
 
     x64 = np.float64
     _, k_tt = kernels.fc_relu(x_tr.astype(x64), depth=depth, w_std=w_std)

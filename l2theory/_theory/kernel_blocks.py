@@ -12,7 +12,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from l2theory import _checks
 from l2theory._theory import _validate, nt_adapter
