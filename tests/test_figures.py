@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from l2theory.figures import _common, make_all
@@ -24,6 +25,8 @@ EXPECTED = {
                "budget.json"],
     "fig1": ["fig1.png", "fig1.pdf", "fig1_curves.csv", "fig1_tstar.csv", "fig1_budget.csv",
              "fig1.json"],
+    "theory_cnn": ["theory_cnn.png", "theory_cnn.pdf", "theory_cnn_tstar.csv",
+                   "theory_cnn_curves.csv", "theory_cnn.json"],
 }
 
 
@@ -53,8 +56,9 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
     text = report.read_text()
     lines = [ln for ln in text.splitlines() if ln.startswith("- **PASS**")
              or ln.startswith("- **FAIL**") or ln.startswith("- **n/a**")]
-    assert len(lines) == 5, text
-    for key in ("spread", "slope", "lam_opt", "AutoL2", "distance decreases"):
+    assert len(lines) == 7, text
+    for key in ("spread", "slope", "lam_opt", "AutoL2", "distance decreases",
+                "t* within 25% for the CNN at >= 64 channels", "distance falls as channels grow"):
         assert any(key in ln for ln in lines), key
     assert "Total runtime" in text and "Machine:" in text
 
@@ -91,6 +95,79 @@ def test_budget_must_hold_compares_within_the_seed_noise():
     assert not ok and detail == "pred/best: T=150: 2.18"
 
 
+def _cnn_summary(tiny_all, rows):
+    """The tiny theory_cnn summary with these (network, channels, ratios, distances) rows."""
+    out, _ = tiny_all
+    summary = json.loads((out / "theory_cnn" / "theory_cnn.json").read_text())
+    template = summary["results"]["rows"][0]
+    summary["results"]["rows"] = []
+    for channels, ratios, dists in rows:
+        se = lambda v: float(np.std(v, ddof=1) / np.sqrt(len(v)))  # noqa: E731
+        summary["results"]["rows"].append({
+            **template, "network": f"CNN-{channels}", "channels": channels,
+            "t_star_ratio_per_seed": ratios, "t_star_ratio": float(np.mean(ratios)),
+            "t_star_ratio_se": se(ratios), "t_star_net_at_boundary_per_seed": [False, False],
+            "t_star_net_per_seed": [50.0, 60.0], "t_star_flow_per_seed": [52.0, 61.0],
+            "distance_mean_per_seed": dists,
+            "distance_mean": float(np.mean(dists)), "distance_mean_se": se(dists)})
+    return summary
+
+
+def test_theory_cnn_must_hold_per_seed_and_beyond_the_noise(tiny_all):
+    """t* within 25% at >= 64 channels for every seed (16 channels do not count); the distance
+    must fall beyond one standard error of each step, a step within it is a tie (no PASS)."""
+    summary = _cnn_summary(tiny_all, [(16, [1.4, 1.3], [0.56, 0.54]),
+                                      (64, [0.95, 0.97], [0.33, 0.34]),
+                                      (256, [1.0, 1.02], [0.16, 0.17])])
+    lines, [(what_t, ok_t, detail_t), (what_d, ok_d, detail_d)] = \
+        make_all.check_theory_cnn(summary)
+    assert ok_t and "within 25%" in what_t and "16 ch." not in detail_t
+    assert "64 ch.: 0.950, 0.970 (mean 0.960 +- 0.010)" in detail_t
+    assert ok_d and detail_d.count("(falls)") == 2
+    text = "\n".join(lines)
+    assert "*Caption.*" in text and "max-pool" not in text.split("*Caption.*")[0]
+    assert "[" not in text.split("*Caption.*")[1].split("\n", 1)[1]  # numbers, not reprs
+    summary = _cnn_summary(tiny_all, [(16, [1.0, 1.0], [0.56, 0.54]),
+                                      (64, [0.95, 1.3], [0.33, 0.34]),
+                                      (256, [1.0, 1.02], [0.335, 0.315])])
+    _, [(_, ok_t, detail_t), (_, ok_d, detail_d)] = make_all.check_theory_cnn(summary)
+    assert ok_t is False and "1.300" in detail_t
+    assert ok_d is False and "64 -> 256: 0.335 +- 0.005 -> 0.325 +- 0.010 (tie within the " \
+        "seed noise)" in detail_d
+    # a measured t* at the last recorded step is no peak: no PASS, however close
+    summary["results"]["rows"][1].update(t_star_ratio_per_seed=[1.0, 1.0],
+                                         t_star_net_at_boundary_per_seed=[False, True])
+    _, [(_, ok_t, detail_t), _] = make_all.check_theory_cnn(summary)
+    assert ok_t is False and "1.000 (measured t* at the run's edge)" in detail_t
+
+
+def test_theory_cnn_paper_preset_builds():
+    """The paper preset's networks and CNN family build, with the degrees the theory uses: the
+    bias-free max-pooling CNN is homogeneous (L = 5); the WRN without BatchNorm is not, and
+    its entry asks for the Euler degree."""
+    from l2theory._experiments import cnn_theory, network_theory
+    from l2theory.figures import theory_cnn
+
+    cfg = theory_cnn.CONFIGS["paper"]
+    for c in cfg["channels"]:
+        family = cnn_theory.cnn_config(depth=cfg["depth"], channels=c, lam=cfg["lam"],
+                                       lr=cfg["lr"], steps=10)
+        for readout in ("flatten", "gap"):
+            network_theory.analytic_kernel_fn(family.replace(
+                model_kwargs={**family.model_kwargs,
+                              "global_pool": cnn_theory.READOUTS[readout]}))
+    degrees = {}
+    for i, net in enumerate(cfg["networks"]):
+        entry = cnn_theory._network_entry(f"networks[{i}]", net)
+        run = cnn_theory.network_config(entry["model"], seed=0, lr=0.1, lam=0.1, steps=10)
+        degrees[entry["name"]] = entry["degree"] or network_theory.network_degree(run)
+        assert entry["lr_stability"] == 0.5
+    assert degrees == {"CNN panel (max pool)": 5, "WRN-16-4 (no BN)": "euler"}
+    with pytest.raises(ValueError, match="not homogeneous"):
+        network_theory.network_degree(cnn_theory.network_config(
+            cfg["networks"][1]["model"], seed=0, lr=0.1, lam=0.1, steps=10))
+
+
 def test_figure_script_main_writes_outputs(tmp_path):
     from l2theory.figures import collapse
 
@@ -122,7 +199,7 @@ def test_paper_preset_errors_clearly_without_datasets(tmp_path, monkeypatch, nam
     with pytest.raises(_common.DatasetMissing) as info:
         mod.run(config, tmp_path / "out")
     msg = str(info.value)
-    dataset = "cifar10" if name == "fig1" else "mnist"
+    dataset = "cifar10" if name in ("fig1", "theory_cnn") else "mnist"
     assert repr(dataset) in msg and "L2THEORY_DATA" in msg and str(tmp_path / "empty") in msg
     assert "How to get it" in msg
     # the script's main turns it into exit status 2 with the message on stderr
@@ -143,7 +220,8 @@ def test_every_preset_model_is_a_valid_train_config(name):
         for part in [config, *config.get("panels", [])]:
             if "model" in part:
                 models.append(part["model"])
-    if name in ("collapse", "budget", "fig1"):
+            models += [net["model"] for net in part.get("networks") or []]
+    if name in ("collapse", "budget", "fig1", "theory_cnn"):
         assert models, name
     for model in models:
         cfg = _common.train_config(model)  # raises naming the bad field

@@ -185,7 +185,42 @@ def test_cnn_theory_vs_practice_tiny():
     json.dumps(r)
 
 
+def test_cnn_theory_vs_practice_other_networks_by_their_empirical_ntk(images):
+    """A ``networks`` entry gets the stand-in's comparison for any architecture; with
+    ``lr_stability`` q its lr puts the seed-0 network's empirical NTK (computed here again,
+    independently) at ``lr lambda_max / n = 2 q``, and its lam keeps the natural clock."""
+    model = {"model": "cnn", "depth": 1, "width": 8, "bias": False, "parameterization": "ntk",
+             "model_kwargs": {"pool": "max", "global_pool": "avg"}}
+    r = ex.cnn_theory_vs_practice(channels=[8], n_train=16, n_test=16, downsample=4,
+                                  seeds=[0], n_records=8, window=(0.05, 1.0), stand_in=False,
+                                  networks=[{"name": "maxpool-8", "model": model,
+                                             "lr_stability": 0.4}])
+    row = r["networks"][0]
+    assert row["name"] == "maxpool-8" and row["kernel"] == "empirical" and row["degree"] == 2
+    assert row["euler_ratio"] == pytest.approx(2.0, rel=1e-4)
+    x, labels, xs, labels_s, k, _ = ex.prepare_data("fashion_mnist_subset", n_train=16,
+                                                    n_test=16, downsample=4, flatten=False)
+    cfg = cnn_theory.network_config(model, seed=0, lr=0.3, lam=0.1, steps=1)
+    setup = network_theory.network_flow(cfg, x, labels, xs, labels_s, num_classes=k)
+    lmax = np.linalg.eigvalsh(setup.flow.k_train_train)[-1] / 16
+    assert row["lr"] == pytest.approx(0.8 / lmax, rel=1e-5)
+    assert row["lr_lambda_max_over_n"] == pytest.approx(0.8, rel=1e-5)
+    assert row["lr"] * row["lam"] == pytest.approx(0.02)
+    assert row["c_net"] == pytest.approx(0.02 * row["t_star_net"])
+    assert len(r["curves"]["maxpool-8"]["distance"]) == len(r["curves"]["steps"])
+    json.dumps(r)
+
+
 @pytest.mark.parametrize("kwargs, match", [
+    ({"networks": [{"name": "a", "model": {"model": "cnn"}}]},
+     "exactly one of 'lr' and 'lr_stability'"),
+    ({"networks": [{"name": "a", "model": {"model": "cnn", "lr": 0.1}, "lr": 0.1}]},
+     "sets lr, which the comparison sets"),
+    ({"networks": [{"name": "4", "model": {"model": "cnn"}, "lr": 0.1}]}, "distinct"),
+    ({"networks": [{"name": "a", "model": {"model": "cnn"}, "lr_stability": 1.5}]},
+     r"lr_stability'\]=1.5"),
+    ({"networks": [{"name": "a", "model": {"model": "cnn"}, "lr": 0.1, "lam": 1}]},
+     "unknown keys lam"),
     ({"channels": []}, "channels"),
     ({"readout": "max"}, "readout=.max.: unknown readout"),
     ({"window": (1.0, 0.5)}, "window"),

@@ -13,6 +13,12 @@ Networks (``l2theory.models.cnn``, NTK parameterization, bias-free, ReLU, homoge
   - conv 32 - ReLU - maxpool - GAP - dense`` (``L = 3``). Max pooling has no analytic kernel
   here, so its flow uses the network's empirical NTK at initialization
   (``network_theory.network_flow(kernel="empirical")``).
+- any other network (``networks=``), the same way: e.g. the WRN panel's WRN-16-4 without
+  BatchNorm with ``degree="euler"`` (not homogeneous: an approximation, ``network_theory``).
+  ``lr_stability`` sets such a network's lr to a fraction of the lazy-regime bound below from
+  its own kernel (WRN-16-4 without BatchNorm, ``residual_scale=1/sqrt(6)``, 32 Fashion-MNIST
+  images of 14x14: ``lambda_max / n = 1.1e3``, so lr ~ 1e-3 where the analytic CNN kernel
+  allows 0.5).
 
 Training: ``recording.train_recording`` (the training engine's step, full batch) on
 ``mean_i 1/2 ||f(x_i) - y_i||^2 + lam/2 ||theta||^2`` with centred one-hot targets, for
@@ -56,7 +62,7 @@ settings (depth 2-3, 28x28 images, thousands of points) are for an accelerator.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -85,6 +91,103 @@ def cnn_config(*, depth: int, channels, lam: float, lr: float, steps: int, seed:
                              model_kwargs=kwargs, loss="mse", center_targets=True, lr=lr,
                              lam=lam, steps=steps, eval_every=steps, batch_size=None, seed=seed,
                              train_eval_size=None)
+
+
+# TrainConfig fields a ``networks`` entry's ``model`` may not set (the comparison sets them)
+_RUN_FIELDS = ("loss", "center_targets", "lr", "lam", "steps", "eval_every", "batch_size",
+               "seed", "train_eval_size")
+
+
+def network_config(model: Mapping[str, Any], *, seed: int, lr: float, lam: float, steps: int):
+    """The ``TrainConfig`` of a ``networks`` entry's run: its architecture, MSE on centred
+    one-hot targets, full batch (as ``cnn_config``)."""
+    from l2theory import train
+
+    return train.TrainConfig(**dict(model), loss="mse", center_targets=True, lr=lr, lam=lam,
+                             steps=steps, eval_every=steps, batch_size=None, seed=seed,
+                             train_eval_size=None)
+
+
+def _network_entry(name: str, entry) -> dict[str, Any]:
+    """A checked ``networks`` entry with every key (module docstring)."""
+    if not isinstance(entry, Mapping):
+        raise _checks.bad(name, entry, "must be a dict", "e.g. {'name': 'wrn', 'model': "
+                          "{'model': 'wrn', 'depth': 10}, 'lr_stability': 0.5}", kind=TypeError)
+    keys = {"name", "model", "lr", "lr_stability", "degree", "ntk_batch_size"}
+    unknown = sorted(set(entry) - keys)
+    if unknown:
+        raise _checks.bad(name, entry, f"unknown keys {', '.join(unknown)}",
+                          "valid: " + ", ".join(sorted(keys)))
+    if not isinstance(entry.get("name"), str) or not entry["name"]:
+        raise _checks.bad(f"{name}['name']", entry.get("name"), "must be a non-empty string",
+                          "e.g. 'wrn-16-4'", kind=TypeError)
+    model = entry.get("model")
+    if not isinstance(model, Mapping) or "model" not in model:
+        raise _checks.bad(f"{name}['model']", model, "must be a dict of TrainConfig fields "
+                          "naming the model", "e.g. {'model': 'wrn', 'depth': 10}",
+                          kind=TypeError)
+    clash = sorted(set(model) & set(_RUN_FIELDS))
+    if clash:
+        raise _checks.bad(f"{name}['model']", model, f"sets {', '.join(clash)}, which the "
+                          "comparison sets", "pass the architecture only; the rates go in "
+                          "'lr' or 'lr_stability'")
+    if ("lr" in entry) == ("lr_stability" in entry):
+        raise _checks.bad(name, entry, "needs exactly one of 'lr' and 'lr_stability'",
+                          "e.g. 'lr_stability': 0.5 (half the lazy-regime bound)")
+    degree = entry.get("degree")
+    if degree is not None and degree != "euler":
+        degree = _checks.positive_int(f"{name}['degree']", degree)
+    return {"name": entry["name"], "model": dict(model),
+            "lr": _checks.lr(f"{name}['lr']", entry["lr"]) if "lr" in entry else None,
+            "lr_stability": (_checks.real(f"{name}['lr_stability']", entry["lr_stability"],
+                                          low=0.0, high=1.0, low_open=True, high_open=True,
+                                          fix="e.g. 0.5")
+                             if "lr_stability" in entry else None),
+            "degree": degree,
+            "ntk_batch_size": _checks.optional_int(f"{name}['ntk_batch_size']",
+                                                   entry.get("ntk_batch_size"))}
+
+
+def _lambda_max_over_n(k_tt) -> float:
+    """``lambda_max / n`` of a kernel matrix."""
+    k_tt = np.asarray(k_tt, np.float64)
+    return float(np.linalg.eigvalsh(k_tt)[-1] / len(k_tt))
+
+
+def _empirical_network(make_config, *, seeds, arrays, steps, in_win, fine, k, tau_rate,
+                       lr=None, lr_stability=None, degree=None, batch_size=None):
+    """A network against the flow of its own empirical NTK (seed by seed; the natural clock
+    ``lam lr = tau_rate``): ``(row, seed-0 curves)``. ``make_config(seed, lr, lam)`` gives the
+    run's ``TrainConfig``; ``lr_stability`` sets ``lr`` from the seed-0 kernel."""
+    from l2theory import solvers
+
+    x_tr, l_tr, x_te, l_te, _ = arrays
+    t0 = time.perf_counter()
+    rows, first, ratios, lr_lmax = [], None, [], []
+    for si, seed in enumerate(seeds):
+        cfg = make_config(seed, lr or 1.0, tau_rate / (lr or 1.0))
+        setup = network_theory.network_flow(cfg, x_tr, l_tr, x_te, l_te, num_classes=k,
+                                            kernel="empirical", f0="network", degree=degree,
+                                            batch_size=batch_size)
+        lmax = _lambda_max_over_n(setup.flow.k_train_train)
+        flow = setup.flow
+        if lr is None:  # lr_stability: a fraction of the lazy bound lr lambda_max / n < 2
+            lr = 2 * lr_stability / lmax
+            cfg = make_config(seed, lr, tau_rate / lr)
+            f_lr, f_lam = network_theory.flow_rates(cfg)
+            flow = solvers.L2GradientFlow(flow.k_train_train, flow.y_train, lam=f_lam, lr=f_lr,
+                                          degree=flow.degree, loss=cfg.loss)
+        row, curve = _compare(cfg, flow, setup.k_test_train, arrays, steps, in_win, fine, k)
+        rows.append(row)
+        ratios.append(setup.euler_ratio)
+        lr_lmax.append(lr * lmax)
+        first = curve if si == 0 else first
+    return ({"kernel": "empirical", "lr": lr, "lam": tau_rate / lr,
+             "lr_stability": lr_stability, "degree": setup.degree,
+             "euler_ratio": float(np.mean(ratios)), "euler_ratio_per_seed": ratios,
+             "lr_lambda_max_over_n": float(np.mean(lr_lmax)),
+             "lr_lambda_max_over_n_per_seed": lr_lmax, **_summarize(rows),
+             "seconds": time.perf_counter() - t0}, first)
 
 
 def _compare(cfg, flow, k_st, arrays, steps, in_win, fine, k):
@@ -134,7 +237,8 @@ def cnn_theory_vs_practice(data="fashion_mnist_subset", *,
                            n_train: int = 128, n_test: int = 256,
                            seeds: Sequence[int] = (0, 1), downsample: int = 2,
                            window: tuple[float, float] = (0.05, 2.0), n_records: int = 48,
-                           data_seed: int = 0, w_std: float = 2 ** 0.5) -> dict[str, Any]:
+                           data_seed: int = 0, w_std: float = 2 ** 0.5,
+                           networks: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """CNNs trained by full-batch GD vs the exact L2 gradient flow (module docstring).
 
     Args:
@@ -156,6 +260,16 @@ def cnn_theory_vs_practice(data="fashion_mnist_subset", *,
         ``tau_hi``.
       n_records: log-spaced recorded steps (plus step 0).
       w_std: weight standard deviation of every layer.
+      networks: more networks, each compared with the flow of its own empirical NTK at
+        initialization (as the stand-in), on the same data and natural clock ``lam lr``: dicts
+        with ``name`` (str), ``model`` (``TrainConfig`` fields of the architecture, e.g.
+        ``{"model": "wrn", "depth": 16, "model_kwargs": {"widen": 4, "batchnorm": False}}``;
+        the loss, rates, steps and full batch are set here), and either ``lr`` or
+        ``lr_stability`` ``q`` in (0, 1) (``lr = 2 q n / lambda_max`` of the seed-0 network's
+        empirical NTK: a fraction of the lazy-regime bound, for networks whose NTK scale is
+        not known in advance); optional ``degree`` (None: the model's; an int or ``"euler"``,
+        an approximation for non-homogeneous networks, ``network_theory``) and
+        ``ntk_batch_size`` (Jacobian rows per block; memory and speed only).
 
     Returns:
       JSON-ready dict:
@@ -171,16 +285,26 @@ def cnn_theory_vs_practice(data="fashion_mnist_subset", *,
       - ``channel_exponent``: slope of ``log distance_mean`` against ``log channels`` (expected
         about -0.5), or None with one channel count.
       - ``ensemble``: the flow from ``f0 = 0`` (the infinite ensemble's mean): ``t_star``, ``c``.
-      - ``stand_in``: the stand-in's row (same keys; ``kernel: "empirical"``, ``degree``), or
-        None.
+      - ``stand_in``: the stand-in's row (same keys; ``kernel: "empirical"``, ``degree``,
+        ``euler_ratio``, ``lr``, ``lam``), or None.
+      - ``networks``: one such row per ``networks`` entry, with its ``name`` and ``model``.
+      - ``config.lr_lambda_max_over_n`` (the family's) and every empirical row's
+        ``lr_lambda_max_over_n`` (per seed): ``lr lambda_max / n`` of the kernel, below 2 in
+        the lazy regime (module docstring).
       - ``curves``: recorded ``steps``, ``tau`` and per channel count (and ``"stand_in"``,
-        seed 0) the ``distance``, ``test_loss_net`` and ``test_loss_flow``.
+        each network's name; seed 0) the ``distance``, ``test_loss_net`` and ``test_loss_flow``.
     """
     from l2theory import data as data_mod
     from l2theory import kernels, solvers
 
     channels = _checks.sequence("channels", channels, _checks.positive_int,
                                 example="[16, 64, 256]")
+    networks = [_network_entry(f"networks[{i}]", e) for i, e in
+                enumerate(_checks.as_list("networks", networks, minimum=0))]
+    names = [e["name"] for e in networks]
+    if len(set(names)) < len(names) or set(names) & {"stand_in", *map(str, channels)}:
+        raise _checks.bad("networks", names, "names must be distinct (and not 'stand_in' or a "
+                          "channel count: they key the curves)", "rename them")
     depth = _checks.positive_int("depth", depth)
     _checks.choice("readout", readout, tuple(READOUTS))
     lam, lr = _checks.lam("lam", lam, allow_zero=False), _checks.lr("lr", lr)
@@ -230,24 +354,23 @@ def cnn_theory_vs_practice(data="fashion_mnist_subset", *,
         per_channels.append({"channels": c, **_summarize(rows),
                              "seconds": time.perf_counter() - t0})
 
+    run = dict(seeds=seeds, arrays=arrays, steps=steps, in_win=in_win, fine=fine, k=k,
+               tau_rate=lam * lr)
     stand = None
     if stand_in:
-        t0 = time.perf_counter()
-        rows = []
-        for si, seed in enumerate(seeds):
-            cfg = cnn_config(lam=lam * lr / stand_in_lr, lr=stand_in_lr, steps=end, seed=seed,
-                             w_std=w_std, **STAND_IN)
-            setup = network_theory.network_flow(cfg, x_tr, l_tr, x_te, l_te, num_classes=k,
-                                                kernel="empirical", f0="network")
-            row, curve = _compare(cfg, setup.flow, setup.k_test_train, arrays, steps, in_win,
-                                  fine, k)
-            rows.append(row)
-            if si == 0:
-                curves["stand_in"] = curve
-        stand = {"model": "cnn-16,32-maxpool-gap", "kernel": "empirical", "lr": stand_in_lr,
-                 "lam": lam * lr / stand_in_lr,
-                 "degree": setup.degree, **_summarize(rows),
-                 "seconds": time.perf_counter() - t0}
+        stand, curves["stand_in"] = _empirical_network(
+            lambda seed, lr_, lam_: cnn_config(lam=lam_, lr=lr_, steps=end, seed=seed,
+                                               w_std=w_std, **STAND_IN),
+            lr=stand_in_lr, **run)
+        stand = {"model": "cnn-16,32-maxpool-gap", **stand}
+    others = []
+    for entry in networks:
+        row, curves[entry["name"]] = _empirical_network(
+            lambda seed, lr_, lam_, model=entry["model"]: network_config(
+                model, seed=seed, lr=lr_, lam=lam_, steps=end),
+            lr=entry["lr"], lr_stability=entry["lr_stability"], degree=entry["degree"],
+            batch_size=entry["ntk_batch_size"], **run)
+        others.append({"name": entry["name"], "model": dict(entry["model"]), **row})
 
     exponent = None
     if len(channels) > 1:
@@ -261,8 +384,9 @@ def cnn_theory_vs_practice(data="fashion_mnist_subset", *,
                    "n_records": n_records, "data_seed": data_seed, "w_std": w_std,
                    "steps": end, "data": name, "kernel": kernel_name,
                    "kernel_seconds": kernel_seconds,
+                   "lr_lambda_max_over_n": lr * _lambda_max_over_n(k_tt),
                    "training": "full-batch GD via l2theory.train.make_step"},
         "per_channels": per_channels, "channel_exponent": exponent,
         "ensemble": {"t_star": float(ens.t_star), "c": lam * lr * float(ens.t_star)},
-        "stand_in": stand,
+        "stand_in": stand, "networks": others,
         "curves": {"steps": steps, "tau": tau, **curves}})

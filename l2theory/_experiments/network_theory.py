@@ -254,11 +254,14 @@ def euler_ratio(model, params, x) -> float:
     identity); for a residual network a weighted mean of its paths' degrees."""
     import jax.numpy as jnp
 
-    def f(a):
-        return model.apply(jax.tree.map(lambda w: a * w, params), {}, x, False)[0]
+    @jax.jit
+    def jvp(params, x):  # arguments, not closed-over constants: XLA would constant-fold them
+        def f(a):
+            return model.apply(jax.tree.map(lambda w: a * w, params), {}, x, False)[0]
+        return jax.jvp(f, (jnp.float32(1.0),), (jnp.float32(1.0),))
 
     with jax.default_matmul_precision("highest"):
-        out, tangent = jax.jit(lambda: jax.jvp(f, (jnp.float32(1.0),), (jnp.float32(1.0),)))()
+        out, tangent = jvp(params, jnp.asarray(x))
     out, tangent = np.asarray(out, np.float64), np.asarray(tangent, np.float64)
     return float(np.sum(out * tangent) / np.sum(out * out))
 

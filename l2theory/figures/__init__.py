@@ -1,7 +1,7 @@
 """The paper's figures, regenerated: one module per figure, and ``make_all`` (all of them plus
 ``REPORT.md``: predicted vs measured numbers and a PASS/FAIL line per relation that must hold).
 
-Each figure module (``theory``, ``theory_vs_practice``, ``collapse``, ``budget``, ``fig1``) has
+Each figure module (one per name in ``FIGURES``, below) has
 ``NAME``, ``CONFIGS`` (``"quick"``: CPU minutes on the Fashion-MNIST subset shipped with the
 package; ``"paper"``: the paper's datasets and models, for a GPU), ``TINY`` (overrides for tests),
 ``run(config, out) -> summary`` and ``main(argv)``. Run them with ``l2theory figures`` (all, or
@@ -14,6 +14,6 @@ Example (tiny settings, seconds; the numbers mean nothing)::
     report = make_all.run_all("quick", "out/figures", only=["theory"], tiny=True)
 """
 
-FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1")
+FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1", "theory_cnn")
 
 __all__ = ["FIGURES"]
