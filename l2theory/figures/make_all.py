@@ -237,7 +237,6 @@ def check_theory_cnn(summary: dict):
     r = summary["results"]
     rows = r["rows"]
     lines = ["### Theory for CNNs: predicted (L2 flow) vs measured (GD) t*\n",
-             f"*Caption.* {tc.caption(summary)}\n",
              "| network | NTK | lr | lam | lr lambda_max/n | t* net / flow per seed (steps) | "
              "t* ratio net / flow (mean +- SE) | c = lam lr t* net / flow | distance "
              "(mean +- SE) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -383,6 +382,9 @@ def write_report(out: Path, preset: str, names: Sequence[str], summaries: dict[s
         if name not in summaries:
             continue
         more, chk = CHECKS[name](summaries[name])
+        text = caption(name, summaries[name])
+        if text:  # under the section's heading
+            more = more[:1] + [f"*Figure `{name}`.* {text}\n"] + more[1:]
         body += more
         checks += chk
     lines.append("## Must hold\n")
@@ -395,9 +397,6 @@ def write_report(out: Path, preset: str, names: Sequence[str], summaries: dict[s
     lines.append("## Figures\n")
     for name, s in summaries.items():
         lines.append(f"- `{name}`: " + ", ".join(f"`{Path(f).name}`" for f in s["files"]))
-        text = caption(name, s)
-        if text:
-            lines.append(f"  {text}")
     report = Path(out) / "REPORT.md"
     report.write_text("\n".join(lines) + "\n")
     print(f"wrote {report} ({total:.0f} s)")
