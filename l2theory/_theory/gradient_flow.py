@@ -84,8 +84,11 @@ class L2GradientFlow:
     ``error_estimate`` (largest estimated relative error over times, train and test),
     ``error_estimate_train``/``_test`` (``[T]`` per time, None when not computed),
     ``converged``, ``tol``, ``iterations`` (block steps, i.e. products ``K @ V``),
-    ``matvec_columns``, ``basis_size``, ``block_size``, ``invariant`` (the Krylov space is exact).
-    A solve that stops above ``tol`` (``max_iter`` reached) warns.
+    ``matvec_columns``, ``basis_size``, ``block_size``, ``invariant`` (the Krylov space is exact),
+    ``test_products`` (products with ``k_test_train`` in this solve: applications of an
+    operator, blocks of a matrix). A solve that stops above ``tol`` (``max_iter`` reached) warns.
+    ``replace(lam=...)`` gives the same flow at another lam (lr, degree, tol) sharing the
+    eigendecomposition or the Krylov basis.
     """
 
     def __init__(self, k_train_train, y_train, *, lam: float, lr: float = 1.0, degree: int,

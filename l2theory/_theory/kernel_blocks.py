@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 from l2theory._theory import _validate, nt_adapter
 
 GETS = ("nngp", "ntk")
@@ -66,7 +66,7 @@ def kernel_matrix(kernel_fn, x1, x2=None, *, get="ntk", block_size: int = 2048, 
     x2 = x1 if symmetric else x2
     n1, n2 = x1.shape[0], x2.shape[0]
     outs = tuple(jnp.zeros((n1, n2), dtype) for _ in names)
-    with jax.default_matmul_precision("highest"):
+    with _precision.full():
         for i in range(0, n1, bs):
             for j in range(i if symmetric else 0, n2, bs):
                 diagonal = symmetric and i == j
@@ -176,7 +176,7 @@ class KernelOperator:
         symmetric, bs = self._x2 is None, self.block_size
         x2 = self._x1 if symmetric else self._x2
         out = jnp.zeros((n1, v.shape[1]), self.dtype)
-        with jax.default_matmul_precision("highest"):
+        with _precision.full():
             for i in range(0, n1, bs):
                 for j in range(i if symmetric else 0, n2, bs):
                     diagonal = symmetric and i == j

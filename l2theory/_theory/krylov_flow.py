@@ -489,10 +489,10 @@ def solve(lanczos: BlockLanczos, t, *, lr, b, gamma, k, with_f0, tol, with_train
 
     ``k_test_train``: a matrix (JAX array), multiplied into each new block of the basis, or an
     operator (``_validate.is_operator``), applied only to whole stretches of the basis: the
-    iteration first converges on the train outputs (to ``tol``), then the operator multiplies every new
-    basis column at once and the test outputs are checked; while they are short of ``tol``, the
-    train outputs are asked for 10x more and the test outputs checked again (typically one
-    application per solve, and none for a basis already multiplied).
+    iteration first converges on the train outputs (to ``tol``), then the operator multiplies
+    every new basis column at once and the test outputs are checked; while they are short of
+    ``tol``, the train outputs are asked for 10x more and the test outputs checked again
+    (typically one application per solve, and none for a basis already multiplied).
 
     Returns ``(f_train [T, n, k] or None, f_test [T, m, k] or None, info)``; ``info`` as
     documented in ``L2GradientFlow.predict``.
