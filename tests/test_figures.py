@@ -246,3 +246,14 @@ def test_infinite_width_must_hold_lines():
     _, checks = make_all.check_infinite_width(_infinite_width_summary([0.2, 0.25], (True, False)))
     assert checks[0][1] is None and checks[1][1] is False
     assert checks[1][2] == "largest estimate / tol = 3"
+
+
+def test_infinite_width_replot_redraws_from_the_records(tiny_all):
+    """``--replot`` redraws the PNG from the run's JSON and CSV, computing nothing."""
+    from l2theory.figures import infinite_width
+
+    out, _ = tiny_all
+    png = out / "infinite_width" / "infinite_width.png"
+    png.unlink()
+    assert infinite_width.main(["--replot", "--out", str(png.parent)]) == 0
+    assert png.is_file() and png.stat().st_size > 0
