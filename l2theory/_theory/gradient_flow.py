@@ -287,7 +287,9 @@ class L2GradientFlow:
         if k_test_train is None:
             return f_train, None
         q = (self.lr / self.n) * (e * u0[None] + dn * y_modes[None])
-        kv = jnp.asarray(k_test_train @ evecs, self.dtype)  # a matrix or an operator
+        if not _validate.is_operator(k_test_train):
+            k_test_train = jnp.asarray(k_test_train)  # the product on the device
+        kv = jnp.asarray(k_test_train @ evecs, self.dtype)
         f_test = (jnp.asarray(decay, self.dtype)[:, None, None] * jnp.asarray(f0_test)[None]
                   + jnp.einsum("mj,tjk->tmk", kv, q))
         return f_train, f_test
