@@ -27,7 +27,11 @@ EXPECTED = {
              "fig1.json"],
     "theory_cnn": ["theory_cnn.png", "theory_cnn.pdf", "theory_cnn_tstar.csv",
                    "theory_cnn_curves.csv", "theory_cnn.json"],
+    "infinite_width": ["infinite_width.png", "infinite_width.pdf", "infinite_width_curves.csv",
+                       "infinite_width_peaks.csv", "infinite_width.json"],
 }
+# the dataset each figure's paper preset needs first
+PAPER_DATASET = {"fig1": "cifar10", "theory_cnn": "cifar10", "infinite_width": "fashion_mnist"}
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +60,10 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
     text = report.read_text()
     lines = [ln for ln in text.splitlines() if ln.startswith("- **PASS**")
              or ln.startswith("- **FAIL**") or ln.startswith("- **n/a**")]
-    assert len(lines) == 7, text
+    assert len(lines) == 9, text
     for key in ("spread", "slope", "lam_opt", "AutoL2", "distance decreases",
-                "t* within 25% for the CNN at >= 64 channels", "distance falls as channels grow"):
+                "t* within 25% for the CNN at >= 64 channels", "distance falls as channels grow",
+                "infinite-width", "Krylov error estimate"):
         assert any(key in ln for ln in lines), key
     assert "Total runtime" in text and "Machine:" in text
 
@@ -199,7 +204,7 @@ def test_paper_preset_errors_clearly_without_datasets(tmp_path, monkeypatch, nam
     with pytest.raises(_common.DatasetMissing) as info:
         mod.run(config, tmp_path / "out")
     msg = str(info.value)
-    dataset = "cifar10" if name in ("fig1", "theory_cnn") else "mnist"
+    dataset = PAPER_DATASET.get(name, "mnist")
     assert repr(dataset) in msg and "L2THEORY_DATA" in msg and str(tmp_path / "empty") in msg
     assert "How to get it" in msg
     # the script's main turns it into exit status 2 with the message on stderr
@@ -270,3 +275,63 @@ def test_report_only_rewrites_report_from_the_json_summaries(tiny_all):
     after = report.read_text()
     strip = lambda t: [ln for ln in t.splitlines() if not ln.startswith(("Machine:", "Total"))]  # noqa: E731
     assert strip(after) == strip(before)
+
+
+def test_infinite_width_reads_the_recorded_finite_nets():
+    """The collapse figure's recorded paper-preset FC lanes (not retrained): per (lam, lr) the
+    mean and standard error over the 3 seeds of lam lr t* and of the test accuracy there."""
+    from l2theory.figures import infinite_width
+
+    finite = infinite_width.finite_networks(infinite_width.CONFIGS["paper"]["collapse_dir"])
+    assert finite is not None and len(finite["lanes"]) == 30 and finite["curves"] is None
+    peaks = infinite_width.finite_peaks(finite["lanes"])
+    assert [(p["lam"], p["lr"]) for p in peaks[:2]] == [(1.25e-4, 0.25), (1.25e-4, 1.0)]
+    first = peaks[0]  # lanes 0-2 of the recorded report: 0.49041, 0.65889, 0.50087
+    c = np.array([0.49041231, 0.65889248, 0.50086687])
+    assert first["n_seeds"] == 3 and abs(first["lam_lr_t_star"] - c.mean()) < 1e-6
+    assert abs(first["lam_lr_t_star_se"] - c.std(ddof=1) / np.sqrt(3)) < 1e-6
+    assert abs(first["peak_test_acc"] - np.mean([0.83022988, 0.82884163, 0.83054802])) < 1e-6
+    assert infinite_width.finite_networks("no/such/folder") is None
+    assert infinite_width.finite_networks("none") is None
+
+
+def _infinite_width_summary(c, converged=None):
+    lams = [1e-4 * 4 ** i for i in range(len(c))]
+    converged = converged or [True] * len(c)
+    per_lam = [{"lam": lam, "lam_lr_t_star": v, "peak_test_acc": 0.8, "iterations": 12,
+                "basis_size": 108, "error_estimate": 5e-5 if ok else 3e-4, "tol": 1e-4,
+                "converged": ok, "test_products": 1}
+               for lam, v, ok in zip(lams, c, converged)]
+    from l2theory.figures import infinite_width
+
+    results = {"per_lam": per_lam, "spread": infinite_width.spread(per_lam), "n_train": 2000,
+               "n_test": 1000, "dataset": "fashion_mnist_subset", "kernel_gb": 0.016,
+               "kernel_s": 1.0, "test_kernel_s": 0.5, "solver_s": 2.0, "peak_rss_gb": 0.5,
+               "finite": None}
+    return {"results": results, "config": {**infinite_width.CONFIGS["quick"]}}
+
+
+def test_infinite_width_must_hold_lines():
+    """Spread of the theory's lam lr t* within 1.5 over a decade of lam: PASS; beyond: FAIL;
+    over less than a decade: n/a. A solve above its tol fails the solver line."""
+    summary = _infinite_width_summary([0.2, 0.25, 0.28])
+    lines, checks = make_all.check_infinite_width(summary)
+    assert [ok for _, ok, _ in checks] == [True, True]
+    assert checks[0][2] == "x1.40 over x16 lam" and "[" not in checks[0][2]
+    assert "Theory only" in make_all.caption("infinite_width", summary)
+    _, checks = make_all.check_infinite_width(_infinite_width_summary([0.2, 0.25, 0.31]))
+    assert checks[0][1] is False
+    _, checks = make_all.check_infinite_width(_infinite_width_summary([0.2, 0.25], (True, False)))
+    assert checks[0][1] is None and checks[1][1] is False
+    assert checks[1][2] == "largest estimate / tol = 3"
+
+
+def test_infinite_width_replot_redraws_from_the_records(tiny_all):
+    """``--replot`` redraws the PNG from the run's JSON and CSV, computing nothing."""
+    from l2theory.figures import infinite_width
+
+    out, _ = tiny_all
+    png = out / "infinite_width" / "infinite_width.png"
+    png.unlink()
+    assert infinite_width.main(["--replot", "--out", str(png.parent)]) == 0
+    assert png.is_file() and png.stat().st_size > 0

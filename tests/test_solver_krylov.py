@@ -281,3 +281,81 @@ def test_kernel_matrix_in_tiles_equals_the_whole(x64):
     for kwargs, match in [(dict(get="both"), "get='both'"), (dict(block_size=0), "block_size=0")]:
         with pytest.raises(ValueError, match=match):
             kernels.kernel_matrix(fn, x, **kwargs)
+
+
+def test_kernel_operator_equals_the_matrix(x64):
+    """``op @ V`` recomputes the kernel in tiles: equal to the stored matrix times V, symmetric
+    (upper tiles used twice) or not, for a vector and a block; float32 by choice."""
+    rng = np.random.default_rng(1)
+    x, z = rng.normal(size=(20, 6)), rng.normal(size=(8, 6))
+    v = rng.normal(size=(20, 3))
+    fn = kernels.fc_relu_fn(depth=3)
+    _, k_xx = kernels.fc_relu(x, depth=3)
+    _, k_zx = kernels.fc_relu(z, x, depth=3)
+    for x1, x2, want in ((x, None, k_xx), (z, x, k_zx)):
+        op = kernels.kernel_operator(fn, x1, x2, block_size=8)  # tiles of 8, 8, 4 rows/columns
+        assert op.shape == want.shape and op.dtype == np.float64
+        np.testing.assert_allclose(op @ v, want @ v, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(op(v[:, 0]), want @ v[:, 0], rtol=1e-12, atol=1e-12)
+    nngp = kernels.kernel_operator(fn, z, x, get="nngp", block_size=8)
+    np.testing.assert_allclose(nngp @ v, kernels.fc_relu(z, x, depth=3)[0] @ v, rtol=1e-12)
+    op32 = kernels.kernel_operator(fn, x, dtype=np.float32)
+    assert (op32 @ v).dtype == np.float32
+    np.testing.assert_allclose(op32 @ v, k_xx @ v, rtol=1e-4, atol=1e-4 * np.abs(k_xx @ v).max())
+    assert "shape=(20, 20)" in repr(op32)
+    with pytest.raises(ValueError, match=r"v=.*must have shape \[20\] or \[20, c\]"):
+        op32 @ np.ones((9, 2))
+    with pytest.raises(ValueError, match="get=.*one matrix per operator"):
+        kernels.kernel_operator(fn, x, get=("nngp", "ntk"))
+    with pytest.raises(ValueError, match="x2=.*x1's shape"):
+        kernels.kernel_operator(fn, x, np.ones((3, 5)))
+
+
+def test_test_kernel_operator_and_replace_share_the_work(x64, images):
+    """A test-kernel operator (never stored): the same outputs as the matrix, with eigh and
+    krylov; krylov applies it once to the basis, and flows of ``replace`` (other lam) reuse the
+    basis and its products when they need no more of it."""
+    x, x_test, y = images
+    fn = kernels.fc_relu_fn(depth=3)
+    _, k_tr = kernels.fc_relu(x, depth=3)
+    k_te = kernels.kernel_matrix(fn, x_test, x)
+    op = kernels.kernel_operator(fn, x_test, x, block_size=256)
+    calls = []
+
+    class Counted:  # the operator, counting its applications
+        shape = op.shape
+
+        def __matmul__(self, v):
+            calls.append(v.shape)
+            return op @ v
+
+    counted = Counted()
+    tau = np.geomspace(1e-3, 10.0, 30)  # lam lr t
+    exact = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3)
+    np.testing.assert_allclose(exact.predict_test(tau / 1e-3, op),
+                               exact.predict_test(tau / 1e-3, k_te), rtol=1e-10, atol=1e-12)
+    flow = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3, method="krylov", tol=1e-9)
+    for lam in (1e-3, 1e-2, 1e-1):  # the hardest (smallest lam: longest times) first
+        flow = flow.replace(lam=lam)
+        got = flow.predict_test(tau / lam, counted)
+        want = exact.replace(lam=lam).predict_test(tau / lam, k_te)
+        true = _rel(got, want)
+        assert flow.info["converged"] and np.max(true) <= 1e-9, (lam, flow.info)
+        assert np.all(true <= flow.info["error_estimate_test"] + 1e-12)
+        if lam == 1e-3:
+            steps = flow.info["iterations"]
+            assert flow.info["test_products"] == len(calls) == 1
+    assert flow.info["iterations"] == steps and len(calls) == 1  # nothing new for lam 1e-2, 1e-1
+    assert flow.info["basis_size"] <= len(y) / 2
+    # both outputs at once; an operator for cross-entropy is refused
+    f_train, f_test = flow.replace(lam=1e-2).predict(tau / 1e-2, op)
+    want = exact.replace(lam=1e-2).predict(tau / 1e-2, k_te)
+    assert max(np.max(_rel(f_train, want[0])), np.max(_rel(f_test, want[1]))) <= 1e-9
+    xent = solvers.L2GradientFlow(k_tr[:20, :20], np.eye(10)[np.arange(20) % 10], lam=1e-2,
+                                  degree=3, loss="xent")
+    with pytest.raises(TypeError, match="k_test_train=.*MSE flow only"):
+        xent.predict([1.0], kernels.kernel_operator(fn, x_test, x[:20]))
+    with pytest.raises(ValueError, match=r"k_test_train=.*shape \(m, n\) with n = 600"):
+        flow.predict([1.0], kernels.kernel_operator(fn, x_test, x[:20]))
+    with pytest.raises(ValueError, match="tol=1e-06: only method='krylov' takes tol"):
+        exact.replace(tol=1e-6)

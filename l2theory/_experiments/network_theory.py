@@ -61,7 +61,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 
 _FAMILIES = {"fc": "fc", "fully_connected": "fc", "cnn": "cnn", "wrn": "wrn",
              "wide_resnet": "wrn"}
@@ -223,7 +223,7 @@ def empirical_kernels(config, model, params, x_train, x_test, *,
     from l2theory._experiments.fc_network import fc_empirical_ntk
 
     s = config.model_settings()
-    with jax.default_matmul_precision("highest"):
+    with _precision.full():
         if (family(config) == "fc" and not s["bias"] and s["activation"] == "relu"
                 and s["parameterization"] == "ntk"):
             k_tt, k_st = fc_empirical_ntk(params, x_train, x_test, depth=s["depth"],
@@ -244,7 +244,7 @@ def network_outputs(model, params, x) -> np.ndarray:
     """``[n, k]`` float64 outputs of the network (eval mode, full matmul precision)."""
     from l2theory import models
 
-    with jax.default_matmul_precision("highest"):
+    with _precision.full():
         return np.asarray(jax.jit(models.apply_fn(model))(params, x), np.float64)
 
 
@@ -260,7 +260,7 @@ def euler_ratio(model, params, x) -> float:
             return model.apply(jax.tree.map(lambda w: a * w, params), {}, x, False)[0]
         return jax.jvp(f, (jnp.float32(1.0),), (jnp.float32(1.0),))
 
-    with jax.default_matmul_precision("highest"):
+    with _precision.full():
         out, tangent = jvp(params, jnp.asarray(x))
     out, tangent = np.asarray(out, np.float64), np.asarray(tangent, np.float64)
     return float(np.sum(out * tangent) / np.sum(out * out))

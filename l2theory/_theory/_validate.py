@@ -203,9 +203,23 @@ def outputs(name: str, f, shape: tuple[int, int], *, dtype) -> np.ndarray:
     return _finite(name, f, dtype)
 
 
+def is_operator(k) -> bool:
+    """True for a linear operator that is not an array: an object with ``shape`` ``(m, n)`` and
+    ``op @ V`` (``kernels.kernel_operator``), whose products may recompute a kernel."""
+    return (not isinstance(k, (np.ndarray, jax.Array)) and hasattr(k, "shape")
+            and hasattr(k, "__matmul__"))
+
+
 def test_kernel(name: str, k, n: int, *, dtype):
     """A finite ``[m, n]`` kernel between test and training points; a JAX array stays on its
-    device (the GPU) in ``dtype``, anything else becomes a numpy array."""
+    device (the GPU) in ``dtype``, a linear operator (``shape`` and ``@``, not an array, e.g.
+    ``kernels.kernel_operator``) is returned as it is, anything else becomes a numpy array."""
+    if is_operator(k):
+        if len(k.shape) != 2 or k.shape[1] != n:
+            raise _checks.bad(name, k, f"must have shape (m, n) with n = {n} training points, "
+                              f"got {tuple(k.shape)}", "pass the operator of the kernel "
+                              "between the test and the training points")
+        return k
     if isinstance(k, jax.Array):
         if k.ndim != 2 or k.shape[1] != n:
             raise _checks.bad(name, k, f"must have shape [m, n] with n = {n} training points",

@@ -15,6 +15,7 @@ regression ``K (K + n lam I)^{-1} y``. ``lam = 0`` is ordinary kernel gradient f
 """
 from __future__ import annotations
 
+import copy
 import functools
 
 import jax.numpy as jnp
@@ -82,8 +83,11 @@ class L2GradientFlow:
     ``error_estimate`` (largest estimated relative error over times, train and test),
     ``error_estimate_train``/``_test`` (``[T]`` per time, None when not computed),
     ``converged``, ``tol``, ``iterations`` (block steps, i.e. products ``K @ V``),
-    ``matvec_columns``, ``basis_size``, ``block_size``, ``invariant`` (the Krylov space is exact).
-    A solve that stops above ``tol`` (``max_iter`` reached) warns.
+    ``matvec_columns``, ``basis_size``, ``block_size``, ``invariant`` (the Krylov space is exact),
+    ``test_products`` (products with ``k_test_train`` in this solve: applications of an
+    operator, blocks of a matrix). A solve that stops above ``tol`` (``max_iter`` reached) warns.
+    ``replace(lam=...)`` gives the same flow at another lam (lr, degree, tol) sharing the
+    eigendecomposition or the Krylov basis.
     """
 
     def __init__(self, k_train_train, y_train, *, lam: float, lr: float = 1.0, degree: int,
@@ -117,7 +121,9 @@ class L2GradientFlow:
         self.rtol = _checks.positive("rtol", rtol, fix="e.g. 1e-9")
         self.atol = _checks.positive("atol", atol, fix="e.g. 1e-12")
         self.info = None
-        self._krylov_cache = None  # (f0_train or None, BlockLanczos)
+        # what does not depend on lam, lr, degree, tol: shared with the flows of ``replace``
+        # ("eigh": the eigendecomposition; "krylov": (f0_train or None, BlockLanczos))
+        self._shared = {}
 
     def _krylov_options(self, tol, max_iter):
         if self.method != "krylov":
@@ -150,13 +156,47 @@ class L2GradientFlow:
         """``gamma = 2 (L-1) lr lam``: the kernel decays as ``exp(-gamma t)`` (per step)."""
         return 2.0 * (self.degree - 1) * self.lr * self.lam
 
+    def replace(self, *, lam: float | None = None, lr: float | None = None,
+                degree: int | None = None, tol: float | None = None) -> "L2GradientFlow":
+        """This flow with other ``lam``, ``lr``, ``degree`` or ``tol`` (``method="krylov"``),
+        on the same kernel and targets, sharing the work that does not depend on them: the
+        eigendecomposition (``"eigh"``), or the Krylov basis and its products with an operator
+        ``k_test_train`` (``"krylov"``: the basis depends on the kernel and the starting block
+        ``[y, f0]`` only). Several lam on one large kernel then cost one basis, as large as the
+        hardest of them asks for (the smallest lam, at the longest times), and one application
+        of a test-kernel operator (``kernels.kernel_operator``) to it.
+
+        Example:
+          >>> import numpy as np
+          >>> from l2theory import kernels, solvers
+          >>> x = np.random.default_rng(0).normal(size=(20, 5))
+          >>> flow = solvers.L2GradientFlow(kernels.fc_relu(x, depth=3)[1], np.sign(x[:, :2]),
+          ...                               lam=1e-2, degree=3)
+          >>> other = flow.replace(lam=1e-3)
+          >>> other.lam, other.degree
+          (0.001, 3)
+        """
+        new = copy.copy(self)  # shares self._shared (a dict) and the checked arrays
+        if lam is not None:
+            new.lam = _checks.lam("lam", lam)
+        if lr is not None:
+            new.lr = _checks.lr("lr", lr)
+        if degree is not None:
+            new.degree = _validate.degree(degree)
+        if tol is not None:
+            new._krylov_options(tol, getattr(self, "max_iter", None))
+        new.info = None
+        return new
+
     # ---- factorization, cached --------------------------------------------------------------
-    @functools.cached_property
+    @property
     def _eigh(self):
-        evals, evecs = jnp.linalg.eigh(jnp.asarray(self.k_train_train))
-        evals = _validate.eigenvalues("k_train_train", np.asarray(evals))
-        y_modes = evecs.T @ jnp.asarray(self.y_train)
-        return evals, evecs, y_modes
+        if "eigh" not in self._shared:
+            evals, evecs = jnp.linalg.eigh(jnp.asarray(self.k_train_train))
+            evals = _validate.eigenvalues("k_train_train", np.asarray(evals))
+            y_modes = evecs.T @ jnp.asarray(self.y_train)
+            self._shared["eigh"] = evals, evecs, y_modes
+        return self._shared["eigh"]
 
     # ---- prediction -----------------------------------------------------------------------
     @_precision.full_precision
@@ -167,7 +207,10 @@ class L2GradientFlow:
           t: scalar or 1-D array of times in steps, ``>= 0``; ``np.inf`` (or ``None``, as in
             neural-tangents) gives the ``t -> inf`` limit (MSE only). An array adds a leading
             time axis.
-          k_test_train: ``[m, n]`` kernel between test and training points, or None.
+          k_test_train: ``[m, n]`` kernel between test and training points, or None; for MSE
+            also a linear operator of that shape that is never stored
+            (``kernels.kernel_operator``; applied to the whole Krylov basis at once, once or
+            twice per solve with ``method="krylov"``, or to the eigenvectors with ``"eigh"``).
           f0_train: ``[n, k]`` outputs at ``t = 0``; None means 0 (infinite-ensemble mean); a
             scalar is broadcast to every point and output.
           f0_test: ``[m, k]`` test outputs at ``t = 0``; None means 0; a scalar is broadcast.
@@ -208,6 +251,10 @@ class L2GradientFlow:
                                   "pass k_test_train ([m, n] kernel between test and training "
                                   "points)")
             return None, None
+        if _validate.is_operator(k_test_train) and self.loss != "mse":
+            raise _checks.bad("k_test_train", k_test_train, "a kernel operator serves the MSE "
+                              "flow only", "pass the [m, n] matrix (e.g. "
+                              "kernels.kernel_matrix) for loss='xent'", kind=TypeError)
         k_test_train = _validate.test_kernel("k_test_train", k_test_train, self.n,
                                              dtype=self.dtype)  # a JAX array stays on its device
         m = k_test_train.shape[0]
@@ -245,7 +292,9 @@ class L2GradientFlow:
         if k_test_train is None:
             return f_train, None
         q = (self.lr / self.n) * (e * u0[None] + dn * y_modes[None])
-        kv = jnp.asarray(k_test_train) @ evecs
+        if not _validate.is_operator(k_test_train):
+            k_test_train = jnp.asarray(k_test_train)  # the product on the device
+        kv = jnp.asarray(k_test_train @ evecs, self.dtype)
         f_test = (jnp.asarray(decay, self.dtype)[:, None, None] * jnp.asarray(f0_test)[None]
                   + jnp.einsum("mj,tjk->tmk", kv, q))
         return f_train, f_test
@@ -255,7 +304,7 @@ class L2GradientFlow:
         """Block Lanczos (``krylov_flow``) from ``[y, f0]``; the basis is kept for the same f0."""
         with_f0 = bool(np.any(f0_train != 0))
         key = f0_train if with_f0 else None
-        cached = self._krylov_cache
+        cached = self._shared.get("krylov")
         if cached is None or (cached[0] is None) != (key is None) or (
                 key is not None and not np.array_equal(cached[0], key)):
             matvec = (self.k_train_train if callable(self.k_train_train) else
@@ -263,10 +312,11 @@ class L2GradientFlow:
             start = np.hstack([self.y_train, f0_train]) if with_f0 else self.y_train
             lanczos = krylov_flow.BlockLanczos(matvec, start, dtype=self.dtype,
                                                max_blocks=self.max_iter)
-            cached = self._krylov_cache = (None if key is None else key.copy(), lanczos)
+            cached = self._shared["krylov"] = (None if key is None else key.copy(), lanczos)
         f_train, f_test, self.info = krylov_flow.solve(
             cached[1], t, lr=self.lr, b=self.shrink_rate, gamma=self.kernel_decay_rate, k=self.k,
             with_f0=with_f0, tol=self.tol, with_train=with_train,
-            k_test_train=None if k_test_train is None else jnp.asarray(k_test_train),
+            k_test_train=(k_test_train if k_test_train is None or _validate.is_operator(
+                k_test_train) else jnp.asarray(k_test_train)),
             f0_test=None if f0_test is None else jnp.asarray(f0_test))
         return f_train, f_test

@@ -4,7 +4,10 @@
 ``fc_relu`` recursion holds about ten): 60,000 Fashion-MNIST images would need hundreds of GB.
 ``kernel_matrix`` calls it on ``block_size``-row/column tiles and writes each tile into one
 preallocated output in place (buffer donation), so the memory is the output plus one tile's
-workspace.
+workspace. ``kernel_operator`` never stores the matrix: ``op @ V`` computes the tiles again and
+multiplies each into ``V`` (memory: the ``[n1, c]`` result and one tile's workspace), for kernels
+that do not fit (the 10,000 x 60,000 Fashion-MNIST test-train kernel next to the train kernel)
+and are applied only a few times.
 """
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 from l2theory._theory import _validate, nt_adapter
 
 GETS = ("nngp", "ntk")
@@ -57,16 +61,12 @@ def kernel_matrix(kernel_fn, x1, x2=None, *, get="ntk", block_size: int = 2048, 
     if not names or any(name not in GETS for name in names) or len(set(names)) != len(names):
         raise _checks.bad("get", get, "must be 'ntk', 'nngp' or a tuple of both",
                           "e.g. get='ntk'")
-    bs = _checks.integer("block_size", block_size, low=1, what="the tile side (inputs per tile)",
-                         fix="e.g. 2048")
-    dtype = _validate.float_dtype(dtype)
-    fn = nt_adapter.as_kernel_fn(kernel_fn)
+    fn, x1, x2, bs, dtype = _inputs(kernel_fn, x1, x2, block_size, dtype)
     symmetric = x2 is None
-    x1 = jnp.asarray(x1, dtype)
-    x2 = x1 if symmetric else jnp.asarray(x2, dtype)
+    x2 = x1 if symmetric else x2
     n1, n2 = x1.shape[0], x2.shape[0]
     outs = tuple(jnp.zeros((n1, n2), dtype) for _ in names)
-    with jax.default_matmul_precision("highest"):
+    with _precision.full():
         for i in range(0, n1, bs):
             for j in range(i if symmetric else 0, n2, bs):
                 diagonal = symmetric and i == j
@@ -95,3 +95,114 @@ def _fill(outs, x1, x2, i, j, *, rows, cols, fn, names, diagonal, mirror):
             out = jax.lax.dynamic_update_slice(out, tile.T, (j, i))
         new.append(out)
     return tuple(new)
+
+
+def _inputs(kernel_fn, x1, x2, block_size, dtype):
+    """Checked ``(kernel_fn, x1, x2 or None, block_size, dtype)``, inputs as JAX arrays."""
+    bs = _checks.integer("block_size", block_size, low=1, what="the tile side (inputs per tile)",
+                         fix="e.g. 2048")
+    dtype = _validate.float_dtype(dtype)
+    fn = nt_adapter.as_kernel_fn(kernel_fn)
+    x1 = jnp.asarray(x1, dtype)
+    x2 = None if x2 is None else jnp.asarray(x2, dtype)
+    if x2 is not None and x1.shape[1:] != x2.shape[1:]:
+        raise _checks.bad("x2", x2, f"must have inputs of x1's shape {x1.shape[1:]}, got "
+                          f"{x2.shape[1:]}", "pass inputs of the same shape")
+    return fn, x1, x2, bs, dtype
+
+
+def kernel_operator(kernel_fn, x1, x2=None, *, get: str = "ntk", block_size: int = 2048,
+                    dtype=None) -> "KernelOperator":
+    """The ``[n1, n2]`` kernel matrix of ``kernel_fn`` as a linear operator that never stores it.
+
+    ``op @ V`` (also ``op(V)``) for ``V`` of shape ``[n2]`` or ``[n2, c]`` computes the kernel
+    again, tile by tile, and multiplies each tile into ``V``: it costs one kernel evaluation
+    (``kernel_matrix``'s time) plus ``2 n1 n2 c`` flops per product, and holds the ``[n1, c]``
+    result and one tile's workspace. ``L2GradientFlow(..., method="krylov")`` takes one as
+    ``k_test_train`` (and applies it to its whole basis at once, once or twice per solve) or as
+    ``k_train_train`` (a matvec; the kernel is then recomputed at every block step).
+
+    Example:
+      >>> import numpy as np
+      >>> from l2theory import kernels
+      >>> rng = np.random.default_rng(0)
+      >>> x, z, v = rng.normal(size=(10, 3)), rng.normal(size=(4, 3)), rng.normal(size=(10, 2))
+      >>> op = kernels.kernel_operator(kernels.fc_relu_fn(depth=3), z, x, block_size=4)
+      >>> op.shape
+      (4, 10)
+      >>> bool(np.allclose(op @ v, kernels.fc_relu(z, x, depth=3)[1] @ v, rtol=1e-5))
+      True
+
+    Args:
+      kernel_fn, x1, x2, block_size, dtype: as in ``kernel_matrix``; ``x2=None`` is the
+        symmetric ``K(x1, x1)``: only tiles on and above the diagonal are computed, each used
+        twice (half the kernel work).
+      get: ``"ntk"`` or ``"nngp"``.
+
+    Memory: ``n1 c`` entries for the result, the inputs, and one tile's workspace (``fc_relu``:
+    about ``10 block_size^2`` entries).
+    """
+    if get not in GETS:
+        raise _checks.bad("get", get, "must be 'ntk' or 'nngp' (one matrix per operator)",
+                          "e.g. get='ntk'")
+    fn, x1, x2, bs, dtype = _inputs(kernel_fn, x1, x2, block_size, dtype)
+    return KernelOperator(fn, x1, x2, get, bs, dtype)
+
+
+class KernelOperator:
+    """``K(x1, x2)`` as a linear operator: ``shape``, ``dtype``, ``op @ V``, ``op(V)``
+    (``kernels.kernel_operator`` builds one and documents it)."""
+
+    def __init__(self, fn, x1, x2, get, block_size, dtype):
+        self._fn, self._x1, self._x2 = fn, x1, x2
+        self.get, self.block_size, self.dtype = get, block_size, np.dtype(dtype)
+        self.shape = (x1.shape[0], (x1 if x2 is None else x2).shape[0])
+        self.ndim = 2
+
+    def __repr__(self) -> str:
+        return (f"KernelOperator(shape={self.shape}, get={self.get!r}, "
+                f"block_size={self.block_size}, dtype={self.dtype.name})")
+
+    def __matmul__(self, v):
+        """``K @ v`` for ``v`` of shape ``[n2]`` or ``[n2, c]``, in the operator's dtype."""
+        v = jnp.asarray(v)
+        if v.ndim not in (1, 2) or v.shape[0] != self.shape[1]:
+            raise _checks.bad("v", v, f"must have shape [{self.shape[1]}] or "
+                              f"[{self.shape[1]}, c] for a kernel operator of shape "
+                              f"{self.shape}", "pass a vector or a block of columns")
+        vec = v.ndim == 1
+        v = (v[:, None] if vec else v).astype(self.dtype)
+        n1, n2 = self.shape
+        symmetric, bs = self._x2 is None, self.block_size
+        x2 = self._x1 if symmetric else self._x2
+        out = jnp.zeros((n1, v.shape[1]), self.dtype)
+        with _precision.full():
+            for i in range(0, n1, bs):
+                for j in range(i if symmetric else 0, n2, bs):
+                    diagonal = symmetric and i == j
+                    out = _apply(out, self._x1, x2, v, i, j, rows=min(bs, n1 - i),
+                                 cols=min(bs, n2 - j), fn=self._fn, name=self.get,
+                                 diagonal=diagonal, mirror=symmetric and not diagonal)
+        return out[:, 0] if vec else out
+
+    __call__ = __matmul__
+
+
+@functools.partial(jax.jit, donate_argnums=0,
+                   static_argnames=("rows", "cols", "fn", "name", "diagonal", "mirror"))
+def _apply(out, x1, x2, v, i, j, *, rows, cols, fn, name, diagonal, mirror):
+    """``out[i:i+rows] += K_tile @ v[j:j+cols]`` for the tile ``fn(x1[i:i+rows], x2[j:j+cols])``
+    (and ``out[j:j+cols] += K_tile^T @ v[i:i+rows]`` when ``mirror``)."""
+    xa = jax.lax.dynamic_slice_in_dim(x1, i, rows)
+    xb = None if diagonal else jax.lax.dynamic_slice_in_dim(x2, j, cols)
+    tile = jnp.asarray(fn(xa, xb)[GETS.index(name)], out.dtype)
+    if diagonal:
+        tile = (tile + tile.T) / 2
+    rows_out = jax.lax.dynamic_slice_in_dim(out, i, rows)
+    out = jax.lax.dynamic_update_slice_in_dim(
+        out, rows_out + tile @ jax.lax.dynamic_slice_in_dim(v, j, cols), i, axis=0)
+    if mirror:
+        cols_out = jax.lax.dynamic_slice_in_dim(out, j, cols)
+        out = jax.lax.dynamic_update_slice_in_dim(
+            out, cols_out + tile.T @ jax.lax.dynamic_slice_in_dim(v, i, rows), j, axis=0)
+    return out

@@ -47,11 +47,18 @@ overstates the returned error, typically by orders of magnitude. Iteration stops
 ``<= tol`` at every requested time, for train and test outputs, or when the changes stagnate
 below the floor.
 
+Test kernels too large to hold (10,000 x 60,000 next to the 60,000^2 train kernel) can be
+given as an operator (``kernels.kernel_operator``: ``op @ V`` recomputes the kernel in tiles).
+Every product then costs a kernel evaluation, so it is applied to whole stretches of the basis
+only: the iteration converges on the train outputs first, the operator multiplies all new
+basis columns at once, and the test estimate is checked (``solve``); ``W`` stays with the basis
+for later solves with the same operator object.
+
 Everything of size ``n`` lives on the default JAX device in the solver's dtype, products at
 ``precision=HIGHEST`` (no TF32 on GPUs); ``T``, its eigendecomposition and the coefficients are
 float64 numpy on the host (``m x m``). Memory on the device: the kernel (``n^2`` entries, unless a
 matvec callable is given), the basis ``n x cap`` (``cap <= 2 m``), ``W`` ``n_test x cap``, and the
-outputs ``len(t) (n + n_test) k``.
+outputs ``len(t) (n + n_test) k`` (only ``len(t) n_test k`` from ``predict_test``).
 """
 from __future__ import annotations
 
@@ -167,6 +174,7 @@ class BlockLanczos:
         self.invariant = not keep.any()  # no new directions: the space is K-invariant (exact)
         self.norm_est = 0.0  # running estimate of ||K|| (largest column norm of K q)
         self.on_grow = []  # callbacks(cap) of buffers that follow the basis (W, G)
+        self.test_cache = None  # the last operator k_test_train's _Test (W, G)
 
     @property
     def cap(self) -> int:
@@ -278,28 +286,63 @@ class BlockLanczos:
 
 
 class _Test:
-    """``W = k_test_train Q`` and ``G = W^T W``, updated as the basis grows."""
+    """``W = k_test_train Q`` and ``G = W^T W`` on the basis columns multiplied so far.
 
-    def __init__(self, k_test_train, f0_test, lanczos: BlockLanczos):
-        self.k, self.f0 = k_test_train, f0_test
-        self.lanczos = lanczos
-        self.w = _mm(self.k, lanczos.q)
-        self.g = _mm(self.w.T, self.w)
-        self.done = (lanczos.dims + 1) * lanczos.p  # columns of W computed
+    A matrix is multiplied block by block as it is asked for. An operator (``lazy``: every
+    product recomputes a kernel) is applied to all columns not yet multiplied at once. The last
+    test kernel's ``_Test`` stays with the basis (``lanczos.test_cache``), so a later solve on
+    the same basis with the same ``k_test_train`` object (another time grid, another flow of
+    ``L2GradientFlow.replace``) multiplies only new columns.
+    """
+
+    def __init__(self, k_test_train, lanczos: BlockLanczos):
+        self.k, self.lanczos = k_test_train, lanczos
+        self.lazy = _validate.is_operator(k_test_train)
+        self.m = int(k_test_train.shape[0])
+        self.w = jnp.zeros((self.m, lanczos.cap), lanczos.dtype)
+        self.g = jnp.zeros((lanczos.cap, lanczos.cap), lanczos.dtype)
+        self.done = 0  # columns of W computed
+        self.products = 0  # products with k_test_train (operator applications when lazy)
+        self.f0 = None  # this solve's f0_test
         lanczos.on_grow.append(self._grow)
+
+    @classmethod
+    def attach(cls, lanczos: BlockLanczos, k_test_train, f0_test) -> "_Test":
+        """The basis's ``_Test`` for ``k_test_train`` (the cached one for the same object)."""
+        test = lanczos.test_cache
+        if test is None or test.k is not k_test_train:
+            if test is not None:
+                lanczos.on_grow.remove(test._grow)
+            test = lanczos.test_cache = cls(k_test_train, lanczos)
+        test.f0 = f0_test
+        return test
 
     def _grow(self, cap):
         self.w = _grow(self.w, cap)
         self.g = _grow(_grow(self.g, cap).T, cap).T
 
-    def update(self):
-        """``W`` and ``G`` for the basis blocks added since the last call."""
-        p = self.lanczos.p
-        for start in range(self.done, (self.lanczos.dims + 1) * p, p):
-            block = _mm(self.k, _columns(self.lanczos.q, start, p))
-            self.w = _put_columns(self.w, block, start)
-            self.g = _put_gram(self.g, self.w, start, p)
-            self.done = start + p
+    def update(self, columns: int):
+        """``W`` and ``G`` on the basis columns ``< columns`` (a multiple of the block width)."""
+        if columns <= self.done:
+            return
+        if self.lazy:
+            new = self.lanczos.q[:, self.done:columns]
+            block = jnp.asarray(self.k @ new, self.lanczos.dtype)
+            if block.shape != (self.m, new.shape[1]):
+                raise _checks.bad("k_test_train", self.k, f"returned shape {block.shape} for "
+                                  f"a block of shape {new.shape}", "an operator of shape "
+                                  "(m, n) must return k_test_train @ V, of shape [m, c]")
+            self.w = _put_columns(self.w, block, self.done)
+            self.g = _mm(self.w.T, self.w)
+            self.products += 1
+        else:
+            p = self.lanczos.p
+            for start in range(self.done, columns, p):
+                block = _mm(self.k, _columns(self.lanczos.q, start, p))
+                self.w = _put_columns(self.w, block, start)
+                self.g = _put_gram(self.g, self.w, start, p)
+                self.products += 1
+        self.done = columns
 
 
 class _Evaluation:
@@ -381,67 +424,127 @@ def _estimate(change, change_before, floor):
     return np.maximum(np.where(change <= floor, change, est), floor)
 
 
-def solve(lanczos: BlockLanczos, t, *, lr, b, gamma, k, with_f0, tol, with_train,
-          k_test_train=None, f0_test=None):
-    """Iterate ``lanczos`` until the estimated relative error is ``<= tol`` at every time in
-    ``t`` (steps), then assemble the outputs.
+class _Run:
+    """Where an iteration stopped: the last three evaluations (smallest dimension first), the
+    error estimates per time (``inf`` until three exist) and why it stopped."""
 
-    Returns ``(f_train [T, n, k] or None, f_test [T, m, k] or None, info)``; ``info`` as
-    documented in ``L2GradientFlow.predict``.
-    """
-    test = None if k_test_train is None else _Test(k_test_train, f0_test, lanczos)
-    floor = _FLOOR * lanczos.eps
-    evaluate = functools.partial(_Evaluation, lanczos, t=t, lr=lr, b=b, gamma=gamma, k=k,
-                                 with_f0=with_f0, test=test)
+    def __init__(self, history, est_train, est_test, stop):
+        self.history, self.est_train, self.est_test, self.stop = history, est_train, est_test, stop
+
+
+def _estimates(history, floor, n_times):
+    """``(est_train [T], est_test [T] or None, stagnant)`` from the last three evaluations."""
+    test = history[-1].test is not None
+    if len(history) < 3:
+        inf = np.full(n_times, np.inf)
+        return inf, inf if test else None, False
+    (c0_train, c0_test), (c1_train, c1_test) = (history[1].change(history[0]),
+                                                history[2].change(history[1]))
+    est_train = _estimate(c1_train, c0_train, floor)
+    est_test = _estimate(c1_test, c0_test, floor) if test else None
+    stagnant = np.all(c1_train <= floor) and (not test or np.all(c1_test <= floor))
+    return est_train, est_test, bool(stagnant)
+
+
+def _iterate(lanczos: BlockLanczos, evaluate, *, tol, floor, with_train, test, k, n_times):
+    """Block steps, with checks between them, until the estimated relative error is ``<= tol``
+    at every time (train outputs when ``with_train``, test outputs with ``test``), the changes
+    stagnate at round-off, or the space is exhausted; returns a ``_Run``."""
     n, p = lanczos.n, lanczos.p
-    block_cost = 2.0 * n * n * p + (0.0 if test is None else 2.0 * test.k.shape[0] * n * p)
+    block_cost = 2.0 * n * n * p + (0.0 if test is None else 2.0 * test.m * n * p)
     block_cost += 6.0 * n * lanczos.cap * p
     history = []  # the last three evaluations, smallest dimension first
     # a reused space is checked first where it stands (an invariant one is exact there)
     target = lanczos.dims if lanczos.invariant else max(1, lanczos.dims - 2)
-    est_train = est_test = np.full(len(t), np.inf)
     while True:
         while lanczos.dims < target and not lanczos.exhausted:
             lanczos.step()
         dims = min(target, lanczos.dims)
         if test is not None:
-            test.update()
+            test.update(dims * p)
         if not history or history[-1].dims != dims:
-            history = (history + [evaluate(dims)])[-3:]
+            history = (history + [evaluate(dims, test=test)])[-3:]
         if lanczos.invariant and dims == lanczos.dims:  # exact up to round-off
-            est_train = est_test = np.full(len(t), floor)
-            break
-        if len(history) == 3:
-            (c0_train, c0_test), (c1_train, c1_test) = (history[1].change(history[0]),
-                                                        history[2].change(history[1]))
-            changes = ([c1_train] if with_train else []) + ([] if test is None else [c1_test])
-            est_train = _estimate(c1_train, c0_train, floor)
-            if test is not None:
-                est_test = _estimate(c1_test, c0_test, floor)
-            targets = ([est_train] if with_train else []) + ([est_test] if test is not None else [])
-            if all(np.all(e <= tol) for e in targets) or all(np.all(c <= floor) for c in changes):
-                break  # converged, or stagnating at round-off (no step can improve it)
+            exact = np.full(n_times, floor)
+            return _Run(history, exact, None if test is None else exact, "invariant")
+        est_train, est_test, stagnant = _estimates(history, floor, n_times)
+        targets = ([est_train] if with_train else []) + ([est_test] if test is not None else [])
+        if all(np.all(e <= tol) for e in targets):
+            return _Run(history, est_train, est_test, "converged")
+        if stagnant:  # at round-off: no step can improve it
+            return _Run(history, est_train, est_test, "stagnant")
         if lanczos.exhausted and dims == lanczos.dims:
-            break
-        ratio = _check_cost(len(history[-1].idx) + p, k, len(t), test is not None) / block_cost
+            return _Run(history, est_train, est_test, "exhausted")
+        if dims < lanczos.dims:  # a reused space: check every dimension it has first (free)
+            target = dims + 1
+            continue
+        ratio = _check_cost(len(history[-1].idx) + p, k, n_times, test is not None) / block_cost
         target = dims + max(1, min(math.ceil(ratio), dims // 4))
-    current = history[-1]
-    targets = ([est_train] if with_train else []) + ([est_test] if test is not None else [])
+
+
+def solve(lanczos: BlockLanczos, t, *, lr, b, gamma, k, with_f0, tol, with_train,
+          k_test_train=None, f0_test=None):
+    """Iterate ``lanczos`` until the estimated relative error is ``<= tol`` at every time in
+    ``t`` (steps), then assemble the outputs.
+
+    ``k_test_train``: a matrix (JAX array), multiplied into each new block of the basis, or an
+    operator (``_validate.is_operator``), applied only to whole stretches of the basis: the
+    iteration first converges on the train outputs (to ``tol``), then the operator multiplies
+    every new basis column at once and the test outputs are checked; while they are short of
+    ``tol``, the train outputs are asked for 10x more and the test outputs checked again
+    (typically one application per solve, and none for a basis already multiplied).
+
+    Returns ``(f_train [T, n, k] or None, f_test [T, m, k] or None, info)``; ``info`` as
+    documented in ``L2GradientFlow.predict``.
+    """
+    test = None if k_test_train is None else _Test.attach(lanczos, k_test_train, f0_test)
+    floor = _FLOOR * lanczos.eps
+    evaluate = functools.partial(_Evaluation, lanczos, t=t, lr=lr, b=b, gamma=gamma, k=k,
+                                 with_f0=with_f0)
+    iterate = functools.partial(_iterate, lanczos, evaluate, floor=floor, k=k, n_times=len(t))
+    products = 0 if test is None else test.products
+    if test is None or not test.lazy:
+        run = iterate(tol=tol, with_train=with_train, test=test)
+    else:
+        train_tol = tol
+        while True:
+            run = iterate(tol=train_tol, with_train=True, test=None)
+            test.update(run.history[-1].dims * lanczos.p)
+            history = [evaluate(ev.dims, test=test) for ev in run.history]
+            if run.stop == "invariant":
+                est_train, est_test = run.est_train, run.est_train
+            else:
+                est_train, est_test, stagnant = _estimates(history, floor, len(t))
+                run.stop = "stagnant" if stagnant else run.stop
+            run = _Run(history, est_train, est_test, run.stop)
+            if np.all(est_test <= tol) and (not with_train or np.all(est_train <= tol)):
+                break
+            if run.stop != "converged" or train_tol < floor:
+                break  # stagnant, invariant or exhausted: no more steps
+            train_tol /= 10
+    current = run.history[-1]
+    targets = (([run.est_train] if with_train else [])
+               + ([run.est_test] if test is not None else []))
     estimate = float(max(np.max(e) for e in targets)) if len(t) else 0.0
     converged = estimate <= tol
     info = {"method": "krylov", "converged": bool(converged), "tol": float(tol),
             "error_estimate": estimate,
-            "error_estimate_train": est_train if with_train else None,
-            "error_estimate_test": None if test is None else est_test,
+            "error_estimate_train": run.est_train if with_train else None,
+            "error_estimate_test": None if test is None else run.est_test,
             "iterations": int(lanczos.dims), "dims_used": int(current.dims),
-            "basis_size": int(len(current.idx)), "block_size": int(p),
-            "matvec_columns": int(lanczos.dims * p), "invariant": bool(lanczos.invariant)}
+            "basis_size": int(len(current.idx)), "block_size": int(lanczos.p),
+            "matvec_columns": int(lanczos.dims * lanczos.p), "invariant": bool(lanczos.invariant),
+            "test_products": 0 if test is None else test.products - products}
     if not converged:
         warnings.warn(f"method='krylov' stopped at an estimated relative error {estimate:.3g} > "
                       f"tol={tol:g} after {lanczos.dims} block steps (basis {len(current.idx)}); "
                       f"raise max_iter, loosen tol, or use dtype=float64 (float32's floor is "
                       f"~1e-5)", RuntimeWarning, stacklevel=5)
-    return _assemble(lanczos, current, test, with_train) + (info,)
+    out = _assemble(lanczos, current, test, with_train)
+    if test is not None and not test.lazy:  # a matrix is multiplied again cheaply: hold no copy
+        lanczos.on_grow.remove(test._grow)
+        lanczos.test_cache = None
+    return out + (info,)
 
 
 def _assemble(lanczos, ev, test, with_train):

@@ -14,6 +14,7 @@ Example (tiny settings, seconds; the numbers mean nothing)::
     report = make_all.run_all("quick", "out/figures", only=["theory"], tiny=True)
 """
 
-FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1", "theory_cnn")
+FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1", "theory_cnn",
+           "infinite_width")
 
 __all__ = ["FIGURES"]

@@ -290,9 +290,51 @@ def check_theory_cnn(summary: dict):
     return lines, checks
 
 
+def check_infinite_width(summary: dict):
+    """Infinite width on the whole training set: the theory's peaks per lam beside the finite
+    nets'; must hold: the theory's peak natural time collapses, and the Krylov error estimate is
+    below its tolerance at every lam."""
+    r = summary["results"]
+    finite = r.get("finite")
+    lines = ["### Infinite width on the whole training set (Krylov)\n",
+             f"- {r['n_train']:,} train / {r['n_test']:,} test images; train kernel "
+             f"{r['kernel_gb']:.2f} GB in {r['kernel_s']:.0f} s; solves {r['solver_s']:.0f} s "
+             f"(test-kernel operator {r['test_kernel_s']:.0f} s of it); peak memory "
+             f"{r['peak_rss_gb']:.1f} GB\n",
+             "| lam | lam lr t* (theory) | peak test acc (theory) | Krylov steps / basis | "
+             "error estimate (tol) | test-kernel applications | lam lr t* (finite) | "
+             "peak test acc (finite) |", "|---|---|---|---|---|---|---|---|"]
+    by_lam = {}
+    for p in (finite or {}).get("peaks", []):
+        by_lam.setdefault(p["lam"], []).append(p)
+    def per_lr(peaks, key, fmt):
+        return ", ".join(f"lr {p['lr']:g}: {_common.pm(p[key], p[key + '_se'], fmt)}"
+                         for p in peaks) or "-"
+
+    for x in r["per_lam"]:
+        fin = sorted(by_lam.get(x["lam"], []), key=lambda p: p["lr"])
+        lines.append(
+            f"| {x['lam']:g} | {x['lam_lr_t_star']:.3g} | {x['peak_test_acc']:.4f} | "
+            f"{x['iterations']} / {x['basis_size']} | {x['error_estimate']:.2g} ({x['tol']:g}) | "
+            f"{x['test_products']} | {per_lr(fin, 'lam_lr_t_star', '.3g')} | "
+            f"{per_lr(fin, 'peak_test_acc', '.4f')} |")
+    s = r["spread"]
+    lines.append(f"\n- theory lam lr t*: geometric mean {s['geometric_mean']:.3g}, spread "
+                 f"x{s['spread']:.2f} over x{s['lam_range']:.0f} lam\n")
+    wide = s["lam_range"] >= LAM_RANGE_MIN * (1 - 1e-6)
+    worst = max(x["error_estimate"] / x["tol"] for x in r["per_lam"])
+    return lines, [
+        (f"infinite-width lam lr t* spread <= {SPREAD_MAX} across >= a decade of lam (MSE "
+         "flow, Krylov)", (s["spread"] <= SPREAD_MAX) if wide else None,
+         f"x{s['spread']:.2f} over x{s['lam_range']:.0f} lam"),
+        ("Krylov error estimate <= tol at every lam (infinite-width figure)",
+         all(x["converged"] for x in r["per_lam"]),
+         f"largest estimate / tol = {worst:.2g}")]
+
+
 CHECKS = {"collapse": check_collapse, "budget": check_budget, "fig1": check_fig1,
           "theory_vs_practice": check_tvp, "theory": check_theory,
-          "theory_cnn": check_theory_cnn}
+          "theory_cnn": check_theory_cnn, "infinite_width": check_infinite_width}
 
 
 def run_all(preset: str = "quick", out: str | Path = "out/figures",
