@@ -188,7 +188,8 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
                     prop[k].append(lam if k == "lam" else None)
     if zero_steps is not None and 0.0 in lams:
         zero_steps = _checks.positive_int("zero_steps", zero_steps)
-        zcfg = cfg.replace(steps=zero_steps, eval_every=min(config.eval_every, zero_steps))
+        # only its final value is reported: evaluated at step 0 and at the end
+        zcfg = cfg.replace(steps=zero_steps, eval_every=zero_steps, evals_per_decade=None)
         got = per_lam(_sweep(zcfg, dataset, lam=[0.0], lr=[lr], seeds=seeds, progress=progress),
                       [0.0], metric=metric)
         i = lams.index(0.0)

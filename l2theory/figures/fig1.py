@@ -41,8 +41,11 @@ Presets (units: our ``lam``, ``lr``, steps; the authors' ``-lr``/``-L2`` flags c
   (AutoL2 from lam 2, delay 0.1, measured every 10 steps, divided by 10) against ``-L2=0.0001
   -noL2_sch`` (lam 2e-3), both at constant lr for 200 epochs. Cost on one H200, derived (not run)
   from issue 12's measured 12.2 ms per WRN-28-10 bf16 step of batch 128 (evaluations at one third
-  of a step per image, serial lanes): see ``cost_estimate``; about 9.7 GPU-hours for 2 seeds.
-- ``gpu`` (<= 8 minutes on one H200 by ``cost_estimate``; not yet run: this session had no GPU):
+  of a step per image, lanes one after the other, 45 s of compilation per sweep): about 10.8
+  GPU-hours for 2 seeds (``cost_estimate``: 2.87M training steps; the two Figure 1a arms are
+  9.5 h of it, AutoL2 and its comparison 1.2 h).
+- ``gpu`` (6.5 minutes on one H200 by ``cost_estimate``: 49k training steps at an assumed 3 ms
+  each, see ``STEP_SECONDS``, 4 compiled sweeps at 45 s; not yet run, no GPU was available):
   WRN-16-4 on Fashion-MNIST (all 60000/10000 28x28x1 images, ``L2THEORY_DATA``), the same recipe
   (batch 128, momentum 0.9, lr 0.02 = their 0.2, crop + flip + mixup, bfloat16), 3 seeds,
   ``T = 1404`` steps (3 epochs): the fixed grid lam 6e-3 .. 0.6 (their L2 3e-4 .. 3e-2) at
@@ -63,8 +66,12 @@ Presets (units: our ``lam``, ``lr``, steps; the authors' ``-lr``/``-L2`` flags c
   MSE the test accuracy of a large lam keeps creeping up after the loss minimum, see the
   collapse figure).
 
-Measured (``--preset quick``): see ``make_all``'s REPORT.md (``paper_figures/results/``) and the
-numbers below.
+Measured (``--preset quick``, 51 s on 2 shared CPU cores, load average 3.3, jax 0.10.2):
+AutoL2 - best fixed lam (1e-3), paired over 8 seeds: +0.0044 +- 0.0009 final test accuracy
+(0.7376 +- 0.0025 vs 0.7333 +- 0.0025): PASS; steps to the best fixed lam's final accuracy 521
++- 13 (AutoL2) vs 578 +- 12, speed-up 1.11 +- 0.02 (95% interval 1.07-1.16): PASS; c = 0.723 +-
+0.009, lam_opt = c/(lr T) = 1.2e-3 against the best 1e-3 (tied with 5e-4): ratio 1.20, PASS.
+AutoL2 divided lam twice in every seed (at steps 40-65 and 245-275): 8e-3 -> 8e-5.
 
 Outputs (``--out``, default ``out/figures/fig1/``): ``fig1.png/.pdf``, ``fig1_curves.csv``
 (metric per evaluation: every fixed-lam and AutoL2 lane), ``fig1_lams.csv`` (final metric per
