@@ -9,7 +9,7 @@ budgets T, final test accuracy against lam, with the prediction ``lam_opt = c / 
 ``lam lr t*`` of one short run at a large lam; ``experiments.predict_lam_opt``) marked on each
 curve.
 
-Hardware / runtime: quick 72 s measured on 2 shared CPU cores (load 3.3; AMD EPYC, jax 0.10.2;
+Hardware / runtime: quick 41 s measured on 2 shared CPU cores (load 1.2-2; AMD EPYC, jax 0.10.2;
 FC-128x3, MSE, on 1000 points of the shipped Fashion-MNIST subset, batch 100; the quick preset
 ranks lam by final test *loss*; lam_opt predicted / swept best = 1.09 at T = 150, 300, 600; lam = 0
 final test loss 0.3730 +- 0.0034 after 300 steps against 0.2632 +- 0.0016 at lam 2e-3, and

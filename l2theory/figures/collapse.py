@@ -19,7 +19,7 @@ test *accuracy* is reported beside, on all lanes and on the lanes with lam <= 8e
 the MSE net shrinks to f ~ 0 before it has learned (its test loss never gets below ~0.37-0.41,
 f = 0's is 0.45) and, the outputs shrinking in a frozen shape, its accuracy creeps up to the end
 of the run (a peak at the boundary); the window keeps the lanes where the net learns before it
-collapses. Measured (131 s for both panels, FC 37 s, 2 shared cores, load 3.3): loss-based s =
+collapses. Measured (85 s for both panels, FC 23 s, 2 shared cores, load 1.2-2): loss-based s =
 0.947 (95% CI 0.930-0.963), spread x1.32 / x1.29 over 16x in lam at lr 0.5 / 1; accuracy-based,
 all lanes: s = 0.760 (0.707-0.803), spread x2.33 / x1.77, 11 of 50 lanes at the boundary (lam
 1.6e-2: 2 of 10, lam 3.2e-2: 9 of 10); accuracy-based, lam <= 8e-3: s = 0.917 (0.876-0.961),

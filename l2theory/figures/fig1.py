@@ -66,7 +66,7 @@ Presets (units: our ``lam``, ``lr``, steps; the authors' ``-lr``/``-L2`` flags c
   MSE the test accuracy of a large lam keeps creeping up after the loss minimum, see the
   collapse figure).
 
-Measured (``--preset quick``, 51 s on 2 shared CPU cores, load average 3.3, jax 0.10.2):
+Measured (``--preset quick``, 32 s on 2 shared CPU cores, load average 1.2-2, jax 0.10.2):
 AutoL2 - best fixed lam (1e-3), paired over 8 seeds: +0.0044 +- 0.0009 final test accuracy
 (0.7376 +- 0.0025 vs 0.7333 +- 0.0025): PASS; steps to the best fixed lam's final accuracy 521
 +- 13 (AutoL2) vs 578 +- 12, speed-up 1.11 +- 0.02 (95% interval 1.07-1.16): PASS; c = 0.723 +-

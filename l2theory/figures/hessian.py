@@ -25,7 +25,7 @@ MSE, full-batch GD at lr 1 on 100 points of the shipped Fashion-MNIST subset (d 
 lam 1e-3 .. 0.1, k = 6, 100 Lanczos steps. ``--preset paper`` (GPU): FC-256x3 on 500 MNIST
 points, lam 3e-4 .. 3e-2, natural times up to 100, k = 8, 300 Lanczos steps (not yet run).
 
-Measured (``--preset quick``, 21 s on 2 shared CPU cores, load 3.3): flat directions v.Hv/lam -
+Measured (``--preset quick``, 22 s on 2 shared CPU cores, load 1.2-2): flat directions v.Hv/lam -
 1 <= 2.2e-16 at all 20 points; at lam lr t = 30 the nets at lam 1e-2, 3e-2, 0.1 have collapsed
 (data loss 0.4500 = f = 0's) and their lowest Ritz values are lam to 2e-16 (H = lam I); the nets
 at lam 1e-3 and 3e-3 have learned (data loss 0.024, 0.214) and all 6 lowest Ritz values are

@@ -27,8 +27,8 @@ theory_vs_practice 51 s, collapse 151 s, budget 45 s, fig1 24 s; the report is
 1.09 at T = 150, 300, 600 (c = 0.654 from one run at lam = 0.064; best = min final test loss).
 Distance net vs theory 0.492 / 0.192 / 0.098 at width 128 / 512 / 2048 (exponent -0.58). CNN
 stand-in collapse panel (max pooling, MSE): s = 0.983 (CI 0.94-1.03), spread x1.16 over 8x in
-lam, no lane at the boundary. Since then (issue 9; 2 shared cores, load 3.3; collapse 131 s,
-budget 72 s, fig1 51 s, hessian 21 s): FC collapse on all 2000 subset points, 5 seeds, s = 0.947
+lam, no lane at the boundary. Since then (issue 9; 2 shared cores, load 1.2-2; collapse 85 s,
+budget 41 s, fig1 32 s, hessian 22 s): FC collapse on all 2000 subset points, 5 seeds, s = 0.947
 (0.930-0.963), spread x1.32 / x1.29; beside it, t* from the test accuracy: s = 0.760 on all
 lanes (11 of 50 at the boundary, all at lam >= 1.6e-2, where the MSE net shrinks to f ~ 0
 before it learns), s = 0.917 (0.876-0.961) and spread x1.24 / x1.12 over lam <= 8e-3; Figure 1
