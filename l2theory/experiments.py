@@ -12,7 +12,10 @@ steps; natural clock ``lam * lr * t``.
 - ``predict_lam_opt``: ``lam_opt(T) = c / (lr T)`` from one short run at a large lam, against the
   best lam of a sweep at each budget T (``best_within_noise``: the lams tied with the best within
   one standard error over seeds).
-- ``autol2_comparison``: AutoL2 vs the best fixed lam at the same budget.
+- ``short_run_c``: ``c = lam lr t*`` from one short run per seed at a large lam.
+- ``autol2_comparison``: AutoL2 vs the best fixed lam at the same budget, paired by seed
+  (``paired_difference``, ``verdict``: a win beyond one standard error or a tie) and the
+  steps-to-target ``speedup`` with a bootstrap over seeds.
 - ``theory_vs_practice``: finite-width ReLU nets trained by GD vs the exact infinite-width L2
   gradient flow (and the linearized network) on real data.
 - ``predict_network`` (-> ``NetworkPrediction``): the predicted trajectory, ``t*`` and
@@ -26,12 +29,16 @@ steps; natural clock ``lam * lr * t``.
   decoupled weight decay and lr schedules.
 """
 from l2theory._experiments.autol2 import autol2_comparison
+from l2theory._experiments.autol2 import paired_difference
+from l2theory._experiments.autol2 import speedup
+from l2theory._experiments.autol2 import verdict
 from l2theory._checks import to_json
 from l2theory._experiments.budget import best_within_noise
 from l2theory._experiments.budget import budget_comparison
 from l2theory._experiments.cnn_theory import cnn_theory_vs_practice
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.budget import predict_lam_opt
+from l2theory._experiments.budget import short_run_c
 from l2theory._experiments.collapse import collapse
 from l2theory._experiments.collapse import fit_power_law
 from l2theory._experiments.collapse import lane_peaks
@@ -65,12 +72,16 @@ __all__ = [
     "hessian_lowest_eigs",
     "hessian_vs_lam",
     "lane_peaks",
+    "paired_difference",
     "per_lam",
     "plot_collapse",
     "predict_lam_opt",
     "predict_network",
     "prepare_data",
+    "short_run_c",
+    "speedup",
     "t_star",
     "theory_vs_practice",
     "to_json",
+    "verdict",
 ]

@@ -1,4 +1,4 @@
-"""Entry point: ``python paper_figures/fig1.py [--preset quick|paper] [--out DIR]`` runs
+"""Entry point: ``python paper_figures/fig1.py [--preset quick|gpu|paper] [--out DIR]`` runs
 ``l2theory.figures.fig1`` (see its docstring for what it shows, presets and measured numbers)."""
 from l2theory.figures import fig1
 

@@ -16,6 +16,7 @@ from l2theory import data, experiments as ex, models, train
 from l2theory._experiments import fc_network, recording
 from l2theory._experiments import schedules as schedules_mod, theory_vs_practice as tvp_mod
 from l2theory._experiments.budget import per_lam
+from l2theory._experiments import autol2 as autol2_mod
 from l2theory._experiments.autol2 import steps_to_target
 
 
@@ -365,6 +366,16 @@ def test_budget_comparison_tiny(ds_small):
         tied = r[f"best_lams_{arm}"]
         assert tied[0] == r[f"best_lam_{arm}"] and set(tied) <= set(r["lam"])
     json.dumps(r)
+    # lam = 0 has no scaled budget: with zero_steps it is run for that many steps as a
+    # reference (here the smallest lam's 100), reported in the arm but not ranked there
+    z = ex.budget_comparison(cfg, ds_small, lams=[0.016, 0.0, 0.004], lr=1.0, budget_steps=40,
+                             natural_time=0.4, seeds=[0, 1], zero_steps=100)
+    assert z["zero_steps"] == 100 and z["proportional"]["steps"] == [100, 100, 25]
+    assert z["fixed"] == r["fixed"] and z["proportional"]["mean"][1:] == r["proportional"]["mean"][1:]
+    long = per_lam(train.sweep(cfg.replace(steps=100, lam=0.0), ds_small, lam=[0.0], lr=[1.0],
+                               seeds=[0, 1], progress=False), [0.0])
+    assert z["proportional"]["mean"][0] == pytest.approx(long["mean"][0])
+    assert 0.0 not in z["best_lams_proportional"]
     with pytest.raises(ValueError, match="budget_steps"):
         ex.budget_comparison(cfg, ds_small, lams=[0.01], lr=1.0, budget_steps=0,
                              natural_time=1.0)
@@ -419,6 +430,14 @@ def test_predict_lam_opt_tiny(ds_small):
         assert row["lam_best_set"] == [row["lam_best"]]
         assert row["log10_ratio_set"] == row["log10_ratio"]
     json.dumps(table)
+    short = ex.short_run_c(cfg, ds_small, lam_large=0.05, lr=1.0, seeds=[0, 1],
+                           short_natural_time=3.0)
+    assert short["steps"] == 60 and short["seeds"] == [0, 1]
+    assert short["c_per_seed"][0] == pytest.approx(c)  # seed 0 is predict_lam_opt's run
+    np.testing.assert_allclose(short["c_per_seed"], 0.05 * np.array(short["t_star"]))
+    logs = np.log(short["c_per_seed"])
+    assert short["c"] == pytest.approx(np.exp(logs.mean()))
+    assert short["c_se"] == pytest.approx(short["c"] * logs.std(ddof=1) / np.sqrt(2))
     with pytest.raises(ValueError, match="lam_large"):
         ex.predict_lam_opt(cfg, ds_small, lam_large=0.0, lr=1.0, budgets=[10], lams=lams)
     with pytest.raises(ValueError, match="budgets"):
@@ -434,21 +453,69 @@ def test_steps_to_target():
     assert steps_to_target([0, 10, 20], [2.0, 1.0, 0.5], 0.9, mode="min") == 20
 
 
+def test_paired_difference_verdict_and_speedup_by_hand():
+    d = autol2_mod.paired_difference([0.75, 0.74, None, 0.76], [0.73, 0.73, 0.70, 0.73])
+    assert d["n"] == 3 and d["per_seed"][2] is None
+    np.testing.assert_allclose(d["per_seed"][:2] + d["per_seed"][3:], [0.02, 0.01, 0.03],
+                               atol=1e-12)
+    assert d["mean"] == pytest.approx(0.02) and d["se"] == pytest.approx(0.01 / np.sqrt(3))
+    assert autol2_mod.verdict(0.02, 0.005) == "better"
+    assert autol2_mod.verdict(0.002, 0.005) == "tie"  # inside the noise: a tie, not a win
+    assert autol2_mod.verdict(-0.02, 0.005) == "worse"
+    assert autol2_mod.verdict(-0.02, 0.005, higher_is_better=False) == "better"  # losses
+    assert autol2_mod.verdict(0.02, None) is None
+    sp = autol2_mod.speedup([400, 600, 500], [200, 300, 250], budget=600)
+    assert sp["speedup"] == pytest.approx(2.0) and sp["verdict"] == "faster"
+    assert sp["se"] == pytest.approx(0.0, abs=1e-12)  # every resample has the ratio 2
+    assert sp["steps_ref_mean"] == 500 and sp["n_reached_new"] == 3
+    # a seed that never reached the target counts as the budget: an upper bound, never "faster"
+    sp = autol2_mod.speedup([400, 600, 500], [200, None, 250], budget=600)
+    assert sp["n_reached_new"] == 2 and sp["verdict"] == "tie"
+    assert sp["speedup"] == pytest.approx(1500 / 1050)
+    sp = autol2_mod.speedup([300, 280, 320], [310, 290, 300], budget=600)
+    assert sp["verdict"] == "tie" and sp["ci"][0] < 1 < sp["ci"][1]
+    with pytest.raises(ValueError, match="steps_new"):
+        autol2_mod.speedup([1, 2], [1], budget=10)
+
+
 def test_autol2_comparison_tiny(ds_small):
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=10,
-                            autol2_measure_every=5, autol2_delay=0.1)
+                            autol2_measure_every=5, autol2_delay=0.005)
     r = ex.autol2_comparison(cfg, ds_small, budget=120, lams=[0.0, 0.002, 0.02],
-                             lam_start=0.1, seeds=[0])
-    assert r["target"] == pytest.approx(0.98 * r["best_fixed"]["final_mean"])
-    assert r["best_fixed"]["lam"] in (0.0, 0.002, 0.02)
-    trace = np.array(r["autol2"]["lam_trace"]["lam"][0])
-    assert trace[0] == pytest.approx(0.1)
-    assert np.all(np.diff(trace) <= 0)  # AutoL2 only ever divides lam
-    ratios = trace[:-1][np.diff(trace) < 0] / trace[1:][np.diff(trace) < 0]
-    np.testing.assert_allclose(ratios, cfg.autol2_factor, rtol=1e-5)
-    assert len(r["autol2"]["lam_changes"][0]) == len(ratios) >= 1
-    assert r["autol2"]["final_lam"][0] == pytest.approx(trace[-1])
-    assert r["autol2_beats_best_fixed"] in (True, False)
+                             lam_start=0.1, seeds=[0, 1], n_boot=200)
+    best = r["best_fixed"]
+    assert best["lam"] in (0.0, 0.002, 0.02) and best["tied"][0] == best["lam"]
+    i = r["fixed"]["lam"].index(best["lam"])
+    assert best["final_by_seed"] == r["fixed"]["final_by_seed"][i]
+    assert best["mean"] == pytest.approx(np.mean(best["final_by_seed"]))
+    # AutoL2 - best fixed, paired by seed
+    d = np.subtract(r["autol2"]["final_by_seed"], best["final_by_seed"])
+    assert r["difference"]["mean"] == pytest.approx(d.mean())
+    assert r["difference"]["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(2))
+    assert r["difference"]["verdict"] == autol2_mod.verdict(d.mean(), d.std(ddof=1) / np.sqrt(2))
+    assert [v["lam"] for v in r["vs_fixed"]] == r["fixed"]["lam"]
+    # the speed target of each seed is that seed's final accuracy of the best fixed lam, which
+    # the best fixed lam reaches at the latest at the last step
+    assert r["speed"]["target_per_seed"] == best["final_by_seed"]
+    curves = r["curves"]
+    for s, (tgt, hit) in enumerate(zip(best["final_by_seed"], best["steps_to_target"])):
+        assert hit <= 120
+        assert hit == steps_to_target(curves["step"], curves["fixed"][i][s], tgt)
+        auto_hit = r["autol2"]["steps_to_target"][s]
+        assert auto_hit == steps_to_target(curves["step"], curves["autol2"][s], tgt)
+    # the lam trace: AutoL2 only ever divides lam, by the factor, as the authors' rule says
+    for s in range(2):
+        trace = np.array(r["autol2"]["lam_trace"]["lam"][s])
+        assert trace[0] == pytest.approx(0.1) and np.all(np.diff(trace) <= 0)
+        ratios = trace[:-1][np.diff(trace) < 0] / trace[1:][np.diff(trace) < 0]
+        np.testing.assert_allclose(ratios, cfg.autol2_factor, rtol=1e-5)
+        assert r["autol2"]["final_lam"][s] == pytest.approx(trace[-1])
+        rec = r["autol2"]["record"][s]
+        replay = train.autol2_rule(np.array(rec["step"]), np.float32(rec["train_loss"]),
+                                   np.float32(rec["train_acc"]), lam0=0.1, num_classes=10,
+                                   delay=cfg.autol2_delay)
+        np.testing.assert_array_equal(replay, np.float32(rec["lam"]))
+        assert r["autol2"]["n_decays"][s] == len(r["autol2"]["decay_steps"][s]) >= 1
     json.dumps(r)
     with pytest.raises(ValueError, match="lam_start"):
         ex.autol2_comparison(cfg, ds_small, budget=10, lams=[0.0])
@@ -639,6 +706,25 @@ def test_hessian_of_a_tiny_relu_net_late(x64, tiny_hessian_data):
     assert collapsed["train_loss"] == pytest.approx(0.45, abs=1e-3)
     np.testing.assert_allclose(collapsed["ratio"], 1.0, atol=1e-3)
     json.dumps(r)
+
+
+def test_hessian_at_several_late_times_continues_one_run(x64, tiny_hessian_data):
+    """late_tau as a list: one run per lam, its Hessian taken at each natural time in turn; the
+    same eigenvalues as separate runs to each time (full-batch GD is deterministic)."""
+    cfg = train.TrainConfig(model="fc", depth=3, width=8, loss="mse", lr=0.5, dtype="float64")
+    both = ex.hessian_vs_lam(cfg, tiny_hessian_data, lams=[0.05], late_tau=[4.0, 1.0], k=2,
+                             num_lanczos=30)
+    assert both["late_taus"] == [1.0, 4.0] and [r["late_tau"] for r in both["rows"]] == [1, 4]
+    assert [r["steps"] for r in both["rows"]] == [40, 160]
+    for row in both["rows"]:
+        one = ex.hessian_vs_lam(cfg, tiny_hessian_data, lams=[0.05], late_tau=row["late_tau"],
+                                k=2, num_lanczos=30)
+        assert one["late_tau"] == row["late_tau"]
+        np.testing.assert_allclose(row["eigenvalues"], one["rows"][0]["eigenvalues"],
+                                   rtol=1e-9, atol=1e-12)
+        assert row["train_loss"] == pytest.approx(one["rows"][0]["train_loss"], rel=1e-12)
+        assert row["zero_output_loss"] == pytest.approx(0.45)  # f = 0, centered one-hot
+        assert row["n_negative"] == int(np.sum(np.array(row["eigenvalues"]) < 0))
 
 
 # ------------------------------------------------------------------------ schedules, clocks

@@ -12,11 +12,14 @@ from l2theory.figures import FIGURES
 
 
 def main(argv=None) -> int:
+    from l2theory.figures import make_all
+
     parser = Parser(prog="l2theory figures", description=__doc__)
-    parser.add_argument("--preset", choices=("quick", "paper"), default="quick",
+    parser.add_argument("--preset", choices=make_all.presets(), default="quick",
                         help="quick: CPU minutes on the shipped Fashion-MNIST subset (default); "
                              "paper: the paper's datasets and models (GPU; MNIST/CIFAR-10 must "
-                             "be on disk, see $L2THEORY_DATA)")
+                             "be on disk, see $L2THEORY_DATA); a figure's own preset (gpu: "
+                             "Figure 1 in minutes on one GPU) runs the figures that have it")
     parser.add_argument("--out", default="out/figures", metavar="DIR",
                         help="output folder: one subfolder per figure and REPORT.md "
                              "[default: out/figures]")
@@ -29,8 +32,6 @@ def main(argv=None) -> int:
                         help="no progress bars or per-width lines inside the figures")
     args = parser.parse_args(argv)
     check_out(args.out)
-    from l2theory.figures import make_all
-
     report = make_all.run_all(args.preset, args.out, args.only, args.tiny,
                               progress=not (args.tiny or args.no_progress))
     print(f"report: {report}")

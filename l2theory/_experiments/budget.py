@@ -122,7 +122,7 @@ def lam_opt_row(budget: int, lam_pred: float, lams: Sequence[float], got: dict,
 def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
                       natural_time: float | None = None, seeds: Sequence[int] = (0,),
                       metric: str = "test_acc", physical_time: float | None = None,
-                      progress: bool = False) -> dict[str, Any]:
+                      zero_steps: int | None = None, progress: bool = False) -> dict[str, Any]:
     """Final test accuracy against lam for a fixed step budget and for a budget ``~ 1/lam``.
 
     docs/conventions.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam
@@ -134,8 +134,9 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
 
     - ``fixed``: every lam trained for ``budget_steps`` steps.
     - ``proportional``: lam trained for ``ceil(natural_time / (lam lr))`` steps
-      (``sweep(..., natural_time=natural_time)``); ``lam = 0`` has no such budget and is left
-      out of this arm (``None`` entries).
+      (``sweep(..., natural_time=natural_time)``); ``lam = 0`` has no such budget: it is left
+      out of this arm (``None`` entries), or, with ``zero_steps``, trained for that many steps as
+      a reference (e.g. the arm's longest budget, that of its smallest positive lam).
 
     Args:
       config: an ``l2theory.train.TrainConfig`` (its ``lam``, ``lr``, ``seed``, ``steps`` are
@@ -147,15 +148,18 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
       natural_time: ``tau = lam lr T`` of the proportional arm (dimensionless).
       seeds: seeds, averaged over.
       metric: the column reported (``"test_acc"``).
+      zero_steps: steps of ``lam = 0`` in the proportional arm (``None``: not run there).
       progress: a progress bar per sweep (stderr).
 
     Returns:
       JSON-ready dict: ``lam`` (sorted), ``fixed`` and ``proportional`` (each ``per_lam``'s dict:
       ``steps``, ``mean``, ``std``, ``se``, ``per_seed``, ``best_over_time_mean``, ``n_diverged``
       per lam), ``best_lam_fixed``, ``best_lam_proportional`` (lam of the best mean final
-      ``metric``), ``best_lams_fixed``, ``best_lams_proportional`` (the lams tied with it within
-      one standard error, ``best_within_noise``; the best first), ``budget_steps``,
-      ``natural_time``, ``lr``, ``seeds``, ``metric``.
+      ``metric``; the proportional arm ranks its positive lams only), ``best_lams_fixed``,
+      ``best_lams_proportional`` (the lams tied with it within one standard error,
+      ``best_within_noise``; the best first), ``budget_steps``, ``natural_time``, ``lr``,
+      ``seeds``, ``metric``, ``zero_steps`` (steps of the lam = 0 reference in the proportional
+      arm, or None).
     """
     lams = sorted(_checks.lams("lams", lams))
     lr = _checks.lr("lr", lr)
@@ -182,9 +186,20 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
             else:
                 for k in prop:
                     prop[k].append(lam if k == "lam" else None)
+    if zero_steps is not None and 0.0 in lams:
+        zero_steps = _checks.positive_int("zero_steps", zero_steps)
+        # only its final value is reported: evaluated at step 0 and at the end
+        zcfg = cfg.replace(steps=zero_steps, eval_every=zero_steps, evals_per_decade=None)
+        got = per_lam(_sweep(zcfg, dataset, lam=[0.0], lr=[lr], seeds=seeds, progress=progress),
+                      [0.0], metric=metric)
+        i = lams.index(0.0)
+        for k in prop:
+            prop[k][i] = got[k][0]
     mode = "min" if "loss" in metric else "max"
     tf = best_within_noise(fixed["mean"], fixed["se"], mode)
-    tp = best_within_noise(prop["mean"], prop["se"], mode)
+    # the lam = 0 reference (zero_steps) has no scaled budget: not ranked in that arm
+    tp = best_within_noise([None if lam == 0 else m for lam, m in zip(lams, prop["mean"])],
+                           prop["se"], mode)
     return _checks.to_json({
         "lam": lams, "fixed": fixed, "proportional": prop,
         "best_lam_fixed": lams[tf[0]] if tf else None,
@@ -192,7 +207,55 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
         "best_lams_fixed": [lams[i] for i in tf],
         "best_lams_proportional": [lams[i] for i in tp],
         "budget_steps": budget_steps, "natural_time": natural_time, "lr": lr, "seeds": seeds,
-        "metric": metric})
+        "metric": metric, "zero_steps": zero_steps if 0.0 in lams else None})
+
+
+def short_run_c(config, dataset, *, lam_large: float, lr: float, seeds: Sequence[int] = (0,),
+                short_natural_time: float = 3.0, smooth: float | None = DEFAULT_SMOOTH,
+                metric: str = "test_acc", progress: bool = False) -> dict[str, Any]:
+    """``c = lam lr t*`` from one short run per seed at a large lam (the paper's recipe for
+    ``lam_opt``; docs/conventions.md, relation 3).
+
+    Each seed trains ``config`` at ``lam_large`` and ``lr`` for
+    ``ceil(short_natural_time / (lam_large lr))`` steps (its lr and lam schedules as given: the
+    authors' short run is at constant lr); ``t*`` is the step of peak ``metric`` (``t_star``,
+    bandwidth ``smooth``; the minimum for a metric named ``*loss*``).
+
+    Returns:
+      JSON-ready dict: ``c`` (geometric mean of ``c_per_seed`` over seeds), ``c_se`` (its
+      standard error, ``c * std(ln c_per_seed, ddof=1) / sqrt(n)``; None with one seed),
+      ``c_per_seed``, ``t_star`` (per seed, steps), ``at_boundary`` (True if any seed peaked at
+      its first or last evaluation: ``c`` is then only a bound; lengthen the run),
+      ``lam_large``, ``lr``, ``steps``, ``short_natural_time``, ``metric``, ``seeds``.
+
+    Raises:
+      ValueError: a short run diverged (lower ``lr`` or ``lam_large``).
+    """
+    lam_large = _checks.lam("lam_large", lam_large, allow_zero=False)
+    lr = _checks.lr("lr", lr)
+    seeds = _checks.seeds("seeds", seeds)
+    short_natural_time = _checks.positive("short_natural_time", short_natural_time)
+    mode = "min" if "loss" in metric else "max"
+    rows = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
+                  natural_time=short_natural_time, progress=progress)
+    t_stars, seed_of, boundary = [], [], False
+    for ln in split_lanes(rows, metric):
+        if ln["diverged"]:
+            raise ValueError(f"the short run at lam_large={lam_large} (seed {ln['seed']}) "
+                             "diverged; lower lr or lam_large")
+        pk = t_star(ln["step"], ln["values"], mode=mode, smooth=smooth)  # step 0 left out
+        t_stars.append(pk.t_star)
+        seed_of.append(ln["seed"])
+        boundary |= pk.at_boundary
+    c_seed = [lam_large * lr * t for t in t_stars]
+    logs = np.log(c_seed)
+    c = float(np.exp(np.mean(logs)))
+    c_se = float(c * np.std(logs, ddof=1) / math.sqrt(len(logs))) if len(logs) > 1 else None
+    return _checks.to_json({
+        "c": c, "c_se": c_se, "c_per_seed": c_seed, "t_star": t_stars, "seeds": seed_of,
+        "at_boundary": bool(boundary), "lam_large": lam_large, "lr": lr,
+        "steps": int(np.max(rows["run_steps"])) if "run_steps" in rows else None,
+        "short_natural_time": short_natural_time, "metric": metric})
 
 
 def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Sequence[int],
@@ -257,18 +320,11 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
     short_natural_time = _checks.positive("short_natural_time", short_natural_time)
     mode = "min" if "loss" in metric else "max"
 
-    short = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
-                   natural_time=short_natural_time, progress=progress)
-    t_stars, boundary = [], False
-    for ln in split_lanes(short, metric):
-        if ln["diverged"]:
-            raise ValueError(f"the short run at lam_large={lam_large} (seed {ln['seed']}) "
-                             "diverged; lower lr or lam_large")
-        pk = t_star(ln["step"], ln["values"], mode=mode, smooth=smooth)  # step 0 left out
-        t_stars.append(pk.t_star)
-        boundary |= pk.at_boundary
-    c_seed = [lam_large * lr * t for t in t_stars]
-    c = float(np.exp(np.mean(np.log(c_seed))))
+    short = short_run_c(config, dataset, lam_large=lam_large, lr=lr, seeds=seeds,
+                        short_natural_time=short_natural_time, smooth=smooth, metric=metric,
+                        progress=progress)
+    c, c_seed, t_stars, boundary = (short[k] for k in ("c", "c_per_seed", "t_star",
+                                                       "at_boundary"))
 
     constant = config.lr_schedule == "constant" and config.lam_schedule == "constant"
     results: dict[int, dict] = {}

@@ -123,6 +123,17 @@ def hessian_lowest_eigs(loss_fn: Callable, params, *, k: int = 6, num_lanczos: i
     if method not in METHODS:
         raise _checks.bad("method", method, "unknown method", "pass 'auto', 'lanczos' or 'dense'")
     hvp, n, dtype = hvp_fn(loss_fn, params)
+    return lowest_eigs_of_hvp(hvp, n, dtype, k=k, num_lanczos=num_lanczos, method=method,
+                              seed=seed)
+
+
+def lowest_eigs_of_hvp(hvp: Callable, n: int, dtype, *, k: int = 6,
+                       num_lanczos: int | None = None, method: str = "auto",
+                       seed: int = 0) -> dict[str, Any]:
+    """``hessian_lowest_eigs`` on a given Hessian-vector product ``hvp(v_flat) -> H v_flat``
+    (``n`` parameters of ``dtype``): the same arguments and result."""
+    if method not in METHODS:
+        raise _checks.bad("method", method, "unknown method", "pass 'auto', 'lanczos' or 'dense'")
     k = _checks.positive_int("k", k)
     if k >= n:
         raise _checks.bad("k", k, f"must be < the number of parameters ({n})",
@@ -154,26 +165,35 @@ def hessian_lowest_eigs(loss_fn: Callable, params, *, k: int = 6, num_lanczos: i
 def train_full_batch(config, dataset, steps: int):
     """Parameters, model state and the ``Step`` after ``steps`` full-batch steps of ``config`` on
     the whole training set (``l2theory.train.make_step``, the engine's own update)."""
+    return next(full_batch_states(config, dataset, [steps]))[1:]
+
+
+def full_batch_states(config, dataset, steps_at: Sequence[int]):
+    """Yield ``(steps, params, model_state, step)`` after each of the increasing step counts
+    ``steps_at`` of one full-batch run of ``config`` on the whole training set (training continues
+    from one count to the next; ``step`` is its ``l2theory.train.make_step``)."""
     from l2theory import train
 
+    steps_at = [int(n) for n in steps_at]
     model = config.build_model(dataset.num_classes)
     step = train.make_step(config, model, dataset.input_shape)
     dt = config.param_dtype
     hyper = train.Hyper(lr=jnp.asarray(config.lr, dt), lam=jnp.asarray(config.lam, dt),
                         seed=jnp.asarray(config.seed, jnp.int32),
-                        steps=jnp.asarray(steps, jnp.int32),
+                        steps=jnp.asarray(max(steps_at), jnp.int32),
                         boundaries=jnp.zeros((len(config.lr_decay_at),), jnp.int32))
     x = jnp.asarray(dataset.x_train)
     y = jnp.asarray(dataset.y_train, jnp.int32)
 
     @jax.jit
-    def run(hyper):
-        state = step.init(hyper)
-        body = lambda s, _: (step.update(s, x, y, None)[0], None)  # noqa: E731
-        return jax.lax.scan(body, state, None, length=steps)[0]
+    def advance(state, n):  # n traced: one compilation for every segment
+        return jax.lax.fori_loop(0, n, lambda _, s: step.update(s, x, y, None)[0], state)
 
-    state = run(hyper)
-    return state.params, state.model_state, step
+    state, done = jax.jit(step.init)(hyper), 0
+    for n in steps_at:
+        if n > done:
+            state, done = advance(state, n - done), n
+        yield n, state.params, state.model_state, step
 
 
 def flat_direction(params, x_train, *, seed: int = 0):
@@ -203,7 +223,7 @@ def flat_direction(params, x_train, *, seed: int = 0):
 
 @_precision.full_precision
 def hessian_vs_lam(config, dataset, *, lams: Sequence[float], lr: float | None = None,
-                   late_tau: float = 10.0, k: int = 6, method: str = "auto",
+                   late_tau: float | Sequence[float] = 10.0, k: int = 6, method: str = "auto",
                    num_lanczos: int | None = None, rtol: float = 0.05) -> dict[str, Any]:
     """Lowest Hessian eigenvalues of the L2-regularized training loss late in training, per lam.
 
@@ -211,68 +231,93 @@ def hessian_vs_lam(config, dataset, *, lams: Sequence[float], lr: float | None =
     ``ceil(late_tau / (lam lr))`` steps (natural time ``late_tau``, so the slowest direction, at
     rate ``lr lam`` per step, has relaxed by ``e^{-late_tau}``), then take the lowest ``k``
     eigenvalues of the Hessian of ``L = data loss + lam/2 ||theta||^2`` on the training set.
-    Expected: ``lam`` itself, many times (the flat data directions lifted by L2), with possibly a
-    few eigenvalues in ``[0, lam)`` from the residual term.
+    Several ``late_tau`` (a sequence): one run per lam, its Hessian taken at each natural time in
+    turn (training continues in between). Expected: ``lam`` itself, many times (the flat data
+    directions lifted by L2), with possibly a few eigenvalues in ``[0, lam)`` from the residual
+    term.
 
     Args:
       config: an ``l2theory.train.TrainConfig`` (small: the Hessian has one row per parameter).
       dataset: an ``l2theory.data.Dataset`` (small; all of its training set is used).
       lams: L2 coefficients (``> 0``).
       lr: learning rate (default ``config.lr``).
-      late_tau: natural time ``lam lr t`` at which the Hessian is taken.
+      late_tau: natural time ``lam lr t`` at which the Hessian is taken, or several.
       k, method, num_lanczos: ``hessian_lowest_eigs``'s.
       rtol: relative tolerance for counting an eigenvalue as ``lam``.
 
     Returns:
-      JSON-ready dict: ``rows`` (per lam: ``lam``, ``steps``, ``eigenvalues``, ``ratio``
+      JSON-ready dict: ``rows`` (per lam, and per ``late_tau`` in increasing order: ``lam``,
+      ``late_tau``, ``steps``, ``eigenvalues``, ``residuals`` (Ritz residual norms), ``ratio``
       (eigenvalues / lam), ``n_at_lam`` (how many of the ``k`` are within ``rtol`` of lam),
-      ``n_below_lam``, ``min_ratio``, ``grad_norm`` (of the total loss at that point: small means
-      the run is near a stationary point), ``train_loss`` (data term), ``param_norm_sq``,
-      ``flat_direction_curvature`` (``v.Hv`` for a unit ``flat_direction``, which is ``lam``
-      exactly; None for non-FC models or ``d <= n``) and ``flat_direction_residual``
-      (``||Hv - lam v||``)), ``late_tau``, ``lr``, ``k``, ``n_params``.
+      ``n_below_lam``, ``n_negative``, ``min_ratio``, ``grad_norm`` (of the total loss at that
+      point: small means the run is near a stationary point), ``train_loss`` (data term),
+      ``zero_output_loss`` (the data term with every parameter 0, i.e. of ``f = 0``: a run
+      whose ``train_loss`` is there has collapsed), ``param_norm_sq``, ``flat_direction_curvature`` (``v.Hv`` for a unit ``flat_direction``,
+      which is ``lam`` exactly; None for non-FC models or ``d <= n``) and
+      ``flat_direction_residual`` (``||Hv - lam v||``)), ``late_tau`` (as given), ``late_taus``
+      (sorted), ``lr``, ``k``, ``n_params``.
 
     What to expect, measured on small nets: once the network has collapsed to ``f ~ 0`` (large
     lam, or late enough for depth >= 3) the data Hessian vanishes with the weights and
     ``H = lam I``. Before that, at a nontrivial late point, ``lam`` is an exact eigenvalue (the
     flat directions) but a few eigenvalues can lie below it, even below 0 by an amount of order
     lam (slowly escaping directions, e.g. near-dead ReLU units): the bottom of the spectrum is set
-    by lam, not fixed at lam.
+    by lam, not fixed at lam (``l2theory.figures.hessian`` records the numbers).
     """
     lams = _checks.lams("lams", lams, allow_zero=False)
     lr = config.lr if lr is None else _checks.lr("lr", lr)
-    late_tau = _checks.positive("late_tau", late_tau)
+    scalar = not isinstance(late_tau, (list, tuple, np.ndarray))
+    taus = sorted(_checks.sequence("late_tau", [late_tau] if scalar else late_tau,
+                                   _checks.positive, example="[3.0, 10.0]"))
     x = jnp.asarray(dataset.x_train)
     y = jnp.asarray(dataset.y_train, jnp.int32)
     rows, n_params = [], None
     for lam in lams:
-        steps = max(1, math.ceil(late_tau / (lam * lr) * (1 - 1e-9)))
-        cfg = config.replace(lam=lam, lr=lr, batch_size=None, steps=steps)
-        params, model_state, step = train_full_batch(cfg, dataset, steps)
+        steps_at = [max(1, math.ceil(tau / (lam * lr) * (1 - 1e-9))) for tau in taus]
+        cfg = config.replace(lam=lam, lr=lr, batch_size=None, steps=max(steps_at))
+        hvp_at = grad_at = loss0 = None
+        for tau, (steps, params, model_state, step) in zip(
+                taus, full_batch_states(cfg, dataset, steps_at)):
+            def total(p, ms, lam=lam, step=step):
+                return step.loss(p, ms, x, y)[0] + 0.5 * lam * sum_squares(p)
 
-        def total(p, lam=lam, step=step, model_state=model_state):
-            return step.loss(p, model_state, x, y)[0] + 0.5 * lam * sum_squares(p)
+            if hvp_at is None:  # compiled once per lam, for every late_tau
+                flat0, unravel = ravel_pytree(params)
 
-        eig = hessian_lowest_eigs(total, params, k=k, method=method, num_lanczos=num_lanczos)
-        n_params = eig["n_params"]
-        vals = np.asarray(eig["eigenvalues"])
-        g = ravel_pytree(jax.grad(total)(params))[0]
-        v = flat_direction(params, dataset.x_train)
-        curv = resid = None
-        if v is not None:
-            hv = jax.jvp(jax.grad(total), (params,), (v,))[1]
-            vf, hvf = ravel_pytree(v)[0], ravel_pytree(hv)[0]
-            curv = float(vf @ hvf)
-            resid = float(jnp.linalg.norm(hvf - lam * vf))
-        rows.append({"lam": lam, "steps": steps, "eigenvalues": vals,
-                     "ratio": vals / lam,
-                     "n_at_lam": int(np.sum(np.abs(vals / lam - 1) <= rtol)),
-                     "n_below_lam": int(np.sum(vals < lam * (1 - rtol))),
-                     "min_ratio": float(vals.min() / lam),
-                     "grad_norm": float(jnp.linalg.norm(g)),
-                     "train_loss": float(step.loss(params, model_state, x, y)[0]),
-                     "param_norm_sq": float(sum_squares(params)),
-                     "flat_direction_curvature": curv, "flat_direction_residual": resid,
-                     "method": eig["method"]})
-    return _checks.to_json({"rows": rows, "late_tau": late_tau, "lr": lr, "k": k,
-                            "n_params": n_params})
+                @jax.jit
+                @_precision.full_precision
+                def hvp_at(p, ms, v, total=total, unravel=unravel, dt=flat0.dtype):
+                    g = lambda q: jax.grad(total)(q, ms)  # noqa: E731
+                    return ravel_pytree(jax.jvp(g, (p,), (unravel(v.astype(dt)),))[1])[0]
+
+                grad_at = jax.jit(jax.grad(total))
+                zeros = jax.tree.map(jnp.zeros_like, params)  # every weight 0: f = 0
+                loss0 = float(step.loss(zeros, model_state, x, y)[0])
+            n = int(ravel_pytree(params)[0].size)
+            eig = lowest_eigs_of_hvp(lambda v, p=params, ms=model_state: hvp_at(p, ms, v), n,
+                                     ravel_pytree(params)[0].dtype, k=k, method=method,
+                                     num_lanczos=num_lanczos)
+            n_params = eig["n_params"]
+            vals = np.asarray(eig["eigenvalues"])
+            g = ravel_pytree(grad_at(params, model_state))[0]
+            v = flat_direction(params, dataset.x_train)
+            curv = resid = None
+            if v is not None:
+                vf = ravel_pytree(v)[0]
+                hvf = hvp_at(params, model_state, vf)
+                curv = float(vf @ hvf)
+                resid = float(jnp.linalg.norm(hvf - lam * vf))
+            rows.append({"lam": lam, "late_tau": tau, "steps": steps, "eigenvalues": vals,
+                         "residuals": eig["residuals"], "ratio": vals / lam,
+                         "n_at_lam": int(np.sum(np.abs(vals / lam - 1) <= rtol)),
+                         "n_below_lam": int(np.sum(vals < lam * (1 - rtol))),
+                         "n_negative": int(np.sum(vals < 0)),
+                         "min_ratio": float(vals.min() / lam),
+                         "grad_norm": float(jnp.linalg.norm(g)),
+                         "train_loss": float(step.loss(params, model_state, x, y)[0]),
+                         "zero_output_loss": loss0,
+                         "param_norm_sq": float(sum_squares(params)),
+                         "flat_direction_curvature": curv, "flat_direction_residual": resid,
+                         "method": eig["method"]})
+    return _checks.to_json({"rows": rows, "late_tau": taus[0] if scalar else taus,
+                            "late_taus": taus, "lr": lr, "k": k, "n_params": n_params})

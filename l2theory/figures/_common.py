@@ -47,12 +47,20 @@ def excluded_text(excluded: Mapping[str, Sequence[int]] | None) -> str:
                      for why, runs in (excluded or {}).items() if runs) or "none"
 
 
-def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
+PRESET_HELP = {"quick": "CPU minutes on the shipped Fashion-MNIST subset",
+               "paper": "the paper's datasets/models (GPU)"}
+
+
+def parse_args(name: str, doc: str | None, argv: Sequence[str] | None,
+               presets: Sequence[str] = PRESETS,
+               preset_help: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """The figure scripts' arguments; ``presets``: the figure's presets (its ``CONFIGS`` keys: a
+    figure may have more than ``quick`` and ``paper``), ``preset_help`` what each is."""
     parser = argparse.ArgumentParser(prog=f"python -m l2theory.figures.{name}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="quick",
-                        help="quick: CPU minutes on the shipped Fashion-MNIST subset; paper: the "
-                             "paper's datasets/models (GPU)")
+    helps = {**PRESET_HELP, **(preset_help or {})}
+    parser.add_argument("--preset", choices=tuple(presets), default="quick",
+                        help="; ".join(f"{p}: {helps[p]}" for p in presets if p in helps))
     parser.add_argument("--out", default=None,
                         help=f"output folder (default out/figures/{name}/)")
     parser.add_argument("--tiny", action="store_true",
@@ -67,12 +75,17 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None) -> argpar
 
 def get_config(configs: Mapping[str, dict], preset: str, tiny: Mapping[str, Any] | None = None,
                use_tiny: bool = False) -> dict:
+    """The config of ``preset`` (a copy), with ``preset`` set. ``use_tiny``: updated with the
+    tiny overrides: the preset's own ``"tiny"`` entry when it has one (e.g. a GPU preset shrunk
+    to a CPU-sized check of the same recipe), else the figure's ``tiny``."""
     if preset not in configs:
         raise ValueError(f"preset={preset!r}: unknown preset; valid: {', '.join(configs)}")
     cfg = copy.deepcopy(dict(configs[preset]))
+    own_tiny = cfg.pop("tiny", None)
     cfg["preset"] = preset
-    if use_tiny and tiny:
-        cfg.update(copy.deepcopy(dict(tiny)))
+    overrides = own_tiny if own_tiny is not None else tiny
+    if use_tiny and overrides:
+        cfg.update(copy.deepcopy(dict(overrides)))
         cfg["tiny"] = True
     return cfg
 
@@ -260,8 +273,9 @@ def setup_matplotlib():
 
 
 def main_for(module_name: str, name: str, doc: str | None, configs, tiny,
-             run: Callable[[dict, Path], dict], argv: Sequence[str] | None = None) -> int:
-    args = parse_args(name, doc, argv)
+             run: Callable[[dict, Path], dict], argv: Sequence[str] | None = None,
+             preset_help: Mapping[str, str] | None = None) -> int:
+    args = parse_args(name, doc, argv, presets=tuple(configs), preset_help=preset_help)
     config = get_config(configs, args.preset, tiny, args.tiny)
     if args.panels:
         if "panels" not in config:

@@ -1,29 +1,86 @@
-"""Figure 1: (a) test accuracy vs step for several lam; (b) t* vs lam with ``c / (lam lr)``;
-(c) final test accuracy after a budget of T steps vs lam, the predicted ``lam_opt = c / (lr T)``
-and AutoL2.
+"""Figure 1: the optimal lam of a step budget predicted from one short run, and AutoL2 against
+the best fixed lam, with the statistics that tell a win from seed noise.
 
-What it shows (docs/conventions.md, relations 1, 3, 4): (a) larger lam peaks earlier; (b) the step
-of peak test accuracy follows ``t* = c / (lam lr)``; (c) one short run at the largest lam gives c
-and hence ``lam_opt`` for a budget T, close to the best lam of a sweep; AutoL2 (start at the largest
-lam, divide by 10 when training stalls) matches the best fixed lam without a sweep.
+What it shows (docs/conventions.md, relations 3 and 4):
 
-``--preset paper`` (GPU): WRN-28-10 on CIFAR-10, SGD with momentum 0.9, lr 0.2, batch 128, data
-augmentation (random crop + flip), constant lr. ``--preset quick`` (CPU): an FC-128x3 net (MSE,
-plain SGD, lr 1) on 1000 points of the shipped Fashion-MNIST subset stands in for the WRN
-(said so in the title): a small CNN on CPU learned too little in the minutes available (0.56
-test accuracy after 300 steps); the CNN stand-in is in the collapse figure. In the quick preset
-t* is the step of minimum test loss (with MSE the test accuracy of large lam keeps creeping up
-after the loss minimum, so its peak sits at the end of the run); panel (c) compares final test
-accuracy.
+- (a) final test accuracy after a budget of ``T`` steps against lam (mean +- standard error over
+  seeds), the lams tied with the best within one standard error, and the prediction
+  ``lam_opt = c / (lr T)`` with ``c = lam lr t*`` from one short run per seed at a large lam
+  (``experiments.short_run_c``). The paper preset adds the authors' Figure 1a arms: every lam
+  of their list for 200 epochs with the step schedule, and for ``0.1 / L2`` epochs (their units;
+  ``tau / (lam lr)`` steps in ours) with the step schedule, whose crossing gives ``lam_opt``.
+- (b) test accuracy against step for AutoL2 and the best fixed lam (mean +- standard error), and
+  the steps each needs to reach the best fixed lam's final accuracy.
+- (c) AutoL2's lam at every evaluation (per seed) against ``c / (lr t)``, the lam whose peak
+  falls at step ``t``.
 
-Hardware / runtime: quick 37 s measured on 2 shared CPU cores (AMD EPYC, jax 0.10.2; s = 0.98,
-lam_opt 1.1e-3 predicted vs 1e-3 best, AutoL2 0.737 vs best fixed 0.731 test accuracy); paper: many GPU-hours (WRN-28-10, 7 lam x
-physical time 2 plus the budget sweep; not yet run). Outputs (``--out``, default
-``out/figures/fig1/``): ``fig1.png/.pdf``, ``fig1_curves.csv`` (panel a), ``fig1_tstar.csv``
-(panel b), ``fig1_budget.csv`` (panel c, AutoL2 rows included), ``fig1.json``.
+Statistics (``experiments.autol2_comparison``): AutoL2 and a fixed lam are compared *paired by
+seed* - the lanes of one seed share the initialization, the minibatch order and the augmentation
+and mixup draws (``train.sweep``), so AutoL2 - best fixed is taken per seed and its mean +-
+standard error reported; a claim passes only beyond one standard error, else it is a tie. Speed:
+in each seed the steps for the best fixed lam and for AutoL2 to first reach that seed's final
+accuracy of the best fixed lam (raw evaluations); speed-up = mean steps (best fixed) / mean steps
+(AutoL2), standard error and 95% interval from 2000 bootstrap resamples of the seeds. (The best
+fixed lam is the maximum of noisy means, which favours it slightly.)
+
+Presets (units: our ``lam``, ``lr``, steps; the authors' ``-lr``/``-L2`` flags convert with
+``train.from_autol2_flags``: ``lr = lr_theirs / k``, ``lam = 2 k L2``, k = 10 classes):
+
+- ``paper`` (not run; GPU): the authors' recipe (google/autol2 README and
+  ``jax_wideresnet_exps.py``): WRN-28-10 on CIFAR-10, batch 128, SGD momentum 0.9, their lr 0.2
+  (ours 0.02), random crop + flip + mixup (alpha 1), bfloat16, 390 steps per epoch (50000 // 128).
+  (a) their ``for L2 in L2LIST: -L2=$L2 -epochs=200 -std_wrn_sch`` (lr x0.2 at 30/60/90%) and
+  ``-physicalL2 -epochs=0.02 -std_wrn_sch``, whose comment says "evolved for a time
+  0.02/eta/lambda = 0.1/lambda epochs" (as written the script applies ``-epochs`` as physical
+  time only together with ``-physical``; the comment's intent is used): ``0.1 / L2`` epochs =
+  ``tau / (lam lr)`` steps with ``tau = 2 * 0.02 * 390 = 15.6`` (ours), step schedule, for L2 >=
+  1e-4 (<= 1000 epochs; the README does not list L2LIST: 1e-5 .. 1e-2 is assumed). The two arms
+  meet where ``tau / (lam lr) = T``: ``lam_opt = tau / (lr T)`` (their L2 = 5e-4 at 200
+  epochs). The t* run of their Figure 1b, ``-L2=0.01 -epochs=2`` at constant lr (lam 0.2, 780
+  steps), gives ``c`` and the constant-lr prediction ``c / (lr T)``. (c) ``-L2=0.1 -L2_sch``
+  (AutoL2 from lam 2, delay 0.1, measured every 10 steps, divided by 10) against ``-L2=0.0001
+  -noL2_sch`` (lam 2e-3), both at constant lr for 200 epochs. Cost on one H200, derived (not run)
+  from issue 12's measured 12.2 ms per WRN-28-10 bf16 step of batch 128 (evaluations at one third
+  of a step per image, lanes one after the other, 45 s of compilation per sweep): about 10.8
+  GPU-hours for 2 seeds (``cost_estimate``: 2.87M training steps; the two Figure 1a arms are
+  9.5 h of it, AutoL2 and its comparison 1.2 h).
+- ``gpu`` (6.5 minutes on one H200 by ``cost_estimate``: 49k training steps at an assumed 3 ms
+  each, see ``STEP_SECONDS``, 4 compiled sweeps at 45 s; not yet run, no GPU was available):
+  WRN-16-4 on Fashion-MNIST (all 60000/10000 28x28x1 images, ``L2THEORY_DATA``), the same recipe
+  (batch 128, momentum 0.9, lr 0.02 = their 0.2, crop + flip + mixup, bfloat16), 3 seeds,
+  ``T = 1404`` steps (3 epochs): the fixed grid lam 6e-3 .. 0.6 (their L2 3e-4 .. 3e-2) at
+  constant lr and with the step schedule; AutoL2 from lam 2 (their L2 0.1) at constant lr; c from
+  their t* run (lam 0.2, natural time 3.12 = 780 steps). One command::
+
+      L2THEORY_DATA=/path/to/data python -m l2theory.figures.fig1 --preset gpu --out DIR
+
+  ``--preset gpu --tiny`` runs the same recipe with a WRN-10-1 on 256 images of the shipped
+  subset for a few steps (a CPU or GPU smoke test; ``benchmarks/gpu_check.sh`` runs it).
+- ``quick`` (CPU, about a minute): an FC-128x3 net (NTK parameterization, MSE, plain SGD, lr 1,
+  constant lr, batch 100) on 1000 points of the shipped Fashion-MNIST subset stands in for the WRN
+  (a small CNN on CPU learned too little in the minutes available: 0.56 test accuracy after 300
+  steps); 6 seeds, ``T = 600`` steps, lam 5e-4 .. 1.6e-2; AutoL2 from lam 8e-3 with delay 8e-3
+  (their units: a refractory period of ``2 k delay / lam`` = 20 steps at the start, 200 after
+  one division, 2000 after two: two or three divisions in 600 steps), measured every 5 steps;
+  ``c`` from the step of minimum test *loss* of a short run at lam 3.2e-2 (natural time 3; with
+  MSE the test accuracy of a large lam keeps creeping up after the loss minimum, see the
+  collapse figure).
+
+Measured (``--preset quick``, 32 s on 2 shared CPU cores, load average 1.2-2, jax 0.10.2):
+AutoL2 - best fixed lam (1e-3), paired over 8 seeds: +0.0044 +- 0.0009 final test accuracy
+(0.7376 +- 0.0025 vs 0.7333 +- 0.0025): PASS; steps to the best fixed lam's final accuracy 521
++- 13 (AutoL2) vs 578 +- 12, speed-up 1.11 +- 0.02 (95% interval 1.07-1.16): PASS; c = 0.723 +-
+0.009, lam_opt = c/(lr T) = 1.2e-3 against the best 1e-3 (tied with 5e-4): ratio 1.20, PASS.
+AutoL2 divided lam twice in every seed (at steps 40-65 and 245-275): 8e-3 -> 8e-5.
+
+Outputs (``--out``, default ``out/figures/fig1/``): ``fig1.png/.pdf``, ``fig1_curves.csv``
+(metric per evaluation: every fixed-lam and AutoL2 lane), ``fig1_lams.csv`` (final metric per
+arm and lam: mean, standard error, tied with the best), ``fig1_autol2.csv`` (AutoL2's
+measurements: step, minibatch loss and accuracy, lam, per seed), ``fig1.json``.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -33,39 +90,194 @@ from l2theory.figures import _common
 
 NAME = "fig1"
 
+# ------------------------------------------------------------------------------ presets
 # Quick stand-in for the WRN. (A small CNN on CPU, 300 steps, learned too little - best 0.56 test
 # accuracy, AutoL2 0.39 - in ~5 min, so the quick preset uses an FC net; the CNN stand-in is in
 # the collapse figure.) AutoL2 measures every 5 steps; delay 8e-3 (the authors' units) is a
 # refractory period of 2 k delay / lam = 20 steps at the start lam 8e-3: with a 100-step period
-# the start lam (t* ~ 40-80 steps) collapsed the net before the first division and AutoL2 ended
-# at 0.50 test accuracy vs 0.73 for the best fixed lam.
+# the start lam (t* ~ 40-80 steps) collapsed the net before the first division.
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
-           batch_size=100, eval_every=5, train_eval_size=200,
+           batch_size=100, eval_every=10, train_eval_size=200,
            autol2_measure_every=5, autol2_delay=8e-3)
-# units: lam (L2 coefficient), lr (per step), natural_time = lam lr t, budget in steps
+
+
+def _theirs(l2s):
+    """Their ``-L2`` values as our lam (k = 10 classes, ``train.from_autol2_flags``)."""
+    from l2theory import train
+
+    return [train.from_autol2_flags(0.2, l2, 10)[1] for l2 in l2s]
+
+
+# The authors' recipe: batch 128, momentum 0.9, crop + flip + mixup (alpha 1), their lr 0.2
+# (ours 0.02), AutoL2 measured every 10 steps, delay 0.1, divided by 10; bfloat16 compute.
+_RECIPE = dict(loss="xent", batch_size=128, momentum=0.9, augment=True, mixup=True,
+               compute_dtype="bfloat16", autol2_measure_every=10, autol2_delay=0.1,
+               autol2_factor=10.0)
+_LR = 0.02  # train.from_autol2_flags(0.2, ..., 10)[0]
+_CIFAR_EPOCH = 50000 // 128  # 390 steps
+_FMNIST_EPOCH = 60000 // 128  # 468 steps
+# their t* run (README, Figure 1b): -L2=0.01 -epochs=2 at constant lr: lam 0.2 for 780 steps,
+# natural time 0.2 * 0.02 * 780 = 3.12
+_SHORT_TAU = 0.2 * _LR * 2 * _CIFAR_EPOCH
+
 CONFIGS = {
-    "quick": {"title": "quick stand-in for WRN-28-10/CIFAR-10: FC-128x3 (MSE, plain SGD) on "
-                       "Fashion-MNIST subset",
-              "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
-              "model": _FC, "lr": 1.0, "seeds": [0, 1], "metric": "test_loss",
-              "lams": [2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2], "natural_time": 2.0,
-              "budget": 600, "budget_lams": [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
-              "autol2_start": 8e-3},
-    "paper": {"title": "WRN-28-10 on CIFAR-10 (momentum 0.9, lr 0.2, augmentation)",
-              "dataset": "cifar10", "n_train": None, "n_test": None,
-              "metric": "test_acc", "model": dict(model="wrn-28-10", loss="xent", batch_size=128, eval_every=200,
-                            momentum=0.9, augment=True, train_eval_size=10000,
-                            autol2_measure_every=10, autol2_delay=0.1,
-                            compute_dtype="bfloat16"),
-              "lr": 0.2, "seeds": [0],
-              "lams": [1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3], "natural_time": 2.0,
-              "budget": 40000, "budget_lams": [1e-5, 3e-5, 1e-4, 3e-4, 1e-3]},
+    "quick": {
+        "title": "quick stand-in for WRN-28-10 / CIFAR-10: FC-128x3 (MSE, plain SGD, constant "
+                 "lr) on 1000 Fashion-MNIST subset points",
+        "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
+        "model": _FC, "lr": 1.0, "seeds": list(range(8)), "budget": 600,
+        "metric": "test_acc", "lams": [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
+        "autol2_start": 8e-3,
+        "lam_large": 3.2e-2, "short_natural_time": 3.0, "t_star_metric": "test_loss",
+        "short_model": {"evals_per_decade": 20},
+        "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
+        "lam_opt": {"arm": "constant", "from": "short"},
+    },
+    "gpu": {
+        "title": "WRN-16-4 on Fashion-MNIST, the authors' recipe (momentum 0.9, their lr 0.2, "
+                 "batch 128, crop + flip + mixup)",
+        "dataset": "fashion_mnist", "n_train": None, "n_test": None,
+        "model": dict(_RECIPE, model="wrn-16-4", eval_every=78, train_eval_size=1000),
+        "lr": _LR, "seeds": [0, 1, 2], "budget": 3 * _FMNIST_EPOCH,
+        "metric": "test_acc", "lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
+        "autol2_start": _theirs([0.1])[0],
+        "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
+        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        "step_lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
+        "scaled_lams": None, "scaled_natural_time": None,
+        "lam_opt": {"arm": "constant", "from": "short"},
+        "chunk_size": None,
+        # a smoke test of the same recipe (CPU or GPU, seconds to minutes): a WRN-10-1 on 256
+        # images of the shipped subset
+        "tiny": {"dataset": "fashion_mnist_subset", "n_train": 256, "n_test": 128,
+                 "model": dict(_RECIPE, model="wrn-10-1", batch_size=16, eval_every=5,
+                               train_eval_size=64, compute_dtype=None),
+                 "seeds": [0, 1], "budget": 10, "lams": [0.2, 0.6], "step_lams": [0.2, 0.6],
+                 "lam_large": 0.6, "short_natural_time": 0.12,
+                 "short_model": {"evals_per_decade": 10}},
+    },
+    "paper": {
+        "title": "WRN-28-10 on CIFAR-10, the authors' recipe (momentum 0.9, their lr 0.2, "
+                 "batch 128, crop + flip + mixup)",
+        "dataset": "cifar10", "n_train": None, "n_test": None,
+        "model": dict(_RECIPE, model="wrn-28-10", eval_every=_CIFAR_EPOCH,
+                      train_eval_size=5000),
+        "lr": _LR, "seeds": [0, 1], "budget": 200 * _CIFAR_EPOCH,
+        "metric": "test_acc",
+        # (c): AutoL2 from their L2 = 0.1 against their L2 = 1e-4, both at constant lr
+        "lams": _theirs([1e-4]), "autol2_start": _theirs([0.1])[0],
+        # their t* run: -L2=0.01 -epochs=2 at constant lr
+        "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
+        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        # (a): their L2 list (assumed; the README does not give it) for 200 epochs with the step
+        # schedule, and for 0.1 / L2 epochs (L2 >= 1e-4: at most 1000 epochs)
+        "step_lams": _theirs([1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 3e-3, 1e-2]),
+        "scaled_lams": _theirs([1e-4, 3e-4, 5e-4, 1e-3, 3e-3, 1e-2]),
+        "scaled_natural_time": 2 * 0.02 * _CIFAR_EPOCH,  # 0.1 / L2 epochs = 15.6 / (lam lr)
+        "lam_opt": {"arm": "step", "from": "scaled"},
+        "chunk_size": 1,  # one WRN-28-10 fills the GPU: lanes one after the other
+    },
 }
 TINY = {"n_train": 200, "n_test": 200,
-        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100,
-                      autol2_measure_every=5, autol2_delay=0.04),
-        "seeds": [0], "lams": [0.02, 0.08], "natural_time": 0.1, "budget": 30,
-        "budget_lams": [0.02, 0.08]}
+        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100, eval_every=5,
+                      autol2_measure_every=5, autol2_delay=0.004),
+        "seeds": [0, 1], "lams": [0.02, 0.08], "budget": 30, "autol2_start": 0.08,
+        "lam_large": 0.08, "short_natural_time": 1.0}
+PRESET_HELP = {"gpu": "WRN-16-4 on the full Fashion-MNIST, the authors' recipe, <= 8 min on one "
+                      "H200 (needs L2THEORY_DATA)"}
+
+# Seconds per training step (batch 128) on one H200, for cost_estimate. WRN-28-10: measured
+# (issue 12: bfloat16, 12.2 ms per batch of 128 = 10.5k images/s). WRN-16-4 on 28x28x1: derived,
+# 12.2 ms x 2.10e11 / 3.67e12 (FLOPs of a gradient step, XLA cost analysis: WRN-16-4 on 28x28x1
+# vs WRN-28-10 on 32x32x3) = 0.70 ms at WRN-28-10's efficiency, x4 for a small model's lower GPU
+# efficiency (conservative): 3 ms. An evaluation costs a third of a training step per image
+# (forward only). Compilation: assumed 45 s per compiled sweep program on a GPU.
+STEP_SECONDS = {"wrn-28-10": 12.2e-3, "wrn-16-4": 3.0e-3}
+COMPILE_SECONDS = 45.0
+
+
+# ------------------------------------------------------------------------------ configs
+
+
+def train_configs(config: dict) -> dict:
+    """The ``TrainConfig`` of each arm of ``config``: ``constant`` (fixed lam, constant lr),
+    ``step`` (fixed lam, the step schedule: lr x0.2 at 30/60/90%), ``autol2`` (constant lr),
+    ``short`` (the short run that gives ``c``; constant lr). Raises naming a bad field."""
+    base = _common.train_config(config["model"]).replace(lr=config["lr"],
+                                                         steps=config["budget"])
+    return {"constant": base.replace(lr_schedule="constant", lam_schedule="constant"),
+            "step": base.replace(lr_schedule="step", lam_schedule="constant"),
+            "autol2": base.replace(lr_schedule="constant", lam_schedule="autol2",
+                                   lam=config["autol2_start"]),
+            "short": base.replace(lr_schedule="constant", lam_schedule="constant",
+                                  **config.get("short_model", {}))}
+
+
+def _n_evals(cfg, steps: int) -> int:
+    t, n = 0, 1
+    while t < steps:
+        t, n = cfg.next_eval_step(t, steps), n + 1
+    return n
+
+
+def cost_estimate(config: dict) -> dict | None:
+    """Training steps, evaluations and estimated seconds on one H200 of each part of ``config``
+    (``None`` for a model without a step time in ``STEP_SECONDS``). Lanes are counted one after
+    the other (each at its own length); an evaluation costs ``(n_test + train_eval_size) / (3 *
+    batch)`` steps; plus ``COMPILE_SECONDS`` per compiled sweep."""
+    model = config["model"]["model"]
+    if model not in STEP_SECONDS or config.get("tiny"):
+        return None
+    sec = STEP_SECONDS[model]
+    cfgs = train_configs(config)
+    n_test = config["n_test"] or {"cifar10": 10000, "fashion_mnist": 10000}.get(
+        config["dataset"], 10000)
+    per_eval = (n_test + (cfgs["constant"].train_eval_size or 0)) / (3 * cfgs["constant"]
+                                                                       .batch_size)
+    seeds, lr, T = len(config["seeds"]), config["lr"], config["budget"]
+    parts = {}
+
+    def add(name, cfg, lengths):
+        steps = sum(lengths) * seeds
+        evals = sum(_n_evals(cfg, n) for n in lengths) * seeds
+        parts[name] = {"lanes": len(lengths) * seeds, "steps": steps, "evaluations": evals,
+                       "seconds": (steps + evals * per_eval) * sec + COMPILE_SECONDS}
+
+    add("short", cfgs["short"], [math.ceil(config["short_natural_time"]
+                                           / (config["lam_large"] * lr))])
+    add("constant", cfgs["constant"], [T] * len(config["lams"]))
+    add("autol2", cfgs["autol2"], [T])
+    if config.get("step_lams"):
+        add("step", cfgs["step"], [T] * len(config["step_lams"]))
+    if config.get("scaled_lams"):
+        add("scaled", cfgs["step"], [math.ceil(config["scaled_natural_time"] / (lam * lr))
+                                     for lam in config["scaled_lams"]])
+    total = sum(p["seconds"] for p in parts.values())
+    return {"parts": parts, "seconds": total, "hours": total / 3600, "step_seconds": sec,
+            "compile_seconds": COMPILE_SECONDS, "model": model}
+
+
+# ------------------------------------------------------------------------------ run
+
+
+def _mean_se(columns):
+    """Mean and standard error over seeds of equal-length curves (None lanes skipped)."""
+    arr = np.array([c for c in columns if c is not None], np.float64)
+    mean = arr.mean(0)
+    se = arr.std(0, ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else np.zeros_like(mean)
+    return mean, se
+
+
+def _arm(rows, lams, seeds, metric, mode):
+    from l2theory import experiments as ex
+    from l2theory._experiments.autol2 import final_by_seed
+
+    got = ex.per_lam(rows, lams, metric=metric)
+    tied = ex.best_within_noise(got["mean"], got["se"], mode)
+    got["tied"] = [lams[i] for i in tied]
+    got["best"] = lams[tied[0]] if tied else None
+    got["final_by_seed"] = final_by_seed(rows, lams, seeds, metric=metric)
+    return got
 
 
 def run(config: dict, out: Path, progress: bool = False) -> dict:
@@ -73,108 +285,234 @@ def run(config: dict, out: Path, progress: bool = False) -> dict:
     plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
     from l2theory import train
+    from l2theory._experiments.budget import lam_opt_row
 
     _common.print_config(NAME, config)
+    est = cost_estimate(config)
+    if est is not None:
+        print(f"   estimated cost on one H200: {est['seconds']:.0f} s ({est['hours']:.2f} h; "
+              + ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in est["parts"].items()) + ")")
     start = time.perf_counter()
     ds = _common.load_dataset(config["dataset"], n_train=config["n_train"],
-                              n_test=config["n_test"], downsample=config.get("downsample", 1))
-    lr, seeds = config["lr"], config["seeds"]
-    cfg = _common.train_config(config["model"]).replace(lr=lr)
-    t0 = time.perf_counter()
-    rows = train.sweep(cfg, ds, lam=config["lams"], lr=[lr], seeds=seeds,
-                       natural_time=config["natural_time"], progress=progress,
-                       chunk_size=len(config["lams"]) * len(seeds), desc="fig1 t* sweep")
-    col = ex.collapse(rows, metric=config["metric"], n_boot=200)
-    t1 = time.perf_counter()
-    # c from the short run(s) at the largest lam (the paper's recipe for lam_opt)
-    lam_large = max(config["lams"])
-    large = [ln for ln in col["lanes"]
-             if np.isclose(ln["lam"], lam_large, rtol=1e-5) and ln["t_star"] is not None]
-    c_large = float(np.exp(np.mean(np.log([ln["lam_lr_t_star"] for ln in large]))))
-    budget = config["budget"]
-    lam_pred = c_large / (lr * budget)
-    blams = sorted(config["budget_lams"])
-    bcfg = cfg.replace(steps=budget, eval_every=min(cfg.eval_every * 4, budget))
-    # one compiled program for every lane (they are small; lanes of equal length)
-    fixed = ex.per_lam(train.sweep(bcfg, ds, lam=blams, lr=[lr], seeds=seeds, progress=progress,
-                                   chunk_size=len(blams) * len(seeds), desc="fig1 fixed lam"),
-                       blams)
-    lam_start = config.get("autol2_start") or max(blams)
-    auto_rows = train.sweep(bcfg.replace(lam_schedule="autol2"), ds, lam=[lam_start], lr=[lr],
-                            seeds=seeds, progress=progress, chunk_size=len(seeds),
-                            desc="fig1 AutoL2")
-    auto_final = []
-    auto_lam_final = []
-    for run_id in np.unique(auto_rows["run"]):
-        m = auto_rows["run"] == run_id
-        if not np.any(auto_rows["diverged"][m]):
-            auto_final.append(float(auto_rows["test_acc"][m][-1]))
-            auto_lam_final.append(float(auto_rows["lam"][m][-1]))
-    t2 = time.perf_counter()
+                              n_test=config["n_test"])
+    cfgs = train_configs(config)
+    lr, seeds, T, metric = config["lr"], config["seeds"], config["budget"], config["metric"]
+    mode = "min" if "loss" in metric else "max"
+    chunk = config.get("chunk_size")
+    seconds = {}
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    ex.plot_collapse(axes[0], rows, clock="steps", metric="test_acc",
-                     mark_peaks=config["metric"] == "test_acc")
-    axes[0].set_title("(a) test accuracy vs step (color: lam)", fontsize=9)
-    used = [ln for ln in col["lanes"] if ln["excluded"] is None]
-    axes[1].plot([ln["lam"] for ln in used], [ln["t_star"] for ln in used], "o",
-                 label="t* per lane")
-    c = col["fit"]["c_slope1"] if col["fit"] else c_large
-    xl = np.geomspace(min(config["lams"]), max(config["lams"]), 30)
-    if np.isfinite(c) and c > 0:
-        axes[1].plot(xl, c / (xl * lr), "k--", label=f"c / (lam lr), c = {c:.3g}")
-    if used or (np.isfinite(c) and c > 0):  # log axes need positive data
-        axes[1].set_xscale("log")
-        axes[1].set_yscale("log")
-    axes[1].set_xlabel("lam")
-    axes[1].set_ylabel(f"t* (steps to {'min' if 'loss' in config['metric'] else 'max'} "
-                       f"{config['metric']})")
-    axes[1].set_title("(b) steps to peak (t*) vs lam", fontsize=9)
-    axes[1].legend(fontsize=7)
-    mean = [np.nan if v is None else v for v in fixed["mean"]]
-    std = [np.nan if v is None else v for v in fixed["std"]]
-    axes[2].errorbar(blams, mean, yerr=std, marker="o", capsize=2,
-                     label=f"fixed lam, T = {budget} steps")
-    if np.isfinite(lam_pred):
-        axes[2].axvline(lam_pred, color="g", ls="--",
-                        label=f"predicted lam_opt = {lam_pred:.3g}")
-    if auto_final:
-        am = float(np.mean(auto_final))
-        axes[2].axhline(am, color="r", ls=":", label=f"AutoL2 (start {lam_start:g}): {am:.3f}")
-    axes[2].set_xscale("log")
-    axes[2].set_xlabel("lam")
-    axes[2].set_ylabel(f"test accuracy after {budget} steps")
-    axes[2].set_title("(c) optimal lam and AutoL2", fontsize=9)
-    axes[2].legend(fontsize=7)
+    t0 = time.perf_counter()
+    short = ex.short_run_c(cfgs["short"], ds, lam_large=config["lam_large"], lr=lr, seeds=seeds,
+                           short_natural_time=config["short_natural_time"],
+                           metric=config["t_star_metric"], progress=progress)
+    seconds["short"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    comp = ex.autol2_comparison(cfgs["constant"], ds, budget=T, lams=config["lams"],
+                                lam_start=config["autol2_start"], seeds=seeds, metric=metric,
+                                chunk_size=chunk, progress=progress)
+    seconds["constant_and_autol2"] = time.perf_counter() - t0
+    arms = {"constant": {**comp["fixed"], "tied": comp["best_fixed"]["tied"],
+                         "best": comp["best_fixed"]["lam"], "steps": [T] * len(config["lams"])}}
+    if config.get("step_lams"):
+        t0 = time.perf_counter()
+        lams = sorted(config["step_lams"])
+        rows = train.sweep(cfgs["step"], ds, lam=lams, lr=[lr], seeds=seeds, progress=progress,
+                           chunk_size=chunk, desc=f"step schedule, {len(lams) * len(seeds)} runs")
+        arms["step"] = _arm(rows, lams, seeds, metric, mode)
+        seconds["step"] = time.perf_counter() - t0
+    if config.get("scaled_lams"):
+        t0 = time.perf_counter()
+        lams = sorted(config["scaled_lams"])
+        rows = train.sweep(cfgs["step"], ds, lam=lams, lr=[lr], seeds=seeds, progress=progress,
+                           natural_time=config["scaled_natural_time"], chunk_size=chunk,
+                           desc=f"step schedule, 1/lam budgets, {len(lams) * len(seeds)} runs")
+        arms["scaled"] = _arm(rows, lams, seeds, metric, mode)
+        seconds["scaled"] = time.perf_counter() - t0
+
+    # lam_opt: from the short run (c / (lr T)) and from the 1/lam arm (tau / (lr T))
+    preds = {"short": short["c"] / (lr * T)}
+    if config.get("scaled_lams"):
+        preds["scaled"] = config["scaled_natural_time"] / (lr * T)
+    which = config["lam_opt"]
+    arm = arms[which["arm"]]
+    lam_opt = {"arm": which["arm"], "from": which["from"], "predictions": preds,
+               "row": lam_opt_row(T, preds[which["from"]], arm["lam"], arm, mode)}
+    auto_vs_step = None
+    if "step" in arms:
+        from l2theory._experiments.autol2 import paired_difference, verdict
+
+        i = arms["step"]["lam"].index(arms["step"]["best"])
+        auto_vs_step = paired_difference(comp["autol2"]["final_by_seed"],
+                                         arms["step"]["final_by_seed"][i])
+        auto_vs_step["verdict"] = verdict(auto_vs_step["mean"], auto_vs_step["se"],
+                                          higher_is_better=mode == "max")
+        auto_vs_step["lam"] = arms["step"]["best"]
+
+    files = _plot(plt, config, out, short, comp, arms, lam_opt)
+    files += _tables(out, config, comp, arms)
+    _print(config, short, comp, arms, lam_opt, auto_vs_step)
+    return _common.save_summary(out, NAME, config, {
+        "short": short, "comparison": comp, "arms": arms, "lam_opt": lam_opt,
+        "autol2_vs_step_best": auto_vs_step, "budget": T, "lr": lr, "metric": metric,
+        "cost_estimate": est, "seconds": seconds}, start, files)
+
+
+def _plot(plt, config, out, short, comp, arms, lam_opt) -> list[str]:
+    T, lr, metric = config["budget"], config["lr"], config["metric"]
+    label = {"test_acc": "test accuracy", "test_loss": "test loss"}.get(metric, metric)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.6))
+    # (a) final metric vs lam
+    ax = axes[0]
+    styles = {"constant": ("o", f"fixed $\\lambda$, constant lr, {T} steps"),
+              "step": ("s", f"fixed $\\lambda$, step schedule, {T} steps"),
+              "scaled": ("^", f"step schedule, {config.get('scaled_natural_time') or 0:.3g}"
+                              r"$/(\lambda\eta)$ steps")}
+    for name, a in arms.items():
+        marker, text = styles[name]
+        mean = np.array([np.nan if v is None else v for v in a["mean"]])
+        se = np.array([0.0 if v is None else v for v in a["se"]])
+        line = ax.errorbar(a["lam"], mean, yerr=se, marker=marker, capsize=2, label=text)[0]
+        tied = [lam for lam in a["tied"]]
+        ax.plot(tied, [mean[a["lam"].index(lam)] for lam in tied], marker, ms=12, mfc="none",
+                color=line.get_color(), label="tied with its best (1 SE)" if name == "constant"
+                else None)
+    auto = comp["autol2"]
+    if auto["mean"] is not None:
+        ax.axhline(auto["mean"], color="r", ls=":",
+                   label=f"AutoL2 from $\\lambda$ = {auto['lam_start']:g} (mean, +-SE band)")
+        ax.axhspan(auto["mean"] - (auto["se"] or 0), auto["mean"] + (auto["se"] or 0),
+                   color="r", alpha=0.12)
+    for key, color, ls, text in (("short", "g", "--", r"predicted $\lambda_{opt} = c/(\eta T)$"),
+                                 ("scaled", "m", "-.", r"$\tau/(\eta T)$: 1/$\lambda$ budget = T")):
+        if key in lam_opt["predictions"]:
+            ax.axvline(lam_opt["predictions"][key], color=color, ls=ls,
+                       label=f"{text} = {lam_opt['predictions'][key]:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$\lambda$")
+    ax.set_ylabel(f"{label} after the budget (mean +- SE over {len(config['seeds'])} seeds)")
+    ax.set_title(f"(a) final {label} vs $\\lambda$; c = {short['c']:.3g} from a short run at "
+                 f"$\\lambda$ = {config['lam_large']:g}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
+    # (b) metric vs step: AutoL2 and the best fixed lam
+    ax = axes[1]
+    steps = np.array(comp["curves"]["step"], np.float64)
+    best = comp["best_fixed"]["lam"]
+    i = comp["fixed"]["lam"].index(best)
+    for cols, color, text, hits in (
+            (comp["curves"]["fixed"][i], "C0", f"best fixed $\\lambda$ = {best:g}",
+             comp["best_fixed"]["steps_to_target"]),
+            (comp["curves"]["autol2"], "r", "AutoL2", auto["steps_to_target"])):
+        mean, se = _mean_se(cols)
+        ax.plot(steps, mean, color=color, label=f"{text} (mean, +-SE band)")
+        ax.fill_between(steps, mean - se, mean + se, color=color, alpha=0.2)
+        got = [h for h in hits if h is not None]
+        if got:
+            ax.axvline(np.mean(got), color=color, ls="--", lw=1,
+                       label=f"{text}: steps to target, mean {np.mean(got):.0f}")
+    tgt = [t for t in (comp["speed"] or {}).get("target_per_seed", []) if t is not None]
+    if tgt:
+        ax.axhline(np.mean(tgt), color="k", ls=":", lw=1,
+                   label=f"target: best fixed $\\lambda$'s final {label} (mean {np.mean(tgt):.3f})")
+    late = np.concatenate([np.asarray(c, np.float64)[len(steps) // 4:]
+                           for c in comp["curves"]["autol2"] + comp["curves"]["fixed"][i]
+                           if c is not None])
+    if late.size:
+        lo, hi = np.nanmin(late), np.nanmax(late)
+        ax.set_ylim(lo - 0.3 * (hi - lo), hi + 0.1 * (hi - lo))
+    ax.set_xlabel(r"$t$ (steps)")
+    ax.set_ylabel(label)
+    sp = comp["speed"]
+    ax.set_title("(b) AutoL2 vs the best fixed $\\lambda$" + (
+        f": speed-up {sp['speedup']:.2f} +- {sp['se']:.2f}" if sp and sp["se"] is not None
+        else ""), fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
+    # (c) AutoL2's lam(t) against c / (lr t)
+    ax = axes[2]
+    tr = auto["lam_trace"]
+    ts = np.array(tr["step"], np.float64)
+    keep = ts > 0
+    for s, lam_t in zip(config["seeds"], tr["lam"]):
+        lam_t = np.asarray(lam_t, np.float64)
+        pos = keep & (lam_t > 0)
+        ax.step(ts[pos], lam_t[pos], where="post", alpha=0.7, lw=1,
+                label="AutoL2 $\\lambda(t)$, one line per seed" if s == config["seeds"][0]
+                else None)
+    x = np.geomspace(max(1.0, ts[keep].min()), T, 50)
+    ax.plot(x, short["c"] / (lr * x), "g--", label=r"$c/(\eta t)$: $\lambda$ peaking at $t$")
+    ax.axhline(best, color="C0", ls=":", label=f"best fixed $\\lambda$ = {best:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$t$ (steps)")
+    ax.set_ylabel(r"$\lambda$ in force")
+    ax.set_title(f"(c) AutoL2's $\\lambda$ (divisions per seed: "
+                 f"{_common.numbers(auto['n_decays'], 'd')})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
     fig.suptitle(f"Figure 1 - {config['title']} (preset {config['preset']})", fontsize=10)
     fig.tight_layout()
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", _common.lane_curves(rows)))
-    files.append(_common.save_csv(out / f"{NAME}_tstar.csv", [
-        {k: ln[k] for k in ("run", "lam", "lr", "seed", "t_star", "lam_lr_t_star", "value",
-                            "excluded")} for ln in col["lanes"]]))
-    brows = [{"arm": "fixed", "lam": lam, "final_test_acc_mean": m, "final_test_acc_std": s}
-             for lam, m, s in zip(blams, mean, std)]
-    brows += [{"arm": "autol2", "lam": lam_f, "seed": s, "final_test_acc_mean": a}
-              for s, a, lam_f in zip(seeds, auto_final, auto_lam_final)]
-    files.append(_common.save_csv(out / f"{NAME}_budget.csv", brows))
-    ib = int(np.nanargmax(mean))
-    best = {"lam": blams[ib], "final_mean": mean[ib], "final_std": std[ib]}
-    auto = {"final_mean": float(np.mean(auto_final)) if auto_final else None,
-            "final_std": float(np.std(auto_final)) if auto_final else None,
-            "final_per_seed": auto_final, "final_lam": auto_lam_final,
-            "lam_start": lam_start}
-    print(f"   c (lam = {lam_large:g}) = {c_large:.3g}; lam_pred {lam_pred:.3g}, best lam "
-          f"{best['lam']:.3g} ({best['final_mean']:.4f}); AutoL2 {auto['final_mean']}")
-    return _common.save_summary(out, NAME, config, {
-        "collapse": {k: col[k] for k in ("fit", "lam_lr_t_star", "excluded", "n_included")},
-        "lanes": col["lanes"], "c_large": c_large, "lam_large": lam_large, "lam_pred": lam_pred,
-        "budget": budget, "fixed": fixed, "best_fixed": best, "autol2": auto,
-        "seconds": {"sweep": t1 - t0, "budget": t2 - t1}}, start, files)
+    return _common.save_figure(fig, out, NAME)
+
+
+def _tables(out, config, comp, arms) -> list[str]:
+    metric, seeds = config["metric"], config["seeds"]
+    files = []
+    rows = []
+    steps = comp["curves"]["step"]
+    for lam, per_seed in zip(comp["fixed"]["lam"], comp["curves"]["fixed"]):
+        for s, vals in zip(seeds, per_seed):
+            rows += [{"arm": "constant", "lam": lam, "seed": s, "step": t, metric: v}
+                     for t, v in zip(steps, vals or [])]
+    for s, vals in zip(seeds, comp["curves"]["autol2"]):
+        rows += [{"arm": "autol2", "lam": lam_t, "seed": s, "step": t, metric: v}
+                 for t, v, lam_t in zip(steps, vals or [], comp["autol2"]["lam_trace"]["lam"][
+                     seeds.index(s)])]
+    files.append(_common.save_csv(out / f"{NAME}_curves.csv", rows))
+    rows = []
+    for name, a in arms.items():
+        for i, lam in enumerate(a["lam"]):
+            rows.append({"arm": name, "lam": lam, "steps": a["steps"][i],
+                         f"final_{metric}_mean": a["mean"][i], f"final_{metric}_se": a["se"][i],
+                         "n_seeds": len(a["per_seed"][i]), "tied_with_best": lam in a["tied"]})
+    auto = comp["autol2"]
+    rows.append({"arm": "autol2", "lam": auto["lam_start"], "steps": config["budget"],
+                 f"final_{metric}_mean": auto["mean"], f"final_{metric}_se": auto["se"],
+                 "n_seeds": sum(v is not None for v in auto["final_by_seed"]),
+                 "tied_with_best": None})
+    files.append(_common.save_csv(out / f"{NAME}_lams.csv", rows))
+    rows = []
+    for s, rec in zip(seeds, auto["record"]):
+        rows += [{"seed": s, "step": t, "train_loss": loss, "train_acc": acc, "lam": lam}
+                 for t, loss, acc, lam in zip(rec["step"], rec["train_loss"], rec["train_acc"],
+                                              rec["lam"])]
+    files.append(_common.save_csv(out / f"{NAME}_autol2.csv", rows))
+    return files
+
+
+def _print(config, short, comp, arms, lam_opt, auto_vs_step) -> None:
+    pm = _common.pm
+    d, sp = comp["difference"], comp["speed"]
+    row = lam_opt["row"]
+    print(f"   c = {pm(short['c'], short['c_se'], '.3g')} (short run at lam "
+          f"{config['lam_large']:g}, t* from {config['t_star_metric']}); predicted lam_opt "
+          + ", ".join(f"{k} {v:.3g}" for k, v in lam_opt["predictions"].items())
+          + f"; swept best ({lam_opt['arm']}) {row['lam_best']:.3g} (tied: "
+          f"{_common.numbers(row['lam_best_set'])})")
+    print(f"   final {config['metric']}: best fixed lam {comp['best_fixed']['lam']:g} "
+          f"{pm(comp['best_fixed']['mean'], comp['best_fixed']['se'])}, AutoL2 "
+          f"{pm(comp['autol2']['mean'], comp['autol2']['se'])}; AutoL2 - best (paired by seed) "
+          f"{pm(d['mean'], d['se'])}: {d['verdict']}")
+    if sp:
+        print(f"   steps to target: best fixed {pm(sp['steps_ref_mean'], sp['steps_ref_se'], '.0f')}"
+              f", AutoL2 {pm(sp['steps_new_mean'], sp['steps_new_se'], '.0f')} (reached in "
+              f"{sp['n_reached_new']}/{sp['n']} seeds); speed-up {pm(sp['speedup'], sp['se'], '.2f')}"
+              f": {sp['verdict']}")
+    if auto_vs_step:
+        print(f"   AutoL2 (constant lr) - best step-schedule lam {auto_vs_step['lam']:g}: "
+              f"{pm(auto_vs_step['mean'], auto_vs_step['se'])}: {auto_vs_step['verdict']}")
 
 
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv,
+                            preset_help=PRESET_HELP)
 
 
 if __name__ == "__main__":
