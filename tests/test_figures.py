@@ -68,7 +68,7 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
                 "within a factor 2 of the swept best lam (Figure 1", "distance decreases",
                 "flat data directions", "collapsed to f = 0",
                 "t* within 25% for the CNN at >= 64 channels", "distance falls as channels grow",
-                "infinite-width", "Krylov error estimate"):
+                "infinite-width lam lr t* spread", "Krylov error estimate"):
         assert sum(key in ln for ln in lines) == 1, key
     assert "Total runtime" in text and "Machine:" in text
     for name in EXPECTED:  # a caption per figure
