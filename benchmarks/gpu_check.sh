@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Every GPU check of l2theory in one command: under 9 minutes on one H200 (each part has its own
-# time limit, SIGINT then SIGKILL 5 s later; the limits add up to 505 s), at most 8 result files.
+# time limit, SIGINT then SIGKILL 5 s later; the limits add up to 500 s), at most 8 result files.
 #
 #   1. tests     the test suite on the GPU: pytest with $WORKERS xdist workers (default 12), no
-#                GPU memory preallocation, each worker's memory capped           [T_TESTS=150 s]
+#                GPU memory preallocation, each worker's memory capped           [T_TESTS=140 s]
 #   2. training  benchmarks/bench_training.py --preset gpu: engine vs bare step, rows in order of
 #                importance (FC, FC sweep of 16 lanes, WRN-28-10 bf16, 4 WRN-28-10 runs in one
 #                program, bare WRN-28-10 bf16 without BatchNorm, WRN-28-10 fp32, WRN-16-4,
-#                FC tf32, FC sweeps of 64/256 lanes); the JSON after each row [T_TRAINING=170 s]
+#                FC tf32, FC sweeps of 64/256 lanes); the JSON after each row [T_TRAINING=150 s]
 #   3. collapse  benchmarks/bench_collapse.py: the paper FC t*-collapse panel (30 lanes, full
-#                Fashion-MNIST) in one compiled program; target < 15 s          [T_COLLAPSE=75 s]
-#   4. solvers   benchmarks/bench_solvers.py --preset gpu (n up to 60000), when it has that
-#                preset                                                          [T_SOLVERS=50 s]
-#   5. fig1      python -m l2theory.figures.fig1 --preset gpu --tiny, when it has that preset:
+#                Fashion-MNIST) in one compiled program; target < 15 s          [T_COLLAPSE=60 s]
+#   4. solvers   benchmarks/bench_solvers.py --krylov --preset gpu: n = 10,000 against eigh, and
+#                n = 60,000 (all of Fashion-MNIST, 10,000 test points, 200 times, kernel
+#                included); target < 60 s                                         [T_SOLVERS=90 s]
+#   5. fig1      python -m l2theory.figures.fig1 --preset gpu --tiny:
 #                the gpu preset's recipe (momentum, crop + flip + mixup, step schedule, AutoL2,
 #                every arm) with a WRN-10-1 on 256 shipped images, a smoke test [T_FIG1=60 s].
 #                The full gpu preset (WRN-16-4 on all of Fashion-MNIST, <= 8 min by its
@@ -75,10 +76,6 @@ $PY -c "import jax, jaxlib, optax; print('jax', jax.__version__, 'jaxlib', jaxli
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
   | tee -a "$LOG"
 
-has_preset() {  # has_preset "python script": its --help offers --preset {..., gpu, ...}
-  $1 --help 2>/dev/null | grep -qE -- "--preset \{[^}]*\bgpu\b"
-}
-
 if [ "$SMALL" = 1 ]; then
   xdist=""
   $PY -c "import xdist" 2>/dev/null && xdist="-n 2"
@@ -87,33 +84,22 @@ if [ "$SMALL" = 1 ]; then
   TESTS="$PY -m pytest -q -rfE -p no:cacheprovider $xdist tests/test_precision.py"
   TRAINING="$PY benchmarks/bench_training.py --preset tiny --out $WORK/training"
   COLLAPSE="$PY benchmarks/bench_collapse.py --small --variants figure --out $WORK/collapse"
-  SOLVERS="$PY benchmarks/bench_solvers.py --sizes 300 --repeats 1 --integration-cap 10 \
---nt-python /nonexistent --out $WORK/solvers"
-  FIG1="$PY -m l2theory.figures.fig1 --tiny --out $WORK/fig1"
+  SOLVERS="$PY benchmarks/bench_solvers.py --krylov --preset cpu --sizes 300 --out $WORK/solvers"
+  FIG1="$PY -m l2theory.figures.fig1 --preset gpu --tiny --out $WORK/fig1"
 else
-  T_TESTS=${T_TESTS:-150} T_TRAINING=${T_TRAINING:-170} T_COLLAPSE=${T_COLLAPSE:-75}
+  T_TESTS=${T_TESTS:-140} T_TRAINING=${T_TRAINING:-150} T_COLLAPSE=${T_COLLAPSE:-60}
   if [ "${FIG1_FULL:-0}" = 1 ]; then T_FIG1=${T_FIG1:-480}; else T_FIG1=${T_FIG1:-60}; fi
-  T_SOLVERS=${T_SOLVERS:-50}
+  T_SOLVERS=${T_SOLVERS:-90}
   # workers share the GPU: no preallocation (each takes what it uses) and a cap per worker
   frac=$($PY -c "print(round(min(0.45, 0.9 / $WORKERS), 3))")
   TESTS="XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=$frac \
 $PY -m pytest -q -rfE -p no:cacheprovider -n $WORKERS --durations=15"
   TRAINING="$PY benchmarks/bench_training.py --preset gpu --out $WORK/training"
   COLLAPSE="$PY benchmarks/bench_collapse.py --out $WORK/collapse"
-  if has_preset "$PY benchmarks/bench_solvers.py"; then
-    SOLVERS="$PY benchmarks/bench_solvers.py --preset gpu --out $WORK/solvers"
-  else
-    SOLVERS="echo 'bench_solvers.py has no --preset gpu yet (another round adds it, n up to \
-60000): skipped'; exit 99"
-  fi
-  if has_preset "$PY -m l2theory.figures.fig1"; then
-    tiny="--tiny"
-    [ "${FIG1_FULL:-0}" = 1 ] && tiny=""
-    FIG1="$PY -m l2theory.figures.fig1 --preset gpu $tiny --out $WORK/fig1"
-  else
-    FIG1="echo 'l2theory.figures.fig1 has no gpu preset yet (another round adds it): \
-skipped'; exit 99"
-  fi
+  SOLVERS="$PY benchmarks/bench_solvers.py --krylov --preset gpu --out $WORK/solvers"
+  tiny="--tiny"
+  [ "${FIG1_FULL:-0}" = 1 ] && tiny=""
+  FIG1="$PY -m l2theory.figures.fig1 --preset gpu $tiny --out $WORK/fig1"
 fi
 
 part tests "$T_TESTS" "$TESTS"
