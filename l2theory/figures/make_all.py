@@ -7,34 +7,37 @@ Usage::
     python -m l2theory.figures.make_all --preset quick      # the same
 
 Must hold (quick preset, CPU): (1) ``lam lr t*`` spreads by at most a factor 1.5 across at least
-a decade of lam at fixed lr (FC collapse panel), and the fitted slope ``s`` of
-``t* = c (lam lr)^(-s)`` lies in [0.8, 1.2]; (2) ``lam_opt`` predicted from one short run is
-within a factor 2 of the swept best lam at every budget (budget figure) and at Figure 1's budget
-("best" is the set of lams whose mean over seeds is within one standard error of the best mean,
-so a tie within the seed noise is not decided by the noise); (3) AutoL2 ends above the best
-fixed lam beyond the seed noise, and reaches the best fixed lam's final accuracy in fewer steps
-beyond the noise (Figure 1; paired by seed; ``TIE`` when the difference is within one standard
-error, ``FAIL`` when it is beyond it the other way); (4) the theory-vs-practice distance
-decreases with width; (5) L2 lifts exactly flat data directions to curvature lam, and a net
-collapsed to f = 0 late in training has its lowest Hessian eigenvalues at lam (Hessian figure).
-A line reads PASS, FAIL, TIE (a claim inside the seed noise) or n/a.
+a decade of lam at fixed lr (FC collapse panel; also the infinite-width figure), and the fitted
+slope ``s`` of ``t* = c (lam lr)^(-s)`` lies in [0.8, 1.2]; (2) ``lam_opt`` predicted from one
+short run is within a factor 2 of the swept best lam at every budget (budget figure) and at
+Figure 1's budget ("best" is the set of lams whose mean over seeds is within one standard error
+of the best mean, so a tie within the seed noise is not decided by the noise); (3) AutoL2 ends
+above the best fixed lam beyond the seed noise, and reaches the best fixed lam's final accuracy
+in fewer steps beyond the noise (Figure 1; paired by seed; ``TIE`` when the difference is within
+one standard error, ``FAIL`` when it is beyond it the other way); (4) the theory-vs-practice
+distance decreases with width, and for CNNs with channels beyond the seed noise, with predicted
+``t*`` within 25% of the trained CNNs' at >= 64 channels (theory_cnn); (5) L2 lifts exactly flat
+data directions to curvature lam, and a net collapsed to f = 0 late in training has its lowest
+Hessian eigenvalues at lam (Hessian figure); (6) the Krylov solver's error estimate is within
+its tolerance (infinite-width figure). A line reads PASS, FAIL, TIE (a claim inside the seed
+noise) or n/a.
 
-Measured (``--preset quick``, quiet 2-core AMD EPYC VM, jax 0.10.2; 283 s in all: theory 10 s,
-theory_vs_practice 51 s, collapse 151 s, budget 45 s, fig1 24 s; the report is
-``paper_figures/results/REPORT-quick-cpu-amd-epyc-2cores.md``): all five PASS. FC collapse
-(t* = min test loss): ``lam lr t*`` spread x1.22 (lr 0.5) and x1.20 (lr 1) over lam
-2e-3..3.2e-2, s = 0.970 (95% CI 0.951-0.983), c = 0.625. lam_opt predicted / swept best =
-1.09 at T = 150, 300, 600 (c = 0.654 from one run at lam = 0.064; best = min final test loss).
-Distance net vs theory 0.492 / 0.192 / 0.098 at width 128 / 512 / 2048 (exponent -0.58). CNN
-stand-in collapse panel (max pooling, MSE): s = 0.983 (CI 0.94-1.03), spread x1.16 over 8x in
-lam, no lane at the boundary. Since then (issue 9; 2 shared cores, load 1.2-2; collapse 85 s,
-budget 41 s, fig1 32 s, hessian 22 s): FC collapse on all 2000 subset points, 5 seeds, s = 0.947
-(0.930-0.963), spread x1.32 / x1.29; beside it, t* from the test accuracy: s = 0.760 on all
-lanes (11 of 50 at the boundary, all at lam >= 1.6e-2, where the MSE net shrinks to f ~ 0
-before it learns), s = 0.917 (0.876-0.961) and spread x1.24 / x1.12 over lam <= 8e-3; Figure 1
-with 8 seeds: AutoL2 - best fixed +0.0044 +- 0.0009 (paired), speed-up 1.11 +- 0.02, lam_opt
-ratio 1.20; Hessian: flat curvature = lam to 2e-16, collapsed nets H = lam I, the two nets that
-learned have all 6 lowest Ritz values negative (down to -1.0 lam) at lam lr t = 30.
+Measured (``--preset quick`` from a fresh clone, 2-core AMD EPYC VM, jax 0.10.2, git b9a8aa1;
+269 s in all: theory 9 s, theory_vs_practice 44 s, collapse 83 s, budget 42 s, fig1 33 s,
+hessian 21 s, theory_cnn 33 s, infinite_width 4 s; the report is
+``paper_figures/results/REPORT-quick-cpu-amd-epyc-2cores.md``): all 13 lines PASS. FC collapse
+(t* = min test loss, 2000 subset points, 5 seeds): ``lam lr t*`` spread x1.32 (lr 0.5) and
+x1.29 (lr 1) over lam 2e-3..3.2e-2, s = 0.947 (95% CI 0.930-0.963), c = 0.62; beside it, t*
+from the test accuracy: s = 0.760 on all lanes (11 of 50 at the boundary, all at lam >= 1.6e-2,
+where the MSE net shrinks to f ~ 0 before it learns), s = 0.917 (0.876-0.961) and spread
+x1.24 / x1.12 over lam <= 8e-3. CNN stand-in panel (max pooling, MSE): s = 0.983 (CI
+0.94-1.03), spread x1.16 over 8x in lam. lam_opt predicted / swept best = 1.09 at T = 150, 300,
+600 (c = 0.654 from one run at lam = 0.064). Figure 1, 8 seeds: AutoL2 - best fixed = +0.0044
++- 0.0009 (paired), speed-up 1.11 +- 0.02, lam_opt ratio 1.20. Distance net vs theory 0.492 /
+0.192 / 0.098 at width 128 / 512 / 2048 (exponent -0.58); CNNs 0.551 / 0.333 / 0.160 at 16 /
+64 / 256 channels, t* net / flow 0.955 +- 0.011 (64) and 0.999 +- 0.007 (256). Hessian: flat
+curvature = lam to 2e-16, collapsed nets H = lam I; the two nets that learned (lam 1e-3, 3e-3)
+have all 6 lowest Ritz values negative (down to -1.0 lam) at lam lr t = 30. Infinite width: spread x1.36 over 16x in lam.
 
 ``--preset paper`` (``--only collapse``, FC panel, ``--dataset fashion_mnist``), run on the same
 2-core CPU for lack of a GPU: 1750 s; s = 1.009 (CI 0.988-1.046), ``lam lr t*`` = 0.54 with
