@@ -37,7 +37,8 @@ x1.24 / x1.12 over lam <= 8e-3. CNN stand-in panel (max pooling, MSE): s = 0.983
 0.192 / 0.098 at width 128 / 512 / 2048 (exponent -0.58); CNNs 0.551 / 0.333 / 0.160 at 16 /
 64 / 256 channels, t* net / flow 0.955 +- 0.011 (64) and 0.999 +- 0.007 (256). Hessian: flat
 curvature = lam to 2e-16, collapsed nets H = lam I; the two nets that learned (lam 1e-3, 3e-3)
-have all 6 lowest Ritz values negative (down to -1.0 lam) at lam lr t = 30. Infinite width: spread x1.36 over 16x in lam.
+have all 6 lowest Ritz values negative (down to -1.0 lam) at lam lr t = 30. Infinite width:
+spread x1.36 over 16x in lam.
 
 ``--preset paper`` (``--only collapse``, FC panel, ``--dataset fashion_mnist``), run on the same
 2-core CPU for lack of a GPU: 1750 s; s = 1.009 (CI 0.988-1.046), ``lam lr t*`` = 0.54 with
