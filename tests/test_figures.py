@@ -288,7 +288,9 @@ def test_paper_preset_errors_clearly_without_datasets(tmp_path, monkeypatch, nam
     mod = importlib.import_module(f"l2theory.figures.{name}")
     config = _common.get_config(mod.CONFIGS, "paper")
     with pytest.raises(_common.DatasetMissing) as info:
-        mod.run(config, tmp_path / "out")
+        mod.run(config, str(tmp_path / "out" / "nested"))  # a str, a folder not there yet
+    # run() creates its output folder before any work, so a bad --out costs nothing computed
+    assert (tmp_path / "out" / "nested").is_dir()
     msg = str(info.value)
     dataset = PAPER_DATASET.get(name, "mnist")
     if name == "fig1":  # the gpu preset needs the full Fashion-MNIST

@@ -240,8 +240,9 @@ def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
     return rows, result
 
 
-def run(config: dict, out: Path, progress: bool = False) -> dict:
+def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: a progress bar per panel's sweep (stderr)."""
+    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     plt = _common.setup_matplotlib()
     import matplotlib.ticker as mpl_ticker
 

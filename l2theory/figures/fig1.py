@@ -280,8 +280,9 @@ def _arm(rows, lams, seeds, metric, mode):
     return got
 
 
-def run(config: dict, out: Path, progress: bool = False) -> dict:
+def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: a progress bar per sweep (stderr)."""
+    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
     from l2theory import train

@@ -78,8 +78,9 @@ def collapsed(row: dict) -> bool:
         "zero_output_loss"]
 
 
-def run(config: dict, out: Path, progress: bool = False) -> dict:
+def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out`` (``progress`` unused: one line per lam)."""
+    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
     from l2theory import x64

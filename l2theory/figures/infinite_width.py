@@ -309,8 +309,9 @@ def _plot(plt, config, theory, finite, peaks_finite):
     return fig
 
 
-def run(config: dict, out: Path, progress: bool = False) -> dict:
+def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out`` (``progress``: unused; one line per lam is printed)."""
+    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     plt = _common.setup_matplotlib()
     _common.print_config(NAME, config)
     start = time.perf_counter()

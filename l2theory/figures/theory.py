@@ -124,8 +124,9 @@ def kernel_decay(cfg: dict, ds) -> list[dict]:
     return out
 
 
-def run(config: dict, out: Path, progress: bool = False) -> dict:
+def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out`` (``progress``: unused, the figure takes seconds)."""
+    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     with _common.x64():
         return _run(config, out)
 

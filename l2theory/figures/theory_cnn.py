@@ -103,8 +103,9 @@ CAPTION = (
     "{data} ({shape}); lam {lam:g}, lr {lr:g}; seeds {seeds}.")
 
 
-def run(config: dict, out: Path, progress: bool = False) -> dict:
+def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: one line per network on stdout."""
+    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     with _common.x64():
         return _run(config, out, progress)
 

@@ -69,8 +69,9 @@ def late_contrast(config: dict, ds) -> list[dict]:
             for a, b, c, d, e in zip(tau, loss(f_flow), loss(f_lin), acc(f_flow), acc(f_lin))]
 
 
-def run(config: dict, out: Path, progress: bool = False) -> dict:
+def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: one line per width and seed on stderr."""
+    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     with _common.x64():
         return _run(config, out, progress)
 
