@@ -26,7 +26,11 @@ channels, max pooling, bias-free) and its WRN-16-4 *without BatchNorm* (``residu
 n = 1`` (``lr_stability = 0.5``). The WRN is not homogeneous (residual sums, readout bias):
 its flow uses the rounded effective degree at initialization (``degree="euler"``, about 6), an
 approximation, and its ``t*`` comparison says how good; with BatchNorm (the collapse panel's
-WRN) the theory does not apply at all (``experiments.predict_network``).
+WRN) the theory does not apply at all (``experiments.predict_network``). Run at CPU size on the
+shipped subset (64 / 128 points at 14x14, 2 seeds; ``paper_figures/results/wrn-no-bn-theory-*``)
+the approximation fails: t* net / flow 2.12 and 1.40 (1.76 +- 0.36), output distance 18 +- 2,
+while CNN-64 beside it gives 0.949 +- 0.016 - under L2 the deep paths that set the Euler ratio
+fade first, so the net's effective degree falls during training and it collapses later.
 
 Measured (``--preset quick``, 2 CPU cores (AMD EPYC) shared with other jobs, load 3.3-5.0,
 jax 0.10.2: 69 s for the figure, 43 s of CPU time; the same library run at load ~1 took 52 s)::
