@@ -68,7 +68,7 @@ import numpy as np
 
 from l2theory import _checks
 from l2theory._experiments import network_theory
-from l2theory._experiments.recording import train_recording
+from l2theory._experiments.recording import RUN_FIELDS, comparison_config, train_recording
 from l2theory._experiments.theory_vs_practice import (_acc, _mse, _refined_min, _rel,
                                                       gd_limit_outputs, prepare_data,
                                                       window_steps)
@@ -81,31 +81,18 @@ def cnn_config(*, depth: int, channels, lam: float, lr: float, steps: int, seed:
                readout: str = "flatten", filter_size: int = 3, w_std: float = 2 ** 0.5,
                model_kwargs: dict | None = None):
     """The ``TrainConfig`` of the comparison: bias-free ReLU CNN in NTK parameterization, no
-    local pooling (unless ``model_kwargs`` says), MSE on centred one-hot targets, full batch."""
-    from l2theory import train
-
+    local pooling (unless ``model_kwargs`` says), MSE on centred one-hot targets, full batch
+    (``recording.comparison_config``)."""
     kwargs = {"pool": None, "global_pool": READOUTS[readout], "kernel_size": filter_size}
     kwargs.update(model_kwargs or {})
-    return train.TrainConfig(model="cnn", depth=depth, width=channels, bias=False,
-                             activation="relu", parameterization="ntk", w_std=w_std, b_std=0.0,
-                             model_kwargs=kwargs, loss="mse", center_targets=True, lr=lr,
-                             lam=lam, steps=steps, eval_every=steps, batch_size=None, seed=seed,
-                             train_eval_size=None)
+    model = {"model": "cnn", "depth": depth, "width": channels, "bias": False,
+             "activation": "relu", "parameterization": "ntk", "w_std": w_std, "b_std": 0.0,
+             "model_kwargs": kwargs}
+    return comparison_config(model, seed=seed, lr=lr, lam=lam, steps=steps)
 
 
-# TrainConfig fields a ``networks`` entry's ``model`` may not set (the comparison sets them)
-_RUN_FIELDS = ("loss", "center_targets", "lr", "lam", "steps", "eval_every", "batch_size",
-               "seed", "train_eval_size")
-
-
-def network_config(model: Mapping[str, Any], *, seed: int, lr: float, lam: float, steps: int):
-    """The ``TrainConfig`` of a ``networks`` entry's run: its architecture, MSE on centred
-    one-hot targets, full batch (as ``cnn_config``)."""
-    from l2theory import train
-
-    return train.TrainConfig(**dict(model), loss="mse", center_targets=True, lr=lr, lam=lam,
-                             steps=steps, eval_every=steps, batch_size=None, seed=seed,
-                             train_eval_size=None)
+# A ``networks`` entry's run: its architecture, the comparison's recipe for the rest
+network_config = comparison_config
 
 
 def _network_entry(name: str, entry) -> dict[str, Any]:
@@ -126,7 +113,7 @@ def _network_entry(name: str, entry) -> dict[str, Any]:
         raise _checks.bad(f"{name}['model']", model, "must be a dict of TrainConfig fields "
                           "naming the model", "e.g. {'model': 'wrn', 'depth': 10}",
                           kind=TypeError)
-    clash = sorted(set(model) & set(_RUN_FIELDS))
+    clash = sorted(set(model) & set(RUN_FIELDS))
     if clash:
         raise _checks.bad(f"{name}['model']", model, f"sets {', '.join(clash)}, which the "
                           "comparison sets", "pass the architecture only; the rates go in "

@@ -11,19 +11,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2theory import _precision
+from l2theory._experiments.recording import comparison_config
 
 
 def fc_config(*, depth: int, width: int, lam: float, lr: float, steps: int, seed: int = 0,
               w_std: float = 2 ** 0.5, dtype: str = "float32"):
     """The ``TrainConfig`` of the comparison: bias-free ReLU FC net, NTK parameterization, MSE
-    on centered one-hot targets, full batch, constant lr and lam."""
-    from l2theory import train
-
-    return train.TrainConfig(model="fc", depth=depth, width=width, bias=False,
-                             activation="relu", parameterization="ntk", w_std=w_std, b_std=0.0,
-                             loss="mse", center_targets=True, lr=lr, lam=lam, steps=steps,
-                             eval_every=steps, batch_size=None, seed=seed,
-                             train_eval_size=None, dtype=dtype)
+    on centered one-hot targets, full batch, constant lr and lam
+    (``recording.comparison_config``)."""
+    model = {"model": "fc", "depth": depth, "width": width, "bias": False, "activation": "relu",
+             "parameterization": "ntk", "w_std": w_std, "b_std": 0.0, "dtype": dtype}
+    return comparison_config(model, seed=seed, lr=lr, lam=lam, steps=steps)
 
 
 def fc_empirical_ntk(params, x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5):

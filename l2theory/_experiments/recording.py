@@ -19,6 +19,7 @@ costs microseconds per call.
 from __future__ import annotations
 
 import functools
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,23 @@ import numpy as np
 from l2theory import _precision
 
 UNROLL = 8  # steps per compiled chunk
+
+# The run recipe of every function-space comparison (what the exact flow assumes): MSE on
+# centred one-hot targets, full-batch GD at constant lr and lam, one evaluation at the end (the
+# outputs are recorded instead). ``comparison_config`` sets these TrainConfig fields.
+RUN_FIELDS = ("loss", "center_targets", "lr", "lam", "steps", "eval_every", "batch_size",
+              "seed", "train_eval_size")
+
+
+def comparison_config(model: Mapping[str, Any], *, seed: int, lr: float, lam: float,
+                      steps: int):
+    """The ``TrainConfig`` of a comparison run: the architecture fields in ``model`` (e.g.
+    ``{"model": "cnn", "depth": 2}``, also ``dtype``), the recipe above for the rest."""
+    from l2theory import train
+
+    return train.TrainConfig(**dict(model), loss="mse", center_targets=True, lr=lr, lam=lam,
+                             steps=steps, eval_every=steps, batch_size=None, seed=seed,
+                             train_eval_size=None)
 
 
 def _hyper(config, steps: int):
