@@ -146,8 +146,6 @@ def _empirical_network(make_config, *, seeds, arrays, steps, in_win, fine, k, ta
     """A network against the flow of its own empirical NTK (seed by seed; the natural clock
     ``lam lr = tau_rate``): ``(row, seed-0 curves)``. ``make_config(seed, lr, lam)`` gives the
     run's ``TrainConfig``; ``lr_stability`` sets ``lr`` from the seed-0 kernel."""
-    from l2theory import solvers
-
     x_tr, l_tr, x_te, l_te, _ = arrays
     t0 = time.perf_counter()
     rows, first, ratios, lr_lmax = [], None, [], []
@@ -162,8 +160,7 @@ def _empirical_network(make_config, *, seeds, arrays, steps, in_win, fine, k, ta
             lr = 2 * lr_stability / lmax
             cfg = make_config(seed, lr, tau_rate / lr)
             f_lr, f_lam = network_theory.flow_rates(cfg)
-            flow = solvers.L2GradientFlow(flow.k_train_train, flow.y_train, lam=f_lam, lr=f_lr,
-                                          degree=flow.degree, loss=cfg.loss)
+            flow = flow.replace(lam=f_lam, lr=f_lr)  # same kernel: no second factorization
         row, curve = _compare(cfg, flow, setup.k_test_train, arrays, steps, in_win, fine, k)
         rows.append(row)
         ratios.append(setup.euler_ratio)
