@@ -67,13 +67,20 @@ def kernel_matrix(kernel_fn, x1, x2=None, *, get="ntk", block_size: int = 2048, 
     n1, n2 = x1.shape[0], x2.shape[0]
     outs = tuple(jnp.zeros((n1, n2), dtype) for _ in names)
     with _precision.full():
-        for i in range(0, n1, bs):
-            for j in range(i if symmetric else 0, n2, bs):
-                diagonal = symmetric and i == j
-                outs = _fill(outs, x1, x2, i, j, rows=min(bs, n1 - i), cols=min(bs, n2 - j),
-                             fn=fn, names=names, diagonal=diagonal,
-                             mirror=symmetric and not diagonal)
+        for i, j, tile in _tiles(n1, n2, bs, symmetric):
+            outs = _fill(outs, x1, x2, i, j, fn=fn, names=names, **tile)
     return outs[0] if isinstance(get, str) else outs
+
+
+def _tiles(n1: int, n2: int, bs: int, symmetric: bool):
+    """The tiles of an ``[n1, n2]`` kernel: ``(i, j, {rows, cols, diagonal, mirror})``; for a
+    symmetric kernel only those on and above the diagonal, the others being their transposes
+    (``mirror``), and a diagonal tile is computed as ``fn(x, None)``."""
+    for i in range(0, n1, bs):
+        for j in range(i if symmetric else 0, n2, bs):
+            diagonal = symmetric and i == j
+            yield i, j, {"rows": min(bs, n1 - i), "cols": min(bs, n2 - j),
+                         "diagonal": diagonal, "mirror": symmetric and not diagonal}
 
 
 @functools.partial(jax.jit, donate_argnums=0,
@@ -173,16 +180,12 @@ class KernelOperator:
         vec = v.ndim == 1
         v = (v[:, None] if vec else v).astype(self.dtype)
         n1, n2 = self.shape
-        symmetric, bs = self._x2 is None, self.block_size
+        symmetric = self._x2 is None
         x2 = self._x1 if symmetric else self._x2
         out = jnp.zeros((n1, v.shape[1]), self.dtype)
         with _precision.full():
-            for i in range(0, n1, bs):
-                for j in range(i if symmetric else 0, n2, bs):
-                    diagonal = symmetric and i == j
-                    out = _apply(out, self._x1, x2, v, i, j, rows=min(bs, n1 - i),
-                                 cols=min(bs, n2 - j), fn=self._fn, name=self.get,
-                                 diagonal=diagonal, mirror=symmetric and not diagonal)
+            for i, j, tile in _tiles(n1, n2, self.block_size, symmetric):
+                out = _apply(out, self._x1, x2, v, i, j, fn=self._fn, name=self.get, **tile)
         return out[:, 0] if vec else out
 
     __call__ = __matmul__
