@@ -52,6 +52,7 @@ from l2theory._experiments.peak import TStar
 from l2theory._experiments.peak import t_star
 from l2theory._experiments.schedules import decay_clock
 from l2theory._experiments.schedules import decoupled_and_schedules
+from l2theory._experiments.stats import standard_error
 from l2theory._experiments.theory_vs_practice import gd_limit_outputs
 from l2theory._experiments.theory_vs_practice import prepare_data
 from l2theory._experiments.theory_vs_practice import theory_vs_practice
@@ -80,6 +81,7 @@ __all__ = [
     "prepare_data",
     "short_run_c",
     "speedup",
+    "standard_error",
     "t_star",
     "theory_vs_practice",
     "to_json",

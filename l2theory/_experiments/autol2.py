@@ -24,6 +24,7 @@ import numpy as np
 from l2theory import _checks
 from l2theory._experiments.budget import _sweep, best_within_noise, per_lam
 from l2theory._experiments.collapse import split_lanes
+from l2theory._experiments.stats import standard_error
 
 
 def steps_to_target(steps, values, target: float, *, mode: str = "max") -> int | None:
@@ -47,7 +48,7 @@ def paired_difference(a: Sequence[float | None], b: Sequence[float | None]) -> d
     d = np.array([v for v in per if v is not None], np.float64)
     n = len(d)
     return {"mean": float(d.mean()) if n else None,
-            "se": float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else None,
+            "se": standard_error(d),
             "n": n, "per_seed": per}
 
 
@@ -98,10 +99,9 @@ def speedup(steps_ref: Sequence[int | None], steps_new: Sequence[int | None], *,
     word = verdict(None if se is None else ratio - 1.0, se, words=("faster", "slower"))
     if word == "faster" and reached_new < n:
         word = "tie"  # an upper bound cannot show a speed-up
-    sem = (lambda x: float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else None)  # noqa: E731
     return {"speedup": ratio, "se": se, "ci": None if lo is None else [lo, hi],
-            "steps_ref_mean": float(ref.mean()), "steps_ref_se": sem(ref),
-            "steps_new_mean": float(new.mean()), "steps_new_se": sem(new), "n": n,
+            "steps_ref_mean": float(ref.mean()), "steps_ref_se": standard_error(ref),
+            "steps_new_mean": float(new.mean()), "steps_new_se": standard_error(new), "n": n,
             "n_reached_ref": sum(v is not None for v in steps_ref),
             "n_reached_new": reached_new, "verdict": word}
 

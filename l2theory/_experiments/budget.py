@@ -14,6 +14,7 @@ import numpy as np
 from l2theory import _checks
 from l2theory._experiments.collapse import split_lanes
 from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
+from l2theory._experiments.stats import standard_error
 
 
 def _sweep(config, dataset, **kwargs):
@@ -62,8 +63,7 @@ def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
         out["per_seed"].append(finals)
         out["mean"].append(float(np.mean(finals)) if finals else None)
         out["std"].append(float(np.std(finals)) if finals else None)
-        out["se"].append(float(np.std(finals, ddof=1) / math.sqrt(len(finals)))
-                         if len(finals) > 1 else None)
+        out["se"].append(standard_error(finals))
         out["best_over_time_mean"].append(float(np.mean(bests)) if bests else None)
         out["n_diverged"].append(len(mine) - len(finals))
     return out
@@ -250,7 +250,8 @@ def short_run_c(config, dataset, *, lam_large: float, lr: float, seeds: Sequence
     c_seed = [lam_large * lr * t for t in t_stars]
     logs = np.log(c_seed)
     c = float(np.exp(np.mean(logs)))
-    c_se = float(c * np.std(logs, ddof=1) / math.sqrt(len(logs))) if len(logs) > 1 else None
+    se_log = standard_error(logs)  # of ln c: c's relative standard error
+    c_se = None if se_log is None else c * se_log
     return _checks.to_json({
         "c": c, "c_se": c_se, "c_per_seed": c_seed, "t_star": t_stars, "seeds": seed_of,
         "at_boundary": bool(boundary), "lam_large": lam_large, "lr": lr,

@@ -139,6 +139,8 @@ def spread_by_lr(lanes: list[dict]) -> list[dict]:
     standard error (``c_se_per_lam``: ``gm * std(ln c, ddof=1) / sqrt(n_seeds)``, ``None`` with
     one seed), its spread factor ``max/min`` across lam and the lam range (``max lam / min lam``)
     it covers. Lanes excluded from the fit (diverged, peak at the boundary) are left out."""
+    from l2theory import experiments as ex
+
     out = []
     used = [ln for ln in lanes if ln["excluded"] is None]
     for lr in sorted({ln["lr"] for ln in used}):
@@ -150,8 +152,8 @@ def spread_by_lr(lanes: list[dict]) -> list[dict]:
             continue
         lams = sorted(per_lam)
         c = [float(np.exp(np.mean(per_lam[lam]))) for lam in lams]
-        se = [float(g * np.std(per_lam[lam], ddof=1) / np.sqrt(len(per_lam[lam])))
-              if len(per_lam[lam]) > 1 else None for g, lam in zip(c, lams)]
+        se_log = [ex.standard_error(per_lam[lam]) for lam in lams]  # of ln c: relative
+        se = [None if s is None else g * s for g, s in zip(c, se_log)]
         out.append({"lr": lr, "lams": lams, "c_per_lam": c, "c_se_per_lam": se,
                     "spread": max(c) / min(c), "lam_range": max(lams) / min(lams)})
     return out

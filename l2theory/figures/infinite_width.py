@@ -119,6 +119,8 @@ def finite_networks(folder: str | Path | None) -> dict | None:
 def finite_peaks(lanes: list[dict]) -> list[dict]:
     """Per (lam, lr): mean +- standard error over seeds of ``lam lr t*`` and of the test
     accuracy at t* (lanes excluded by the collapse analysis are left out)."""
+    from l2theory import experiments as ex
+
     groups: dict[tuple[float, float], list[dict]] = {}
     for ln in lanes:
         if ln["excluded"] is None:
@@ -129,7 +131,7 @@ def finite_peaks(lanes: list[dict]) -> list[dict]:
         for key, name in (("lam_lr_t_star", "lam_lr_t_star"), ("test_acc", "peak_test_acc")):
             v = np.array([g[key] for g in group], float)
             row[name] = float(v.mean())
-            row[f"{name}_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+            row[f"{name}_se"] = ex.standard_error(v)
         out.append(row)
     return out
 

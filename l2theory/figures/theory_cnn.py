@@ -55,7 +55,6 @@ and ``lam lr t``, seed 0), ``theory_cnn.json``.
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -125,14 +124,15 @@ def _family_rows(r: dict, family: str) -> list[dict]:
 def _stats(e: dict) -> dict:
     """Per-seed values and mean +- standard error (``std(ddof=1) / sqrt(n)``; None with one
     seed) of what the report and the checks use."""
+    from l2theory import experiments as ex
+
     out = {}
     for key in ("t_star_net", "t_star_flow", "c_net", "c_flow", "t_star_ratio",
                 "distance_mean", "distance_max", "flow_vs_gd_limit_mean"):
         vals = [float(v) for v in e[f"{key}_per_seed"]]
         out[f"{key}_per_seed"] = vals
         out[key] = float(np.mean(vals))
-        out[f"{key}_se"] = (float(np.std(vals, ddof=1) / math.sqrt(len(vals)))
-                            if len(vals) > 1 else None)
+        out[f"{key}_se"] = ex.standard_error(vals)
     out["t_star_net_at_boundary_per_seed"] = [bool(b) for b in
                                               e["t_star_net_at_boundary_per_seed"]]
     return out
