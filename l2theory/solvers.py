@@ -3,9 +3,12 @@
 Solvers return functions of time in steps (``predict(t, ...)``), in docs/conventions.md's
 conventions. The MSE flow is solved exactly (``method="eigh"``, one eigendecomposition) or
 matrix-free to a stated tolerance (``method="krylov"``, block Lanczos: the full 60,000-image
-training set on one GPU).
+training set on one GPU). ``LazyL2Flow``: the lazy limit of the flow for any network without
+BatchNorm (residual sums, biases), from its two-scale NTKs at ``scale_nodes``.
 """
 from l2theory._theory.gradient_flow import L2GradientFlow
+from l2theory._theory.lazy_flow import LazyL2Flow
+from l2theory._theory.lazy_flow import scale_nodes
 from l2theory._theory.linearized import LinearizedL2Flow
 from l2theory._theory.predictions import Peak
 from l2theory._theory.predictions import c_from_t_star
@@ -16,11 +19,13 @@ from l2theory._theory.predictions import test_metric
 
 __all__ = [
     "L2GradientFlow",
+    "LazyL2Flow",
     "LinearizedL2Flow",
     "Peak",
     "c_from_t_star",
     "default_times",
     "lam_opt",
     "peak",
+    "scale_nodes",
     "test_metric",
 ]
