@@ -65,6 +65,7 @@ import jax
 import numpy as np
 
 from l2theory import _checks, _precision
+from l2theory._experiments.lazy_network import DEFAULT_NODES
 
 _FAMILIES = {"fc": "fc", "fully_connected": "fc", "cnn": "cnn", "wrn": "wrn",
              "wide_resnet": "wrn"}
@@ -85,12 +86,15 @@ class NetworkPrediction(NamedTuple):
       t: ``[T]`` steps of the predicted trajectory.
       curve: ``[T]`` predicted test metric at ``t``.
       f_train, f_test: ``[T, n, k]``, ``[T, m, k]`` predicted outputs at ``t``.
-      degree: the homogeneity degree ``L`` used.
+      degree: the homogeneity degree ``L`` used; None for the lazy limit (no degree).
       euler_ratio: ``<f, theta . grad f> / <f, f>`` of the initialized network on the training
         inputs (``euler_ratio``): ``L`` for a homogeneous network, an effective degree otherwise.
       kernel: which kernel (``"empirical"``, ``"analytic: <kernel>"`` or ``"kernel_fn"``).
       f0: ``"network"`` (the initialized network's outputs) or ``"zero"`` (ensemble mean).
       lr, lam: the flow's rates (the config's, or the effective ones under momentum).
+      nodes: the lazy limit's scale nodes (None for the homogeneous flow).
+      nested_t_star: the lazy limit's ``t*`` through every second node (its interpolation
+        error shows in the difference to ``t_star``; None for the homogeneous flow).
     """
 
     t_star: float
@@ -101,12 +105,14 @@ class NetworkPrediction(NamedTuple):
     curve: np.ndarray
     f_train: np.ndarray
     f_test: np.ndarray
-    degree: int
+    degree: int | None
     euler_ratio: float
     kernel: str
     f0: str
     lr: float
     lam: float
+    nodes: int | None = None
+    nested_t_star: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """Everything but the output trajectories, as plain Python."""
@@ -125,6 +131,16 @@ def family(config) -> str:
     return _FAMILIES[key]
 
 
+def check_no_batchnorm(config) -> None:
+    """A ``ValueError`` for a network with BatchNorm, naming what to do."""
+    if config.model_settings().get("batchnorm"):
+        raise _checks.bad("config.model_kwargs", config.model_kwargs, "BatchNorm is not covered "
+                          "by the theory (f is scale-invariant in the weights before it: L2 "
+                          "raises their effective learning rate instead of decaying the kernel)",
+                          "set model_kwargs={'batchnorm': False}: the lazy limit then covers the "
+                          "network, residual or not")
+
+
 def network_degree(config, num_classes: int = 10) -> int:
     """The homogeneity degree ``L`` of the config's network (``model.degree``), or a
     ``ValueError`` saying why it is not homogeneous and what to change."""
@@ -132,8 +148,10 @@ def network_degree(config, num_classes: int = 10) -> int:
     if model.degree is not None:
         return int(model.degree)
     s, fam = config.model_settings(), family(config)
-    approx = ("or pass degree=<int> or degree='euler' (the network's effective degree at "
-              "initialization) to use the homogeneous theory as an approximation")
+    approx = ("or predict it by its lazy limit, which needs no degree (experiments."
+              "predict_network with degree=None), or pass degree=<int> or degree='euler' (the "
+              "network's effective degree at initialization) for the homogeneous theory as an "
+              "approximation")
     if fam == "wrn":
         raise _checks.bad(
             "config.model", config.model,
@@ -141,7 +159,7 @@ def network_degree(config, num_classes: int = 10) -> int:
             "of weight layers, the readout has a bias" + (", and BatchNorm makes f "
                                                           "scale-invariant" if s["batchnorm"]
                                                           else "") + ")",
-            "no WRN variant is; use model='cnn' or 'fc' for the exact theory, " + approx)
+            "no WRN variant is; " + approx)
     fixes = []
     if s.get("batchnorm"):
         fixes.append("BatchNorm makes f scale-invariant: model_kwargs={'batchnorm': False}")
@@ -305,11 +323,7 @@ def network_flow(config, x_train, labels_train, x_test, labels_test, *, num_clas
 
     if f0 not in F0_CHOICES:
         _checks.choice("f0", f0, F0_CHOICES, what="initial outputs")
-    if config.model_settings().get("batchnorm"):
-        raise _checks.bad("config.model_kwargs", config.model_kwargs, "BatchNorm is not covered "
-                          "by the theory (f is scale-invariant in the weights before it: L2 "
-                          "raises their effective learning rate instead of decaying the kernel)",
-                          "set model_kwargs={'batchnorm': False}")
+    check_no_batchnorm(config)
     if degree is None:
         degree = network_degree(config, num_classes)
     elif not (isinstance(degree, str) and degree == "euler"):
@@ -350,7 +364,8 @@ def network_flow(config, x_train, labels_train, x_test, labels_test, *, num_clas
 def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test: int,
                     kernel="empirical", f0: str = "network", degree: int | None = None,
                     metric: str = "loss", t=None, data_seed: int = 0, standardize: bool = True,
-                    downsample: int = 1, batch_size: int | None = None) -> NetworkPrediction:
+                    downsample: int = 1, batch_size: int | None = None,
+                    nodes: int = DEFAULT_NODES) -> NetworkPrediction:
     """Predicted trajectory, ``t*`` and ``c = lam lr t*`` of a run of ``config`` (module
     docstring: the flow, the kernels, the degree per family, what is and is not covered).
 
@@ -395,6 +410,16 @@ def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test
                                                 data_seed=data_seed, standardize=standardize,
                                                 downsample=downsample,
                                                 flatten=family(config) == "fc")
+    check_no_batchnorm(config)
+    if degree is None and config.build_model(k).degree is None:  # not homogeneous
+        if not (isinstance(kernel, str) and kernel == "empirical"):
+            raise _checks.bad("kernel", kernel, f"{config.model!r} is not homogeneous; its lazy "
+                              "limit needs the network's own two-scale NTKs",
+                              "use kernel='empirical'")
+        from l2theory._experiments.lazy_network import predict_lazy
+
+        return predict_lazy(config, x_tr, l_tr, x_te, l_te, num_classes=k, f0=f0,
+                            metric=metric, t=t, nodes=nodes, batch_size=batch_size)
     setup = network_flow(config, x_tr, l_tr, x_te, l_te, num_classes=k, kernel=kernel, f0=f0,
                          degree=degree, batch_size=batch_size)
     flow = setup.flow
