@@ -23,6 +23,8 @@ steps; natural clock ``lam * lr * t``.
   (empirical, or analytic for FC and CNN architectures).
 - ``cnn_theory_vs_practice``: CNNs of growing channel count (and a max-pooling CNN) trained by GD
   vs the exact L2 gradient flow.
+- ``lazy_limit_vs_practice``: networks that are not homogeneous (Wide ResNets without
+  BatchNorm, FC nets with biases) trained by GD at growing width vs the lazy limit of the flow.
 - ``hessian_lowest_eigs``, ``hessian_vs_lam``: bottom of the Hessian spectrum (Lanczos on
   Hessian-vector products) vs lam.
 - ``decoupled_and_schedules``: t* in the integrated decay clock ``sum_t lr_t lam_t`` under
@@ -46,6 +48,7 @@ from l2theory._experiments.collapse import plot_collapse
 from l2theory._experiments.fc_network import fc_empirical_ntk
 from l2theory._experiments.hessian import hessian_lowest_eigs
 from l2theory._experiments.hessian import hessian_vs_lam
+from l2theory._experiments.lazy_limit import lazy_limit_vs_practice
 from l2theory._experiments.network_theory import NetworkPrediction
 from l2theory._experiments.network_theory import predict_network
 from l2theory._experiments.peak import TStar
@@ -73,6 +76,7 @@ __all__ = [
     "hessian_lowest_eigs",
     "hessian_vs_lam",
     "lane_peaks",
+    "lazy_limit_vs_practice",
     "paired_difference",
     "per_lam",
     "plot_collapse",
