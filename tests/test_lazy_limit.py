@@ -219,6 +219,19 @@ def test_predict_network_errors_name_the_fix(cfg, kwargs, match):
         ex.predict_network(config, n_train=4, n_test=4, downsample=7, nodes=3, **kwargs)
 
 
+@pytest.mark.parametrize("cfg, match", [
+    (dict(model="wrn", depth=10, width=None, model_kwargs={"widen": 1, "batchnorm": False}),
+     r"not homogeneous \(residual sums.*lazy limit.*degree='euler'"),
+    (dict(model="cnn", depth=1, width=4, bias=True), "bias=False.*lazy limit"),
+    (dict(model="fc", depth=2, width=4, bias=False, activation="tanh"),
+     "activation='relu'.*lazy limit")])
+def test_the_homogeneous_flow_names_the_lazy_limit_for_other_networks(images, cfg, match):
+    x, labels, xs, labels_s, k, _ = images
+    config = train.TrainConfig(loss="mse", lr=0.1, lam=0.01, **cfg)
+    with pytest.raises(ValueError, match=match):
+        network_theory.network_flow(config, x, labels, xs, labels_s, num_classes=k)
+
+
 def test_lazy_flow_bad_input():
     a = scale_nodes(3, 0.5)
     k = np.einsum("d,e,nm->denm", a, a, np.eye(4))
@@ -231,3 +244,38 @@ def test_lazy_flow_bad_input():
         flow.predict([1.0, 100.0])
     with pytest.raises(ValueError, match="no test points"):
         flow.predict_test([1.0])
+
+
+def _family(distances, ratios, min_loss=0.35):
+    """A lazy_limit family summary from per-width, per-seed distances and t* ratios."""
+    from l2theory._experiments.lazy_limit import _summarize
+
+    per_width = []
+    for w, (dist, rat) in enumerate(zip(distances, ratios), 1):
+        rows = [{"t_star_net": 100 * r, "t_star_lazy": 100.0, "t_star_euler": 100.0,
+                 "ratio_lazy": r, "ratio_euler": r, "distance_lazy": d,
+                 "distance_euler": 1.5 * d, "nested_ratio": 1.0, "nested_distance": 0.01,
+                 "min_loss_net": min_loss + 0.01 * i, "min_loss_lazy": 0.34,
+                 "initial_loss": 5.0, "lr_lambda_max_over_n": 0.8, "params": 1000 * w,
+                 "t_star_net_at_boundary": False} for i, (d, r) in enumerate(zip(dist, rat))]
+        per_width.append(_summarize(w, 0.01, 0.2, rows))
+    config = {"n_train": 8, "n_test": 8, "image_shape": [7, 7, 1], "nodes": 9, "a_min": 0.1,
+              "lam_lr": 2e-3, "plateau_loss": 0.45}
+    return {"name": "net", "config": config, "per_width": per_width, "width_exponent": -0.5}
+
+
+@pytest.mark.parametrize("distances, ratios, min_loss, want", [
+    ([[0.5, 0.6, 0.55], [0.3, 0.32, 0.29]], [[1.1, 1.0, 0.9], [1.05, 0.95, 1.0]], 0.35,
+     ["PASS", "PASS", "PASS", "PASS", "PASS", "PASS"]),
+    ([[0.5, 0.6, 0.55], [0.5, 0.62, 0.52]], [[1.1, 1.0, 0.9], [1.3, 0.95, 1.0]], 0.35,
+     ["FAIL", "TIE", "PASS", "PASS", "PASS", "PASS"]),
+    ([[0.3, 0.32, 0.29], [0.5, 0.6, 0.55]], [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]], 0.44,
+     ["PASS", "FAIL", "FAIL", "PASS", "PASS", "PASS"]),
+])
+def test_lazy_limit_figure_claims_can_fail(distances, ratios, min_loss, want):
+    from l2theory.figures import lazy_limit
+
+    summary = {"config": {}, "results": {"families": [_family(distances, ratios, min_loss)]}}
+    lines, claims = lazy_limit.report(summary)
+    assert [c[1] for c in claims] == want, claims
+    assert any("| 2 | 2,000 |" in line for line in lines)

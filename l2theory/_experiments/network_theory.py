@@ -26,35 +26,17 @@ steps, ``L`` the network's homogeneity degree and ``K`` its NTK at initializatio
 Degree ``L`` per family (``model.degree``): fully connected ``"fc"``: ``depth`` (bias-free,
 ReLU or linear); ``"cnn"``: ``depth + 1`` (the convs and the dense readout; max/avg pooling,
 flatten and global pooling are positively homogeneous of degree 1 in the activations and add
-no weights), bias-free, no BatchNorm, ReLU or linear. Wide ResNets (``"wrn"``) are never
-homogeneous: a residual sum adds paths through different numbers of weight layers (the identity
-shortcut skips the block's two convs, a 1x1 shortcut conv replaces them by one), so
-``f(a theta)`` is a polynomial in ``a``, not a power; their readout has a bias; and they use
-BatchNorm by default. No WRN variant in ``models`` is homogeneous (it would need, e.g., two
-weight layers on every shortcut). For them ``predict_network`` raises unless ``degree`` is given:
-an explicit degree, or ``degree="euler"``, the rounded effective degree ``<f, theta . grad f> /
-<f, f>`` of the initialized network (``euler_ratio``; measured without BatchNorm, one
-initialization, 20 images of 14x14 Fashion-MNIST: WRN-10-1 5.5-5.9, WRN-16-4 8.8, WRN-16-4
-with ``residual_scale=1/sqrt(6)`` 5.9: the deepest paths dominate), uses the homogeneous
-theory as an approximation, whose quality is for a comparison with training to judge. Measured
-for WRN-16-4 (``residual_scale=1/sqrt(6)``) without BatchNorm (64 Fashion-MNIST images at
-14x14, full-batch GD, figure ``theory_cnn``): the net's t* is 1.4-2.1x the prediction - the
-deep paths fade first under L2, so the effective degree falls during training.
+no weights), bias-free, no BatchNorm, ReLU or linear.
 
-What the theory covers, and what not:
+Networks without BatchNorm that are not homogeneous (Wide ResNets with ``batchnorm=False``:
+residual sums of paths through different numbers of weight layers, a readout bias; biases;
+other activations) are predicted by the lazy limit of the same flow (docs/conventions.md,
+sec. 2; ``lazy_network.predict_lazy``, ``solvers.LazyL2Flow``): from the network's outputs and
+two-scale NTKs at ``nodes`` scaled copies ``a_d theta_0`` of its initial parameters, no degree
+needed. ``degree=<int>`` or ``degree="euler"`` (the rounded ``euler_ratio`` of the initialized
+network) apply the homogeneous flow to such a network instead, as an approximation.
 
-- Covered: bias-free homogeneous networks without BatchNorm, gradient flow (GD and SGD at small
-  ``lr`` follow it; SGD noise is not modelled: the flow is that of the full-batch loss on the
-  ``n_train`` points), constant ``lr`` and ``lam``, the lazy (NTK) regime: exact at infinite
-  width (analytic kernel), with ``O(width^-1/2)`` corrections at finite width. Momentum ``mu``
-  enters as the effective rates of the slow (flow) limit: ``lr / (1 - mu)`` on the gradient and,
-  with decoupled weight decay, an unchanged per-step decay ``lr lam``.
-- Not covered: BatchNorm. It makes ``f`` invariant to the scale of the weights feeding it,
-  ``f(a W) = f(W)``, so L2 does not shrink ``f`` (no ``-lr lam L f`` term) and shrinking ``W``
-  *raises* the effective learning rate of those weights (``lr / ||W||^2``) until weight decay
-  and gradient growth balance (an equilibrium norm); the theory's decaying kernel
-  ``e^{-gamma t} K`` is not what happens. Also not covered: learning-rate or lam schedules
-  (AutoL2), feature learning away from the lazy regime.
+What the theory covers and what not: docs/conventions.md, sec. 2.
 """
 from __future__ import annotations
 
@@ -89,7 +71,8 @@ class NetworkPrediction(NamedTuple):
       degree: the homogeneity degree ``L`` used; None for the lazy limit (no degree).
       euler_ratio: ``<f, theta . grad f> / <f, f>`` of the initialized network on the training
         inputs (``euler_ratio``): ``L`` for a homogeneous network, an effective degree otherwise.
-      kernel: which kernel (``"empirical"``, ``"analytic: <kernel>"`` or ``"kernel_fn"``).
+      kernel: which kernel (``"empirical"``, ``"analytic: <kernel>"``, ``"kernel_fn"``, or the
+        lazy limit's ``"empirical two-scale NTK (...)"``).
       f0: ``"network"`` (the initialized network's outputs) or ``"zero"`` (ensemble mean).
       lr, lam: the flow's rates (the config's, or the effective ones under momentum).
       nodes: the lazy limit's scale nodes (None for the homogeneous flow).
@@ -367,7 +350,15 @@ def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test
                     downsample: int = 1, batch_size: int | None = None,
                     nodes: int = DEFAULT_NODES) -> NetworkPrediction:
     """Predicted trajectory, ``t*`` and ``c = lam lr t*`` of a run of ``config`` (module
-    docstring: the flow, the kernels, the degree per family, what is and is not covered).
+    docstring: the flow, the kernels, the degree per family; docs/conventions.md sec. 2: the
+    lazy limit, what is and is not covered).
+
+    A homogeneous network gets the closed-form flow; any other network without BatchNorm its
+    lazy limit (``degree=None``). Cost of the lazy limit with ``S = nodes`` scale nodes, ``n``
+    train and ``m`` test points, ``k`` outputs and ``P`` parameters: ``S (n + m) k`` backward
+    passes of one example and ``S^2 (n/2 + m) n k P`` multiply-adds for the two-scale NTKs (FC
+    nets: layer by layer, ``S^2 (n + m) n k width`` per layer), then ``O(steps (3n)^3)`` for the
+    integration; memory: a 1 GiB panel of gradients and ``8 S^2 (n + m) n`` bytes of kernels.
 
     Example:
       >>> from l2theory import experiments, train
@@ -389,14 +380,17 @@ def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test
       kernel: ``"empirical"``, ``"analytic"`` or a kernel function ``(x1, x2=None) -> (nngp,
         ntk)``.
       f0: ``"network"`` (the initialized network's outputs) or ``"zero"`` (ensemble mean).
-      degree: None: ``model.degree`` (an error for non-homogeneous networks, naming what to
-        change); an int, or ``"euler"`` (the rounded ``euler_ratio`` of the initialized
-        network): that degree, an approximation for a non-homogeneous network.
+      degree: None: ``model.degree``, or the lazy limit for a network that is not homogeneous
+        (no degree needed); an int, or ``"euler"`` (the rounded ``euler_ratio`` of the
+        initialized network): the homogeneous flow with that degree, an approximation for a
+        network that is not homogeneous.
       metric: ``"loss"`` (test loss, t* at its minimum) or ``"accuracy"`` (its maximum).
       t: steps of the trajectory (default ``solvers.default_times``: natural time ``1e-4`` to
-        ``1e2``, 400 points).
+        ``1e2``, 400 points; for the lazy limit ``1e-5`` to ``10``, so that the scale nodes
+        span ``[exp(-lam lr t_max), 1]``).
       standardize, downsample: input preprocessing (``prepare_data``).
       batch_size: Jacobian rows per block of the empirical NTK (memory only).
+      nodes: scale nodes of the lazy limit (odd: ``nested_t_star`` uses every second one).
 
     Returns:
       ``NetworkPrediction``.
