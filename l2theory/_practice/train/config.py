@@ -306,7 +306,7 @@ class TrainConfig:
 
     def validate(self, dataset) -> None:
         """Checks against a dataset: batch size and training subset no larger than the data."""
-        from l2theory._practice.data import Dataset
+        from l2theory._practice.datasets.dataset import Dataset
 
         if not isinstance(dataset, Dataset):
             raise _checks.bad("dataset", dataset, f"must be an l2theory.data.Dataset, not "

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2theory import _checks
-from l2theory._practice.data import random_crop_flip
+from l2theory._practice.datasets.augment import random_crop_flip
 from l2theory._practice.train import schedules
 from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.step import (Hyper, Step, TrainState, make_step, run_keys,

@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import optax
 
 from l2theory import _precision, _repr
-from l2theory._practice.data import mixup, one_hot
+from l2theory._practice.datasets.augment import mixup
+from l2theory._practice.datasets.preprocess import one_hot
 from l2theory._practice.train import autol2, schedules
 from l2theory._practice.train.config import TrainConfig
 
