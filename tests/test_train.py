@@ -20,7 +20,6 @@ import pytest
 
 from l2theory import data, models, train
 from l2theory._practice.train import schedules
-from l2theory._practice import models as models_impl
 from l2theory._practice.train.config import MODEL_FIELDS, TrainConfig
 
 TINY = dict(depth=2, width=32, steps=40, eval_every=20, batch_size=50, lr=1.0)
@@ -362,7 +361,8 @@ def _n_params(model, input_shape):
     return models.param_count(shapes[0])
 
 
-@pytest.mark.parametrize("name", sorted(models_impl._FAMILIES) + ["wrn-16-4"])
+@pytest.mark.parametrize("name", [name for f in models.FAMILIES.values()
+                                  for name in (f.name, *f.aliases)] + ["wrn-16-4"])
 def test_model_fields_default_to_the_familys_own_defaults(name):
     """TrainConfig(model=m) builds models.get(m): no other family's default leaks in."""
     cfg = TrainConfig(model=name)

@@ -71,21 +71,19 @@ def field_docs(cls: type = TrainConfig) -> list[tuple[list[str], str]]:
 
 def _model_names() -> str:
     """The model families, aliases beside their name: ``fc (= fully_connected), cnn, ...``."""
-    from l2theory._practice.models import _FAMILIES
+    from l2theory.models import FAMILIES
 
-    by_factory: dict[Any, list[str]] = {}
-    for name, factory in _FAMILIES.items():
-        by_factory.setdefault(factory, []).append(name)
-    names = [n[0] + (f" (= {', '.join(n[1:])})" if n[1:] else "") for n in by_factory.values()]
+    names = [f.name + (f" (= {', '.join(f.aliases)})" if f.aliases else "")
+             for f in FAMILIES.values()]
     return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)"])
 
 
 def _choices(field: str) -> tuple[str, ...] | None:
     if field == "activation":
-        from l2theory._practice.models._layers import ACTIVATIONS
-        return tuple(ACTIVATIONS)
+        from l2theory.models import ACTIVATIONS
+        return ACTIVATIONS
     if field == "parameterization":
-        from l2theory._practice.models._layers import PARAMETERIZATIONS
+        from l2theory.models import PARAMETERIZATIONS
         return PARAMETERIZATIONS
     return _CHOICES.get(field)
 

@@ -58,16 +58,14 @@ What the theory covers, and what not:
 """
 from __future__ import annotations
 
-import re
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from l2theory import _checks, _precision
+from l2theory._practice.models import registry
 
-_FAMILIES = {"fc": "fc", "fully_connected": "fc", "cnn": "cnn", "wrn": "wrn",
-             "wide_resnet": "wrn"}
 F0_CHOICES = ("network", "zero")
 # Elements of one Jacobian block [batch, k, P] of the empirical NTK (2^25: 128 MiB in float32).
 JACOBIAN_ELEMENTS = 2 ** 25
@@ -116,13 +114,9 @@ class NetworkPrediction(NamedTuple):
 
 
 def family(config) -> str:
-    """``"fc"``, ``"cnn"`` or ``"wrn"`` for a ``TrainConfig``'s model name."""
-    key = config.model.lower().replace("-", "_")
-    if re.fullmatch(r"wrn_\d+_\d+", key):
-        return "wrn"
-    if key not in _FAMILIES:
-        _checks.choice("config.model", config.model, sorted(_FAMILIES), what="model family")
-    return _FAMILIES[key]
+    """``"fc"``, ``"cnn"`` or ``"wrn"`` for a ``TrainConfig``'s model name (the models'
+    registry)."""
+    return registry.family(config.model, arg="config.model")
 
 
 def network_degree(config, num_classes: int = 10) -> int:

@@ -30,7 +30,7 @@ from l2theory import _checks
 PARAMETERIZATIONS = ("ntk", "standard")
 POOLS = ("max", "avg")
 
-ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+ACTIVATION_FNS: dict[str, Callable[[Any], Any]] = {
     "relu": jax.nn.relu,
     "linear": lambda x: x,
     "identity": lambda x: x,
@@ -38,6 +38,7 @@ ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
     "erf": jax.scipy.special.erf,
     "gelu": functools.partial(jax.nn.gelu, approximate=False),
 }
+ACTIVATIONS = tuple(ACTIVATION_FNS)
 # Positively homogeneous of degree 1: act(a*x) = a*act(x) for a > 0.
 HOMOGENEOUS_ACTIVATIONS = ("relu", "linear", "identity")
 
@@ -92,7 +93,7 @@ def check_input_shape(input_shape: Any, ndim: int | None = None) -> tuple[int, .
 
 
 def get_activation(name: str) -> Callable[[Any], Any]:
-    return ACTIVATIONS[check_choice("activation", name, tuple(ACTIVATIONS))]
+    return ACTIVATION_FNS[check_choice("activation", name, ACTIVATIONS)]
 
 
 def canonical_dtype(dtype: Any) -> Any:

@@ -300,9 +300,9 @@ class TrainConfig:
 
     def build_model(self, out_dim: int):
         """The ``Model`` this config trains, with ``out_dim`` outputs."""
-        from l2theory import models
+        from l2theory._practice.models import get
 
-        return models.get(self.model, **self.factory_kwargs(out_dim))
+        return get(self.model, **self.factory_kwargs(out_dim))
 
     def validate(self, dataset) -> None:
         """Checks against a dataset: batch size and training subset no larger than the data."""
