@@ -28,22 +28,24 @@ steps; natural clock ``lam * lr * t``.
 - ``decoupled_and_schedules``: t* in the integrated decay clock ``sum_t lr_t lam_t`` under
   decoupled weight decay and lr schedules.
 """
+from l2theory._checks import to_json
 from l2theory._experiments.autol2 import autol2_comparison
 from l2theory._experiments.autol2 import paired_difference
 from l2theory._experiments.autol2 import speedup
 from l2theory._experiments.autol2 import verdict
-from l2theory._checks import to_json
 from l2theory._experiments.budget import best_within_noise
 from l2theory._experiments.budget import budget_comparison
-from l2theory._experiments.cnn_theory import cnn_theory_vs_practice
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.budget import predict_lam_opt
 from l2theory._experiments.budget import short_run_c
+from l2theory._experiments.cnn_theory import cnn_theory_vs_practice
 from l2theory._experiments.collapse import collapse
 from l2theory._experiments.collapse import fit_power_law
 from l2theory._experiments.collapse import lane_peaks
 from l2theory._experiments.collapse import plot_collapse
+from l2theory._experiments.comparison_data import prepare_data
 from l2theory._experiments.fc_network import fc_empirical_ntk
+from l2theory._experiments.gd_limit import gd_limit_outputs
 from l2theory._experiments.hessian import hessian_lowest_eigs
 from l2theory._experiments.hessian import hessian_vs_lam
 from l2theory._experiments.network_theory import NetworkPrediction
@@ -53,8 +55,6 @@ from l2theory._experiments.peak import t_star
 from l2theory._experiments.schedules import decay_clock
 from l2theory._experiments.schedules import decoupled_and_schedules
 from l2theory._experiments.stats import standard_error
-from l2theory._experiments.theory_vs_practice import gd_limit_outputs
-from l2theory._experiments.theory_vs_practice import prepare_data
 from l2theory._experiments.theory_vs_practice import theory_vs_practice
 
 __all__ = [

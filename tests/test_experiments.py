@@ -14,7 +14,7 @@ import pytest
 
 from l2theory import data, experiments as ex, models, train
 from l2theory._experiments import fc_network, recording
-from l2theory._experiments import schedules as schedules_mod, theory_vs_practice as tvp_mod
+from l2theory._experiments import output_metrics, schedules as schedules_mod
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments import autol2 as autol2_mod
 from l2theory._experiments.autol2 import steps_to_target
@@ -612,16 +612,35 @@ def test_theory_vs_practice_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ex.theory_vs_practice("fashion_mnist_subset", **{**base, **kwargs})
     with pytest.raises(TypeError, match="^data=42: unsupported type int"):
-        tvp_mod.prepare_data(42, n_train=8, n_test=8)
+        ex.prepare_data(42, n_train=8, n_test=8)
 
 
 def test_prepare_data_takes_arrays():
     rng = np.random.default_rng(0)
     arrays = (rng.normal(size=(40, 5)).astype(np.float32), np.arange(40) % 4,
               rng.normal(size=(20, 5)).astype(np.float32), np.arange(20) % 4)
-    x, l, xs, ls, k, _ = tvp_mod.prepare_data(arrays, n_train=8, n_test=4)
+    x, l, xs, ls, k, _ = ex.prepare_data(arrays, n_train=8, n_test=4)
     assert x.shape == (8, 5) and xs.shape == (4, 5) and k == 4
     assert abs(float(x.mean())) < 1e-5  # standardized by the training statistics
+
+
+def test_output_metrics_against_hand_computed_values():
+    f = np.array([[[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]]])  # one time, 3 points, 2 outputs
+    y = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+    # 1/2 |f - y|^2 per point: 0.5, 2.0, 2.0 -> mean 1.5
+    np.testing.assert_allclose(output_metrics.mse_loss(f, y), [1.5])
+    np.testing.assert_allclose(output_metrics.accuracy(f, np.array([0, 1, 1])), [2 / 3])
+    # ||f - y|| / ||y|| = sqrt(9) / sqrt(4)
+    np.testing.assert_allclose(output_metrics.relative_distance(f, y[None]), [1.5])
+
+
+def test_refined_min_finds_the_vertex_of_a_parabola_in_log_time():
+    steps = np.unique(np.round(np.geomspace(1, 1000, 25)))
+    for t0 in (37.3, 210.0):
+        values = 0.3 + (np.log(steps) - np.log(t0)) ** 2
+        assert output_metrics.refined_min(steps, values) == pytest.approx(t0, rel=1e-9)
+    # a minimum at the end of the curve is the last step, not an extrapolation
+    assert output_metrics.refined_min(steps, -np.log(steps)) == steps[-1]
 
 
 # ---------------------------------------------------------------------------------- Hessian

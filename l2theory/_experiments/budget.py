@@ -15,13 +15,7 @@ from l2theory import _checks
 from l2theory._experiments.collapse import split_lanes
 from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
 from l2theory._experiments.stats import standard_error
-
-
-def _sweep(config, dataset, **kwargs):
-    from l2theory import train
-
-    kwargs.setdefault("progress", False)
-    return train.sweep(config, dataset, **kwargs)
+from l2theory._experiments.sweeps import quiet_sweep
 
 
 def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
@@ -170,13 +164,13 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
     seeds = _checks.seeds("seeds", seeds)
     cfg = config.replace(steps=budget_steps, lr=lr, eval_every=min(config.eval_every,
                                                                   budget_steps))
-    fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress),
+    fixed = per_lam(quiet_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress),
                     lams, metric=metric)
     positive = [m for m in lams if m > 0]
     prop = {k: [] for k in fixed}
     if positive:
-        got = per_lam(_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
-                             natural_time=natural_time, progress=progress), positive,
+        got = per_lam(quiet_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
+                                  natural_time=natural_time, progress=progress), positive,
                       metric=metric)
         for lam in lams:
             if lam > 0:
@@ -190,8 +184,8 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
         zero_steps = _checks.positive_int("zero_steps", zero_steps)
         # only its final value is reported: evaluated at step 0 and at the end
         zcfg = cfg.replace(steps=zero_steps, eval_every=zero_steps, evals_per_decade=None)
-        got = per_lam(_sweep(zcfg, dataset, lam=[0.0], lr=[lr], seeds=seeds, progress=progress),
-                      [0.0], metric=metric)
+        got = per_lam(quiet_sweep(zcfg, dataset, lam=[0.0], lr=[lr], seeds=seeds,
+                                  progress=progress), [0.0], metric=metric)
         i = lams.index(0.0)
         for k in prop:
             prop[k][i] = got[k][0]
@@ -236,8 +230,8 @@ def short_run_c(config, dataset, *, lam_large: float, lr: float, seeds: Sequence
     seeds = _checks.seeds("seeds", seeds)
     short_natural_time = _checks.positive("short_natural_time", short_natural_time)
     mode = "min" if "loss" in metric else "max"
-    rows = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
-                  natural_time=short_natural_time, progress=progress)
+    rows = quiet_sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
+                       natural_time=short_natural_time, progress=progress)
     t_stars, seed_of, boundary = [], [], False
     for ln in split_lanes(rows, metric):
         if ln["diverged"]:
@@ -332,15 +326,16 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
     if constant:
         every = math.gcd(*budgets) if len(budgets) > 1 else budgets[0]
         every = math.gcd(every, config.eval_every)
-        rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
-                                     evals_per_decade=None), dataset,
-                      lam=lams, lr=[lr], seeds=seeds, progress=progress)
+        rows = quiet_sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
+                                          evals_per_decade=None), dataset,
+                           lam=lams, lr=[lr], seeds=seeds, progress=progress)
         for b in budgets:
             results[b] = per_lam(rows, lams, metric=metric, at_step=b)
     else:
         for b in budgets:
-            rows = _sweep(config.replace(steps=b, lr=lr, eval_every=min(config.eval_every, b)),
-                          dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress)
+            rows = quiet_sweep(config.replace(steps=b, lr=lr,
+                                              eval_every=min(config.eval_every, b)),
+                               dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress)
             results[b] = per_lam(rows, lams, metric=metric)
 
     table = []

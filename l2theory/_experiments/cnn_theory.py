@@ -68,10 +68,11 @@ import numpy as np
 
 from l2theory import _checks
 from l2theory._experiments import network_theory
-from l2theory._experiments.recording import RUN_FIELDS, comparison_config, train_recording
-from l2theory._experiments.theory_vs_practice import (_acc, _mse, _refined_min, _rel,
-                                                      gd_limit_outputs, prepare_data,
-                                                      window_steps)
+from l2theory._experiments.comparison_data import prepare_data
+from l2theory._experiments.gd_limit import gd_limit_outputs
+from l2theory._experiments.output_metrics import accuracy, mse_loss, refined_min, relative_distance
+from l2theory._experiments.recording import (RUN_FIELDS, comparison_config, train_recording,
+                                             window_steps)
 
 READOUTS = {"flatten": None, "gap": "avg"}  # readout -> models.cnn's global_pool
 STAND_IN = dict(depth=2, channels=[16, 32], readout="gap", model_kwargs={"pool": "max"})
@@ -185,10 +186,11 @@ def _compare(cfg, flow, k_st, arrays, steps, in_win, fine, k):
     th_te = np.asarray(flow.predict_test(steps, k_st, f0_tr, f0_te), np.float64)
     _, gd_te = gd_limit_outputs(flow.k_train_train, k_st, flow.y_train, f0_tr, f0_te,
                                 lam=flow.lam, lr=flow.lr, degree=flow.degree, steps=steps)
-    d, d_gd, d_disc = _rel(f_te, th_te), _rel(f_te, gd_te), _rel(gd_te, th_te)
-    loss_net = _mse(f_te, y_te)
+    d = relative_distance(f_te, th_te)
+    d_gd, d_disc = relative_distance(f_te, gd_te), relative_distance(gd_te, th_te)
+    loss_net = mse_loss(f_te, y_te)
     pk = solvers.peak(flow, k_st, y_te, metric="loss", t=fine, f0_train=f0_tr, f0_test=f0_te)
-    t_net = _refined_min(steps[1:], loss_net[1:])
+    t_net = refined_min(steps[1:], loss_net[1:])
     tau = cfg.lam * cfg.lr
     row = {"distance_mean": float(d[in_win].mean()), "distance_max": float(d[in_win].max()),
            "distance_gd_limit_mean": float(d_gd[in_win].mean()),
@@ -198,8 +200,8 @@ def _compare(cfg, flow, k_st, arrays, steps, in_win, fine, k):
            "t_star_ratio": t_net / float(pk.t_star),
            "t_star_net_at_boundary": bool(np.argmin(loss_net[1:]) in (0, len(steps) - 2)),
            "min_test_loss_net": float(loss_net[1:].min()), "min_test_loss_flow": float(pk.value),
-           "final_test_acc_net": float(_acc(f_te[-1], l_te))}
-    curves = {"distance": d, "test_loss_net": loss_net, "test_loss_flow": _mse(th_te, y_te)}
+           "final_test_acc_net": float(accuracy(f_te[-1], l_te))}
+    curves = {"distance": d, "test_loss_net": loss_net, "test_loss_flow": mse_loss(th_te, y_te)}
     return row, curves
 
 

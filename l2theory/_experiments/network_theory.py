@@ -381,7 +381,7 @@ def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test
       ``NetworkPrediction``.
     """
     from l2theory import solvers
-    from l2theory._experiments.theory_vs_practice import prepare_data
+    from l2theory._experiments.comparison_data import prepare_data
 
     if metric not in ("loss", "accuracy"):
         _checks.choice("metric", metric, ("loss", "accuracy"))

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2theory import _checks
-from l2theory._experiments.budget import _sweep
 from l2theory._experiments.collapse import default_mode, fit_power_law, lane_peaks
 from l2theory._experiments.peak import DEFAULT_SMOOTH
+from l2theory._experiments.sweeps import quiet_sweep
 
 DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
     "coupled": {},
@@ -130,7 +130,7 @@ def decoupled_and_schedules(config, dataset, *, lams: Sequence[float], lrs: Sequ
             raise _checks.bad(f"variants[{name!r}]", overrides, f"unknown settings {unknown}",
                               "use TrainConfig field names")
         cfg = config.replace(**overrides, steps=steps)
-        rows = _sweep(cfg, dataset, lam=lams, lr=lrs, seeds=seeds)
+        rows = quiet_sweep(cfg, dataset, lam=lams, lr=lrs, seeds=seeds)
         lanes = lane_peaks(rows, metric=metric, mode=mode, smooth=smooth)
         clocks: dict[tuple[float, float], np.ndarray] = {}
         for ln in lanes:
