@@ -524,14 +524,6 @@ def test_unknown_name_lists_valid_names():
         assert name in str(info.value)
 
 
-def test_public_api():
-    assert set(data.__all__) == {
-        "DATASETS", "Dataset", "channel_stats", "downsample", "load", "make_synthetic", "mixup",
-        "one_hot", "random_crop_flip", "read_idx", "standardize", "subsample"}
-    for name in data.__all__:
-        assert getattr(data, name) is not None
-
-
 # --------------------------------------------------------------- Dataset and subsampling
 
 
