@@ -17,6 +17,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
+from l2theory.figures import _common
+
 PASS, FAIL, TIE, NA = "PASS", "FAIL", "TIE", "n/a"
 VERDICTS = (PASS, FAIL, TIE, NA)
 
@@ -84,8 +86,6 @@ def write_report(out: Path, preset: str, reports: Mapping[str, Report],
     """Write ``out/REPORT.md``: the machine and runtimes, every claim under ``## Must hold``,
     each figure's section (in the order of ``reports``; a ``not run`` section for each of
     ``errors``) under ``## Numbers``, the files under ``## Figures``; returns its path."""
-    from l2theory.figures import _common
-
     env = _common.machine()
     lines = [f"# Paper figures: predicted vs measured (preset `{preset}`"
              f"{', tiny' if tiny else ''})\n",
