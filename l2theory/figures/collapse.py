@@ -46,7 +46,7 @@ NAME = "collapse"
 SLOPE_RANGE = (0.8, 1.2)  # the fitted s of t* = c (lam lr)^(-s) (FC panel)
 
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
-           batch_size=100, eval_every=5, train_eval_size=500)
+           batch_size=100, train_eval_size=500)
 # the quick CNN stand-in: NTK parameterization and MSE like the FC panel; at lr 0.3 the test
 # loss peaks inside the run for lam 4e-3 .. 3.2e-2; batch 50 keeps the panel near a minute on 2
 # CPU cores (CPU convolutions are slow).

@@ -183,15 +183,20 @@ COMPILE_SECONDS = 45.0
 def train_configs(config: dict) -> dict:
     """The ``TrainConfig`` of each arm of ``config``: ``constant`` (fixed lam, constant lr),
     ``step`` (fixed lam, the step schedule: lr x0.2 at 30/60/90%), ``autol2`` (constant lr),
-    ``short`` (the short run that gives ``c``; constant lr). Raises naming a bad field."""
+    ``short`` (the short run that gives ``c``; constant lr; ``short_model`` over the model).
+    Raises naming a bad field."""
     base = _common.train_config(config["model"]).replace(lr=config["lr"],
                                                          steps=config["budget"])
+    short = {**config["model"], **config.get("short_model", {})}
+    if "evals_per_decade" in short:  # the short run evaluates on a log grid instead
+        short.pop("eval_every", None)
     return {"constant": base.replace(lr_schedule="constant", lam_schedule="constant"),
             "step": base.replace(lr_schedule="step", lam_schedule="constant"),
             "autol2": base.replace(lr_schedule="constant", lam_schedule="autol2",
                                    lam=config["autol2_start"]),
-            "short": base.replace(lr_schedule="constant", lam_schedule="constant",
-                                  **config.get("short_model", {}))}
+            "short": _common.train_config(short).replace(
+                lr=config["lr"], steps=config["budget"], lr_schedule="constant",
+                lam_schedule="constant")}
 
 
 def _n_evals(cfg, steps: int) -> int:
