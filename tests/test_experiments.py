@@ -480,7 +480,7 @@ def test_paired_difference_verdict_and_speedup_by_hand():
 
 def test_autol2_comparison_tiny(ds_small):
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=10,
-                            autol2_measure_every=5, autol2_delay=0.005)
+                            lam_schedule="autol2", autol2_measure_every=5, autol2_delay=0.005)
     r = ex.autol2_comparison(cfg, ds_small, budget=120, lams=[0.0, 0.002, 0.02],
                              lam_start=0.1, seeds=[0, 1], n_boot=200)
     best = r["best_fixed"]
@@ -508,7 +508,7 @@ def test_autol2_comparison_tiny(ds_small):
         trace = np.array(r["autol2"]["lam_trace"]["lam"][s])
         assert trace[0] == pytest.approx(0.1) and np.all(np.diff(trace) <= 0)
         ratios = trace[:-1][np.diff(trace) < 0] / trace[1:][np.diff(trace) < 0]
-        np.testing.assert_allclose(ratios, cfg.autol2_factor, rtol=1e-5)
+        np.testing.assert_allclose(ratios, cfg.setting("autol2_factor"), rtol=1e-5)
         assert r["autol2"]["final_lam"][s] == pytest.approx(trace[-1])
         rec = r["autol2"]["record"][s]
         replay = train.autol2_rule(np.array(rec["step"]), np.float32(rec["train_loss"]),
@@ -747,17 +747,19 @@ def test_decay_clock():
 
 def test_decoupled_and_schedules_tiny(ds_small):
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=5)
-    variants = {"coupled": {}, "decoupled": {"decoupled_weight_decay": True},
+    variants = {"coupled": {}, "decoupled": {"momentum": 0.3, "decoupled_weight_decay": True},
                 "cosine": {"lr_schedule": "cosine"}}
     r = ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01, 0.04], lrs=[0.5, 1.0], steps=150,
                                    variants=variants, n_boot=50)
     assert set(r["variants"]) == set(variants)
     coupled, decoupled = r["variants"]["coupled"], r["variants"]["decoupled"]
-    # without momentum the two placements of the decay are the same update
-    assert [ln["t_star"] for ln in coupled["lanes"]] == pytest.approx(
-        [ln["t_star"] for ln in decoupled["lanes"]], rel=1e-6)
-    for ln in coupled["lanes"]:
-        if ln["t_star"] is not None:  # constant lr: D(t*) = lam lr t*
+    # constant lr: D(t*) = lam lr t*, also for decoupled weight decay under momentum (it decays
+    # theta by lr lam per step whatever the momentum: m = 1)
+    assert coupled["clock_factor"] == decoupled["clock_factor"] == 1.0
+    for variant in (coupled, decoupled):
+        peaks = [ln for ln in variant["lanes"] if ln["t_star"] is not None]
+        assert peaks
+        for ln in peaks:
             assert ln["decay_time_star"] == pytest.approx(ln["lam_lr_t_star"], rel=1e-5)
     for ln in r["variants"]["cosine"]["lanes"]:
         if ln["t_star"] is not None:  # the cosine clock runs slower than lam lr t
@@ -771,3 +773,8 @@ def test_decoupled_and_schedules_tiny(ds_small):
                                    variants={"auto": {"lam_schedule": "autol2"}})
     with pytest.raises(ValueError, match="two distinct"):
         ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01], lrs=[1.0], steps=10)
+    # the default variants' decoupled weight decay needs momentum (without it, it is the coupled
+    # step): refused before any variant is trained
+    with pytest.raises(ValueError, match=r"^decoupled_weight_decay=True: has no effect with "
+                                         r"momentum=0.0; pass momentum > 0"):
+        ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01, 0.04], lrs=[1.0], steps=10)

@@ -96,7 +96,7 @@ def test_natural_time_gives_each_lane_its_own_length(ds):
 def test_natural_time_with_log_spaced_rows_and_resume(tmp_path, ds, resumed_sweep):
     """Log-spaced evaluation in a sweep: every lane has its rows on the chunk's grid up to its own
     end, and its last row at that end; a sweep that crashes mid-chunk resumes to the same rows."""
-    cfg = CFG.replace(evals_per_decade=10)
+    cfg = CFG.replace(eval_every=None, evals_per_decade=10)
     lams, lrs, tau = [1e-2, 3e-3], [1.0], 0.9
     kw = dict(lam=lams, lr=lrs, seeds=[0], natural_time=tau, progress=False, chunk_size=2,
               checkpoint_every=3)
@@ -344,15 +344,16 @@ def test_several_devices_give_the_same_rows(tmp_path):
 
 
 def test_cli_sweep_and_train(tmp_path, capsys):
-    common = ["--depth", "2", "--width", "8", "--steps", "20", "--eval-every", "10",
-              "--batch-size", "50", "--n-train", "300", "--n-test", "100", "--no-progress"]
+    common = ["--depth", "2", "--width", "8", "--eval-every", "10", "--batch-size", "50",
+              "--n-train", "300", "--n-test", "100", "--no-progress"]
     assert cli.sweep_main(["--lam", "1e-3", "1e-2", "--lr", "1", "--seeds", "0",
                            "--natural-time", "0.1", "--out", str(tmp_path / "s")] + common) == 0
     text = capsys.readouterr().out
     assert "best_acc" in text and "results:" in text
     table = train.load_results(tmp_path / "s" / "results.npz")
     assert sorted(set(table["run_steps"].tolist())) == [10, 100]
-    assert cli.train_main(["--lam", "1e-3", "--lr", "0.5", "--out", "none"] + common) == 0
+    assert cli.train_main(["--lam", "1e-3", "--lr", "0.5", "--steps", "20", "--out", "none"]
+                          + common) == 0
     assert "0.001" in capsys.readouterr().out
     from l2theory.cli import main  # reports errors: one line, exit status 2
 

@@ -24,6 +24,15 @@ def _sweep(config, dataset, **kwargs):
     return train.sweep(config, dataset, **kwargs)
 
 
+def _for_steps(config, steps: int):
+    """``config`` for runs of ``steps`` steps; with rows every ``eval_every`` steps, those at
+    most ``steps`` apart (lanes trained longer, by a natural time, keep that spacing)."""
+    config = config.replace(steps=steps)
+    if config.evals_per_decade is not None:
+        return config
+    return config.replace(eval_every=min(config.setting("eval_every"), steps))
+
+
 def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
             at_step: int | None = None) -> dict[str, Any]:
     """``metric`` at the end of each lane (or at step ``at_step``), grouped by lam over seeds.
@@ -168,8 +177,7 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
                                    note=_checks.NATURAL_TIME_NOTE)
     natural_time = _checks.positive("natural_time", natural_time)
     seeds = _checks.seeds("seeds", seeds)
-    cfg = config.replace(steps=budget_steps, lr=lr, eval_every=min(config.eval_every,
-                                                                  budget_steps))
+    cfg = _for_steps(config.replace(lr=lr), budget_steps)
     fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress),
                     lams, metric=metric)
     positive = [m for m in lams if m > 0]
@@ -331,7 +339,7 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
     results: dict[int, dict] = {}
     if constant:
         every = math.gcd(*budgets) if len(budgets) > 1 else budgets[0]
-        every = math.gcd(every, config.eval_every)
+        every = math.gcd(every, config.setting("eval_every"))
         rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
                                      evals_per_decade=None), dataset,
                       lam=lams, lr=[lr], seeds=seeds, progress=progress)
@@ -339,8 +347,8 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
             results[b] = per_lam(rows, lams, metric=metric, at_step=b)
     else:
         for b in budgets:
-            rows = _sweep(config.replace(steps=b, lr=lr, eval_every=min(config.eval_every, b)),
-                          dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress)
+            rows = _sweep(_for_steps(config.replace(lr=lr), b), dataset, lam=lams, lr=[lr],
+                          seeds=seeds, progress=progress)
             results[b] = per_lam(rows, lams, metric=metric)
 
     table = []

@@ -129,7 +129,7 @@ CONFIGS = {
         "metric": "test_acc", "lams": [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
         "autol2_start": 8e-3,
         "lam_large": 3.2e-2, "short_natural_time": 3.0, "t_star_metric": "test_loss",
-        "short_model": {"evals_per_decade": 20},
+        "short_model": {"eval_every": None, "evals_per_decade": 20},
         "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
     },
@@ -142,7 +142,7 @@ CONFIGS = {
         "metric": "test_acc", "lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
         "autol2_start": _theirs([0.1])[0],
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
-        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
         "step_lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
         "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
@@ -154,7 +154,7 @@ CONFIGS = {
                                train_eval_size=64, compute_dtype=None),
                  "seeds": [0, 1], "budget": 10, "lams": [0.2, 0.6], "step_lams": [0.2, 0.6],
                  "lam_large": 0.6, "short_natural_time": 0.12,
-                 "short_model": {"evals_per_decade": 10}},
+                 "short_model": {"eval_every": None, "evals_per_decade": 10}},
     },
     "paper": {
         "title": "WRN-28-10 on CIFAR-10, the authors' recipe (momentum 0.9, their lr 0.2, "
@@ -168,7 +168,7 @@ CONFIGS = {
         "lams": _theirs([1e-4]), "autol2_start": _theirs([0.1])[0],
         # their t* run: -L2=0.01 -epochs=2 at constant lr
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
-        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
         # (a): their L2 list (assumed; the README does not give it) for 200 epochs with the step
         # schedule, and for 0.1 / L2 epochs (L2 >= 1e-4: at most 1000 epochs)
         "step_lams": _theirs([1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 3e-3, 1e-2]),
@@ -202,13 +202,15 @@ COMPILE_SECONDS = 45.0
 def train_configs(config: dict) -> dict:
     """The ``TrainConfig`` of each arm of ``config``: ``constant`` (fixed lam, constant lr),
     ``step`` (fixed lam, the step schedule: lr x0.2 at 30/60/90%), ``autol2`` (constant lr),
-    ``short`` (the short run that gives ``c``; constant lr). Raises naming a bad field."""
-    base = _common.train_config(config["model"]).replace(lr=config["lr"],
-                                                         steps=config["budget"])
+    ``short`` (the short run that gives ``c``; constant lr). The ``autol2_*`` settings of
+    ``config["model"]`` go to the ``autol2`` arm only. Raises naming a bad field."""
+    model = dict(config["model"])
+    autol2 = {name: model.pop(name) for name in list(model) if name.startswith("autol2_")}
+    base = _common.train_config(model).replace(lr=config["lr"], steps=config["budget"])
     return {"constant": base.replace(lr_schedule="constant", lam_schedule="constant"),
             "step": base.replace(lr_schedule="step", lam_schedule="constant"),
             "autol2": base.replace(lr_schedule="constant", lam_schedule="autol2",
-                                   lam=config["autol2_start"]),
+                                   lam=config["autol2_start"], **autol2),
             "short": base.replace(lr_schedule="constant", lam_schedule="constant",
                                   **config.get("short_model", {}))}
 
@@ -308,7 +310,7 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                            metric=config["t_star_metric"], progress=progress)
     seconds["short"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    comp = ex.autol2_comparison(cfgs["constant"], ds, budget=T, lams=config["lams"],
+    comp = ex.autol2_comparison(cfgs["autol2"], ds, budget=T, lams=config["lams"],
                                 lam_start=config["autol2_start"], seeds=seeds, metric=metric,
                                 chunk_size=chunk, progress=progress)
     seconds["constant_and_autol2"] = time.perf_counter() - t0

@@ -160,7 +160,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     store = results.Store(out) if out is not None else None
     if store is not None:
         identity = {
-            "config": config.replace(lam=0.0, lr=1.0, seed=0).to_dict(),
+            "config": config.resolved().replace(lam=0.0, lr=1.0, seed=0).to_dict(),
             "grid": {"lam": lam, "lr": lr, "seeds": seeds, "natural_time": natural_time},
             "dataset": results.dataset_fingerprint(dataset),
         }
@@ -316,8 +316,9 @@ def lane_bytes(config: TrainConfig, dataset) -> int:
     model = config.build_model(dataset.num_classes)
     step = make_step(config, model, dataset.input_shape, num_classes=dataset.num_classes)
     scalar = lambda dt: jax.ShapeDtypeStruct((), dt)  # noqa: E731
+    n_decays = len(config.setting("lr_decay_at"))
     hyper = Hyper(scalar(config.param_dtype), scalar(config.param_dtype), scalar(jnp.int32),
-                  scalar(jnp.int32), jax.ShapeDtypeStruct((len(config.lr_decay_at),), jnp.int32))
+                  scalar(jnp.int32), jax.ShapeDtypeStruct((n_decays,), jnp.int32))
     state = jax.eval_shape(step.init, hyper)
     state_bytes = _tree_bytes(state)
     n = dataset.n_train
