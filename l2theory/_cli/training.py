@@ -25,7 +25,6 @@ import datetime
 import inspect
 import json
 import re
-import sys
 import textwrap
 from typing import Any, Sequence
 
@@ -341,8 +340,6 @@ def sweep_parser() -> Parser:
     grid.add_argument("--natural-time", type=float, default=None, metavar="TAU",
                       help="natural time lam*lr*t per run: each run takes ceil(TAU/(lam lr)) "
                            "steps (default: --steps for all)")
-    grid.add_argument("--physical-time", type=float, default=None, dest="physical_time",
-                      help=argparse.SUPPRESS)  # deprecated name of --natural-time
     grid.add_argument("--chunk-size", type=int, default=None, metavar="RUNS",
                       help="runs per compiled program (default: from a memory estimate)")
     _add_config_options(parser, skip=_GRID_FIELDS)
@@ -360,11 +357,6 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 def sweep_main(argv: Sequence[str] | None = None) -> int:
     """``l2theory sweep``: the lam x lr x seed grid, all runs in one compiled program."""
     args = sweep_parser().parse_args(argv)
-    if args.physical_time is not None:
-        print("l2theory sweep: --physical-time is deprecated; use --natural-time (the same "
-              "value, lam*lr*t)", file=sys.stderr)
-        if args.natural_time is None:
-            args.natural_time = args.physical_time
     if args.natural_time is not None and hasattr(args, "steps"):
         raise _checks.bad("--steps", args.steps, f"has no effect with --natural-time "
                           f"{args.natural_time:g} (each run takes ceil(TAU / (lam lr)) steps)",

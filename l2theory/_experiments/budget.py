@@ -129,9 +129,9 @@ def lam_opt_row(budget: int, lam_pred: float, lams: Sequence[float], got: dict,
 
 
 def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
-                      natural_time: float | None = None, seeds: Sequence[int] = (0,),
-                      metric: str = "test_acc", physical_time: float | None = None,
-                      zero_steps: int | None = None, progress: bool = False) -> dict[str, Any]:
+                      natural_time: float, seeds: Sequence[int] = (0,),
+                      metric: str = "test_acc", zero_steps: int | None = None,
+                      progress: bool = False) -> dict[str, Any]:
     """Final test accuracy against lam for a fixed step budget and for a budget ``~ 1/lam``.
 
     docs/conventions.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam
@@ -173,8 +173,6 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
     lams = sorted(_checks.lams("lams", lams))
     lr = _checks.lr("lr", lr)
     budget_steps = _checks.positive_int("budget_steps", budget_steps)
-    natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
-                                   note=_checks.NATURAL_TIME_NOTE)
     natural_time = _checks.positive("natural_time", natural_time)
     seeds = _checks.seeds("seeds", seeds)
     cfg = _for_steps(config.replace(lr=lr), budget_steps)
@@ -269,9 +267,8 @@ def short_run_c(config, dataset, *, lam_large: float, lr: float, seeds: Sequence
 
 def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Sequence[int],
                     lams: Sequence[float], seeds: Sequence[int] = (0,),
-                    short_natural_time: float | None = None, smooth: float | None = DEFAULT_SMOOTH,
-                    metric: str = "test_acc", short_physical_time: float | None = None,
-                    progress: bool = False) -> list[dict[str, Any]]:
+                    short_natural_time: float = 3.0, smooth: float | None = DEFAULT_SMOOTH,
+                    metric: str = "test_acc", progress: bool = False) -> list[dict[str, Any]]:
     """Predict the optimal lam of a step budget from one short run at a large lam, and check it.
 
     docs/conventions.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used
@@ -322,10 +319,6 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
                                           example="[200, 800]")))
     lams = sorted(_checks.lams("lams", lams, allow_zero=False))
     seeds = _checks.seeds("seeds", seeds)
-    short_natural_time = _checks.renamed("short_natural_time", short_natural_time,
-                                         "short_physical_time", short_physical_time,
-                                         note=_checks.NATURAL_TIME_NOTE)
-    short_natural_time = 3.0 if short_natural_time is None else short_natural_time
     short_natural_time = _checks.positive("short_natural_time", short_natural_time)
     mode = "min" if "loss" in metric else "max"
 

@@ -50,8 +50,7 @@ def _lane_lam(name: str, lam) -> float:
 def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[float],
           seeds: Sequence[int], natural_time: float | None = None, out: str | os.PathLike | None
           = None, chunk_size: int | None = None, progress: bool = True,
-          checkpoint_every: int = 10, physical_time: float | None = None,
-          desc: str | None = None) -> dict[str, Any]:
+          checkpoint_every: int = 10, desc: str | None = None) -> dict[str, Any]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
     Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
@@ -101,7 +100,6 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       lam, lr, seeds: the grid's values (lanes in ``itertools.product(lam, lr, seeds)`` order).
       natural_time: natural time ``tau = lam * lr * steps`` per lane, or ``None`` for
         ``config.steps`` steps in every lane.
-      physical_time: deprecated name of ``natural_time`` (warns).
       out: results directory, or ``None`` to write nothing.
       chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
       progress: show a tqdm bar (steps, ETA, best test accuracy so far) on stderr, and a line
@@ -135,8 +133,6 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       >>> table["run"].tolist(), table["step"].tolist()
       ([0, 0, 0, 1, 1, 1], [0, 10, 20, 0, 10, 20])
     """
-    natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
-                                   note=_checks.NATURAL_TIME_NOTE)
     check_config(config)
     lam = _checks.sequence("lam", lam, _checks.lam, example="[1e-4, 1e-3]")
     lr = _checks.sequence("lr", lr, _checks.lr, example="[0.1]")
@@ -208,10 +204,13 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
                                          [steps[i] for i in lanes])
                     if loaded is not None:
                         leaves = loaded["state_leaves"]
-                        if len(leaves) == treedef.num_leaves - 1:
-                            # written before TrainState.param_norm_sq0 (its last leaf) existed:
-                            # the initial norms are recomputed, exactly, from the seeds
-                            leaves = leaves + [to_host(engine.init(hyper).param_norm_sq0)]
+                        if len(leaves) != treedef.num_leaves:
+                            raise ValueError(
+                                f"out={str(store.root)!r}: the checkpoint of chunk {ci} holds "
+                                f"{len(leaves)} state arrays that do not fit this version's "
+                                f"training state ({treedef.num_leaves} arrays): written by "
+                                "another l2theory version; rerun the sweep into a new folder "
+                                "(pass another out)")
                         state = engine.place_state(jax.tree.unflatten(treedef, leaves))
                         t, rows = loaded["t"], Rows.from_arrays(loaded["rows"])
                         bar.skip(t, rows)
