@@ -97,8 +97,7 @@ NAME = "fig1"
 # refractory period of 2 k delay / lam = 20 steps at the start lam 8e-3: with a 100-step period
 # the start lam (t* ~ 40-80 steps) collapsed the net before the first division.
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
-           batch_size=100, eval_every=10, train_eval_size=200,
-           autol2_measure_every=5, autol2_delay=8e-3)
+           batch_size=100, eval_every=10, train_eval_size=200)
 
 
 def _theirs(l2s):
@@ -111,8 +110,8 @@ def _theirs(l2s):
 # The authors' recipe: batch 128, momentum 0.9, crop + flip + mixup (alpha 1), their lr 0.2
 # (ours 0.02), AutoL2 measured every 10 steps, delay 0.1, divided by 10; bfloat16 compute.
 _RECIPE = dict(loss="xent", batch_size=128, momentum=0.9, augment=True, mixup=True,
-               compute_dtype="bfloat16", autol2_measure_every=10, autol2_delay=0.1,
-               autol2_factor=10.0)
+               compute_dtype="bfloat16")
+_AUTOL2_RECIPE = dict(autol2_measure_every=10, autol2_delay=0.1, autol2_factor=10.0)
 _LR = 0.02  # train.from_autol2_flags(0.2, ..., 10)[0]
 _CIFAR_EPOCH = 50000 // 128  # 390 steps
 _FMNIST_EPOCH = 60000 // 128  # 468 steps
@@ -127,7 +126,7 @@ CONFIGS = {
         "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
         "model": _FC, "lr": 1.0, "seeds": list(range(8)), "budget": 600,
         "metric": "test_acc", "lams": [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
-        "autol2_start": 8e-3,
+        "autol2_start": 8e-3, "autol2_model": {"autol2_measure_every": 5, "autol2_delay": 8e-3},
         "lam_large": 3.2e-2, "short_natural_time": 3.0, "t_star_metric": "test_loss",
         "short_model": {"eval_every": None, "evals_per_decade": 20},
         "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
@@ -140,7 +139,7 @@ CONFIGS = {
         "model": dict(_RECIPE, model="wrn-16-4", eval_every=78, train_eval_size=1000),
         "lr": _LR, "seeds": [0, 1, 2], "budget": 3 * _FMNIST_EPOCH,
         "metric": "test_acc", "lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
-        "autol2_start": _theirs([0.1])[0],
+        "autol2_start": _theirs([0.1])[0], "autol2_model": _AUTOL2_RECIPE,
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
         "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
         "step_lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
@@ -166,6 +165,7 @@ CONFIGS = {
         "metric": "test_acc",
         # (c): AutoL2 from their L2 = 0.1 against their L2 = 1e-4, both at constant lr
         "lams": _theirs([1e-4]), "autol2_start": _theirs([0.1])[0],
+        "autol2_model": _AUTOL2_RECIPE,
         # their t* run: -L2=0.01 -epochs=2 at constant lr
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
         "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
@@ -179,8 +179,8 @@ CONFIGS = {
     },
 }
 TINY = {"n_train": 200, "n_test": 200,
-        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100, eval_every=5,
-                      autol2_measure_every=5, autol2_delay=0.004),
+        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100, eval_every=5),
+        "autol2_model": {"autol2_measure_every": 5, "autol2_delay": 0.004},
         "seeds": [0, 1], "lams": [0.02, 0.08], "budget": 30, "autol2_start": 0.08,
         "lam_large": 0.08, "short_natural_time": 1.0}
 PRESET_HELP = {"gpu": "WRN-16-4 on the full Fashion-MNIST, the authors' recipe, <= 8 min on one "
@@ -202,15 +202,15 @@ COMPILE_SECONDS = 45.0
 def train_configs(config: dict) -> dict:
     """The ``TrainConfig`` of each arm of ``config``: ``constant`` (fixed lam, constant lr),
     ``step`` (fixed lam, the step schedule: lr x0.2 at 30/60/90%), ``autol2`` (constant lr),
-    ``short`` (the short run that gives ``c``; constant lr). The ``autol2_*`` settings of
-    ``config["model"]`` go to the ``autol2`` arm only. Raises naming a bad field."""
-    model = dict(config["model"])
-    autol2 = {name: model.pop(name) for name in list(model) if name.startswith("autol2_")}
-    base = _common.train_config(model).replace(lr=config["lr"], steps=config["budget"])
+    ``short`` (the short run that gives ``c``; constant lr). ``config["autol2_model"]`` and
+    ``config["short_model"]`` add settings to those two arms. Raises naming a bad field."""
+    base = _common.train_config(config["model"]).replace(lr=config["lr"],
+                                                         steps=config["budget"])
     return {"constant": base.replace(lr_schedule="constant", lam_schedule="constant"),
             "step": base.replace(lr_schedule="step", lam_schedule="constant"),
             "autol2": base.replace(lr_schedule="constant", lam_schedule="autol2",
-                                   lam=config["autol2_start"], **autol2),
+                                   lam=config["autol2_start"],
+                                   **config.get("autol2_model", {})),
             "short": base.replace(lr_schedule="constant", lam_schedule="constant",
                                   **config.get("short_model", {}))}
 
