@@ -482,12 +482,14 @@ def test_autol2_comparison_tiny_agrees_with_a_recomputation_from_the_raw_rows(ds
     """Every number of the comparison, recomputed with numpy from the raw rows of the two sweeps
     it runs (run again here: sweeps are deterministic), by the rules its docstring states."""
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=10,
-                            autol2_measure_every=5, autol2_delay=0.005)
+                            lam_schedule="autol2", autol2_measure_every=5, autol2_delay=0.005)
     lams, seeds, budget, lam_start = [0.0, 0.002, 0.02], [0, 1], 120, 0.1
     r = ex.autol2_comparison(cfg, ds_small, budget=budget, lams=lams, lam_start=lam_start,
                              seeds=seeds, n_boot=200)
     base = cfg.replace(steps=budget)
-    fixed_rows = train.sweep(base, ds_small, lam=lams, lr=[cfg.lr], seeds=seeds, progress=False)
+    fixed = base.replace(lam_schedule="constant", autol2_factor=None, autol2_measure_every=None,
+                         autol2_delay=None)
+    fixed_rows = train.sweep(fixed, ds_small, lam=lams, lr=[cfg.lr], seeds=seeds, progress=False)
     auto_rows = train.sweep(base.replace(lam_schedule="autol2", lam=lam_start), ds_small,
                             lam=[lam_start], lr=[cfg.lr], seeds=seeds, progress=False)
     assert not fixed_rows["diverged"].any() and not auto_rows["diverged"].any()
@@ -546,12 +548,12 @@ def test_autol2_comparison_tiny_agrees_with_a_recomputation_from_the_raw_rows(ds
         assert r["autol2"]["final_lam"][i] == pytest.approx(trace[-1])
         assert trace[0] == pytest.approx(lam_start) and np.all(np.diff(trace) <= 0)
         down = np.diff(trace) < 0
-        np.testing.assert_allclose(trace[:-1][down] / trace[1:][down], cfg.autol2_factor,
+        np.testing.assert_allclose(trace[:-1][down] / trace[1:][down], cfg.setting("autol2_factor"),
                                    rtol=1e-5)
         rec = r["autol2"]["record"][i]
         replay = train.autol2_rule(np.array(rec["step"]), np.float32(rec["train_loss"]),
                                    np.float32(rec["train_acc"]), lam0=lam_start,
-                                   num_classes=10, delay=cfg.autol2_delay)
+                                   num_classes=10, delay=cfg.setting("autol2_delay"))
         np.testing.assert_array_equal(replay, np.float32(rec["lam"]))
         assert r["autol2"]["n_decays"][i] == int(np.sum(np.diff(np.r_[lam_start, replay]) < 0))
         assert r["autol2"]["n_decays"][i] >= 1
@@ -805,17 +807,19 @@ def test_decay_clock():
 
 def test_decoupled_and_schedules_tiny(ds_small):
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=5)
-    variants = {"coupled": {}, "decoupled": {"decoupled_weight_decay": True},
+    variants = {"coupled": {}, "decoupled": {"momentum": 0.3, "decoupled_weight_decay": True},
                 "cosine": {"lr_schedule": "cosine"}}
     r = ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01, 0.04], lrs=[0.5, 1.0], steps=150,
                                    variants=variants, n_boot=50)
     assert set(r["variants"]) == set(variants)
     coupled, decoupled = r["variants"]["coupled"], r["variants"]["decoupled"]
-    # without momentum the two placements of the decay are the same update
-    assert [ln["t_star"] for ln in coupled["lanes"]] == pytest.approx(
-        [ln["t_star"] for ln in decoupled["lanes"]], rel=1e-6)
-    for ln in coupled["lanes"]:
-        if ln["t_star"] is not None:  # constant lr: D(t*) = lam lr t*
+    # constant lr: D(t*) = lam lr t*, also for decoupled weight decay under momentum (it decays
+    # theta by lr lam per step whatever the momentum: m = 1)
+    assert coupled["clock_factor"] == decoupled["clock_factor"] == 1.0
+    for variant in (coupled, decoupled):
+        peaks = [ln for ln in variant["lanes"] if ln["t_star"] is not None]
+        assert peaks
+        for ln in peaks:
             assert ln["decay_time_star"] == pytest.approx(ln["lam_lr_t_star"], rel=1e-5)
     for ln in r["variants"]["cosine"]["lanes"]:
         if ln["t_star"] is not None:  # the cosine clock runs slower than lam lr t
@@ -829,3 +833,8 @@ def test_decoupled_and_schedules_tiny(ds_small):
                                    variants={"auto": {"lam_schedule": "autol2"}})
     with pytest.raises(ValueError, match="two distinct"):
         ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01], lrs=[1.0], steps=10)
+    # the default variants' decoupled weight decay needs momentum (without it, it is the coupled
+    # step): refused before any variant is trained
+    with pytest.raises(ValueError, match=r"^decoupled_weight_decay=True: has no effect with "
+                                         r"momentum=0.0; pass momentum > 0"):
+        ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01, 0.04], lrs=[1.0], steps=10)

@@ -297,9 +297,11 @@ def test_fig1_presets_are_the_authors_recipe_converted():
     assert paper["budget"] == 200 * 390 and paper["lam_large"] == 0.2
     assert paper["scaled_natural_time"] == pytest.approx(15.6)  # 0.1 / L2 epochs
     cfgs = fig1.train_configs(paper)
-    assert cfgs["step"].lr_decay_at == (0.3, 0.6, 0.9) and cfgs["step"].lr_decay_factor == 0.2
+    step = cfgs["step"]
+    assert step.setting("lr_decay_at") == (0.3, 0.6, 0.9)
+    assert step.setting("lr_decay_factor") == 0.2
     for c in cfgs.values():
-        assert (c.momentum, c.batch_size, c.augment, c.mixup, c.mixup_alpha) == (
+        assert (c.momentum, c.batch_size, c.augment, c.mixup, c.setting("mixup_alpha")) == (
             0.9, 128, True, True, 1.0)
     assert cfgs["autol2"].lam_schedule == "autol2" and cfgs["autol2"].lr_schedule == "constant"
     assert (cfgs["autol2"].autol2_delay, cfgs["autol2"].autol2_measure_every) == (0.1, 10)

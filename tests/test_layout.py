@@ -1,8 +1,7 @@
 """The package's layers, read from the source: the theory half imports nothing from the practice
 half; neither half imports a public face or anything above it; no import cycles; scripts outside
 the package use only the public API; installed code never edits sys.path; every document the code
-cites exists in the repository; no ``physical_time`` naming for the natural clock ``lam lr t``
-beyond its deprecated aliases."""
+cites exists in the repository; no ``physical_time`` naming for the natural clock ``lam lr t``."""
 import ast
 import re
 from pathlib import Path
@@ -151,12 +150,8 @@ def test_every_cited_document_exists():
 
 
 def test_no_physical_time_name_for_the_natural_clock():
-    """``physical_time`` survives only as deprecated aliases (resolved by ``_checks.renamed``) and
-    where old result folders are read."""
-    allowed = {"l2theory/_checks.py", "l2theory/_practice/train/sweep.py",
-               "l2theory/_experiments/budget.py", "l2theory/_cli/training.py",
-               "l2theory/_practice/train/results.py"}
+    """The natural clock ``lam lr t`` is ``natural_time`` everywhere: no ``physical_time`` name
+    (nor an alias of it) in the package."""
     for path in _py(PACKAGE):
-        rel = str(path.relative_to(REPO))
-        if "physical_time" in path.read_text():
-            assert rel in allowed, f"{rel} uses the name physical_time"
+        assert "physical_time" not in path.read_text(), \
+            f"{path.relative_to(REPO)} uses the name physical_time"

@@ -234,8 +234,9 @@ def test_log_eval_rows_follow_the_same_trajectory(small):
     rows of an every-step run at the same steps (same seed, same minibatches)."""
     cfg = TrainConfig(**{**TINY, "steps": 90, "eval_every": 1}, lam=1e-3)
     dense = train.train(cfg, small)
-    sparse = train.train(cfg.replace(evals_per_decade=4), small)
-    expect = _eval_steps(cfg.replace(evals_per_decade=4), 90)
+    log = cfg.replace(eval_every=None, evals_per_decade=4)
+    sparse = train.train(log, small)
+    expect = _eval_steps(log, 90)
     assert sparse["step"].tolist() == expect.tolist() and sparse["step"][-1] == 90
     assert len(sparse["step"]) < 30
     idx = np.searchsorted(dense["step"], sparse["step"])
@@ -246,7 +247,7 @@ def test_log_eval_rows_follow_the_same_trajectory(small):
 def test_segments_run_as_few_compiled_piece_lengths(small):
     """A segment runs as compiled pieces (one program per length): with log-spaced rows, powers
     of 16 largest first (3 programs for every gap); with a fixed eval_every, that length."""
-    log = train.Engine(TrainConfig(**TINY, evals_per_decade=20), small, 1)
+    log = train.Engine(TrainConfig(**{**TINY, "eval_every": None}, evals_per_decade=20), small, 1)
     for n in list(range(1, 40)) + [255, 256, 1000, 1024, 4096 + 37]:
         pieces = log.pieces(n)
         assert sum(pieces) == n and set(pieces) <= {1, 16, 256}, (n, pieces)
@@ -305,11 +306,12 @@ def test_lr_schedules_pure():
     (dict(dtype="float16"), ["dtype", "'float32'"]),
     (dict(model_kwargs={"nope": 1}), ["model_kwargs", "nope"]),
     (dict(model="wrn", depth=10, width=8), ["width", "widen"]),
-    (dict(lr_decay_at=(0.8, 0.3)), ["lr_decay_at", "increasing"]),
-    (dict(autol2_delay=-0.1), ["autol2_delay", ">= 0", "0.1"]),
-    (dict(autol2_factor=1.0), ["autol2_factor", "> 1"]),
-    (dict(mixup_alpha=0.0), ["mixup_alpha", "> 0", "1.0"]),
-    (dict(mixup_alpha=float("inf")), ["mixup_alpha", "finite"]),
+    (dict(lr_schedule="step", lr_decay_at=(0.8, 0.3)), ["lr_decay_at", "increasing"]),
+    (dict(lr_schedule="step", lr_decay_at=()), ["lr_decay_at", "is empty", "(0.3, 0.6, 0.9)"]),
+    (dict(lam_schedule="autol2", autol2_delay=-0.1), ["autol2_delay", ">= 0", "0.1"]),
+    (dict(lam_schedule="autol2", autol2_factor=1.0), ["autol2_factor", "> 1"]),
+    (dict(mixup=True, mixup_alpha=0.0), ["mixup_alpha", "> 0", "1.0"]),
+    (dict(mixup=True, mixup_alpha=float("inf")), ["mixup_alpha", "finite"]),
     (dict(model="cnn", depth=2, width=(8, 0)), ["width[1]=0", ">= 1"]),
 ])
 def test_bad_config_errors_name_the_field_and_fix(kwargs, words):
@@ -323,7 +325,8 @@ def test_bad_config_errors_name_the_field_and_fix(kwargs, words):
 
 @pytest.mark.parametrize("kwargs", [dict(lr="0.1"), dict(steps=10.0), dict(depth=True),
                                     dict(seed=1.0), dict(model=3), dict(augment=1),
-                                    dict(mixup=1),
+                                    dict(mixup=1), dict(center_targets=1),
+                                    dict(eval_every=10.0),
                                     dict(model_kwargs=[("pool", "avg")])])
 def test_wrong_types_are_type_errors(kwargs):
     (field, value), = kwargs.items()
@@ -344,16 +347,100 @@ def test_config_roundtrip_and_model_passthrough():
     assert models.get("fc", **TrainConfig().factory_kwargs(10)).degree == 2
 
 
-def test_configs_stored_by_older_versions_rebuild():
-    """Before per-family defaults, to_dict stored depth=2, width=256 for every family (a wrn
-    ignored them); from_dict drops them where the family has no such setting."""
+def test_a_config_stored_by_an_older_version_is_rejected_naming_the_field():
+    """Older versions stored the fully connected depth=2, width=256 for every family (a wrn
+    ignored them): such a dict is rejected, naming the setting the family lacks."""
     old = {**TrainConfig(model="wrn-10-1").to_dict(), "depth": 2, "width": 256}
     with pytest.raises(ValueError, match="^depth=2: model 'wrn-10-1' has no depth setting"):
-        TrainConfig(**old)
-    cfg = TrainConfig.from_dict(json.loads(json.dumps(old)))
-    assert cfg == TrainConfig(model="wrn-10-1") and cfg.build_model(10).name == "wrn-10-1"
-    fc = {**TrainConfig().to_dict(), "depth": 2, "width": 256}  # fc: the same model as before
-    assert TrainConfig.from_dict(fc).build_model(10).name == TrainConfig().build_model(10).name
+        TrainConfig(**json.loads(json.dumps(old)))
+
+
+# ----------------------------------------------------------------------------- modes
+
+# (settings, the field named, the setting that would make it count): a setting that counts in
+# one mode only, given while that mode is off
+NO_EFFECT = [
+    (dict(evals_per_decade=10, eval_every=50), "eval_every=50", "evals_per_decade=None"),
+    (dict(evals_per_decade=10, eval_every=100), "eval_every=100", "evals_per_decade=None"),
+    (dict(lr_decay_factor=0.5), "lr_decay_factor=0.5", "lr_schedule='step'"),
+    (dict(lr_schedule="cosine", lr_decay_at=(0.5,)), "lr_decay_at=(0.5,)", "lr_schedule='step'"),
+    (dict(autol2_factor=5.0), "autol2_factor=5.0", "lam_schedule='autol2'"),
+    (dict(autol2_measure_every=5), "autol2_measure_every=5", "lam_schedule='autol2'"),
+    (dict(autol2_delay=0.2), "autol2_delay=0.2", "lam_schedule='autol2'"),
+    (dict(mixup_alpha=0.4), "mixup_alpha=0.4", "mixup=True"),
+    (dict(augment=True, mixup_alpha=0.4), "mixup_alpha=0.4", "mixup=True"),
+    (dict(loss="xent", center_targets=False), "center_targets=False", "loss='mse'"),
+    (dict(decoupled_weight_decay=True), "decoupled_weight_decay=True", "momentum > 0"),
+]
+
+
+@pytest.mark.parametrize("kwargs, named, turn_on", NO_EFFECT)
+def test_a_setting_without_effect_is_an_error_naming_what_makes_it_count(kwargs, named, turn_on):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(**kwargs)
+    message = str(e.value)
+    assert message.startswith(f"{named}: has no effect with "), message
+    assert f"pass {turn_on} for it to count, or leave " in message, message
+    # the same setting counts once its mode is on
+    name = named.split("=")[0]
+    on = {"eval_every": dict(evals_per_decade=None), "lr_decay_factor": dict(lr_schedule="step"),
+          "lr_decay_at": dict(lr_schedule="step"), "autol2_factor": dict(lam_schedule="autol2"),
+          "autol2_measure_every": dict(lam_schedule="autol2"),
+          "autol2_delay": dict(lam_schedule="autol2"), "mixup_alpha": dict(mixup=True),
+          "center_targets": dict(loss="mse"), "decoupled_weight_decay": dict(momentum=0.9)}[name]
+    assert getattr(TrainConfig(**{**kwargs, **on}), name) == kwargs[name]
+
+
+def test_a_mode_switched_by_replace_keeps_the_rule():
+    """replace() validates like the constructor: turning a mode on that leaves a setting without
+    effect fails; unsetting the setting (None) in the same call is the fix."""
+    cfg = TrainConfig(eval_every=10)
+    with pytest.raises(ValueError, match="^eval_every=10: has no effect with evals_per_decade=8"):
+        cfg.replace(evals_per_decade=8)
+    assert cfg.replace(eval_every=None, evals_per_decade=8).evals_per_decade == 8
+    auto = TrainConfig(lam_schedule="autol2", autol2_delay=0.01)
+    with pytest.raises(ValueError, match="^autol2_delay=0.01: has no effect with lam_schedule="):
+        auto.replace(lam_schedule="constant")
+
+
+# The documented defaults of each mode's settings (TrainConfig's docstring; the step schedule and
+# AutoL2's settings are the authors', google/autol2 -std_wrn_sch and -delay/-measure_every).
+DOCUMENTED = [
+    (dict(), dict(eval_every=100)),
+    (dict(loss="mse"), dict(center_targets=True)),
+    (dict(momentum=0.9), dict(decoupled_weight_decay=False)),
+    (dict(lr_schedule="step"), dict(lr_decay_factor=0.2, lr_decay_at=(0.3, 0.6, 0.9))),
+    (dict(lam_schedule="autol2"), dict(autol2_factor=10.0, autol2_measure_every=10,
+                                       autol2_delay=0.1)),
+    (dict(mixup=True), dict(mixup_alpha=1.0)),
+]
+
+
+@pytest.mark.parametrize("mode, defaults", DOCUMENTED)
+def test_an_unset_setting_is_its_modes_documented_default(mode, defaults):
+    unset = TrainConfig(**mode)
+    spelled = TrainConfig(**mode, **defaults)
+    assert all(getattr(unset, name) is None for name in defaults)
+    assert {name: unset.setting(name) for name in defaults} == defaults
+    assert unset.resolved() == spelled.resolved()
+    assert {name: getattr(unset.resolved(), name) for name in defaults} == defaults
+    stored = json.loads(json.dumps(unset.resolved().to_dict()))
+    assert TrainConfig(**stored) == spelled.resolved()  # the stored form rebuilds
+
+
+def test_unset_and_spelled_out_defaults_train_the_same_rows(small):
+    """None means the default in the engine too: the step schedule with its settings unset and
+    mixup with alpha unset give bit for bit the rows of the same settings spelled out."""
+    base = TrainConfig(**{**TINY, "steps": 30, "eval_every": 10}, lam=1e-3)
+    for mode, defaults in [(dict(lr_schedule="step"), DOCUMENTED[3][1]),
+                           (dict(mixup=True), DOCUMENTED[5][1])]:
+        a = train.train(base.replace(**mode), small)
+        b = train.train(base.replace(**mode, **defaults), small)
+        for k in train.COLUMNS:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=(mode, k))
+    assert a["lr"][-1] == np.float32(1.0)  # mixup, constant lr
+    steps = train.train(base.replace(lr_schedule="step"), small)
+    np.testing.assert_allclose(steps["lr"], [1.0, 0.2, 0.04, 0.008], rtol=1e-6)  # 9, 18, 27
 
 
 def _n_params(model, input_shape):

@@ -25,10 +25,10 @@ import datetime
 import inspect
 import json
 import re
-import sys
 import textwrap
 from typing import Any, Sequence
 
+from l2theory import _checks
 from l2theory._cli._common import Parser, check_out
 from l2theory._practice.train import config as config_mod
 from l2theory._practice.train.config import TrainConfig
@@ -107,14 +107,37 @@ def _kwarg(text: str) -> tuple[str, Any]:
 
 
 def _default_text(f: dataclasses.Field) -> str:
+    """``[default: ...]`` of a field's option: its default, the family's own for a model
+    setting, and for a setting that counts in one mode only that mode's default and switch."""
+    if f.name in config_mod.MODE_OF:
+        mode = config_mod.MODE_OF[f.name]
+        return (f"{_value_text(mode.defaults[f.name])}; counts only with "
+                f"{_as_option(mode.turn_on)}")
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     if default is None:
         return ("the model family's own" if f.name in config_mod.MODEL_FIELDS else "none")
-    if isinstance(default, bool):
-        return "on" if default else "off"
-    if isinstance(default, (tuple, list)):
-        return " ".join(str(v) for v in default)
-    return str(default) if default != {} else "none"
+    return _value_text(default)
+
+
+def _value_text(value: Any) -> str:
+    """A value as an option takes it: ``on``/``off``, ``0.3 0.6 0.9``, ``none``."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value)
+    return str(value) if value not in (None, {}) else "none"
+
+
+def _as_option(setting: str) -> str:
+    """A setting as the options spell it: ``lr_schedule='step'`` -> ``--lr-schedule step``,
+    ``mixup=True`` -> ``--mixup``, ``momentum > 0`` -> ``--momentum > 0``."""
+    name, sep, value = re.match(r"(\w+)\s*(=?)\s*(.*)", setting).groups()
+    flag = "--" + name.replace("_", "-")
+    if not sep:
+        return f"{flag} {value}"
+    if value == "True":
+        return flag
+    return f"{flag} {value.strip(chr(39)).replace('None', 'none')}"
 
 
 def _add_config_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
@@ -315,8 +338,6 @@ def sweep_parser() -> Parser:
     grid.add_argument("--natural-time", type=float, default=None, metavar="TAU",
                       help="natural time lam*lr*t per run: each run takes ceil(TAU/(lam lr)) "
                            "steps (default: --steps for all)")
-    grid.add_argument("--physical-time", type=float, default=None, dest="physical_time",
-                      help=argparse.SUPPRESS)  # deprecated name of --natural-time
     grid.add_argument("--chunk-size", type=int, default=None, metavar="RUNS",
                       help="runs per compiled program (default: from a memory estimate)")
     _add_config_options(parser, skip=_GRID_FIELDS)
@@ -334,10 +355,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 def sweep_main(argv: Sequence[str] | None = None) -> int:
     """``l2theory sweep``: the lam x lr x seed grid, all runs in one compiled program."""
     args = sweep_parser().parse_args(argv)
-    if args.physical_time is not None:
-        print("l2theory sweep: --physical-time is deprecated; use --natural-time (the same "
-              "value, lam*lr*t)", file=sys.stderr)
-        if args.natural_time is None:
-            args.natural_time = args.physical_time
+    if args.natural_time is not None and hasattr(args, "steps"):
+        raise _checks.bad("--steps", args.steps, f"has no effect with --natural-time "
+                          f"{args.natural_time:g} (each run takes ceil(TAU / (lam lr)) steps)",
+                          "drop --steps, or drop --natural-time for --steps steps in every run")
     return _run(args, "sweep", _config(args, skip=_GRID_FIELDS), args.lam, args.lr, args.seeds,
                 args.natural_time, args.chunk_size)

@@ -196,7 +196,7 @@ def flow_rates(config) -> tuple[float, float]:
         raise _checks.bad("config.lam_schedule", config.lam_schedule, "the theory's flow has a "
                           "constant lam", "use lam_schedule='constant'")
     mu = float(config.momentum)
-    lam = config.lam * (1 - mu) if config.decoupled_weight_decay else config.lam
+    lam = config.lam * (1 - mu) if config.setting("decoupled_weight_decay") else config.lam
     return config.lr / (1 - mu), float(lam)
 
 
@@ -205,7 +205,7 @@ def targets(config, labels, num_classes: int) -> np.ndarray:
     one-hot probabilities for cross-entropy."""
     from l2theory import data
 
-    centered = config.loss == "mse" and config.center_targets
+    centered = config.loss == "mse" and config.setting("center_targets")
     return data.one_hot(np.asarray(labels), num_classes, centered=centered, dtype=np.float64)
 
 

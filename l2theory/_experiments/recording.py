@@ -55,7 +55,7 @@ def _hyper(config, steps: int):
     return train.Hyper(lr=jnp.asarray(config.lr, dt), lam=jnp.asarray(config.lam, dt),
                        seed=jnp.asarray(config.seed, jnp.int32),
                        steps=jnp.asarray(int(steps), jnp.int32),
-                       boundaries=jnp.zeros((len(config.lr_decay_at),), jnp.int32))
+                       boundaries=jnp.zeros((len(config.setting("lr_decay_at")),), jnp.int32))
 
 
 def initial_params(config, num_classes: int, input_shape):

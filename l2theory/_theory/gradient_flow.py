@@ -75,7 +75,7 @@ class L2GradientFlow:
       max_iter: ``method="krylov"`` only: most block steps (default 400); the basis holds at most
         ``max_iter * p`` vectors of size n (``p = k``, or ``2k`` with ``f0_train``).
       integrator, rtol, atol: ``loss="xent"``: ``scipy.integrate.solve_ivp``'s method (default
-        ``"DOP853"``) and tolerances. (Passing an integrator as ``method`` is deprecated.)
+        ``"DOP853"``) and tolerances.
 
     ``"eigh"`` computes the eigendecomposition once, on the first ``predict``, and reuses it;
     ``"krylov"`` keeps its Krylov basis for the same ``f0_train`` and extends it when a later call

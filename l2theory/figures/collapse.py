@@ -65,7 +65,7 @@ CONFIGS = {
             {"key": "fc", "title": "FC (MNIST in the paper) - quick: FC-128x3, MSE, on 2000 "
                                    "Fashion-MNIST subset points; t* = min test loss",
              "dataset": "fashion_mnist_subset", "n_train": 2000, "n_test": 1000,
-             "model": dict(_FC, evals_per_decade=20, train_eval_size=200),
+             "model": dict(_FC, eval_every=None, evals_per_decade=20, train_eval_size=200),
              "lams": [2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.5, 1.0],
              "natural_time": 2.0, "seeds": [0, 1, 2, 3, 4], "metric": "test_loss",
              "also_metrics": ["test_acc"], "chunk_size": {"cpu": 5},

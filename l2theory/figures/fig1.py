@@ -80,8 +80,7 @@ NAME = "fig1"
 # units) is a refractory period of 2 k delay / lam = 20 steps at the start lam 8e-3, short
 # against its t* (40-80 steps), so the first division comes before L2 collapses the net.
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
-           batch_size=100, eval_every=10, train_eval_size=200,
-           autol2_measure_every=5, autol2_delay=8e-3)
+           batch_size=100, eval_every=10, train_eval_size=200)
 
 
 def _theirs(l2s):
@@ -94,8 +93,8 @@ def _theirs(l2s):
 # The authors' recipe: batch 128, momentum 0.9, crop + flip + mixup (alpha 1), their lr 0.2
 # (ours 0.02), AutoL2 measured every 10 steps, delay 0.1, divided by 10; bfloat16 compute.
 _RECIPE = dict(loss="xent", batch_size=128, momentum=0.9, augment=True, mixup=True,
-               compute_dtype="bfloat16", autol2_measure_every=10, autol2_delay=0.1,
-               autol2_factor=10.0)
+               compute_dtype="bfloat16")
+_AUTOL2_RECIPE = dict(autol2_measure_every=10, autol2_delay=0.1, autol2_factor=10.0)
 _LR = 0.02  # train.from_autol2_flags(0.2, ..., 10)[0]
 _CIFAR_EPOCH = 50000 // 128  # 390 steps
 _FMNIST_EPOCH = 60000 // 128  # 468 steps
@@ -110,9 +109,9 @@ CONFIGS = {
         "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
         "model": _FC, "lr": 1.0, "seeds": list(range(8)), "budget": 600,
         "metric": "test_acc", "lams": [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
-        "autol2_start": 8e-3,
+        "autol2_start": 8e-3, "autol2_model": {"autol2_measure_every": 5, "autol2_delay": 8e-3},
         "lam_large": 3.2e-2, "short_natural_time": 3.0, "t_star_metric": "test_loss",
-        "short_model": {"evals_per_decade": 20},
+        "short_model": {"eval_every": None, "evals_per_decade": 20},
         "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
     },
@@ -123,9 +122,9 @@ CONFIGS = {
         "model": dict(_RECIPE, model="wrn-16-4", eval_every=78, train_eval_size=1000),
         "lr": _LR, "seeds": [0, 1, 2], "budget": 3 * _FMNIST_EPOCH,
         "metric": "test_acc", "lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
-        "autol2_start": _theirs([0.1])[0],
+        "autol2_start": _theirs([0.1])[0], "autol2_model": _AUTOL2_RECIPE,
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
-        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
         "step_lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
         "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
@@ -137,7 +136,7 @@ CONFIGS = {
                                train_eval_size=64, compute_dtype=None),
                  "seeds": [0, 1], "budget": 10, "lams": [0.2, 0.6], "step_lams": [0.2, 0.6],
                  "lam_large": 0.6, "short_natural_time": 0.12,
-                 "short_model": {"evals_per_decade": 10}},
+                 "short_model": {"eval_every": None, "evals_per_decade": 10}},
     },
     "paper": {
         "title": "WRN-28-10 on CIFAR-10, the authors' recipe (momentum 0.9, their lr 0.2, "
@@ -149,9 +148,10 @@ CONFIGS = {
         "metric": "test_acc",
         # (c): AutoL2 from their L2 = 0.1 against their L2 = 1e-4, both at constant lr
         "lams": _theirs([1e-4]), "autol2_start": _theirs([0.1])[0],
+        "autol2_model": _AUTOL2_RECIPE,
         # their t* run: -L2=0.01 -epochs=2 at constant lr
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
-        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
         # (a): their L2 list (assumed; the README does not give it) for 200 epochs with the step
         # schedule, and for 0.1 / L2 epochs (L2 >= 1e-4: at most 1000 epochs)
         "step_lams": _theirs([1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 3e-3, 1e-2]),
@@ -162,8 +162,8 @@ CONFIGS = {
     },
 }
 TINY = {"n_train": 200, "n_test": 200,
-        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100, eval_every=5,
-                      autol2_measure_every=5, autol2_delay=0.004),
+        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100, eval_every=5),
+        "autol2_model": {"autol2_measure_every": 5, "autol2_delay": 0.004},
         "seeds": [0, 1], "lams": [0.02, 0.08], "budget": 30, "autol2_start": 0.08,
         "lam_large": 0.08, "short_natural_time": 1.0}
 # Seconds per training step (batch 128) on one H200, for cost_estimate. WRN-28-10: measured in
@@ -183,20 +183,17 @@ COMPILE_SECONDS = 45.0
 def train_configs(config: dict) -> dict:
     """The ``TrainConfig`` of each arm of ``config``: ``constant`` (fixed lam, constant lr),
     ``step`` (fixed lam, the step schedule: lr x0.2 at 30/60/90%), ``autol2`` (constant lr),
-    ``short`` (the short run that gives ``c``; constant lr; ``short_model`` over the model).
-    Raises naming a bad field."""
+    ``short`` (the short run that gives ``c``; constant lr). ``config["autol2_model"]`` and
+    ``config["short_model"]`` add settings to those two arms. Raises naming a bad field."""
     base = _common.train_config(config["model"]).replace(lr=config["lr"],
                                                          steps=config["budget"])
-    short = {**config["model"], **config.get("short_model", {})}
-    if "evals_per_decade" in short:  # the short run evaluates on a log grid instead
-        short.pop("eval_every", None)
     return {"constant": base.replace(lr_schedule="constant", lam_schedule="constant"),
             "step": base.replace(lr_schedule="step", lam_schedule="constant"),
             "autol2": base.replace(lr_schedule="constant", lam_schedule="autol2",
-                                   lam=config["autol2_start"]),
-            "short": _common.train_config(short).replace(
-                lr=config["lr"], steps=config["budget"], lr_schedule="constant",
-                lam_schedule="constant")}
+                                   lam=config["autol2_start"],
+                                   **config.get("autol2_model", {})),
+            "short": base.replace(lr_schedule="constant", lam_schedule="constant",
+                                  **config.get("short_model", {}))}
 
 
 def _n_evals(cfg, steps: int) -> int:
@@ -290,7 +287,7 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                            metric=config["t_star_metric"], progress=progress)
     seconds["short"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    comp = ex.autol2_comparison(cfgs["constant"], ds, budget=T, lams=config["lams"],
+    comp = ex.autol2_comparison(cfgs["autol2"], ds, budget=T, lams=config["lams"],
                                 lam_start=config["autol2_start"], seeds=seeds, metric=metric,
                                 chunk_size=chunk, progress=progress)
     seconds["constant_and_autol2"] = time.perf_counter() - t0

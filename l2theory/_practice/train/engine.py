@@ -116,7 +116,7 @@ def program_key(config: TrainConfig, dataset, n_lanes: int, placement: "Placemen
     (``lr``, ``lam``, ``seed``, ``steps`` are traced) and with the matmul precision in force, the
     data shapes, the lanes and devices. (With ``matmul_precision="default"`` the programs follow
     the caller's ``jax.default_matmul_precision``: JAX traces them again under another one.)"""
-    d = config.to_dict()
+    d = config.resolved().to_dict()
     for name in ("lr", "lam", "seed", "steps"):
         d.pop(name)
     d["matmul_precision"] = config.matmul_precision_in_force
@@ -180,7 +180,8 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
             if not measure:
                 return new, None
             # a measurement happened iff the step was taken at a multiple of measure_every
-            measured = (state.step % config.autol2_measure_every == 0) & (new.step > state.step)
+            measured = ((state.step % config.setting("autol2_measure_every") == 0)
+                        & (new.step > state.step))
             return new, {"measured": measured, "train_loss": loss, "train_acc": acc,
                          "lam": new.lam.lam}
 
@@ -282,6 +283,7 @@ class Engine:
                               f"pass at most {self.n_lanes} values per argument")
         pad = self.n_lanes - n
         dt = self.config.param_dtype
+        decay_at = self.config.setting("lr_decay_at")
         steps = list(steps) + [0] * pad
         return Hyper(
             lr=np.asarray(list(lr) + [1.0] * pad, dt),
@@ -289,8 +291,8 @@ class Engine:
             seed=np.asarray(list(seed) + [0] * pad, np.int32),
             steps=np.asarray(steps, np.int32),
             boundaries=np.asarray(
-                [schedules.step_boundaries(s, self.config.lr_decay_at) for s in steps],
-                np.int32).reshape(self.n_lanes, len(self.config.lr_decay_at)),
+                [schedules.step_boundaries(s, decay_at) for s in steps],
+                np.int32).reshape(self.n_lanes, len(decay_at)),
         )
 
     def init(self, hyper: Hyper) -> TrainState:
@@ -458,7 +460,7 @@ def run_chunk(engine: Engine, state: TrainState, t: int, rows: Rows, steps: np.n
         prev, t = t, t + n
         rows.append(engine.evaluate(state, t), steps > prev)
         for t0, record in records or ():
-            rows.add_autol2(t0, to_host(record), config.autol2_measure_every)
+            rows.add_autol2(t0, to_host(record), config.setting("autol2_measure_every"))
         if records:
             records.clear()
         if on_eval:
@@ -495,7 +497,8 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
       ``TrainConfig.lam_schedule``) and ``lam`` (decided there, used from that step's update on;
       the ``lam`` column of a row at step ``t`` is that of the last measurement before ``t``).
       ``train.autol2_rule(a["step"], a["train_loss"], a["train_acc"], lam0=config.lam,
-      num_classes=k, delay=config.autol2_delay, decay=config.autol2_factor)`` gives ``a["lam"]``.
+      num_classes=k, delay=config.setting("autol2_delay"), decay=config.setting("autol2_factor"))``
+      gives ``a["lam"]``.
 
     Example:
       >>> from l2theory import data

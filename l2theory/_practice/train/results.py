@@ -2,8 +2,10 @@
 
 Layout of ``out/``::
 
-    config.json          what was run: the TrainConfig, the grid, the dataset's fingerprint,
-                         the chunk size (a rerun must match it, see ``Store.open``)
+    config.json          the results format (``FORMAT``) and what was run: the TrainConfig
+                         (resolved: every setting that counts spelled out), the grid, the
+                         dataset's fingerprint, the chunk size (a rerun must match it, see
+                         ``Store.open``)
     environment.json     python / jax / numpy / optax versions, devices, hostname (one entry per
                          start or resume)
     checkpoints/chunk-00000.npz
@@ -20,6 +22,11 @@ Layout of ``out/``::
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over
 its final name (``os.replace``), so a crash or SIGKILL leaves either the old or the new version,
 never a torn file.
+
+``FORMAT`` changes whenever what a folder stores, or what a stored entry means, changes; a folder
+of another format is not resumed or reused (``Store.open`` says so: rerun into a new folder).
+``load_results`` still reads the table of a finished folder of any format (its columns have not
+changed).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2  # the layout version of a results folder (see above)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
@@ -303,21 +310,14 @@ class Store:
           for a new directory (``None`` there means: decide and call ``set_chunk_size``).
 
         Raises:
-          ValueError: ``out`` holds a different sweep, or ``chunk_size`` differs from the stored.
+          ValueError: ``out`` was written by another l2theory version (another ``FORMAT``), holds
+            a different sweep, or ``chunk_size`` differs from the stored.
         """
         stored_chunk = None
         if self.config_path.exists():
             stored = load_json(self.config_path)
+            self._check_format(stored.get("format") if isinstance(stored, dict) else None)
             old = stored.get("identity")
-            grid = (old or {}).get("grid") or {}
-            if "physical_time" in grid:  # written before the rename to natural_time
-                grid["natural_time"] = grid.pop("physical_time")
-            stored_config = (old or {}).get("config")
-            if isinstance(stored_config, dict):  # fields added after the sweep was stored:
-                # the norm rule resumes under its default, matmul_precision as None (full)
-                stored_config.setdefault("divergence_norm_factor",
-                                         _default("divergence_norm_factor"))
-                stored_config.setdefault("matmul_precision", None)
             if old != json.loads(json.dumps(identity)):
                 diff = _differences(old, identity)
                 raise ValueError(
@@ -340,6 +340,21 @@ class Store:
                 save_json(self.config_path, {"format": FORMAT, "identity": identity,
                                              "chunk_size": chunk_size})
         return stored_chunk if stored_chunk is not None else chunk_size
+
+    def _check_format(self, found: Any) -> None:
+        """``ValueError`` unless ``found`` (config.json's ``format``) is this version's
+        ``FORMAT``."""
+        if found == FORMAT:
+            return
+        if isinstance(found, int) and not isinstance(found, bool):
+            who = "an older" if found < FORMAT else "a newer"
+            what = f"results format {found}; this version writes format {FORMAT}"
+        else:
+            who = "another"
+            what = f"no results format in config.json; this version writes {FORMAT}"
+        raise ValueError(
+            f"out={str(self.root)!r}: written by {who} l2theory ({what}), so it cannot be resumed "
+            "or reused; rerun the sweep into a new folder (pass another out)")
 
     def set_chunk_size(self, chunk_size: int) -> None:
         stored = load_json(self.config_path) if self.config_path.exists() else {}
@@ -396,12 +411,6 @@ class Store:
         return {"t": int(a["t"]), "done": bool(a["done"]),
                 "rows": {k[5:]: v for k, v in a.items() if k.startswith("rows/")},
                 "state_leaves": leaves}
-
-
-def _default(field: str) -> Any:
-    from l2theory._practice.train.config import TrainConfig
-
-    return TrainConfig.__dataclass_fields__[field].default
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -68,7 +68,7 @@ class TrainState(NamedTuple):
     hyper: Hyper
     diverged: jnp.ndarray
     diverged_step: jnp.ndarray
-    param_norm_sq0: jnp.ndarray  # last: checkpoints written before it existed lack only this leaf
+    param_norm_sq0: jnp.ndarray
 
     def __repr__(self) -> str:
         return _repr.fields(self)
@@ -104,7 +104,7 @@ def optimizer(config: TrainConfig, lr, lam) -> optax.GradientTransformation:
     """
     momentum = [optax.trace(decay=config.momentum)] if config.momentum > 0 else []
     decay = [optax.add_decayed_weights(lam)]
-    parts = momentum + decay if config.decoupled_weight_decay else decay + momentum
+    parts = momentum + decay if config.setting("decoupled_weight_decay") else decay + momentum
     return optax.chain(*parts, optax.scale_by_learning_rate(lr))
 
 
@@ -117,6 +117,7 @@ def per_sample_loss(config: TrainConfig, out, labels):
     argmax of its target (google/autol2's accuracy).
     """
     k = out.shape[-1]
+    centered = config.setting("center_targets")
     soft = labels.ndim == out.ndim
     if soft:
         labels = labels.astype(out.dtype)
@@ -127,9 +128,9 @@ def per_sample_loss(config: TrainConfig, out, labels):
         loss = -jnp.sum(target * jax.nn.log_softmax(out), axis=-1)
     else:
         if soft:
-            target = labels - jnp.asarray(1.0 / k if config.center_targets else 0.0, out.dtype)
+            target = labels - jnp.asarray(1.0 / k if centered else 0.0, out.dtype)
         else:
-            target = one_hot(labels, k, centered=config.center_targets, dtype=out.dtype)
+            target = one_hot(labels, k, centered=centered, dtype=out.dtype)
         loss = 0.5 * jnp.sum(jnp.square(out - target), axis=-1)
     truth = jnp.argmax(labels, axis=-1) if soft else labels
     correct = (jnp.argmax(out, axis=-1) == truth).astype(out.dtype)
@@ -211,7 +212,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
     def lr(state: TrainState, step):
         h = state.hyper
         return schedules.lr_at(config.lr_schedule, h.lr, step, h.steps, h.boundaries,
-                               config.lr_decay_factor)
+                               config.setting("lr_decay_factor"))
 
     def batch(x, y, key=None):
         if key is None and (augment_fn is not None or config.mixup):
@@ -221,7 +222,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
             x = augment_fn(key, x)
         if config.mixup:
             targets = one_hot(y, num_classes, dtype=dtype)
-            x, y = mixup(jax.random.fold_in(key, 1), x, targets, config.mixup_alpha,
+            x, y = mixup(jax.random.fold_in(key, 1), x, targets, config.setting("mixup_alpha"),
                          per_example=True, partner="reverse")
         return x, y
 
@@ -237,8 +238,8 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         # with the rest of the state when the step is refused).
         observed = autol2.lam_observe(
             state.lam, loss, acc, state.step, kind=config.lam_schedule,
-            measure_every=config.autol2_measure_every, num_classes=num_classes,
-            delay=config.autol2_delay, factor=config.autol2_factor)
+            measure_every=config.setting("autol2_measure_every"), num_classes=num_classes,
+            delay=config.setting("autol2_delay"), factor=config.setting("autol2_factor"))
         tx = optimizer(config, lr(state, state.step), observed.lam)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
