@@ -39,7 +39,8 @@ def start(coordinator: str | None = None, num_processes: int | None = None,
     Args:
       coordinator: ``"HOST:PORT"`` of process 0, where it listens for the others (a free port;
         every process passes the same).
-      num_processes: how many processes take part (``>= 1``; 1 starts nothing).
+      num_processes: how many processes take part (``>= 1``; 1 starts nothing, also without
+        the other two arguments and whatever cluster JAX would detect).
       process_id: this process's number, ``0 .. num_processes - 1``.
       names: how messages name the three arguments (a command's options).
 
@@ -48,6 +49,8 @@ def start(coordinator: str | None = None, num_processes: int | None = None,
     """
     import jax
 
+    if num_processes == 1 and process_id in (None, 0):
+        return False  # one process, whatever the environment says
     given = [a is not None for a in (coordinator, num_processes, process_id)]
     if any(given) and not all(given):
         missing = [n for n, g in zip(names, given) if not g]

@@ -356,7 +356,8 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
         "Run the same command in every process, with the same --out on a shared filesystem: "
         "the runs are split over every device of every process, each process writes its own "
         "runs' files and process 0 the combined results. Without these options JAX's cluster "
-        "detection (SLURM, Open MPI, TPU pods) starts the processes it finds.")
+        "detection (SLURM, Open MPI, TPU pods) starts the processes it finds; --num-processes 1 "
+        "runs one process whatever the environment says.")
     group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                        help="address of process 0 and a free port there (the same in every "
                             "process)")
