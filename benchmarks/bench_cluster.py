@@ -7,10 +7,10 @@ Each configuration runs the same two workloads in fresh processes:
   {0, 1} = 8 lanes in one chunk, 300 steps, a row every 100 steps; ``cold`` includes
   compilation, ``warm`` is the same call again (compiled programs reused).
 - krylov: ``L2GradientFlow(op, y, method="krylov", tol=1e-8)`` (float64, depth-3 ``fc_relu``
-  NTK) on the first ``--n`` training images, with the train and test kernels given as
-  ``kernels.kernel_operator`` (block 256: every block step recomputes the train kernel, split
-  over the devices), predicting train and test outputs at 50 times; ``cold`` and ``warm``
-  alike (a new flow each time).
+  NTK) on the first ``--n`` training images (default all 2000; ``n / 2`` test images), the
+  train and test kernels given as ``kernels.kernel_operator`` (block 256: every block step
+  recomputes the train kernel, split over the devices), predicting train and test outputs at
+  50 times; ``cold`` and ``warm`` alike (a new flow each time).
 
 Configurations (``--configs``): ``dev1``, ``dev2``, ``dev4`` (one process with 1, 2 or 4 CPU
 devices: ``XLA_FLAGS=--xla_force_host_platform_device_count``), ``proc2`` (two processes on
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", nargs="+", default=["dev1", "dev2", "dev4", "proc2"],
                    choices=CONFIGS)
-    p.add_argument("--n", type=int, default=1000, help="training points of the Krylov solve")
+    p.add_argument("--n", type=int, default=2000, help="training points of the Krylov solve")
     p.add_argument("--out", default=None, help="folder for the JSON (default: print only)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)

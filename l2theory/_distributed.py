@@ -32,9 +32,9 @@ def start(coordinator: str | None = None, num_processes: int | None = None,
     """Start JAX's multi-controller runtime in this process, before any JAX computation.
 
     Either all three arguments (one process per host: every local device is used), or none: then
-    JAX's own cluster detection decides (SLURM, Open MPI, TPU pods; on SLURM with GPUs JAX gives
-    each task the GPU of its ``SLURM_LOCALID``, so launch one task per GPU), and where it detects
-    no cluster of several processes nothing is started (a plain single-process run).
+    JAX's own cluster detection decides (SLURM, Open MPI, Cloud TPU pods; on SLURM with GPUs JAX
+    gives each task the GPU of its ``SLURM_LOCALID``, so launch one task per GPU), and where it
+    detects no cluster of several processes nothing is started (a plain single-process run).
 
     Args:
       coordinator: ``"HOST:PORT"`` of process 0, where it listens for the others (a free port;
@@ -69,9 +69,10 @@ def start(coordinator: str | None = None, num_processes: int | None = None,
         kwargs = dict(coordinator_address=coordinator, num_processes=n, process_id=i,
                       cluster_detection_method="deactivate")
     else:
-        if detected_processes() <= 1:
+        cluster, count = _detected()
+        if count <= 1:
             return False
-        kwargs = {}
+        kwargs = dict(cluster_detection_method=cluster)
     _before_any_computation()
     if jax.config.jax_cpu_collectives_implementation is None:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -86,22 +87,31 @@ def _checks_address(name: str, coordinator) -> None:
                           "'localhost:12345' for processes on one machine)")
 
 
+_DETECTED = ("slurm", "ompi", "gcetpu", "gketpu")  # JAX's detectors that read the environment
+
+
 def detected_processes() -> int:
     """How many processes JAX's cluster detection finds in this environment (SLURM, Open MPI,
-    TPU pods); 1 when it finds none."""
+    Cloud TPU pods); 1 when it finds none. (JAX's Kubernetes detector, which queries the cluster's
+    API from any pod, is left out: pass the addresses there.)"""
+    return _detected()[1]
+
+
+def _detected() -> tuple[str | None, int]:
+    """``(JAX's name of the cluster found, its process count)``, or ``(None, 1)``."""
     try:  # JAX's own detection (the same jax.distributed.initialize() uses without arguments)
         from jax._src import clusters
     except ImportError:  # pragma: no cover - a JAX without it
-        return 1
+        return None, 1
     for env in clusters.ClusterEnv._cluster_types:
-        if getattr(env, "opt_in_only_method", False):
+        if getattr(env, "name", "") not in _DETECTED:
             continue
         try:
             if env.is_env_present():
-                return int(env.get_process_count())
+                return env.name, int(env.get_process_count())
         except Exception:  # noqa: BLE001 - a detector that cannot answer finds nothing
             continue
-    return 1
+    return None, 1
 
 
 def _before_any_computation() -> None:

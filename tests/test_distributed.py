@@ -1,6 +1,7 @@
 """Several processes as one (JAX's multi-controller runtime, two processes on localhost, CPU):
-a sweep split over two processes, one of them killed mid-sweep, then resumed, gives the rows of
-one process bit for bit; processes that disagree (config, folder, process count) all stop with
+a sweep split over two processes (``l2theory sweep --coordinator ...``), one of them killed
+mid-sweep, then resumed, gives the rows of one process bit for bit; two processes started as
+SLURM tasks (JAX's own detection) that disagree (config, folder, process count) all stop with
 one clear error; kernel rows split over two processes and over four virtual devices give the
 one-device products and Krylov solutions to 1e-10 in float64.
 
@@ -79,14 +80,18 @@ KERNELS = textwrap.dedent("""
             return {name: np.asarray(a) for name, a in out.items()}
 """)
 
-# Two processes: processes that disagree, a folder that is not shared, a folder made by one
-# process, a command without --out; then the kernels. Each case prints one line per process.
+# Two processes started as SLURM tasks (JAX's own detection, no addresses given): processes that
+# disagree, a folder that is not shared, a folder made by one process, a command without --out;
+# then the kernels. Each case prints one line per process.
 CHECKS = textwrap.dedent("""
     import sys
     import numpy as np
     from l2theory import _distributed
-    pid, port, base = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    _distributed.start(f"localhost:{port}", 2, pid)
+    base = sys.argv[1]
+    assert _distributed.start()
+    import jax
+    pid = jax.process_index()
+    print(f"detected: {jax.process_count()} processes", flush=True)
     from l2theory import data, train
     from l2theory.cli import main
     ds = data.load("fashion_mnist_subset", n_train=256, n_test=128)
@@ -102,7 +107,7 @@ CHECKS = textwrap.dedent("""
         except ValueError as e:
             print(f"{name}: {e}", flush=True)
     print("no-out:", main(["sweep", "--lam", "0", "--lr", "1", "--steps", "2"]), flush=True)
-    exec(open(sys.argv[4]).read())
+    exec(open(sys.argv[2]).read())
     np.savez(f"{base}/kernels-{pid}.npz", **kernel_results())
     print("kernels: done", flush=True)
 """)
@@ -116,9 +121,12 @@ def _env(cache: Path, devices: int = 1) -> dict[str, str]:
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
-def _start(argvs, env) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", *argv], cwd=ROOT, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for argv in argvs]
+def _start(argvs, env, envs=None) -> list[subprocess.Popen]:
+    """``python -c`` each of ``argvs``, in ``env`` (or ``envs[i]``)."""
+    envs = envs or [env] * len(argvs)
+    return [subprocess.Popen([sys.executable, "-c", *argv], cwd=ROOT, env=e, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for argv, e in zip(argvs, envs)]
 
 
 def _finish(procs, limit: float = _LIMIT) -> list[tuple[int, str, str]]:
@@ -257,10 +265,11 @@ def test_combined_parts_keep_nested_tables_in_run_order(tmp_path):
 def checks(base, reference):
     """The ``CHECKS`` script in two processes."""
     (base / "kernels.py").write_text(KERNELS)
-    port = _distributed.free_port()
-    runs = _finish(_two_processes(
-        CHECKS, lambda i: [str(i), str(port), str(base), str(base / "kernels.py")],
-        _env(base / "cache")))
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
+             "JAX_COORDINATOR_PORT": str(_distributed.free_port())}
+    env = {**_env(base / "cache"), **slurm}
+    runs = _finish(_start([[CHECKS, str(base), str(base / "kernels.py")]] * 2, None, envs=[
+        {**env, "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)} for i in (0, 1)]))
     for rc, o, e in runs:
         assert rc == 0 and "kernels: done" in o, e[-3000:]
     return [dict(line.split(": ", 1) for line in o.splitlines() if ": " in line)
@@ -269,6 +278,7 @@ def checks(base, reference):
 
 def test_processes_that_disagree_stop_together_with_one_clear_error(checks, base):
     for pid, said in enumerate(checks):
+        assert said["detected"] == "2 processes"  # from SLURM's variables, by JAX
         assert said["disagree"].startswith(
             "the 2 processes disagree on the sweep (differs in: grid; process(es) 1 differ "
             "from process 0)"), said

@@ -273,8 +273,7 @@ class _RowTiles:
         from jax.sharding import NamedSharding, PartitionSpec
 
         op, c = self.op, v.shape[1]
-        vp = _distributed.replicated(
-            np.pad(np.asarray(v), ((0, self.n2p - v.shape[0]), (0, 0))), self.mesh)
+        vp = _distributed.replicated(jnp.pad(v, ((0, self.n2p - v.shape[0]), (0, 0))), self.mesh)
         n_dev = self.mesh.devices.size
         acc = jax.jit(lambda: jnp.zeros((n_dev, self.n1p, c), op.dtype),
                       out_shardings=NamedSharding(self.mesh, PartitionSpec("rows")))()

@@ -372,9 +372,11 @@ class Store:
             self._prepare()
 
     def _prepare(self) -> None:
-        """The folder created, and the temporary files of a process killed mid-write removed."""
+        """The folder created, and the temporary files of a process killed mid-write (or
+        between the steps of ``_check_shared``) removed."""
         (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
-        for stale in [*self.root.glob(".*.tmp-*"), *self.root.glob("checkpoints/.*.tmp-*")]:
+        for stale in [*self.root.glob(".*.tmp-*"), *self.root.glob("checkpoints/.*.tmp-*"),
+                      *self.root.glob(".shared-check-*")]:
             stale.unlink(missing_ok=True)
 
     @property
