@@ -353,11 +353,12 @@ def sweep_parser() -> Parser:
 def _add_process_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "several processes (one per host, JAX's multi-controller runtime; docs/cluster.md)",
-        "Run the same command in every process, with the same --out on a shared filesystem: "
-        "the runs are split over every device of every process, each process writes its own "
-        "runs' files and process 0 the combined results. Without these options JAX's cluster "
-        "detection (SLURM, Open MPI, TPU pods) starts the processes it finds; --num-processes 1 "
-        "runs one process whatever the environment says.")
+        textwrap.fill(
+            "Run the same command in every process, with the same --out on a shared filesystem: "
+            "the runs are split over every device of every process, each process writes its own "
+            "runs' files and process 0 the combined results. Without these options JAX's "
+            "cluster detection (SLURM, Open MPI, TPU pods) connects the processes it finds; "
+            "--num-processes 1 runs one process whatever the environment says.", 78))
     group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                        help="address of process 0 and a free port there (the same in every "
                             "process)")
