@@ -1,15 +1,19 @@
-"""Several processes as one: JAX's multi-controller runtime (``jax.distributed``) and what the
-processes of a run must agree on.
+"""Several processes as one: JAX's multi-controller runtime (``jax.distributed``), what the
+processes of a run must agree on, and arrays over every process's devices.
 
 One process per host (or per GPU) runs the same program; ``jax.devices()`` then lists every
 process's devices, and a ``jax.sharding.NamedSharding`` over a mesh of them splits an array over
 all hosts. Each process only touches the shards on its own devices (``jax.local_devices()``).
-``start`` begins the runtime (from explicit arguments, or from what JAX detects on SLURM, Open
-MPI and TPU pods); the other functions are collectives that every process must call at the same
-point of the program, with arrays of the same shape: exchanging small host values
-(``allgather``), checking that the processes agree (``agree``, ``check_same``), raising one error
-everywhere (``raise_everywhere``) and waiting for each other (``barrier``). In a single process
-they cost nothing and communicate nothing.
+
+- ``start`` begins the runtime (from explicit arguments, or from what JAX detects on SLURM, Open
+  MPI and Cloud TPU pods).
+- Collectives, which every process must call at the same point of the program with arrays of
+  the same shape: ``allgather`` and ``broadcast`` (small host values), ``check_same`` (the
+  processes agree), ``raise_everywhere`` (one error in every process, so that none waits for a
+  partner that stopped). In a single process they communicate nothing.
+- Global arrays over a 1-D ``mesh`` of every device: ``replicated`` (whole on every device),
+  ``split`` (split along the first dimension), ``local`` (this process's copy of a replicated
+  result).
 
 The CPU backend exchanges data between processes over TCP with gloo (JAX's
 ``jax_cpu_collectives_implementation``), which ``start`` switches on if it is off.
@@ -176,7 +180,7 @@ def broadcast(values) -> np.ndarray:
 
 
 def digest(obj: Any) -> np.ndarray:
-    """A 128-bit hash of a JSON-able object as four int32s (for ``agree``)."""
+    """A 128-bit hash of a JSON-able object as four int32s (for ``check_same``)."""
     text = json.dumps(obj, sort_keys=True, default=repr)
     return np.frombuffer(hashlib.blake2b(text.encode(), digest_size=16).digest(), np.int32)
 
@@ -225,14 +229,6 @@ def raise_everywhere(error: BaseException | None) -> None:
         raise error
     kind = ValueError if message.startswith("ValueError") else RuntimeError
     raise kind(f"process {first} reports: {message.split(': ', 1)[-1]}")
-
-
-def barrier(name: str) -> None:
-    """Wait until every process has reached the barrier of this ``name``."""
-    if process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
 
 
 # ----------------------------------------------------------------------------- global arrays
@@ -299,5 +295,5 @@ def free_port() -> int:
 
 
 __all__ = ["start", "detected_processes", "process_count", "process_index", "check_devices",
-           "allgather", "broadcast", "digest", "check_same", "raise_everywhere", "barrier",
+           "allgather", "broadcast", "digest", "check_same", "raise_everywhere",
            "mesh", "replicated", "split", "local", "environment_hint", "free_port"]
