@@ -199,3 +199,27 @@ def test_scale_invariant_tensors_are_exactly_those_f_ignores_the_scale_of(case, 
         assert get_path(params, path).ndim in (2, 4)
     assert models.get("wrn", depth=10, batchnorm=False).scale_invariant == ()
     assert models.get("cnn").scale_invariant == ()
+
+
+def test_engine_evaluates_a_batch_statistics_model_shard_by_shard():
+    """The authors' WRN's test loss is the mean over shards of ``eval_batch_size`` images, each
+    shard normalized with its own statistics (their 8 shards of 1250; here 4 of 16)."""
+    from l2theory._practice.train.engine import Engine, to_host
+
+    ds = data.load("fashion_mnist_subset", n_train=64, n_test=64)
+    cfg = train.TrainConfig(model="wrn-10-1", model_kwargs={"variant": "autol2"},
+                            batch_size=16, bn_group_size=8, eval_batch_size=16,
+                            train_eval_size=32)
+    engine = Engine(cfg, ds, 1)
+    state = engine.init(engine.hyper([0.1], [0.0], [0], [1]))
+    row = engine.evaluate(state, 0)
+    params = jax.tree.map(lambda a: a[0], to_host(state.params))
+    apply = jax.jit(lambda x: engine.model.apply(params, {}, x, False)[0])
+    x, y = np.asarray(ds.x_test), np.asarray(ds.y_test)
+
+    def shard_loss(size):
+        out = np.concatenate([apply(x[i:i + size]) for i in range(0, len(y), size)])
+        return float(np.mean(-jax.nn.log_softmax(out)[np.arange(len(y)), y]))
+
+    np.testing.assert_allclose(row["test_loss"][0], shard_loss(16), rtol=1e-5)
+    assert abs(shard_loss(16) - shard_loss(64)) > 1e-4  # the shards' statistics matter

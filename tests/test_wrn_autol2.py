@@ -11,7 +11,7 @@ import pytest
 from jax.example_libraries import stax
 
 from l2theory import models
-from l2theory._practice.models import _layers
+from l2theory._practice.models import _layers, registry
 
 KEY = jax.random.PRNGKey(0)
 
@@ -213,3 +213,17 @@ def test_bad_variant_arguments_name_the_fix():
         models.wide_resnet(variant="autol2", bn_momentum=0.99)
     with pytest.raises(ValueError, match=r"^bn_group_size=8: has no effect without BatchNorm"):
         models.wide_resnet(variant="autol2", batchnorm=False, bn_group_size=8)
+
+
+def test_the_name_wrn_depth_widen_autol2_builds_it_and_reads_back():
+    from l2theory import train
+
+    model = models.get("wrn-16-4-autol2")
+    assert model.name == "wrn-16-4-autol2" and model.eval_batch_stats
+    assert registry.family("wrn-16-4-autol2") == "wrn"
+    cfg = train.TrainConfig(model="wrn-16-4-autol2", bn_group_size=8, batch_size=32)
+    assert cfg.model_settings()["variant"] == "autol2"
+    assert cfg.build_model(10).name == "wrn-16-4-autol2"
+    with pytest.raises(ValueError, match=r"^variant='reference': 'wrn-16-4-autol2' already sets "
+                                         r"depth, variant, widen; drop variant"):
+        train.TrainConfig(model="wrn-16-4-autol2", model_kwargs={"variant": "reference"})

@@ -76,7 +76,8 @@ def _model_names() -> str:
 
     names = [f.name + (f" (= {', '.join(f.aliases)})" if f.aliases else "")
              for f in FAMILIES.values()]
-    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)"])
+    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)",
+                              "wrn-DEPTH-WIDEN-autol2 (google/autol2's WRN)"])
 
 
 def _choices(field: str) -> tuple[str, ...] | None:

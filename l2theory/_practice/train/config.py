@@ -99,7 +99,7 @@ class TrainConfig:
 
     Attributes:
       model: model family name for ``l2theory.models.get`` (``"fc"``, ``"cnn"``, ``"wrn"``,
-        ``"wrn-16-4"``, ...).
+        ``"wrn-16-4"``, ``"wrn-16-4-autol2"``, ...).
       depth, width, activation, bias, parameterization, w_std, b_std: model settings, passed to the
         family's constructor; ``None`` (the default) leaves the family's own default (so
         ``TrainConfig(model="cnn")`` builds ``models.get("cnn")``; see ``model_settings``). A
