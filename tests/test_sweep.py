@@ -278,7 +278,7 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
     table = train.sweep(CFG, ds, out=finished, **kw)
     for folder in (unfinished, finished):
         stored = json.loads((folder / "config.json").read_text())
-        assert stored["format"] == results.FORMAT == 2
+        assert stored["format"] == results.FORMAT == 3
         grid = stored["identity"]["grid"]
         grid["physical_time"] = grid.pop("natural_time")
         stored["format"] = 1
@@ -288,7 +288,7 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
             train.sweep(CFG, ds, out=folder, **kw)
         assert str(e.value) == (
             f"out={str(folder)!r}: written by an older l2theory (results format 1; this version "
-            "writes format 2), so it cannot be resumed or reused; rerun the sweep into a new "
+            "writes format 3), so it cannot be resumed or reused; rerun the sweep into a new "
             "folder (pass another out)")
         assert _files(folder) == before
     back = train.load_results(finished)

@@ -49,6 +49,7 @@ _METAVARS = {"steps": "STEPS", "eval_every": "STEPS", "autol2_measure_every": "S
              "train_eval_size": "N", "eval_batch_size": "N", "evals_per_decade": "N",
              "depth": "LAYERS", "width": "UNITS", "lr": "LR", "lam": "LAM",
              "lr_decay_factor": "FACTOR", "autol2_factor": "FACTOR", "seed": "SEED",
+             "init_seed": "SEED", "bn_group_size": "N",
              "model": "NAME", "w_std": "STD", "b_std": "STD", "momentum": "BETA"}
 
 
@@ -75,7 +76,8 @@ def _model_names() -> str:
 
     names = [f.name + (f" (= {', '.join(f.aliases)})" if f.aliases else "")
              for f in FAMILIES.values()]
-    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)"])
+    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)",
+                              "wrn-DEPTH-WIDEN-autol2 (google/autol2's WRN)"])
 
 
 def _choices(field: str) -> tuple[str, ...] | None:
@@ -228,6 +230,10 @@ def _add_io_options(parser: argparse.ArgumentParser, command: str) -> None:
                        help="no progress bar (nor the line saying where a run resumes)")
     group.add_argument("--checkpoint-every", type=int, default=10, metavar="EVALS",
                        help="checkpoint every this many evaluations [default: 10]")
+    group.add_argument("--plan", action="store_true",
+                       help="print what each run would do, one JSON line per run (model, batch, "
+                            "BatchNorm groups, steps, steps per epoch, lr, lam and its schedule, "
+                            "seed, the whole config), and exit without training")
 
 
 def _config(args: argparse.Namespace, skip: Sequence[str] = ()) -> TrainConfig:
@@ -293,6 +299,15 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
         jax.config.update("jax_enable_x64", True)
     from l2theory._practice.train.sweep import sweep
 
+    if args.plan:
+        from l2theory._practice.train.plan import plan_lines, run_plan
+
+        dataset = _dataset(args)
+        print(plan_lines(run_plan(config, n_train=dataset.n_train,
+                                  input_shape=dataset.input_shape,
+                                  num_classes=dataset.num_classes, lam=lam, lr=lr, seeds=seeds,
+                                  natural_time=natural_time)))
+        return 0
     if jax.process_count() > 1 and args.out is None:
         raise ValueError("--out: with several processes every process must name the same "
                          "results folder, on a filesystem they all see; pass --out DIR")

@@ -15,9 +15,10 @@ Layout of ``out/``::
                          once a chunk is done it keeps only its rows
     results.npz, results.csv
                          the final table; results.npz is written last, so it marks a finished
-                         sweep. A nested table (AutoL2's ``"autol2"`` measurements) is stored in
-                         results.npz as ``autol2/<name>`` arrays and as autol2.csv; results.csv
-                         holds the evaluation table only
+                         sweep. A nested table (AutoL2's ``"autol2"`` measurements, a BatchNorm
+                         model's ``"bn_tensor_norms"``) is stored in results.npz as
+                         ``<table>/<name>`` arrays and as ``<table>.csv``; results.csv holds the
+                         evaluation table only
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over
 its final name (``os.replace``), so a crash or SIGKILL leaves either the old or the new version,
@@ -66,7 +67,7 @@ import numpy as np
 
 from l2theory import _distributed
 
-FORMAT = 2  # the layout version of a results folder (see above)
+FORMAT = 3  # the layout version of a results folder (see above)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:

@@ -137,7 +137,10 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       dict of equal-length 1-D arrays, ordered by ``run`` then ``step``: ``run`` and ``train``'s
       ``step``, ``train_loss``, ``train_acc``, ``lam``. With ``out`` they are stored in the
       checkpoints, in ``results.npz`` (as ``autol2/<name>``) and in ``autol2.csv``;
-      ``results.csv`` is the evaluation table.
+      ``results.csv`` is the evaluation table. For a BatchNorm model, the columns
+      ``BN_COLUMNS`` (``bn_weight_norm``, ``effective_lr``, ``angular_update``) and the nested
+      ``"bn_tensor_norms"`` (``run``, ``step`` and each scale-invariant tensor's norm; stored as
+      ``bn_tensor_norms/<name>`` and in ``bn_tensor_norms.csv``), as ``train`` documents them.
 
     Example:
       >>> from l2theory import data
@@ -202,12 +205,14 @@ def _plan_lanes(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Seque
                 seeds: Sequence[int], natural_time: float | None = None) -> _Lanes:
     """The lanes of ``sweep(config, dataset, lam=, lr=, seeds=, natural_time=)``, every argument
     checked: ``config.steps`` steps per lane, or with ``natural_time`` ``tau``
-    ``steps_for_natural_time(tau, lam, lr)`` (then every lam must be > 0)."""
+    ``steps_for_natural_time(tau, lam, lr)`` (then every lam must be > 0). ``dataset=None``
+    checks the config against no data (for a plan)."""
     check_config(config)
     lam = _checks.sequence("lam", lam, _checks.lam, example="[1e-4, 1e-3]")
     lr = _checks.sequence("lr", lr, _checks.lr, example="[0.1]")
     seeds = _checks.seeds("seeds", seeds)
-    config.validate(dataset)
+    if dataset is not None:
+        config.validate(dataset)
     grid = list(itertools.product(lam, lr, seeds))
     if natural_time is None:
         steps = [config.steps] * len(grid)
@@ -338,7 +343,7 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
                     rows = _train_chunk(engine, lanes, chunks, ci, saved, store, share, bar,
                                         where, checkpoint_every)
                 where.chunk, where.t, where.done = ci + 1, 0, where.done + 1
-                for run, table in zip(members, rows.tables()):
+                for run, table in zip(members, rows.tables(engine.model.scale_invariant)):
                     tables[run] = table
     except KeyboardInterrupt:
         line = "interrupted at " + where.position(len(chunks))
@@ -522,23 +527,24 @@ def _rows_of(table: dict[str, Any], runs: Sequence[int]) -> dict[str, Any]:
 
 def _assemble(tables, grid, steps) -> dict[str, Any]:
     """One table, lanes in grid order; ``run_lam``/``run_lr`` are float64 of the values as given
-    (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; AutoL2's
-    measurements nested as ``table["autol2"]``."""
-    parts, measured = [], []
+    (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; nested tables
+    (AutoL2's measurements ``table["autol2"]``, the BatchNorm tensors' norms
+    ``table["bn_tensor_norms"]``) with a ``run`` column in front."""
+    parts, nested = [], {}
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
         table = dict(table)
-        auto = table.pop("autol2", None)
+        for name in [name for name, value in table.items() if isinstance(value, dict)]:
+            inner = table.pop(name)
+            nested.setdefault(name, []).append(
+                {"run": np.full(len(inner["step"]), run, np.int64), **inner})
         k = len(table["step"])
         lane = {"run": np.full(k, run, np.int64), "seed": np.full(k, seed, np.int64),
                 "run_lam": np.full(k, lam, np.float64), "run_lr": np.full(k, lr, np.float64),
                 "run_steps": np.full(k, n, np.int64)}
         parts.append({**lane, **table})
-        if auto is not None:
-            measured.append({"run": np.full(len(auto["step"]), run, np.int64), **auto})
     out: dict[str, Any] = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    if measured:
-        out["autol2"] = {name: np.concatenate([m[name] for m in measured])
-                         for name in measured[0]}
+    for name, lanes in nested.items():
+        out[name] = {col: np.concatenate([m[col] for m in lanes]) for col in lanes[0]}
     return out
 
 
