@@ -392,12 +392,18 @@ def _restore(engine: Engine, saved, store: results.Store, share: "_Share", ci: i
     expected = [(share.own_shape(a.shape), np.dtype(a.dtype))
                 for a in jax.tree.leaves(abstract)]
     leaves = saved["state_leaves"]
-    if [(np.shape(a), np.dtype(a.dtype)) for a in leaves] != expected:
+    found = [(np.shape(a), np.dtype(a.dtype)) for a in leaves]
+    if found != expected:
+        first = next((i for i, (f, e) in enumerate(zip(found, expected)) if f != e),
+                     min(len(found), len(expected)))
+        what = (f"array {first} is {found[first][1]}{list(found[first][0])} where this version "
+                f"has {expected[first][1]}{list(expected[first][0])}"
+                if first < min(len(found), len(expected)) else
+                f"{len(found)} arrays where this version has {len(expected)}")
         raise ValueError(
-            f"out={str(store.root)!r}: the checkpoint of chunk {ci} holds {len(leaves)} state "
-            f"arrays that do not fit this version's training state ({len(expected)} arrays): "
-            "written by another l2theory version; rerun the sweep into a new folder (pass "
-            "another out)")
+            f"out={str(store.root)!r}: the checkpoint of chunk {ci} does not fit this version's "
+            f"training state ({what}): written by another l2theory version; rerun the sweep "
+            "into a new folder (pass another out)")
     return share.place_state(engine, jax.tree.unflatten(jax.tree.structure(abstract), leaves))
 
 
@@ -435,10 +441,12 @@ class _Share:
             return jax.tree.leaves(to_host(state))
         out = []
         for leaf in jax.tree.leaves(state):
-            pieces = {}
-            for shard in leaf.addressable_shards:
-                pieces.setdefault(shard.index[0].start or 0, np.asarray(shard.data))
-            out.append(np.concatenate([pieces[k] for k in sorted(pieces)]))
+            own = np.empty(self.own_shape(leaf.shape), leaf.dtype)
+            for shard in leaf.addressable_shards:  # lane-split, or whole where XLA replicated
+                held = np.arange(self.size)[shard.index[0]]
+                mine = np.isin(held, self.lanes)
+                own[np.searchsorted(self.lanes, held[mine])] = np.asarray(shard.data)[mine]
+            out.append(own)
         return out
 
     def own_rows(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
