@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
@@ -259,25 +258,7 @@ def columns(rows: Any, needed: Sequence[str], what: str = "rows") -> dict[str, n
     return out
 
 
-# ----------------------------------------------------------------------------- renames, JSON
-
-
-def renamed(new: str, new_value: Any, old: str, old_value: Any, *, note: str = "",
-            stacklevel: int = 3) -> Any:
-    """Resolve a deprecated keyword ``old`` renamed to ``new``: warn (``DeprecationWarning``) when
-    ``old`` is given and return its value; passing both is an error."""
-    if old_value is None:
-        return new_value
-    if new_value is not None:
-        raise bad(old, old_value, f"{old} is the deprecated name of {new}",
-                  f"pass only {new}={old_value!r}", kind=TypeError)
-    warnings.warn(f"{old}= is deprecated; use {new}= instead{note}", DeprecationWarning,
-                  stacklevel=stacklevel)
-    return old_value
-
-
-NATURAL_TIME_NOTE = (" (same value: lam * lr * t is the natural time; physical time is lr * t, "
-                     "see docs/conventions.md)")
+# ----------------------------------------------------------------------------- JSON
 
 
 def to_json(x: Any) -> Any:

@@ -4,23 +4,24 @@
 arrays (float32 NHWC images in [0, 1], int32 labels) for ``"mnist"``, ``"fashion_mnist"``,
 ``"cifar10"`` (files found in ``root``, ``$L2THEORY_DATA``, ``~/.cache/l2theory``,
 ``/usr/share/datasets``, ``~/.keras/datasets``), ``"fashion_mnist_subset"`` (2,000/1,000 images
-shipped with the package) and ``"synthetic"`` (generated). A ``Dataset`` built from your own arrays
-works wherever a name does. Preprocessing: :func:`standardize`, :func:`downsample`,
-:func:`one_hot`; augmentation on the device: :func:`random_crop_flip`, :func:`mixup`. Details:
-``l2theory._practice.data``.
+shipped with the package) and ``"synthetic"`` (generated; :func:`make_synthetic`); :data:`DATASETS`
+lists the names. A ``Dataset`` built from your own arrays works wherever a name does.
+:func:`read_idx` reads one IDX file. Preprocessing: :func:`subsample`, :func:`standardize` (with
+:func:`channel_stats`), :func:`downsample`, :func:`one_hot`; augmentation on the device:
+:func:`random_crop_flip`, :func:`mixup`.
 """
-from l2theory._practice.data import DATASETS
-from l2theory._practice.data import Dataset
-from l2theory._practice.data import channel_stats
-from l2theory._practice.data import downsample
-from l2theory._practice.data import load
-from l2theory._practice.data import make_synthetic
-from l2theory._practice.data import mixup
-from l2theory._practice.data import one_hot
-from l2theory._practice.data import random_crop_flip
-from l2theory._practice.data import read_idx
-from l2theory._practice.data import standardize
-from l2theory._practice.data import subsample
+from l2theory._practice.datasets.augment import mixup
+from l2theory._practice.datasets.augment import random_crop_flip
+from l2theory._practice.datasets.dataset import Dataset
+from l2theory._practice.datasets.formats import read_idx
+from l2theory._practice.datasets.loading import DATASETS
+from l2theory._practice.datasets.loading import load
+from l2theory._practice.datasets.preprocess import channel_stats
+from l2theory._practice.datasets.preprocess import downsample
+from l2theory._practice.datasets.preprocess import one_hot
+from l2theory._practice.datasets.preprocess import standardize
+from l2theory._practice.datasets.preprocess import subsample
+from l2theory._practice.datasets.synthetic import make_synthetic
 
 __all__ = [
     "DATASETS",

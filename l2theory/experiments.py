@@ -5,10 +5,12 @@ Every function takes small settings for tests, is deterministic given its seeds,
 (docs/conventions.md): training loss ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2``; time ``t`` in
 steps; natural clock ``lam * lr * t``.
 
-- ``t_star``: step of peak performance of a noisy learning curve (smoothing in log-time).
-- ``collapse``, ``fit_power_law``, ``plot_collapse``: ``t* = c / (lam lr)^s`` measured on a sweep,
-  fitted with a bootstrap over seeds.
-- ``budget_comparison``: final accuracy vs lam for a fixed step budget and for a budget ~ 1/lam.
+- ``t_star`` (-> ``TStar``): step of peak performance of a noisy learning curve (smoothing in
+  log-time).
+- ``collapse``, ``fit_power_law``, ``plot_collapse``: ``t* = c / (lam lr)^s`` measured on a sweep
+  (``lane_peaks``: ``t*`` of every lane), fitted with a bootstrap over seeds.
+- ``budget_comparison``: final accuracy vs lam for a fixed step budget and for a budget ~ 1/lam
+  (``per_lam``: a sweep's final metric per lam, over seeds).
 - ``predict_lam_opt``: ``lam_opt(T) = c / (lr T)`` from one short run at a large lam, against the
   best lam of a sweep at each budget T (``best_within_noise``: the lams tied with the best within
   one standard error over seeds).
@@ -17,7 +19,9 @@ steps; natural clock ``lam * lr * t``.
   (``paired_difference``, ``verdict``: a win beyond one standard error or a tie) and the
   steps-to-target ``speedup`` with a bootstrap over seeds.
 - ``theory_vs_practice``: finite-width ReLU nets trained by GD vs the exact infinite-width L2
-  gradient flow (and the linearized network) on real data.
+  gradient flow (and the linearized network) on real data; its pieces: ``prepare_data`` (the
+  inputs), ``fc_empirical_ntk`` (an FC net's empirical NTK, layer by layer) and
+  ``gd_limit_outputs`` (the infinite-width limit of GD at a finite learning rate).
 - ``predict_network`` (-> ``NetworkPrediction``): the predicted trajectory, ``t*`` and
   ``c = lam lr t*`` of any ``TrainConfig``'s run, from the network's NTK at initialization
   (empirical, or analytic for FC and CNN architectures).
@@ -27,25 +31,29 @@ steps; natural clock ``lam * lr * t``.
   BatchNorm, FC nets with biases) trained by GD at growing width vs the lazy limit of the flow.
 - ``hessian_lowest_eigs``, ``hessian_vs_lam``: bottom of the Hessian spectrum (Lanczos on
   Hessian-vector products) vs lam.
-- ``decoupled_and_schedules``: t* in the integrated decay clock ``sum_t lr_t lam_t`` under
-  decoupled weight decay and lr schedules.
+- ``decoupled_and_schedules``: t* in the integrated decay clock ``sum_t lr_t lam_t``
+  (``decay_clock``) under decoupled weight decay and lr schedules.
+- ``standard_error``: the standard error of a mean over seeds; ``to_json``: numpy inside
+  results -> plain Python.
 """
+from l2theory._checks import to_json
 from l2theory._experiments.autol2 import autol2_comparison
 from l2theory._experiments.autol2 import paired_difference
 from l2theory._experiments.autol2 import speedup
 from l2theory._experiments.autol2 import verdict
-from l2theory._checks import to_json
 from l2theory._experiments.budget import best_within_noise
 from l2theory._experiments.budget import budget_comparison
-from l2theory._experiments.cnn_theory import cnn_theory_vs_practice
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.budget import predict_lam_opt
 from l2theory._experiments.budget import short_run_c
+from l2theory._experiments.cnn_theory import cnn_theory_vs_practice
 from l2theory._experiments.collapse import collapse
 from l2theory._experiments.collapse import fit_power_law
 from l2theory._experiments.collapse import lane_peaks
 from l2theory._experiments.collapse import plot_collapse
+from l2theory._experiments.comparison_data import prepare_data
 from l2theory._experiments.fc_network import fc_empirical_ntk
+from l2theory._experiments.gd_limit import gd_limit_outputs
 from l2theory._experiments.hessian import hessian_lowest_eigs
 from l2theory._experiments.hessian import hessian_vs_lam
 from l2theory._experiments.lazy_limit import lazy_limit_vs_practice
@@ -56,8 +64,6 @@ from l2theory._experiments.peak import t_star
 from l2theory._experiments.schedules import decay_clock
 from l2theory._experiments.schedules import decoupled_and_schedules
 from l2theory._experiments.stats import standard_error
-from l2theory._experiments.theory_vs_practice import gd_limit_outputs
-from l2theory._experiments.theory_vs_practice import prepare_data
 from l2theory._experiments.theory_vs_practice import theory_vs_practice
 
 __all__ = [

@@ -1,10 +1,15 @@
 """Exact gradient-flow-with-L2 solvers in function space, and predictions on top of them.
 
 Solvers return functions of time in steps (``predict(t, ...)``), in docs/conventions.md's
-conventions. The MSE flow is solved exactly (``method="eigh"``, one eigendecomposition) or
-matrix-free to a stated tolerance (``method="krylov"``, block Lanczos: the full 60,000-image
-training set on one GPU). ``LazyL2Flow``: the lazy limit of the flow for any network without
-BatchNorm (residual sums, biases), from its two-scale NTKs at ``scale_nodes``.
+conventions: ``L2GradientFlow`` (the infinite-width network, or a linear model at degree 1) and
+``LinearizedL2Flow`` (the linearized finite-width network). The MSE flow is solved exactly
+(``method="eigh"``, one eigendecomposition) or matrix-free to a stated tolerance
+(``method="krylov"``, block Lanczos: the full 60,000-image training set on one GPU).
+``LazyL2Flow``: the lazy limit of the flow for any network without BatchNorm (residual sums,
+biases), from its two-scale NTKs at ``scale_nodes``.
+
+Predictions: ``peak`` (a ``Peak``: the time ``t*`` of the best ``test_metric`` on a grid of
+``default_times``), ``c_from_t_star`` (``c = lam lr t*``) and ``lam_opt`` (``c / (lr T)``).
 """
 from l2theory._theory.gradient_flow import L2GradientFlow
 from l2theory._theory.lazy_flow import LazyL2Flow

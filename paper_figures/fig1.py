@@ -1,5 +1,6 @@
-"""Entry point: ``python paper_figures/fig1.py [--preset quick|gpu|paper] [--out DIR]`` runs
-``l2theory.figures.fig1`` (see its docstring for what it shows, presets and measured numbers)."""
+"""Entry point: ``python paper_figures/fig1.py [options]`` runs ``l2theory.figures.fig1`` and writes
+its ``REPORT.md``. Options: those of ``l2theory figures`` (the docstring of ``l2theory.figures``);
+what it shows and measured numbers: ``docs/figures.md``."""
 from l2theory.figures import fig1
 
 if __name__ == "__main__":

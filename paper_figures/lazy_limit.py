@@ -1,5 +1,6 @@
-"""Entry point: ``python paper_figures/lazy_limit.py [--preset quick|paper] [--out DIR]`` runs
-``l2theory.figures.lazy_limit`` (see its docstring for what it shows, presets and numbers)."""
+"""Entry point: ``python paper_figures/lazy_limit.py [options]`` runs
+``l2theory.figures.lazy_limit`` and writes its ``REPORT.md``. Options: those of ``l2theory figures``
+(the docstring of ``l2theory.figures``); what it shows and measured numbers: ``docs/figures.md``."""
 from l2theory.figures import lazy_limit
 
 if __name__ == "__main__":

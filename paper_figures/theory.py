@@ -1,5 +1,6 @@
-"""Entry point: ``python paper_figures/theory.py [--preset quick|paper] [--out DIR]`` runs
-``l2theory.figures.theory`` (see its docstring for what it shows, presets and measured numbers)."""
+"""Entry point: ``python paper_figures/theory.py [options]`` runs ``l2theory.figures.theory`` and
+writes its ``REPORT.md``. Options: those of ``l2theory figures`` (the docstring of
+``l2theory.figures``); what it shows and measured numbers: ``docs/figures.md``."""
 from l2theory.figures import theory
 
 if __name__ == "__main__":

@@ -170,13 +170,13 @@ def solo(ds):
 
 def _replay(rec, lam0, config=RUN):
     return train.autol2_rule(rec["step"], rec["train_loss"], rec["train_acc"], lam0=lam0,
-                             num_classes=10, delay=config.autol2_delay,
-                             decay=config.autol2_factor)
+                             num_classes=10, delay=config.setting("autol2_delay"),
+                             decay=config.setting("autol2_factor"))
 
 
 def test_real_run_replays_from_its_record(solo):
     rec = solo["autol2"]
-    assert rec["step"].tolist() == list(range(0, RUN.steps, RUN.autol2_measure_every))
+    assert rec["step"].tolist() == list(range(0, RUN.steps, RUN.setting("autol2_measure_every")))
     assert rec["train_loss"].dtype == rec["lam"].dtype == np.float32
     np.testing.assert_array_equal(_replay(rec, RUN.lam), rec["lam"])
     assert np.sum(np.diff(rec["lam"]) < 0) >= 2  # it did decay, twice or more
@@ -247,8 +247,9 @@ def test_authors_flags():
 
 def test_authors_lr_schedule_is_the_default():
     cfg = train.TrainConfig(lr_schedule="step")
-    assert cfg.lr_decay_at == (0.3, 0.6, 0.9) and cfg.lr_decay_factor == 0.2
-    assert schedules.step_boundaries(78000, cfg.lr_decay_at) == [23400, 46800, 70200]
+    decay_at = cfg.setting("lr_decay_at")
+    assert decay_at == (0.3, 0.6, 0.9) and cfg.setting("lr_decay_factor") == 0.2
+    assert schedules.step_boundaries(78000, decay_at) == [23400, 46800, 70200]
 
 
 # ---------------------------------------------------------------------------------- mixup

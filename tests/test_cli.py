@@ -59,6 +59,10 @@ def test_help_gives_meaning_unit_and_choices(command, capsys, monkeypatch):
     assert "Choices: fc (= fully_connected), cnn, wrn (= wide_resnet), wrn-DEPTH-WIDEN" in text
     assert re.search(r"--steps STEPS\s+number of gradient steps", text)
     assert re.search(r"--lr-decay-factor FACTOR\s+see --lr-schedule", text)
+    # a setting of one mode: its default there, and the option that turns the mode on
+    assert "[default: 0.2; counts only with --lr-schedule step]" in text
+    assert "[default: 1.0; counts only with --mixup]" in text
+    assert "[default: 100; counts only with --evals-per-decade none]" in text
     assert "theta <- theta - lr * m" in text  # the update rule the options refer to
     if command == "sweep":
         assert re.search(r"--natural-time TAU\s+natural time lam\*lr\*t", text)
@@ -81,6 +85,14 @@ def test_user_errors_are_one_line_with_status_2(tmp_path, capsys):
         (["sweep", *TINY, "--lam", "1e-3", "-1e-3", "--lr", "1", "--out", "none"], "=-0.001: "),
         (["train", *TINY, "--lr", "-inf", "--out", "none"], "lr=-inf: "),
         (["train", *TINY, "--loss", "hinge"], "valid: 'xent', 'mse'"),
+        (["train", *TINY, "--evals-per-decade", "8", "--out", "none"],
+         "eval_every=10: has no effect with evals_per_decade=8; pass evals_per_decade=None"),
+        (["train", *TINY, "--lr-decay-factor", "0.5", "--out", "none"],
+         "lr_decay_factor=0.5: has no effect with lr_schedule='constant'; pass "
+         "lr_schedule='step'"),
+        (["sweep", *TINY, "--lam", "1e-3", "--lr", "1", "--natural-time", "0.1", "--out", "none"],
+         "--steps=20: has no effect with --natural-time 0.1 (each run takes ceil(TAU / (lam lr)) "
+         "steps); drop --steps"),
         (["train", "--steps", "ten"], "argument --steps: invalid int value: 'ten'"),
         (["sweep", "--lr", "1"], "the following arguments are required: --lam"),
         (["train", *TINY, "--out", str(a_file / "run")], f"{a_file} is a file, not a folder"),

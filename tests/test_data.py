@@ -8,6 +8,7 @@ paths (HOME, $L2THEORY_DATA, the system folder) so that files on the machine can
 from __future__ import annotations
 
 import gzip
+import importlib.resources
 import io
 import os
 import pickle
@@ -20,8 +21,7 @@ import numpy as np
 import pytest
 
 from l2theory import data
-from l2theory._practice import data as data_impl
-from l2theory._practice.datasets import formats, locate
+from l2theory._practice.datasets import formats, loading, locate, make_subset, preprocess
 
 IDX_NAMES = {
     "train_images": "train-images-idx3-ubyte",
@@ -141,7 +141,7 @@ def fmnist_found():
 
 @pytest.fixture(scope="module")
 def fmnist_raw(fmnist_found):
-    return data_impl.read_raw("fashion_mnist", root=fmnist_found.where)
+    return loading.read_raw("fashion_mnist", root=fmnist_found.where)
 
 
 # ----------------------------------------------------------------- real Fashion-MNIST files
@@ -165,7 +165,7 @@ def test_real_load_float_subset(fmnist_found, fmnist_raw):
     assert ds.x_train.shape == (500, 28, 28, 1) and ds.x_train.dtype == np.float32
     assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
     assert np.bincount(ds.y_train).tolist() == [50] * 10  # stratified
-    idx_train, _ = data_impl.subset_indices(fmnist_raw, 500, 200, seed=1)
+    idx_train, _ = preprocess.subset_indices(fmnist_raw, 500, 200, seed=1)
     np.testing.assert_array_equal(ds.x_train, fmnist_raw.x_train[idx_train] / np.float32(255))
 
 
@@ -179,7 +179,7 @@ def test_gz_and_plain_idx_read_the_same(fmnist_found, tmp_path):
             np.testing.assert_array_equal(formats.read_idx(folder / name), formats.read_idx(src))
         else:
             os.symlink(src, folder / (name + ".gz"))
-    mixed = data_impl.read_raw("fashion_mnist", root=tmp_path)
+    mixed = loading.read_raw("fashion_mnist", root=tmp_path)
     assert mixed.x_test.shape == (10000, 28, 28, 1)
     assert np.bincount(mixed.y_test).tolist() == [1000] * 10
 
@@ -193,17 +193,24 @@ def test_real_truncated_gz_names_file(fmnist_found, tmp_path):
         formats.read_idx(bad)
 
 
-def test_shipped_subset_matches_full_files(fmnist_raw):
-    resource = data_impl.importlib.resources.files("l2theory") / "_data" / data_impl.SUBSET_FILE
+def _shipped_subset_arrays() -> dict[str, np.ndarray]:
+    resource = importlib.resources.files("l2theory") / "_data" / loading.SUBSET_FILE
     with resource.open("rb") as f, np.load(f) as npz:
-        idx_train, idx_test = npz["idx_train"], npz["idx_test"]
-    subset = data_impl.read_raw("fashion_mnist_subset")
+        return {k: npz[k] for k in npz.files}
+
+
+def test_shipped_subset_matches_full_files(fmnist_found, fmnist_raw):
+    shipped = _shipped_subset_arrays()
+    idx_train, idx_test = shipped["idx_train"], shipped["idx_test"]
+    subset = loading.read_raw("fashion_mnist_subset")
     np.testing.assert_array_equal(subset.x_train, fmnist_raw.x_train[idx_train])
     np.testing.assert_array_equal(subset.y_test, fmnist_raw.y_test[idx_test])
-    # ... and the script that made it reproduces it.
-    again = data_impl.subset_indices(fmnist_raw, 2000, 1000, seed=0)
-    np.testing.assert_array_equal(again[0], idx_train)
-    np.testing.assert_array_equal(again[1], idx_test)
+    # ... and the script that made it reproduces every array of the file exactly.
+    again = make_subset.make_subset(fmnist_found.where)
+    assert set(again) == set(shipped)
+    for name, array in shipped.items():
+        assert again[name].dtype == array.dtype, name
+        np.testing.assert_array_equal(again[name], array, err_msg=name)
 
 
 # -------------------------------------------------------------- IDX format and corruption
@@ -504,7 +511,7 @@ def test_subset_loads_without_any_files(isolated):
 
 
 def test_subset_file_is_small():
-    resource = data_impl.importlib.resources.files("l2theory") / "_data" / data_impl.SUBSET_FILE
+    resource = importlib.resources.files("l2theory") / "_data" / loading.SUBSET_FILE
     assert resource.is_file()
     with resource.open("rb") as f:
         assert len(f.read()) < 2_000_000
@@ -515,14 +522,6 @@ def test_unknown_name_lists_valid_names():
         data.load("imagenet")
     for name in data.DATASETS:
         assert name in str(info.value)
-
-
-def test_public_api():
-    assert set(data.__all__) == {
-        "DATASETS", "Dataset", "channel_stats", "downsample", "load", "make_synthetic", "mixup",
-        "one_hot", "random_crop_flip", "read_idx", "standardize", "subsample"}
-    for name in data.__all__:
-        assert getattr(data, name) is not None
 
 
 # --------------------------------------------------------------- Dataset and subsampling

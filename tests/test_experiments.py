@@ -14,7 +14,7 @@ import pytest
 
 from l2theory import data, experiments as ex, models, train
 from l2theory._experiments import fc_network, recording
-from l2theory._experiments import schedules as schedules_mod, theory_vs_practice as tvp_mod
+from l2theory._experiments import output_metrics, schedules as schedules_mod
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments import autol2 as autol2_mod
 from l2theory._experiments.autol2 import steps_to_target
@@ -478,44 +478,85 @@ def test_paired_difference_verdict_and_speedup_by_hand():
         autol2_mod.speedup([1, 2], [1], budget=10)
 
 
-def test_autol2_comparison_tiny(ds_small):
+def test_autol2_comparison_tiny_agrees_with_a_recomputation_from_the_raw_rows(ds_small):
+    """Every number of the comparison, recomputed with numpy from the raw rows of the two sweeps
+    it runs (run again here: sweeps are deterministic), by the rules its docstring states."""
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=10,
-                            autol2_measure_every=5, autol2_delay=0.005)
-    r = ex.autol2_comparison(cfg, ds_small, budget=120, lams=[0.0, 0.002, 0.02],
-                             lam_start=0.1, seeds=[0, 1], n_boot=200)
-    best = r["best_fixed"]
-    assert best["lam"] in (0.0, 0.002, 0.02) and best["tied"][0] == best["lam"]
-    i = r["fixed"]["lam"].index(best["lam"])
-    assert best["final_by_seed"] == r["fixed"]["final_by_seed"][i]
-    assert best["mean"] == pytest.approx(np.mean(best["final_by_seed"]))
-    # AutoL2 - best fixed, paired by seed
-    d = np.subtract(r["autol2"]["final_by_seed"], best["final_by_seed"])
-    assert r["difference"]["mean"] == pytest.approx(d.mean())
-    assert r["difference"]["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(2))
-    assert r["difference"]["verdict"] == autol2_mod.verdict(d.mean(), d.std(ddof=1) / np.sqrt(2))
-    assert [v["lam"] for v in r["vs_fixed"]] == r["fixed"]["lam"]
-    # the speed target of each seed is that seed's final accuracy of the best fixed lam, which
-    # the best fixed lam reaches at the latest at the last step
-    assert r["speed"]["target_per_seed"] == best["final_by_seed"]
-    curves = r["curves"]
-    for s, (tgt, hit) in enumerate(zip(best["final_by_seed"], best["steps_to_target"])):
-        assert hit <= 120
-        assert hit == steps_to_target(curves["step"], curves["fixed"][i][s], tgt)
-        auto_hit = r["autol2"]["steps_to_target"][s]
-        assert auto_hit == steps_to_target(curves["step"], curves["autol2"][s], tgt)
-    # the lam trace: AutoL2 only ever divides lam, by the factor, as the authors' rule says
-    for s in range(2):
-        trace = np.array(r["autol2"]["lam_trace"]["lam"][s])
-        assert trace[0] == pytest.approx(0.1) and np.all(np.diff(trace) <= 0)
-        ratios = trace[:-1][np.diff(trace) < 0] / trace[1:][np.diff(trace) < 0]
-        np.testing.assert_allclose(ratios, cfg.autol2_factor, rtol=1e-5)
-        assert r["autol2"]["final_lam"][s] == pytest.approx(trace[-1])
-        rec = r["autol2"]["record"][s]
+                            lam_schedule="autol2", autol2_measure_every=5, autol2_delay=0.005)
+    lams, seeds, budget, lam_start = [0.0, 0.002, 0.02], [0, 1], 120, 0.1
+    r = ex.autol2_comparison(cfg, ds_small, budget=budget, lams=lams, lam_start=lam_start,
+                             seeds=seeds, n_boot=200)
+    base = cfg.replace(steps=budget)
+    fixed = base.replace(lam_schedule="constant", autol2_factor=None, autol2_measure_every=None,
+                         autol2_delay=None)
+    fixed_rows = train.sweep(fixed, ds_small, lam=lams, lr=[cfg.lr], seeds=seeds, progress=False)
+    auto_rows = train.sweep(base.replace(lam_schedule="autol2", lam=lam_start), ds_small,
+                            lam=[lam_start], lr=[cfg.lr], seeds=seeds, progress=False)
+    assert not fixed_rows["diverged"].any() and not auto_rows["diverged"].any()
+
+    def lane(rows, lam, seed, column="test_acc"):
+        mine = (rows["seed"] == seed) & np.isclose(rows["run_lam"], lam)
+        return rows["step"][mine], rows[column][mine].astype(np.float64)
+
+    def first_hit(steps, acc, target):
+        return int(steps[np.argmax(acc >= target)]) if (acc >= target).any() else None
+
+    final = np.array([[lane(fixed_rows, lam, s)[1][-1] for s in seeds] for lam in lams])
+    auto_final = np.array([lane(auto_rows, lam_start, s)[1][-1] for s in seeds])
+    mean, se = final.mean(1), final.std(1, ddof=1) / np.sqrt(len(seeds))
+    np.testing.assert_allclose(r["fixed"]["mean"], mean, rtol=1e-6)
+    np.testing.assert_allclose(r["fixed"]["se"], se, rtol=1e-6)
+    np.testing.assert_allclose(r["fixed"]["final_by_seed"], final, rtol=1e-6)
+    np.testing.assert_allclose(r["autol2"]["final_by_seed"], auto_final, rtol=1e-6)
+    assert r["autol2"]["mean"] == pytest.approx(auto_final.mean(), rel=1e-6)
+
+    # the best fixed lam: the largest mean; tied: within one standard error of the difference
+    best = int(np.argmax(mean))
+    tied = [lams[i] for i in range(len(lams))
+            if abs(mean[i] - mean[best]) <= np.hypot(se[i], se[best])]
+    assert r["best_fixed"]["lam"] == lams[best]
+    assert sorted(r["best_fixed"]["tied"]) == sorted(tied)
+
+    # AutoL2 minus each fixed lam, paired by seed; a verdict only beyond one standard error
+    for i, vs in enumerate(r["vs_fixed"]):
+        d = auto_final - final[i]
+        d_se = d.std(ddof=1) / np.sqrt(len(seeds))
+        assert vs["lam"] == lams[i]
+        assert vs["mean"] == pytest.approx(d.mean(), abs=1e-6)
+        assert vs["se"] == pytest.approx(d_se, abs=1e-6)
+        assert vs["verdict"] == ("better" if d.mean() > d_se else
+                                 "worse" if d.mean() < -d_se else "tie")
+    d = auto_final - final[best]
+    assert r["difference"]["mean"] == pytest.approx(d.mean(), abs=1e-6)
+    assert r["difference"]["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(seeds)), abs=1e-6)
+
+    # speed: the first evaluation reaching that seed's final accuracy of the best fixed lam
+    hit_fixed = [first_hit(*lane(fixed_rows, lams[best], s), final[best, i])
+                 for i, s in enumerate(seeds)]
+    hit_auto = [first_hit(*lane(auto_rows, lam_start, s), final[best, i])
+                for i, s in enumerate(seeds)]
+    assert r["best_fixed"]["steps_to_target"] == hit_fixed
+    assert r["autol2"]["steps_to_target"] == hit_auto
+    steps_auto = [budget if h is None else h for h in hit_auto]
+    assert r["speed"]["speedup"] == pytest.approx(np.mean(hit_fixed) / np.mean(steps_auto))
+
+    # the lam trace is the lam column of the AutoL2 rows; AutoL2 only ever divides lam, by the
+    # factor, and replaying the authors' rule on its record gives the lams it used
+    for i, s in enumerate(seeds):
+        trace = lane(auto_rows, lam_start, s, "lam")[1]
+        np.testing.assert_allclose(r["autol2"]["lam_trace"]["lam"][i], trace, rtol=1e-6)
+        assert r["autol2"]["final_lam"][i] == pytest.approx(trace[-1])
+        assert trace[0] == pytest.approx(lam_start) and np.all(np.diff(trace) <= 0)
+        down = np.diff(trace) < 0
+        np.testing.assert_allclose(trace[:-1][down] / trace[1:][down], cfg.setting("autol2_factor"),
+                                   rtol=1e-5)
+        rec = r["autol2"]["record"][i]
         replay = train.autol2_rule(np.array(rec["step"]), np.float32(rec["train_loss"]),
-                                   np.float32(rec["train_acc"]), lam0=0.1, num_classes=10,
-                                   delay=cfg.autol2_delay)
+                                   np.float32(rec["train_acc"]), lam0=lam_start,
+                                   num_classes=10, delay=cfg.setting("autol2_delay"))
         np.testing.assert_array_equal(replay, np.float32(rec["lam"]))
-        assert r["autol2"]["n_decays"][s] == len(r["autol2"]["decay_steps"][s]) >= 1
+        assert r["autol2"]["n_decays"][i] == int(np.sum(np.diff(np.r_[lam_start, replay]) < 0))
+        assert r["autol2"]["n_decays"][i] >= 1
     json.dumps(r)
     with pytest.raises(ValueError, match="lam_start"):
         ex.autol2_comparison(cfg, ds_small, budget=10, lams=[0.0])
@@ -612,16 +653,35 @@ def test_theory_vs_practice_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ex.theory_vs_practice("fashion_mnist_subset", **{**base, **kwargs})
     with pytest.raises(TypeError, match="^data=42: unsupported type int"):
-        tvp_mod.prepare_data(42, n_train=8, n_test=8)
+        ex.prepare_data(42, n_train=8, n_test=8)
 
 
 def test_prepare_data_takes_arrays():
     rng = np.random.default_rng(0)
     arrays = (rng.normal(size=(40, 5)).astype(np.float32), np.arange(40) % 4,
               rng.normal(size=(20, 5)).astype(np.float32), np.arange(20) % 4)
-    x, l, xs, ls, k, _ = tvp_mod.prepare_data(arrays, n_train=8, n_test=4)
+    x, l, xs, ls, k, _ = ex.prepare_data(arrays, n_train=8, n_test=4)
     assert x.shape == (8, 5) and xs.shape == (4, 5) and k == 4
     assert abs(float(x.mean())) < 1e-5  # standardized by the training statistics
+
+
+def test_output_metrics_against_hand_computed_values():
+    f = np.array([[[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]]])  # one time, 3 points, 2 outputs
+    y = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+    # 1/2 |f - y|^2 per point: 0.5, 2.0, 2.0 -> mean 1.5
+    np.testing.assert_allclose(output_metrics.mse_loss(f, y), [1.5])
+    np.testing.assert_allclose(output_metrics.accuracy(f, np.array([0, 1, 1])), [2 / 3])
+    # ||f - y|| / ||y|| = sqrt(9) / sqrt(4)
+    np.testing.assert_allclose(output_metrics.relative_distance(f, y[None]), [1.5])
+
+
+def test_refined_min_finds_the_vertex_of_a_parabola_in_log_time():
+    steps = np.unique(np.round(np.geomspace(1, 1000, 25)))
+    for t0 in (37.3, 210.0):
+        values = 0.3 + (np.log(steps) - np.log(t0)) ** 2
+        assert output_metrics.refined_min(steps, values) == pytest.approx(t0, rel=1e-9)
+    # a minimum at the end of the curve is the last step, not an extrapolation
+    assert output_metrics.refined_min(steps, -np.log(steps)) == steps[-1]
 
 
 # ---------------------------------------------------------------------------------- Hessian
@@ -747,17 +807,19 @@ def test_decay_clock():
 
 def test_decoupled_and_schedules_tiny(ds_small):
     cfg = train.TrainConfig(model="fc", depth=2, width=16, loss="mse", lr=1.0, eval_every=5)
-    variants = {"coupled": {}, "decoupled": {"decoupled_weight_decay": True},
+    variants = {"coupled": {}, "decoupled": {"momentum": 0.3, "decoupled_weight_decay": True},
                 "cosine": {"lr_schedule": "cosine"}}
     r = ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01, 0.04], lrs=[0.5, 1.0], steps=150,
                                    variants=variants, n_boot=50)
     assert set(r["variants"]) == set(variants)
     coupled, decoupled = r["variants"]["coupled"], r["variants"]["decoupled"]
-    # without momentum the two placements of the decay are the same update
-    assert [ln["t_star"] for ln in coupled["lanes"]] == pytest.approx(
-        [ln["t_star"] for ln in decoupled["lanes"]], rel=1e-6)
-    for ln in coupled["lanes"]:
-        if ln["t_star"] is not None:  # constant lr: D(t*) = lam lr t*
+    # constant lr: D(t*) = lam lr t*, also for decoupled weight decay under momentum (it decays
+    # theta by lr lam per step whatever the momentum: m = 1)
+    assert coupled["clock_factor"] == decoupled["clock_factor"] == 1.0
+    for variant in (coupled, decoupled):
+        peaks = [ln for ln in variant["lanes"] if ln["t_star"] is not None]
+        assert peaks
+        for ln in peaks:
             assert ln["decay_time_star"] == pytest.approx(ln["lam_lr_t_star"], rel=1e-5)
     for ln in r["variants"]["cosine"]["lanes"]:
         if ln["t_star"] is not None:  # the cosine clock runs slower than lam lr t
@@ -771,3 +833,8 @@ def test_decoupled_and_schedules_tiny(ds_small):
                                    variants={"auto": {"lam_schedule": "autol2"}})
     with pytest.raises(ValueError, match="two distinct"):
         ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01], lrs=[1.0], steps=10)
+    # the default variants' decoupled weight decay needs momentum (without it, it is the coupled
+    # step): refused before any variant is trained
+    with pytest.raises(ValueError, match=r"^decoupled_weight_decay=True: has no effect with "
+                                         r"momentum=0.0; pass momentum > 0"):
+        ex.decoupled_and_schedules(cfg, ds_small, lams=[0.01, 0.04], lrs=[1.0], steps=10)

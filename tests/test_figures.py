@@ -1,7 +1,13 @@
-"""l2theory.figures: every figure on tiny settings writes PNG/PDF/CSV/JSON; make_all writes
-REPORT.md with PASS/FAIL lines; the paper preset fails clearly without its datasets; the CLI
-entry point (``l2theory figures``) reaches make_all; the thin scripts in paper_figures/ run."""
+"""l2theory.figures: every figure module has the same protocol (presets, run, report, main);
+every figure on tiny settings writes PNG/PDF/CSV/JSON; REPORT.md has its must-hold lines and is
+rewritten identically from the summaries; the three entry points of the figures command take the
+same options and fail on bad ones before any work; the paper preset fails clearly without its
+datasets; the thin scripts in paper_figures/ run."""
+import ast
+import importlib
+import inspect
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l2theory.figures import _common, make_all
+from l2theory import cli
+from l2theory.figures import FIGURES, _common, _report, make_all
 
 REPO = Path(__file__).resolve().parent.parent
+RECORDED_COLLAPSE = (REPO / "paper_figures" / "results"
+                     / "paper-collapse-fc-fashion_mnist-cpu-amd-epyc-2cores")
 
 EXPECTED = {
     "theory": ["theory.png", "theory.pdf", "theory_curves.csv", "theory_kernel_decay.csv",
@@ -57,6 +66,43 @@ def test_each_figure_writes_png_pdf_csv_json(tiny_all, name):
     assert "," in header
 
 
+def test_every_figure_module_has_the_protocol(tiny_all):
+    """NAME, CONFIGS (quick and paper at least), TINY, run(config, out, progress=False),
+    report(summary) -> Report(lines, claims) from the summary alone, main(argv=None); and no
+    figure imports another figure (its constants are its own)."""
+    out, _ = tiny_all
+    assert set(EXPECTED) == set(FIGURES)
+    for name in FIGURES:
+        mod = importlib.import_module(f"l2theory.figures.{name}")
+        assert mod.NAME == name and {"quick", "paper"} <= set(mod.CONFIGS)
+        assert isinstance(mod.TINY, dict) and mod.TINY
+        run = inspect.signature(mod.run).parameters
+        assert list(run) == ["config", "out", "progress"] and run["progress"].default is False
+        assert list(inspect.signature(mod.main).parameters) == ["argv"]
+        summary = json.loads((out / name / f"{name}.json").read_text())
+        lines, claims = report = mod.report(summary)
+        assert isinstance(report, _report.Report) and all(isinstance(x, str) for x in lines)
+        assert lines[0].startswith("### ") and all(isinstance(c, _report.Claim) for c in claims)
+        assert lines[1].startswith(("*Caption:*", f"*Figure `{name}`.*"))  # a caption
+        imported = [n.module for n in ast.walk(ast.parse(Path(mod.__file__).read_text()))
+                    if isinstance(n, ast.ImportFrom) and n.module] + [
+            f"l2theory.figures.{a.name}" for n in ast.walk(ast.parse(Path(mod.__file__)
+                                                                      .read_text()))
+            if isinstance(n, ast.ImportFrom) and n.module == "l2theory.figures"
+            for a in n.names]
+        others = {f"l2theory.figures.{f}" for f in FIGURES if f != name}
+        assert not others & set(imported), name
+
+
+def test_claim_verdicts_are_the_four_words():
+    assert _report.Claim("x", "TIE", "d").line() == "- **TIE** x: d"
+    with pytest.raises(ValueError, match="verdict='ok': not a verdict; use one of PASS, FAIL"):
+        _report.Claim("x", "ok", "d")
+    assert [_report.pass_fail(v) for v in (True, False, None)] == ["PASS", "FAIL", "n/a"]
+    assert [_report.from_word(w, "better") for w in ("better", "worse", "tie", None)] == [
+        "PASS", "FAIL", "TIE", "n/a"]
+
+
 def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
     out, report = tiny_all
     assert report == out / "REPORT.md"
@@ -71,9 +117,11 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
                 "infinite-width lam lr t* spread", "Krylov error estimate"):
         assert sum(key in ln for ln in lines) == 1, key
     assert "Total runtime" in text and "Machine:" in text
-    for name in EXPECTED:  # a caption per figure
-        assert "*Caption:*" in text.split(f"`{name}`")[0] or name in ("theory",
-                                                                       "theory_vs_practice")
+    # every figure's section, in FIGURES order, under ## Numbers
+    numbers = text.split("## Numbers")[1]
+    heads = [numbers.index(make_all.figure(name).report(
+        json.loads((out / name / f"{name}.json").read_text())).lines[0]) for name in FIGURES]
+    assert heads == sorted(heads)
     # the accuracy-based collapse beside the loss-based one, with its own lines
     assert "t* from `test_acc`, beside" in text and "lanes peaking at the boundary" in text
     # the budget figure's lam = 0 baseline, both arms
@@ -93,23 +141,24 @@ def _budget_summary(mean, se, lam_pred):
           "best_lam_fixed": row["lam_best"], "best_lams_fixed": row["lam_best_set"],
           "best_lam_proportional": row["lam_best"],
           "best_lams_proportional": row["lam_best_set"]}
-    return {"results": {"budget_comparison": bc, "lam_opt": [row]}}
+    return {"results": {"budget_comparison": bc, "lam_opt": [row]}, "config": {"preset": "quick"}}
 
 
 def test_budget_must_hold_compares_within_the_seed_noise():
-    """Issue 8: the swept best at T=150 was a tie (0.302969 vs 0.302973, seed spread ~1e-3) and
-    the prediction, 2.18x the nominal best, is 1.09x the tied lam: PASS, reported as a tie, with
+    """The swept best at T=150 is a tie (0.302969 vs 0.302973, seed spread ~1e-3) and the
+    prediction, 2.18x the nominal best, is 1.09x the tied lam: PASS, reported as a tie, with
     mean +- SE. Without the noise (clear winner) the same prediction fails."""
+    from l2theory.figures import budget
+
     mean = [0.3101, 0.302969, 0.302973, 0.3150]
-    lines, [(what, ok, detail)] = make_all.check_budget(
-        _budget_summary(mean, [5e-4] * 4, 2.18 * 4e-3))
-    assert ok and "lam_opt predicted within a factor 2" in what
-    assert detail == "pred/best: T=150: 1.09 (tie)"
+    lines, [claim] = budget.report(_budget_summary(mean, [5e-4] * 4, 2.18 * 4e-3))
+    assert claim.verdict == "PASS" and "lam_opt predicted within a factor 2" in claim.what
+    assert claim.detail == "pred/best: T=150: 1.09 (tie)"
     text = "\n".join(lines)
     assert "| 150 | 0.00872 | 0.004 (tie: 0.004, 0.008) | 1.09 | 0.3030 +- 0.0005 |" in text
     assert "0.3101 +- 0.0005" in text and "per seed 0.65, 0.66" in text and "[" not in text
-    _, [(_, ok, detail)] = make_all.check_budget(_budget_summary(mean, [1e-7] * 4, 2.18 * 4e-3))
-    assert not ok and detail == "pred/best: T=150: 2.18"
+    _, [claim] = budget.report(_budget_summary(mean, [1e-7] * 4, 2.18 * 4e-3))
+    assert claim.verdict == "FAIL" and claim.detail == "pred/best: T=150: 2.18"
 
 
 def _cnn_summary(tiny_all, rows):
@@ -133,29 +182,29 @@ def _cnn_summary(tiny_all, rows):
 def test_theory_cnn_must_hold_per_seed_and_beyond_the_noise(tiny_all):
     """t* within 25% at >= 64 channels for every seed (16 channels do not count); the distance
     must fall beyond one standard error of each step, a step within it is a tie (no PASS)."""
+    from l2theory.figures import theory_cnn
+
     summary = _cnn_summary(tiny_all, [(16, [1.4, 1.3], [0.56, 0.54]),
                                       (64, [0.95, 0.97], [0.33, 0.34]),
                                       (256, [1.0, 1.02], [0.16, 0.17])])
-    lines, [(what_t, ok_t, detail_t), (what_d, ok_d, detail_d)] = \
-        make_all.check_theory_cnn(summary)
-    assert ok_t and "within 25%" in what_t and "16 ch." not in detail_t
-    assert "64 ch.: 0.950, 0.970 (mean 0.960 +- 0.010)" in detail_t
-    assert ok_d and detail_d.count("(falls)") == 2
-    text = "\n".join(lines)
-    assert "[" not in text.split("\n", 1)[1]  # numbers, not reprs
-    assert make_all.caption("theory_cnn", summary)  # the caption REPORT.md puts under it
+    lines, [t_star, distance] = theory_cnn.report(summary)
+    assert t_star.verdict == "PASS" and "within 25%" in t_star.what
+    assert "16 ch." not in t_star.detail
+    assert "64 ch.: 0.950, 0.970 (mean 0.960 +- 0.010)" in t_star.detail
+    assert distance.verdict == "PASS" and distance.detail.count("(falls)") == 2
+    assert "[" not in "\n".join(lines[2:])  # numbers, not reprs (the caption aside)
     summary = _cnn_summary(tiny_all, [(16, [1.0, 1.0], [0.56, 0.54]),
                                       (64, [0.95, 1.3], [0.33, 0.34]),
                                       (256, [1.0, 1.02], [0.335, 0.315])])
-    _, [(_, ok_t, detail_t), (_, ok_d, detail_d)] = make_all.check_theory_cnn(summary)
-    assert ok_t is False and "1.300" in detail_t
-    assert ok_d is False and "64 -> 256: 0.335 +- 0.005 -> 0.325 +- 0.010 (tie within the " \
-        "seed noise)" in detail_d
+    _, [t_star, distance] = theory_cnn.report(summary)
+    assert t_star.verdict == "FAIL" and "1.300" in t_star.detail
+    assert distance.verdict == "FAIL" and "64 -> 256: 0.335 +- 0.005 -> 0.325 +- 0.010 (tie " \
+        "within the seed noise)" in distance.detail
     # a measured t* at the last recorded step is no peak: no PASS, however close
     summary["results"]["rows"][1].update(t_star_ratio_per_seed=[1.0, 1.0],
                                          t_star_net_at_boundary_per_seed=[False, True])
-    _, [(_, ok_t, detail_t), _] = make_all.check_theory_cnn(summary)
-    assert ok_t is False and "1.000 (measured t* at the run's edge)" in detail_t
+    _, [t_star, _] = theory_cnn.report(summary)
+    assert t_star.verdict == "FAIL" and "1.000 (measured t* at the run's edge)" in t_star.detail
 
 
 def test_theory_cnn_paper_preset_builds():
@@ -183,26 +232,29 @@ def test_theory_cnn_paper_preset_builds():
     with pytest.raises(ValueError, match="not homogeneous"):
         network_theory.network_degree(cnn_theory.network_config(
             cfg["networks"][1]["model"], seed=0, lr=0.1, lam=0.1, steps=10))
+
+
 def test_fig1_must_holds_pass_only_beyond_the_noise(tiny_all):
-    """Issue 9: AutoL2 vs the best fixed lam and the speed-up PASS only beyond one standard
-    error; inside it the report says TIE, below it FAIL."""
+    """AutoL2 vs the best fixed lam and the speed-up PASS only beyond one standard error;
+    inside it the report says TIE, below it FAIL."""
     import copy
 
     from l2theory._experiments.autol2 import verdict
+    from l2theory.figures import fig1
 
     out, _ = tiny_all
     base = json.loads((out / "fig1" / "fig1.json").read_text())
-    for mean, se, mark in ((0.004, 0.001, True), (0.0005, 0.001, "tie"), (-0.004, 0.001, False)):
+    for mean, se, mark in ((0.004, 0.001, "PASS"), (0.0005, 0.001, "TIE"),
+                           (-0.004, 0.001, "FAIL")):
         summary = copy.deepcopy(base)
         d = summary["results"]["comparison"]["difference"]
         d.update(mean=mean, se=se, verdict=verdict(mean, se))
         sp = summary["results"]["comparison"]["speed"]
         sp.update(speedup=1 + mean * 100, se=se * 100,
                   verdict=verdict(mean * 100, se * 100, words=("faster", "slower")))
-        lines, checks = make_all.check_fig1(summary)
-        assert [ok for _, ok, _ in checks[:2]] == [mark, mark]
-        assert f"{mean:+.4f}".lstrip("+") in checks[0][2]
-        assert make_all._mark(mark) == {True: "PASS", "tie": "TIE", False: "FAIL"}[mark]
+        lines, claims = fig1.report(summary)
+        assert [c.verdict for c in claims[:2]] == [mark, mark]
+        assert f"{mean:+.4f}".lstrip("+") in claims[0].detail
     text = "\n".join(lines)
     assert "paired by seed" in text and "speed-up" in text and "[" not in text.split("interval")[0]
 
@@ -245,9 +297,11 @@ def test_fig1_presets_are_the_authors_recipe_converted():
     assert paper["budget"] == 200 * 390 and paper["lam_large"] == 0.2
     assert paper["scaled_natural_time"] == pytest.approx(15.6)  # 0.1 / L2 epochs
     cfgs = fig1.train_configs(paper)
-    assert cfgs["step"].lr_decay_at == (0.3, 0.6, 0.9) and cfgs["step"].lr_decay_factor == 0.2
+    step = cfgs["step"]
+    assert step.setting("lr_decay_at") == (0.3, 0.6, 0.9)
+    assert step.setting("lr_decay_factor") == 0.2
     for c in cfgs.values():
-        assert (c.momentum, c.batch_size, c.augment, c.mixup, c.mixup_alpha) == (
+        assert (c.momentum, c.batch_size, c.augment, c.mixup, c.setting("mixup_alpha")) == (
             0.9, 128, True, True, 1.0)
     assert cfgs["autol2"].lam_schedule == "autol2" and cfgs["autol2"].lr_schedule == "constant"
     assert (cfgs["autol2"].autol2_delay, cfgs["autol2"].autol2_measure_every) == (0.1, 10)
@@ -259,11 +313,16 @@ def test_fig1_presets_are_the_authors_recipe_converted():
     assert fig1.cost_estimate(gpu)["seconds"] <= 8 * 60
 
 
-def test_figure_script_main_writes_outputs(tmp_path):
+def test_figure_module_main_is_the_command_for_that_figure(tmp_path):
+    """``python -m l2theory.figures.collapse --out DIR``: the figure in DIR/collapse/ and its
+    report in DIR/REPORT.md, as ``l2theory figures --only collapse`` writes them."""
     from l2theory.figures import collapse
 
     assert collapse.main(["--tiny", "--out", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} >= set(EXPECTED["collapse"])
+    assert {p.name for p in (tmp_path / "collapse").iterdir()} >= set(EXPECTED["collapse"])
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "### t*-collapse" in text and "### Theory" not in text
+    assert sum(ln.startswith(MUST_HOLD) for ln in text.splitlines()) == 2
 
 
 def test_paper_figures_scripts_are_thin_entry_points(tmp_path):
@@ -271,12 +330,71 @@ def test_paper_figures_scripts_are_thin_entry_points(tmp_path):
     for name in [*EXPECTED, "make_all"]:
         text = (REPO / "paper_figures" / f"{name}.py").read_text()
         assert f"from l2theory.figures import {name}" in text and "sys.path" not in text
-    out = tmp_path / "theory"
     proc = subprocess.run([sys.executable, str(REPO / "paper_figures" / "theory.py"), "--tiny",
-                           "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                           "--out", "figs"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert {p.name for p in out.iterdir()} >= set(EXPECTED["theory"])
+    assert {p.name for p in (tmp_path / "figs" / "theory").iterdir()} >= set(EXPECTED["theory"])
+    assert (tmp_path / "figs" / "REPORT.md").is_file()
+
+
+def _entry_points(name="theory"):
+    """The figures command's three entry points, as functions of argv."""
+    module = importlib.import_module(f"l2theory.figures.{name}")
+    return {"l2theory figures": lambda argv: cli.main(["figures", *argv]),
+            "make_all": make_all.main, name: module.main}
+
+
+def _options(main) -> set[str]:
+    """The long options that ``main(["--help"])`` lists."""
+    import contextlib
+    import io
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        main(["--help"])
+    listed = re.split(r"\n(?:options|optional arguments):\n", text.getvalue())[-1]
+    return set(re.findall(r"(?m)^ {2}(?:-\w, )?(--[a-z-]+)", listed))
+
+
+def test_the_three_entry_points_take_the_same_options():
+    """``l2theory figures``, ``python -m l2theory.figures.make_all`` and every figure's module:
+    one set of options (a figure offers its own presets and itself for --only)."""
+    seen = {}
+    for name in FIGURES:
+        seen.update({entry: _options(main) for entry, main in _entry_points(name).items()})
+    assert len(seen) == 2 + len(FIGURES)
+    expected = {"--help", "--preset", "--out", "--only", "--report-only", "--no-progress",
+                "--tiny", "--dataset", "--panels", "--finite", "--debug"}
+    assert all(options == expected for options in seen.values()), seen
+    help_fig1 = subprocess.run([sys.executable, "-m", "l2theory.figures.fig1", "--help"],
+                               capture_output=True, text=True, timeout=120).stdout
+    assert "--preset {quick,paper,gpu}" in help_fig1  # fig1's own preset
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--panels", "fc"], "--panels=fc: theory has no panels; drop --panels"),
+    (["--finite", "somewhere"], "--finite=somewhere: theory draws no finite nets beside a theory"),
+    (["--report-only", "--tiny"], "--report-only: --tiny would have no effect"),
+])
+def test_bad_options_fail_the_same_way_before_any_work(tmp_path, capsys, argv, message):
+    for i, (entry, main) in enumerate(_entry_points("theory").items()):
+        out = tmp_path / str(i)
+        only = ["--only", "theory"] if entry != "theory" else []
+        assert main([*argv, *only, "--out", str(out)]) == 2, entry
+        captured = capsys.readouterr()
+        assert message in captured.err and "[1/1]" not in captured.out, (entry, captured)
+        assert not out.exists()  # nothing done, not even the folder
+
+
+def test_bad_out_fails_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for entry, main in _entry_points("theory").items():
+        assert main(["--tiny", "--only", "theory", "--out", str(a_file / "figs")]) == 2, entry
+        captured = capsys.readouterr()
+        assert f"--out='{a_file / 'figs'}': cannot create this folder" in captured.err
+        assert "[1/1]" not in captured.out, entry
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -350,32 +468,26 @@ def test_unknown_figure_name():
         make_all.run_all("quick", "unused", only=["nope"], tiny=True)
 
 
-def test_figures_cli_runs_make_all(tmp_path, monkeypatch):
-    from l2theory._cli import figures as figures_cli
-
-    seen = {}
-
-    def fake(preset, out, only, tiny, progress=False):
-        seen.update(preset=preset, out=out, only=only, tiny=tiny, progress=progress)
-        return Path(out) / "REPORT.md"
-
-    monkeypatch.setattr(make_all, "run_all", fake)
-    assert figures_cli.main(["--preset", "paper", "--out", str(tmp_path), "--only", "fig1",
-                             "budget"]) == 0
-    assert seen == {"preset": "paper", "out": str(tmp_path), "only": ["fig1", "budget"],
-                    "tiny": False, "progress": True}
-    with pytest.raises(SystemExit):
-        figures_cli.main(["--only", "nope"])
-
-
-def test_report_only_rewrites_report_from_the_json_summaries(tiny_all):
+def test_report_only_rewrites_the_report_from_the_json_summaries(tiny_all, capsys):
+    """--report-only (any entry point) writes the same REPORT.md from the summaries, computing
+    nothing; a folder without summaries is an error naming it."""
     out, report = tiny_all
     before = report.read_text()
-    report.unlink()
-    assert make_all.main(["--report-only", "--tiny", "--out", str(out)]) == 0
-    after = report.read_text()
-    strip = lambda t: [ln for ln in t.splitlines() if not ln.startswith(("Machine:", "Total"))]  # noqa: E731
-    assert strip(after) == strip(before)
+    strip = lambda t: [ln for ln in t.splitlines()  # noqa: E731
+                       if not ln.startswith(("Machine:", "Total runtime:"))]
+    for main in (make_all.main, lambda argv: cli.main(["figures", *argv])):
+        report.unlink()
+        assert main(["--report-only", "--out", str(out)]) == 0
+        assert strip(report.read_text()) == strip(before)
+    assert "[1/" not in capsys.readouterr().out  # no figure ran
+    assert make_all.main(["--report-only", "--out", str(out / "theory")]) == 2
+    assert "no figure summaries" in capsys.readouterr().err
+    from l2theory.figures import theory  # one figure's report from its summary alone
+
+    assert theory.main(["--report-only", "--out", str(out)]) == 0
+    assert "### Theory (infinite width)" in report.read_text()
+    assert "### Budgets" not in report.read_text()
+    assert make_all.main(["--report-only", "--out", str(out)]) == 0  # all of them again
 
 
 def test_infinite_width_reads_the_recorded_finite_nets():
@@ -383,7 +495,7 @@ def test_infinite_width_reads_the_recorded_finite_nets():
     mean and standard error over the 3 seeds of lam lr t* and of the test accuracy there."""
     from l2theory.figures import infinite_width
 
-    finite = infinite_width.finite_networks(infinite_width.CONFIGS["paper"]["collapse_dir"])
+    finite = infinite_width.finite_networks(RECORDED_COLLAPSE)
     assert finite is not None and len(finite["lanes"]) == 30 and finite["curves"] is None
     peaks = infinite_width.finite_peaks(finite["lanes"])
     assert [(p["lam"], p["lr"]) for p in peaks[:2]] == [(1.25e-4, 0.25), (1.25e-4, 1.0)]
@@ -392,8 +504,30 @@ def test_infinite_width_reads_the_recorded_finite_nets():
     assert first["n_seeds"] == 3 and abs(first["lam_lr_t_star"] - c.mean()) < 1e-6
     assert abs(first["lam_lr_t_star_se"] - c.std(ddof=1) / np.sqrt(3)) < 1e-6
     assert abs(first["peak_test_acc"] - np.mean([0.83022988, 0.82884163, 0.83054802])) < 1e-6
-    assert infinite_width.finite_networks("no/such/folder") is None
+    with pytest.raises(ValueError, match="finite='no/such/folder': no collapse.json"):
+        infinite_width.finite_networks("no/such/folder")
     assert infinite_width.finite_networks("none") is None
+    assert infinite_width.finite_networks(None) is None
+
+
+def test_infinite_width_draws_the_finite_nets_of_an_explicit_folder(tmp_path, capsys):
+    """--finite DIR: the nets of that collapse folder beside the theory (by lam), in the CSV,
+    the report and its caption; a folder that is no collapse output fails before any work."""
+    from l2theory.figures import infinite_width
+
+    bad = tmp_path / "bad"
+    assert infinite_width.main(["--tiny", "--finite", str(tmp_path), "--out", str(bad)]) == 2
+    assert "no collapse.json" in capsys.readouterr().err
+    assert not (bad / "infinite_width" / "infinite_width.png").exists()
+    out = tmp_path / "figs"
+    assert infinite_width.main(["--tiny", "--finite", str(RECORDED_COLLAPSE), "--out",
+                                str(out)]) == 0
+    peaks = (out / "infinite_width" / "infinite_width_peaks.csv").read_text().splitlines()
+    assert sum(ln.startswith("finite,") for ln in peaks) == 10  # 5 lams x 2 lrs
+    text = (out / "REPORT.md").read_text()
+    assert f"Markers: the finite nets of the collapse FC panel in {RECORDED_COLLAPSE}" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| 0.001 |"))
+    assert row.count("lr 0.25: ") == 2 and row.count("lr 1: ") == 2  # lam 1e-3: both lrs
 
 
 def _infinite_width_summary(c, converged=None):
@@ -415,24 +549,26 @@ def _infinite_width_summary(c, converged=None):
 def test_infinite_width_must_hold_lines():
     """Spread of the theory's lam lr t* within 1.5 over a decade of lam: PASS; beyond: FAIL;
     over less than a decade: n/a. A solve above its tol fails the solver line."""
+    from l2theory.figures import infinite_width
+
     summary = _infinite_width_summary([0.2, 0.25, 0.28])
-    lines, checks = make_all.check_infinite_width(summary)
-    assert [ok for _, ok, _ in checks] == [True, True]
-    assert checks[0][2] == "x1.40 over x16 lam" and "[" not in checks[0][2]
-    assert "Theory only" in make_all.caption("infinite_width", summary)
-    _, checks = make_all.check_infinite_width(_infinite_width_summary([0.2, 0.25, 0.31]))
-    assert checks[0][1] is False
-    _, checks = make_all.check_infinite_width(_infinite_width_summary([0.2, 0.25], (True, False)))
-    assert checks[0][1] is None and checks[1][1] is False
-    assert checks[1][2] == "largest estimate / tol = 3"
+    lines, claims = infinite_width.report(summary)
+    assert [c.verdict for c in claims] == ["PASS", "PASS"]
+    assert claims[0].detail == "x1.40 over x16 lam"
+    assert "Theory only" in lines[1]  # the caption
+    _, claims = infinite_width.report(_infinite_width_summary([0.2, 0.25, 0.31]))
+    assert claims[0].verdict == "FAIL"
+    _, claims = infinite_width.report(_infinite_width_summary([0.2, 0.25], (True, False)))
+    assert [c.verdict for c in claims] == ["n/a", "FAIL"]
+    assert claims[1].detail == "largest estimate / tol = 3"
 
 
 def test_infinite_width_replot_redraws_from_the_records(tiny_all):
-    """``--replot`` redraws the PNG from the run's JSON and CSV, computing nothing."""
+    """``replot`` redraws the PNG from the run's JSON and CSV, computing nothing."""
     from l2theory.figures import infinite_width
 
     out, _ = tiny_all
     png = out / "infinite_width" / "infinite_width.png"
     png.unlink()
-    assert infinite_width.main(["--replot", "--out", str(png.parent)]) == 0
+    assert str(png) in infinite_width.replot(png.parent)
     assert png.is_file() and png.stat().st_size > 0

@@ -195,7 +195,7 @@ def test_predict_network_predicts_a_wide_resnet_without_batchnorm_by_its_lazy_li
                             model_kwargs={"widen": 1, "batchnorm": False})
     p = ex.predict_network(cfg, n_train=10, n_test=6, downsample=7, nodes=3)
     assert p.degree is None and p.nodes == 3 and p.kernel.startswith("empirical two-scale")
-    assert 3 < p.euler_ratio < 12 and p.t_star > 0 and p.nested_t_star is not None
+    assert 3 < p.euler_ratio < 12 and p.t_star > 0 and p.coarse_t_star is not None
     assert p.c == pytest.approx(2e-3 * p.t_star)
     labels = ex.prepare_data("fashion_mnist_subset", n_train=10, n_test=6, downsample=7)[3]
     y_test = np.eye(10)[labels] - 0.1
@@ -254,7 +254,7 @@ def _family(distances, ratios, min_loss=0.35):
     for w, (dist, rat) in enumerate(zip(distances, ratios), 1):
         rows = [{"t_star_net": 100 * r, "t_star_lazy": 100.0, "t_star_euler": 100.0,
                  "ratio_lazy": r, "ratio_euler": r, "distance_lazy": d,
-                 "distance_euler": 1.5 * d, "nested_ratio": 1.0, "nested_distance": 0.01,
+                 "distance_euler": 1.5 * d, "coarse_ratio": 1.0, "coarse_distance": 0.01,
                  "min_loss_net": min_loss + 0.01 * i, "min_loss_lazy": 0.34,
                  "initial_loss": 5.0, "lr_lambda_max_over_n": 0.8, "params": 1000 * w,
                  "t_star_net_at_boundary": False} for i, (d, r) in enumerate(zip(dist, rat))]

@@ -180,6 +180,37 @@ def test_fc_bf16_compute():
     np.testing.assert_allclose(out16, out32, atol=0.05 * scale)
 
 
+# ----------------------------------------------------------------------------- registry
+
+
+def test_every_family_name_builds_that_family_and_the_theory_reads_the_same_registry():
+    """Each family's name, its aliases and an upper-case spelling build that family's network
+    (its ``Model.name`` starts with the family's name), and the theory's family lookup of a
+    ``TrainConfig`` gives the same family; ``wrn-D-K`` fixes depth and widen."""
+    from l2theory._experiments import network_theory
+    from l2theory.train import TrainConfig
+
+    constructors = set()
+    for fam in models.FAMILIES.values():
+        constructors.add(fam.constructor)
+        for name in (fam.name, *fam.aliases, fam.name.upper()):
+            assert models.get(name).name.split("-")[0] == fam.name, name
+            assert network_theory.family(TrainConfig(model=name)) == fam.name, name
+    assert constructors == {models.fully_connected, models.cnn, models.wide_resnet}
+    assert models.get("WRN-16-4").name == "wrn-16-4"
+    assert network_theory.family(TrainConfig(model="wrn-16-4")) == "wrn"
+
+
+def test_every_listed_activation_and_parameterization_is_accepted():
+    for activation in models.ACTIVATIONS:
+        for parameterization in models.PARAMETERIZATIONS:
+            model = models.cnn(depth=1, width=2, activation=activation,
+                               parameterization=parameterization)
+            params, state = model.init(KEY, (4, 4, 1))
+            out, _ = model.apply(params, state, jnp.ones((1, 4, 4, 1)), False)
+            assert bool(jnp.all(jnp.isfinite(out))), (activation, parameterization)
+
+
 # ----------------------------------------------------------------------------- errors
 
 

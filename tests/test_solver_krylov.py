@@ -234,24 +234,26 @@ def test_linearized_flow_takes_the_same_arguments(x64, loss):
         assert flow.info["converged"]
         assert np.max(_rel(got[0], want[0])) <= 1e-9
         assert np.max(_rel(got[1], want[1])) <= 1e-9
-    with pytest.warns(DeprecationWarning, match="integrator='RK45'"):
-        old = solvers.LinearizedL2Flow(k_tr, y, f0, lam=1e-2, degree=3, loss=loss, method="RK45")
-    assert old._base.integrator == "RK45" and old._base.method == "eigh"
-    np.testing.assert_allclose(old.predict(t, k_te)[1], want[1], rtol=1e-6, atol=1e-9)
+    rk45 = solvers.LinearizedL2Flow(k_tr, y, f0, lam=1e-2, degree=3, loss=loss,
+                                    integrator="RK45")
+    assert rk45._base.integrator == "RK45" and rk45._base.method == "eigh"
+    np.testing.assert_allclose(rk45.predict(t, k_te)[1], want[1], rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match=r"^method='RK45': names a cross-entropy integrator; "
+                                         r".*pass integrator='RK45'"):
+        solvers.LinearizedL2Flow(k_tr, y, f0, lam=1e-2, degree=3, loss=loss, method="RK45")
 
 
 def test_method_and_integrator_arguments():
     k, y = np.eye(3), np.eye(3)
-    with pytest.warns(DeprecationWarning, match="integrator='LSODA'"):
-        flow = solvers.L2GradientFlow(k, y, lam=0.1, degree=2, loss="xent", method="LSODA")
-    assert (flow.method, flow.integrator) == ("eigh", "LSODA")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         flow = solvers.L2GradientFlow(k, y, lam=0.1, degree=2, loss="xent", integrator="Radau")
     assert (flow.method, flow.integrator) == ("eigh", "Radau")
     for kwargs, match in [
         (dict(method="lanczos"), r"method='lanczos': unknown method; valid: 'eigh' .*, 'krylov'"),
-        (dict(method="RK45", integrator="DOP853"), "pass the integrator once"),
+        (dict(method="LSODA"), "method='LSODA': names a cross-entropy integrator; method "
+                               "picks the MSE solver; pass integrator='LSODA'"),
+        (dict(method="RK45", integrator="DOP853"), "pass integrator='RK45'"),
         (dict(integrator="euler"), "integrator='euler': unknown integrator"),
         (dict(method="krylov", loss="xent"), "method='krylov': solves the MSE flow"),
         (dict(tol=1e-6), "tol=1e-06: only method='krylov' takes tol"),

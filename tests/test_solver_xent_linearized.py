@@ -1,5 +1,7 @@
 """Cross-entropy flow, linearized network and predictions, against direct integration of their
 defining ODEs (written here independently of the solvers' reformulations)."""
+import re
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -125,14 +127,36 @@ def test_peak_of_test_loss_matches_brute_force(x64):
     assert "t=<400 times " in text and "curve=<400 values " in text
 
 
-def test_peak_repr_is_short():
+def _repr_fields(text: str) -> dict[str, str]:
+    """``{field: shown value}`` of a repr ``Name(a=1.2, b=<400 values 0.1..2>, ...)``."""
+    return dict(re.findall(r"(\w+)=(<[^>]*>|[^,)]*)", text[text.index("(") + 1:-1]))
+
+
+def _numbers(text: str) -> list[float]:
+    """The numbers written in a shown value (``0.1..2``: a range of two)."""
+    return [float(x) for x in
+            re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?", text.replace("..", " "))]
+
+
+def test_peak_repr_is_short_and_shows_the_key_numbers():
     t = np.geomspace(0.1, 1e6, 400)
-    pk = solvers.Peak(1234.5, 0.83123, 0.12, t, np.linspace(0.1, 0.83, 400))
-    assert repr(pk) == str(pk) == ("Peak(t_star=1234, value=0.8312, c=0.12, t=<400 times "
-                                   "0.1..1e+06>, curve=<400 values 0.1..0.83>)")
-    curve = np.r_[np.nan, np.full(399, 0.5)]
-    assert repr(pk._replace(c=None, curve=curve)).endswith(
-        "c=None, t=<400 times 0.1..1e+06>, curve=<400 values 0.5, 1 non-finite>)")
+    curve = np.linspace(0.1, 0.83, 400)
+    pk = solvers.Peak(1234.5, 0.83123, 0.12, t, curve)
+    text = repr(pk)
+    assert str(pk) == text and text.startswith("Peak(") and len(text) < 120, text
+    shown = _repr_fields(text)
+    assert set(shown) == set(solvers.Peak._fields), text
+    for name in ("t_star", "value", "c"):  # each scalar, to 4 significant digits
+        assert _numbers(shown[name]) == [pytest.approx(getattr(pk, name), rel=1e-3)], text
+    for name in ("t", "curve"):  # each array: its size and range, not its 400 numbers
+        a = getattr(pk, name)
+        assert _numbers(shown[name]) == [len(a), pytest.approx(a.min(), rel=1e-3),
+                                         pytest.approx(a.max(), rel=1e-3)], text
+    # None shown as None; non-finite entries counted and kept out of the range
+    other = repr(pk._replace(c=None, curve=np.r_[np.nan, np.full(399, 0.5)]))
+    shown = _repr_fields(other)
+    assert shown["c"] == "None" and "nan" not in shown["curve"].lower(), other
+    assert sorted(_numbers(shown["curve"])) == [0.5, 1, 400], other
     assert pk.t is t and pk[3] is t  # still a NamedTuple of the arrays
 
 

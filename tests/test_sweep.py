@@ -1,5 +1,6 @@
-"""Tests of l2theory.train.sweep: lanes vs solo runs, divergence, physical time, chunks, devices,
-the results directory (kill and resume, finished reruns, mismatched configs) and the CLI."""
+"""Tests of l2theory.train.sweep: lanes vs solo runs, divergence, natural time, chunks, devices,
+the results directory (kill and resume, finished reruns, mismatched configs, folders of an older
+version) and the CLI."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ def test_natural_time_gives_each_lane_its_own_length(ds):
 def test_natural_time_with_log_spaced_rows_and_resume(tmp_path, ds, resumed_sweep):
     """Log-spaced evaluation in a sweep: every lane has its rows on the chunk's grid up to its own
     end, and its last row at that end; a sweep that crashes mid-chunk resumes to the same rows."""
-    cfg = CFG.replace(evals_per_decade=10)
+    cfg = CFG.replace(eval_every=None, evals_per_decade=10)
     lams, lrs, tau = [1e-2, 3e-3], [1.0], 0.9
     kw = dict(lam=lams, lr=lrs, seeds=[0], natural_time=tau, progress=False, chunk_size=2,
               checkpoint_every=3)
@@ -121,17 +122,6 @@ def test_steps_for_natural_time():
     assert train.steps_for_natural_time(1.0, 0.3, 1.0) == 4
     with pytest.raises(ValueError, match="lam > 0"):
         train.steps_for_natural_time(1.0, 0.0, 0.1)
-
-
-def test_physical_time_is_a_deprecated_alias_of_natural_time(ds):
-    kw = dict(lam=[1e-2], lr=[1.0], seeds=[0], progress=False)
-    with pytest.warns(DeprecationWarning, match="natural_time"):
-        old = train.sweep(CFG, ds, physical_time=0.3, **kw)
-    new = train.sweep(CFG, ds, natural_time=0.3, **kw)
-    assert old["step"].tolist() == new["step"].tolist()
-    assert old["run_steps"][0] == train.steps_for_natural_time(0.3, 1e-2, 1.0) == 30
-    with pytest.raises(TypeError, match="deprecated name of natural_time"):
-        train.sweep(CFG, ds, physical_time=0.3, natural_time=0.3, **kw)
 
 
 def test_chunks_match_one_program(ds):
@@ -257,37 +247,71 @@ def test_results_folder_reads_back_with_exact_lam_and_lr(tmp_path, ds, monkeypat
         train.load_results(tmp_path / "unfinished")
 
 
-def test_checkpoint_from_before_the_norm_rule_resumes(tmp_path, ds, monkeypatch):
-    """A checkpoint written before TrainState.param_norm_sq0 existed (one state leaf fewer, no
-    divergence_norm_factor in config.json) resumes to the rows of an uninterrupted sweep."""
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monkeypatch):
+    """A real results folder made old by editing its files: config.json of an older results
+    format (the grid's natural time under its former name, no format 2), and a checkpoint whose
+    state lacks an array. Resuming or reusing either is refused with what is wrong, who wrote it
+    and what to do, and leaves every file as it was; a finished old folder's table still reads."""
     import json
 
     from l2theory._practice.train import results
 
-    kw = dict(lam=[1e-2, 3e-3], lr=[1.0], seeds=[0], progress=False, chunk_size=2,
-              checkpoint_every=1)
-    reference = train.sweep(CFG, ds, **kw)
+    kw = dict(lam=[1e-2, 3e-3], lr=[1.0], seeds=[0], natural_time=0.3, progress=False,
+              chunk_size=2, checkpoint_every=1)
     save = results.save_npz
 
     def crash_at_first_checkpoint(path, arrays):
-        if "checkpoints" in str(path):  # as the old code wrote it: without the last leaf
-            last = max(k for k in arrays if k.startswith("state/"))
-            arrays = {k: v for k, v in arrays.items() if k != last}
-            save(path, arrays)
-            raise KeyboardInterrupt
         save(path, arrays)
+        if "checkpoints" in str(path):
+            raise KeyboardInterrupt
 
-    out = tmp_path / "old"
+    unfinished, finished = tmp_path / "unfinished", tmp_path / "finished"
+    monkeypatch.setattr(results, "save_npz", crash_at_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train.sweep(CFG, ds, out=unfinished, **kw)
+    monkeypatch.setattr(results, "save_npz", save)
+    table = train.sweep(CFG, ds, out=finished, **kw)
+    for folder in (unfinished, finished):
+        stored = json.loads((folder / "config.json").read_text())
+        assert stored["format"] == results.FORMAT == 3
+        grid = stored["identity"]["grid"]
+        grid["physical_time"] = grid.pop("natural_time")
+        stored["format"] = 1
+        (folder / "config.json").write_text(json.dumps(stored))
+        before = _files(folder)
+        with pytest.raises(ValueError) as e:
+            train.sweep(CFG, ds, out=folder, **kw)
+        assert str(e.value) == (
+            f"out={str(folder)!r}: written by an older l2theory (results format 1; this version "
+            "writes format 3), so it cannot be resumed or reused; rerun the sweep into a new "
+            "folder (pass another out)")
+        assert _files(folder) == before
+    back = train.load_results(finished)
+    for k in table:
+        np.testing.assert_array_equal(back[k], table[k], err_msg=k)
+
+    # a checkpoint of this format whose training state has one array fewer
+    out = tmp_path / "short-state"
     monkeypatch.setattr(results, "save_npz", crash_at_first_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         train.sweep(CFG, ds, out=out, **kw)
     monkeypatch.setattr(results, "save_npz", save)
-    stored = json.loads((out / "config.json").read_text())
-    del stored["identity"]["config"]["divergence_norm_factor"]
-    (out / "config.json").write_text(json.dumps(stored))
-    resumed = train.sweep(CFG, ds, out=out, **kw)
-    for k in reference:
-        np.testing.assert_array_equal(resumed[k], reference[k], err_msg=k)
+    path = out / "checkpoints" / "chunk-00000.npz"
+    arrays = results.load_npz(path)
+    last = max(k for k in arrays if k.startswith("state/"))
+    results.save_npz(path, {k: v for k, v in arrays.items() if k != last})
+    before = _files(out / "checkpoints")
+    with pytest.raises(ValueError, match=r"^out=.*short-state': the checkpoint of chunk 0 does "
+                                         r"not fit this version's training state \((\d+) arrays "
+                                         r"where this version has (\d+)\): written by another "
+                                         r"l2theory version; rerun the sweep into a new folder"):
+        train.sweep(CFG, ds, out=out, **kw)
+    assert _files(out / "checkpoints") == before
 
 
 def test_finished_sweep_is_returned_without_recomputing(tmp_path, ds, monkeypatch):
@@ -344,15 +368,16 @@ def test_several_devices_give_the_same_rows(tmp_path):
 
 
 def test_cli_sweep_and_train(tmp_path, capsys):
-    common = ["--depth", "2", "--width", "8", "--steps", "20", "--eval-every", "10",
-              "--batch-size", "50", "--n-train", "300", "--n-test", "100", "--no-progress"]
+    common = ["--depth", "2", "--width", "8", "--eval-every", "10", "--batch-size", "50",
+              "--n-train", "300", "--n-test", "100", "--no-progress"]
     assert cli.sweep_main(["--lam", "1e-3", "1e-2", "--lr", "1", "--seeds", "0",
                            "--natural-time", "0.1", "--out", str(tmp_path / "s")] + common) == 0
     text = capsys.readouterr().out
     assert "best_acc" in text and "results:" in text
     table = train.load_results(tmp_path / "s" / "results.npz")
     assert sorted(set(table["run_steps"].tolist())) == [10, 100]
-    assert cli.train_main(["--lam", "1e-3", "--lr", "0.5", "--out", "none"] + common) == 0
+    assert cli.train_main(["--lam", "1e-3", "--lr", "0.5", "--steps", "20", "--out", "none"]
+                          + common) == 0
     assert "0.001" in capsys.readouterr().out
     from l2theory.cli import main  # reports errors: one line, exit status 2
 

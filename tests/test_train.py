@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from l2theory import data, models, train
+from l2theory._practice.models._model import get_path
 from l2theory._practice.train import schedules
-from l2theory._practice import models as models_impl
 from l2theory._practice.train.config import MODEL_FIELDS, TrainConfig
 
 TINY = dict(depth=2, width=32, steps=40, eval_every=20, batch_size=50, lr=1.0)
@@ -235,8 +235,9 @@ def test_log_eval_rows_follow_the_same_trajectory(small):
     rows of an every-step run at the same steps (same seed, same minibatches)."""
     cfg = TrainConfig(**{**TINY, "steps": 90, "eval_every": 1}, lam=1e-3)
     dense = train.train(cfg, small)
-    sparse = train.train(cfg.replace(evals_per_decade=4), small)
-    expect = _eval_steps(cfg.replace(evals_per_decade=4), 90)
+    log = cfg.replace(eval_every=None, evals_per_decade=4)
+    sparse = train.train(log, small)
+    expect = _eval_steps(log, 90)
     assert sparse["step"].tolist() == expect.tolist() and sparse["step"][-1] == 90
     assert len(sparse["step"]) < 30
     idx = np.searchsorted(dense["step"], sparse["step"])
@@ -247,7 +248,7 @@ def test_log_eval_rows_follow_the_same_trajectory(small):
 def test_segments_run_as_few_compiled_piece_lengths(small):
     """A segment runs as compiled pieces (one program per length): with log-spaced rows, powers
     of 16 largest first (3 programs for every gap); with a fixed eval_every, that length."""
-    log = train.Engine(TrainConfig(**TINY, evals_per_decade=20), small, 1)
+    log = train.Engine(TrainConfig(**{**TINY, "eval_every": None}, evals_per_decade=20), small, 1)
     for n in list(range(1, 40)) + [255, 256, 1000, 1024, 4096 + 37]:
         pieces = log.pieces(n)
         assert sum(pieces) == n and set(pieces) <= {1, 16, 256}, (n, pieces)
@@ -306,11 +307,12 @@ def test_lr_schedules_pure():
     (dict(dtype="float16"), ["dtype", "'float32'"]),
     (dict(model_kwargs={"nope": 1}), ["model_kwargs", "nope"]),
     (dict(model="wrn", depth=10, width=8), ["width", "widen"]),
-    (dict(lr_decay_at=(0.8, 0.3)), ["lr_decay_at", "increasing"]),
-    (dict(autol2_delay=-0.1), ["autol2_delay", ">= 0", "0.1"]),
-    (dict(autol2_factor=1.0), ["autol2_factor", "> 1"]),
-    (dict(mixup_alpha=0.0), ["mixup_alpha", "> 0", "1.0"]),
-    (dict(mixup_alpha=float("inf")), ["mixup_alpha", "finite"]),
+    (dict(lr_schedule="step", lr_decay_at=(0.8, 0.3)), ["lr_decay_at", "increasing"]),
+    (dict(lr_schedule="step", lr_decay_at=()), ["lr_decay_at", "is empty", "(0.3, 0.6, 0.9)"]),
+    (dict(lam_schedule="autol2", autol2_delay=-0.1), ["autol2_delay", ">= 0", "0.1"]),
+    (dict(lam_schedule="autol2", autol2_factor=1.0), ["autol2_factor", "> 1"]),
+    (dict(mixup=True, mixup_alpha=0.0), ["mixup_alpha", "> 0", "1.0"]),
+    (dict(mixup=True, mixup_alpha=float("inf")), ["mixup_alpha", "finite"]),
     (dict(model="cnn", depth=2, width=(8, 0)), ["width[1]=0", ">= 1"]),
 ])
 def test_bad_config_errors_name_the_field_and_fix(kwargs, words):
@@ -324,7 +326,8 @@ def test_bad_config_errors_name_the_field_and_fix(kwargs, words):
 
 @pytest.mark.parametrize("kwargs", [dict(lr="0.1"), dict(steps=10.0), dict(depth=True),
                                     dict(seed=1.0), dict(model=3), dict(augment=1),
-                                    dict(mixup=1),
+                                    dict(mixup=1), dict(center_targets=1),
+                                    dict(eval_every=10.0),
                                     dict(model_kwargs=[("pool", "avg")])])
 def test_wrong_types_are_type_errors(kwargs):
     (field, value), = kwargs.items()
@@ -345,16 +348,100 @@ def test_config_roundtrip_and_model_passthrough():
     assert models.get("fc", **TrainConfig().factory_kwargs(10)).degree == 2
 
 
-def test_configs_stored_by_older_versions_rebuild():
-    """Before per-family defaults, to_dict stored depth=2, width=256 for every family (a wrn
-    ignored them); from_dict drops them where the family has no such setting."""
+def test_a_config_stored_by_an_older_version_is_rejected_naming_the_field():
+    """Older versions stored the fully connected depth=2, width=256 for every family (a wrn
+    ignored them): such a dict is rejected, naming the setting the family lacks."""
     old = {**TrainConfig(model="wrn-10-1").to_dict(), "depth": 2, "width": 256}
     with pytest.raises(ValueError, match="^depth=2: model 'wrn-10-1' has no depth setting"):
-        TrainConfig(**old)
-    cfg = TrainConfig.from_dict(json.loads(json.dumps(old)))
-    assert cfg == TrainConfig(model="wrn-10-1") and cfg.build_model(10).name == "wrn-10-1"
-    fc = {**TrainConfig().to_dict(), "depth": 2, "width": 256}  # fc: the same model as before
-    assert TrainConfig.from_dict(fc).build_model(10).name == TrainConfig().build_model(10).name
+        TrainConfig(**json.loads(json.dumps(old)))
+
+
+# ----------------------------------------------------------------------------- modes
+
+# (settings, the field named, the setting that would make it count): a setting that counts in
+# one mode only, given while that mode is off
+NO_EFFECT = [
+    (dict(evals_per_decade=10, eval_every=50), "eval_every=50", "evals_per_decade=None"),
+    (dict(evals_per_decade=10, eval_every=100), "eval_every=100", "evals_per_decade=None"),
+    (dict(lr_decay_factor=0.5), "lr_decay_factor=0.5", "lr_schedule='step'"),
+    (dict(lr_schedule="cosine", lr_decay_at=(0.5,)), "lr_decay_at=(0.5,)", "lr_schedule='step'"),
+    (dict(autol2_factor=5.0), "autol2_factor=5.0", "lam_schedule='autol2'"),
+    (dict(autol2_measure_every=5), "autol2_measure_every=5", "lam_schedule='autol2'"),
+    (dict(autol2_delay=0.2), "autol2_delay=0.2", "lam_schedule='autol2'"),
+    (dict(mixup_alpha=0.4), "mixup_alpha=0.4", "mixup=True"),
+    (dict(augment=True, mixup_alpha=0.4), "mixup_alpha=0.4", "mixup=True"),
+    (dict(loss="xent", center_targets=False), "center_targets=False", "loss='mse'"),
+    (dict(decoupled_weight_decay=True), "decoupled_weight_decay=True", "momentum > 0"),
+]
+
+
+@pytest.mark.parametrize("kwargs, named, turn_on", NO_EFFECT)
+def test_a_setting_without_effect_is_an_error_naming_what_makes_it_count(kwargs, named, turn_on):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(**kwargs)
+    message = str(e.value)
+    assert message.startswith(f"{named}: has no effect with "), message
+    assert f"pass {turn_on} for it to count, or leave " in message, message
+    # the same setting counts once its mode is on
+    name = named.split("=")[0]
+    on = {"eval_every": dict(evals_per_decade=None), "lr_decay_factor": dict(lr_schedule="step"),
+          "lr_decay_at": dict(lr_schedule="step"), "autol2_factor": dict(lam_schedule="autol2"),
+          "autol2_measure_every": dict(lam_schedule="autol2"),
+          "autol2_delay": dict(lam_schedule="autol2"), "mixup_alpha": dict(mixup=True),
+          "center_targets": dict(loss="mse"), "decoupled_weight_decay": dict(momentum=0.9)}[name]
+    assert getattr(TrainConfig(**{**kwargs, **on}), name) == kwargs[name]
+
+
+def test_a_mode_switched_by_replace_keeps_the_rule():
+    """replace() validates like the constructor: turning a mode on that leaves a setting without
+    effect fails; unsetting the setting (None) in the same call is the fix."""
+    cfg = TrainConfig(eval_every=10)
+    with pytest.raises(ValueError, match="^eval_every=10: has no effect with evals_per_decade=8"):
+        cfg.replace(evals_per_decade=8)
+    assert cfg.replace(eval_every=None, evals_per_decade=8).evals_per_decade == 8
+    auto = TrainConfig(lam_schedule="autol2", autol2_delay=0.01)
+    with pytest.raises(ValueError, match="^autol2_delay=0.01: has no effect with lam_schedule="):
+        auto.replace(lam_schedule="constant")
+
+
+# The documented defaults of each mode's settings (TrainConfig's docstring; the step schedule and
+# AutoL2's settings are the authors', google/autol2 -std_wrn_sch and -delay/-measure_every).
+DOCUMENTED = [
+    (dict(), dict(eval_every=100)),
+    (dict(loss="mse"), dict(center_targets=True)),
+    (dict(momentum=0.9), dict(decoupled_weight_decay=False)),
+    (dict(lr_schedule="step"), dict(lr_decay_factor=0.2, lr_decay_at=(0.3, 0.6, 0.9))),
+    (dict(lam_schedule="autol2"), dict(autol2_factor=10.0, autol2_measure_every=10,
+                                       autol2_delay=0.1)),
+    (dict(mixup=True), dict(mixup_alpha=1.0)),
+]
+
+
+@pytest.mark.parametrize("mode, defaults", DOCUMENTED)
+def test_an_unset_setting_is_its_modes_documented_default(mode, defaults):
+    unset = TrainConfig(**mode)
+    spelled = TrainConfig(**mode, **defaults)
+    assert all(getattr(unset, name) is None for name in defaults)
+    assert {name: unset.setting(name) for name in defaults} == defaults
+    assert unset.resolved() == spelled.resolved()
+    assert {name: getattr(unset.resolved(), name) for name in defaults} == defaults
+    stored = json.loads(json.dumps(unset.resolved().to_dict()))
+    assert TrainConfig(**stored) == spelled.resolved()  # the stored form rebuilds
+
+
+def test_unset_and_spelled_out_defaults_train_the_same_rows(small):
+    """None means the default in the engine too: the step schedule with its settings unset and
+    mixup with alpha unset give bit for bit the rows of the same settings spelled out."""
+    base = TrainConfig(**{**TINY, "steps": 30, "eval_every": 10}, lam=1e-3)
+    for mode, defaults in [(dict(lr_schedule="step"), DOCUMENTED[3][1]),
+                           (dict(mixup=True), DOCUMENTED[5][1])]:
+        a = train.train(base.replace(**mode), small)
+        b = train.train(base.replace(**mode, **defaults), small)
+        for k in train.COLUMNS:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=(mode, k))
+    assert a["lr"][-1] == np.float32(1.0)  # mixup, constant lr
+    steps = train.train(base.replace(lr_schedule="step"), small)
+    np.testing.assert_allclose(steps["lr"], [1.0, 0.2, 0.04, 0.008], rtol=1e-6)  # 9, 18, 27
 
 
 def _n_params(model, input_shape):
@@ -362,7 +449,8 @@ def _n_params(model, input_shape):
     return models.param_count(shapes[0])
 
 
-@pytest.mark.parametrize("name", sorted(models_impl._FAMILIES) + ["wrn-16-4"])
+@pytest.mark.parametrize("name", [name for f in models.FAMILIES.values()
+                                  for name in (f.name, *f.aliases)] + ["wrn-16-4"])
 def test_model_fields_default_to_the_familys_own_defaults(name):
     """TrainConfig(model=m) builds models.get(m): no other family's default leaks in."""
     cfg = TrainConfig(model=name)
@@ -421,3 +509,153 @@ def test_float64_parameters_with_x64(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(root)})
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+# ----------------------------------------------------------------------------- BatchNorm rows
+
+BN_CFG = TrainConfig(model="cnn", depth=2, width=4, model_kwargs={"batchnorm": True},
+                     batch_size=16, bn_group_size=8, lr=0.5, lam=1e-2, momentum=0.9, steps=12,
+                     eval_every=1, train_eval_size=32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.load("fashion_mnist_subset", n_train=64, n_test=32)
+
+
+def _angles(before, after, paths):
+    """Mean over ``paths`` of the angle between consecutive weights, in float64 numpy."""
+    out = []
+    for p in paths:
+        u = np.asarray(get_path(before, p), np.float64).ravel()
+        v = np.asarray(get_path(after, p), np.float64).ravel()
+        cos = u @ v / (np.linalg.norm(u) * np.linalg.norm(v))
+        out.append(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return float(np.mean(out))
+
+
+def test_bn_rows_match_a_direct_computation_from_consecutive_weights(tiny):
+    """``bn_weight_norm``, ``effective_lr`` and ``angular_update`` against numpy on the weights
+    after every step of a tiny BatchNorm run (momentum, L2, groups), and the root-mean-square
+    over a window of 4 steps against a run evaluated every 4 steps."""
+    from l2theory._practice.train.engine import Engine, Rows, run_chunk, to_host
+
+    engine = Engine(BN_CFG, tiny, 1)
+    paths = engine.model.scale_invariant
+    assert len(paths) == 2
+    weights = []
+
+    def keep(state, t, rows, n):
+        weights.append(jax.tree.map(lambda a: a[0], to_host(state.params)))
+
+    state = engine.init(engine.hyper([BN_CFG.lr], [BN_CFG.lam], [0], [BN_CFG.steps]))
+    _, rows = run_chunk(engine, state, 0, Rows(), np.array([BN_CFG.steps]), on_eval=keep)
+    table = rows.tables(paths)[0]
+    assert set(train.BN_COLUMNS) <= set(table)
+    angles = np.array([_angles(a, b, paths) for a, b in zip(weights[:-1], weights[1:])])
+    assert np.isnan(table["angular_update"][0])
+    np.testing.assert_allclose(table["angular_update"][1:], angles, rtol=1e-4)
+    assert 1e-3 < angles.min() and angles.max() < 0.5
+    norm_sq = np.array([sum(np.sum(np.asarray(get_path(w, p), np.float64) ** 2)
+                            for p in paths) for w in weights])
+    np.testing.assert_allclose(table["bn_weight_norm"], np.sqrt(norm_sq), rtol=1e-5)
+    np.testing.assert_allclose(table["effective_lr"], BN_CFG.lr / norm_sq, rtol=1e-5)
+    per_tensor = table["bn_tensor_norms"]
+    assert list(per_tensor) == ["step", "conv_0/w", "conv_1/w"]
+    for name in ("conv_0", "conv_1"):
+        np.testing.assert_allclose(per_tensor[f"{name}/w"], [np.linalg.norm(np.asarray(
+            w[name]["w"], np.float64)) for w in weights], rtol=1e-5)
+
+    windows = train.train(BN_CFG.replace(eval_every=4), tiny)
+    assert windows["step"].tolist() == [0, 4, 8, 12]
+    rms = np.sqrt(np.mean(angles.reshape(3, 4) ** 2, axis=1))
+    np.testing.assert_allclose(windows["angular_update"][1:], rms, rtol=1e-3)
+
+
+def test_bn_rows_in_sweep_lanes_and_after_a_resume(tiny, tmp_path, resumed_sweep):
+    cfg = BN_CFG.replace(eval_every=4)
+    kw = dict(lam=[1e-2, 1e-1], lr=[0.5], seeds=[0], progress=False, checkpoint_every=1)
+    table = train.sweep(cfg, tiny, **kw)
+    single = train.train(cfg, tiny)
+    lane = table["run"] == 0
+    for name in train.BN_COLUMNS:
+        np.testing.assert_allclose(table[name][lane], single[name], rtol=1e-5, err_msg=name)
+    other = table["run"] == 1  # 10x the L2: the scale-invariant weights shrink faster
+    assert table["bn_weight_norm"][other][-1] < table["bn_weight_norm"][lane][-1]
+    resumed = resumed_sweep(cfg, tiny, tmp_path / "run", **kw)
+    for name in train.BN_COLUMNS:
+        np.testing.assert_array_equal(resumed[name], table[name], err_msg=name)
+    back = train.load_results(tmp_path / "run")
+    np.testing.assert_array_equal(back["angular_update"], table["angular_update"])
+    for name, column in table["bn_tensor_norms"].items():
+        np.testing.assert_array_equal(back["bn_tensor_norms"][name], column, err_msg=name)
+    assert table["bn_tensor_norms"]["run"].tolist() == table["run"].tolist()
+    assert "bn_weight_norm" not in train.train(TrainConfig(**TINY), tiny)  # no BatchNorm
+
+
+def test_init_seed_fixes_the_network_and_the_seed_moves_the_data(small):
+    cfg = TrainConfig(**TINY)
+    fixed = train.sweep(cfg.replace(init_seed=0), small, lam=[0.0], lr=[1.0], seeds=[0, 1],
+                        progress=False)
+    free = train.sweep(cfg, small, lam=[0.0], lr=[1.0], seeds=[0, 1], progress=False)
+    first = fixed["step"] == 0
+    a, b = (fixed["run"] == 0), (fixed["run"] == 1)
+    for name in ("param_norm_sq", "test_loss", "train_loss"):  # one network at step 0
+        assert fixed[name][first & a] == fixed[name][first & b], name
+        assert free[name][first & (free["run"] == 0)] != free[name][first & (free["run"] == 1)]
+    assert fixed["test_loss"][a][-1] != fixed["test_loss"][b][-1]  # other minibatches
+    for name in train.COLUMNS:  # seed 0 with init_seed 0 is the seed-0 run
+        np.testing.assert_array_equal(fixed[name][a], free[name][free["run"] == 0])
+    with pytest.raises(ValueError, match=r"^init_seed=-1: "):
+        TrainConfig(init_seed=-1)
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+def test_run_plan_of_the_authors_run_without_training():
+    """google/autol2's WRN-28-10 run: -bs 128 on 8 cores = a batch of 1024 in BatchNorm groups
+    of 128, 50000 // 1024 = 48 steps per epoch, 200 epochs, AutoL2 from their L2 = 0.1."""
+    lr, lam = train.from_autol2_flags(0.2, 0.1, 10)
+    cfg = TrainConfig(model="wrn-28-10", model_kwargs={"variant": "autol2"}, batch_size=1024,
+                      bn_group_size=128, steps=200 * 48, lr=lr, lam=lam, momentum=0.9,
+                      lam_schedule="autol2", augment=True, mixup=True, init_seed=0,
+                      eval_every=480, eval_batch_size=1250)
+    plans = train.run_plan(cfg, n_train=50000, input_shape=(32, 32, 3), seeds=[0, 1, 2])
+    assert [p["seed"] for p in plans] == [0, 1, 2] and [p["run"] for p in plans] == [0, 1, 2]
+    p = plans[1]
+    assert p["model"]["name"] == "wrn-28-10-autol2" and p["model"]["params"] == 38_557_770
+    assert p["model"]["settings"]["variant"] == "autol2"
+    assert (p["batch_size"], p["bn_group_size"], p["steps_per_epoch"]) == (1024, 128, 48)
+    assert (p["steps"], p["epochs"], p["evaluations"]) == (9600, 200.0, 21)
+    assert p["autol2"] == {"factor": 10.0, "measure_every": 10, "delay": 0.1}
+    assert p["lam_schedule"] == "autol2" and p["init_seed"] == 0
+    assert TrainConfig(**p["config"]) == cfg.replace(seed=1).resolved()
+    lines = train.plan_lines(plans).splitlines()
+    assert [json.loads(line) for line in lines] == plans
+    cost = train.cost_estimate(plans, 0.1, eval_seconds=2.0, compile_seconds=30.0)
+    assert cost["steps"] == 3 * 9600 and cost["evaluations"] == 63
+    assert cost["seconds"] == pytest.approx(3 * 9600 * 0.1 + 63 * 2.0 + 30.0)
+
+    grid = train.run_plan(cfg.replace(lam_schedule="constant"), n_train=50000,
+                          lam=[1e-3, 1e-2], lr=[0.02], seeds=[0], natural_time=2.0)
+    assert [g["steps"] for g in grid] == [train.steps_for_natural_time(2.0, m, 0.02)
+                                          for m in (1e-3, 1e-2)]
+    assert grid[0]["autol2"] is None and grid[0]["model"]["params"] is None
+
+
+def test_plan_matches_the_run_and_the_step_time_is_measured(small, capsys):
+    cfg = TrainConfig(**TINY)
+    plan, = train.run_plan(cfg, n_train=small.n_train)
+    rows = train.train(cfg, small)
+    assert plan["evaluations"] == len(rows["step"]) and plan["steps"] == rows["step"][-1]
+    assert plan["steps_per_epoch"] == small.n_train // 50
+    timing = train.measure_step_seconds(cfg, small, steps=5)
+    assert 0 < timing["step_seconds"] < 10 and timing["eval_seconds"] > 0
+    assert timing["device"] == jax.devices()[0].device_kind
+    from l2theory import cli
+
+    assert cli.main(["sweep", "--lam", "0", "1e-3", "--lr", "1", "--model", "fc", "--depth",
+                     "2", "--width", "8", "--steps", "30", "--plan"]) == 0
+    runs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["lam"] for r in runs] == [0.0, 1e-3] and runs[0]["n_train"] == 2000

@@ -25,10 +25,10 @@ import datetime
 import inspect
 import json
 import re
-import sys
 import textwrap
 from typing import Any, Sequence
 
+from l2theory import _checks
 from l2theory._cli._common import Parser, check_out
 from l2theory._practice.train import config as config_mod
 from l2theory._practice.train.config import TrainConfig
@@ -49,6 +49,7 @@ _METAVARS = {"steps": "STEPS", "eval_every": "STEPS", "autol2_measure_every": "S
              "train_eval_size": "N", "eval_batch_size": "N", "evals_per_decade": "N",
              "depth": "LAYERS", "width": "UNITS", "lr": "LR", "lam": "LAM",
              "lr_decay_factor": "FACTOR", "autol2_factor": "FACTOR", "seed": "SEED",
+             "init_seed": "SEED", "bn_group_size": "N",
              "model": "NAME", "w_std": "STD", "b_std": "STD", "momentum": "BETA"}
 
 
@@ -71,21 +72,20 @@ def field_docs(cls: type = TrainConfig) -> list[tuple[list[str], str]]:
 
 def _model_names() -> str:
     """The model families, aliases beside their name: ``fc (= fully_connected), cnn, ...``."""
-    from l2theory._practice.models import _FAMILIES
+    from l2theory.models import FAMILIES
 
-    by_factory: dict[Any, list[str]] = {}
-    for name, factory in _FAMILIES.items():
-        by_factory.setdefault(factory, []).append(name)
-    names = [n[0] + (f" (= {', '.join(n[1:])})" if n[1:] else "") for n in by_factory.values()]
-    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)"])
+    names = [f.name + (f" (= {', '.join(f.aliases)})" if f.aliases else "")
+             for f in FAMILIES.values()]
+    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)",
+                              "wrn-DEPTH-WIDEN-autol2 (google/autol2's WRN)"])
 
 
 def _choices(field: str) -> tuple[str, ...] | None:
     if field == "activation":
-        from l2theory._practice.models._layers import ACTIVATIONS
-        return tuple(ACTIVATIONS)
+        from l2theory.models import ACTIVATIONS
+        return ACTIVATIONS
     if field == "parameterization":
-        from l2theory._practice.models._layers import PARAMETERIZATIONS
+        from l2theory.models import PARAMETERIZATIONS
         return PARAMETERIZATIONS
     return _CHOICES.get(field)
 
@@ -109,14 +109,37 @@ def _kwarg(text: str) -> tuple[str, Any]:
 
 
 def _default_text(f: dataclasses.Field) -> str:
+    """``[default: ...]`` of a field's option: its default, the family's own for a model
+    setting, and for a setting that counts in one mode only that mode's default and switch."""
+    if f.name in config_mod.MODE_OF:
+        mode = config_mod.MODE_OF[f.name]
+        return (f"{_value_text(mode.defaults[f.name])}; counts only with "
+                f"{_as_option(mode.turn_on)}")
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     if default is None:
         return ("the model family's own" if f.name in config_mod.MODEL_FIELDS else "none")
-    if isinstance(default, bool):
-        return "on" if default else "off"
-    if isinstance(default, (tuple, list)):
-        return " ".join(str(v) for v in default)
-    return str(default) if default != {} else "none"
+    return _value_text(default)
+
+
+def _value_text(value: Any) -> str:
+    """A value as an option takes it: ``on``/``off``, ``0.3 0.6 0.9``, ``none``."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value)
+    return str(value) if value not in (None, {}) else "none"
+
+
+def _as_option(setting: str) -> str:
+    """A setting as the options spell it: ``lr_schedule='step'`` -> ``--lr-schedule step``,
+    ``mixup=True`` -> ``--mixup``, ``momentum > 0`` -> ``--momentum > 0``."""
+    name, sep, value = re.match(r"(\w+)\s*(=?)\s*(.*)", setting).groups()
+    flag = "--" + name.replace("_", "-")
+    if not sep:
+        return f"{flag} {value}"
+    if value == "True":
+        return flag
+    return f"{flag} {value.strip(chr(39)).replace('None', 'none')}"
 
 
 def _add_config_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
@@ -207,6 +230,10 @@ def _add_io_options(parser: argparse.ArgumentParser, command: str) -> None:
                        help="no progress bar (nor the line saying where a run resumes)")
     group.add_argument("--checkpoint-every", type=int, default=10, metavar="EVALS",
                        help="checkpoint every this many evaluations [default: 10]")
+    group.add_argument("--plan", action="store_true",
+                       help="print what each run would do, one JSON line per run (model, batch, "
+                            "BatchNorm groups, steps, steps per epoch, lr, lam and its schedule, "
+                            "seed, the whole config), and exit without training")
 
 
 def _config(args: argparse.Namespace, skip: Sequence[str] = ()) -> TrainConfig:
@@ -272,6 +299,18 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
         jax.config.update("jax_enable_x64", True)
     from l2theory._practice.train.sweep import sweep
 
+    if args.plan:
+        from l2theory._practice.train.plan import plan_lines, run_plan
+
+        dataset = _dataset(args)
+        print(plan_lines(run_plan(config, n_train=dataset.n_train,
+                                  input_shape=dataset.input_shape,
+                                  num_classes=dataset.num_classes, lam=lam, lr=lr, seeds=seeds,
+                                  natural_time=natural_time)))
+        return 0
+    if jax.process_count() > 1 and args.out is None:
+        raise ValueError("--out: with several processes every process must name the same "
+                         "results folder, on a filesystem they all see; pass --out DIR")
     out = _out(args, command)
     dataset = _dataset(args)
     try:
@@ -288,9 +327,10 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
         else:
             where += f"; rerun it with --out {out} to resume"
         raise KeyboardInterrupt(where) from None
-    print(summary(table))
-    if out:
-        print(f"results: {out}/results.csv")
+    if jax.process_index() == 0:  # one summary for all processes
+        print(summary(table))
+        if out:
+            print(f"results: {out}/results.csv")
     return 0
 
 
@@ -317,13 +357,30 @@ def sweep_parser() -> Parser:
     grid.add_argument("--natural-time", type=float, default=None, metavar="TAU",
                       help="natural time lam*lr*t per run: each run takes ceil(TAU/(lam lr)) "
                            "steps (default: --steps for all)")
-    grid.add_argument("--physical-time", type=float, default=None, dest="physical_time",
-                      help=argparse.SUPPRESS)  # deprecated name of --natural-time
     grid.add_argument("--chunk-size", type=int, default=None, metavar="RUNS",
                       help="runs per compiled program (default: from a memory estimate)")
     _add_config_options(parser, skip=_GRID_FIELDS)
     _add_io_options(parser, "sweep")
+    _add_process_options(parser)
     return parser
+
+
+def _add_process_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "several processes (one per host, JAX's multi-controller runtime; docs/cluster.md)",
+        textwrap.fill(
+            "Run the same command in every process, with the same --out on a shared filesystem: "
+            "the runs are split over every device of every process, each process writes its own "
+            "runs' files and process 0 the combined results. Without these options JAX's "
+            "cluster detection (SLURM, Open MPI, TPU pods) connects the processes it finds; "
+            "--num-processes 1 runs one process whatever the environment says.", 78))
+    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                       help="address of process 0 and a free port there (the same in every "
+                            "process)")
+    group.add_argument("--num-processes", type=int, default=None, metavar="N",
+                       help="how many processes take part")
+    group.add_argument("--process-id", type=int, default=None, metavar="I",
+                       help="this process's number, 0 .. N-1")
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -336,10 +393,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 def sweep_main(argv: Sequence[str] | None = None) -> int:
     """``l2theory sweep``: the lam x lr x seed grid, all runs in one compiled program."""
     args = sweep_parser().parse_args(argv)
-    if args.physical_time is not None:
-        print("l2theory sweep: --physical-time is deprecated; use --natural-time (the same "
-              "value, lam*lr*t)", file=sys.stderr)
-        if args.natural_time is None:
-            args.natural_time = args.physical_time
+    if args.natural_time is not None and hasattr(args, "steps"):
+        raise _checks.bad("--steps", args.steps, f"has no effect with --natural-time "
+                          f"{args.natural_time:g} (each run takes ceil(TAU / (lam lr)) steps)",
+                          "drop --steps, or drop --natural-time for --steps steps in every run")
+    from l2theory import _distributed
+
+    _distributed.start(args.coordinator, args.num_processes, args.process_id,
+                       names=("--coordinator", "--num-processes", "--process-id"))
     return _run(args, "sweep", _config(args, skip=_GRID_FIELDS), args.lam, args.lr, args.seeds,
                 args.natural_time, args.chunk_size)

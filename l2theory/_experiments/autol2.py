@@ -22,9 +22,10 @@ import math
 import numpy as np
 
 from l2theory import _checks
-from l2theory._experiments.budget import _sweep, best_within_noise, per_lam
+from l2theory._experiments.budget import best_within_noise, per_lam
 from l2theory._experiments.collapse import split_lanes
 from l2theory._experiments.stats import standard_error
+from l2theory._experiments.sweeps import quiet_sweep
 
 
 def steps_to_target(steps, values, target: float, *, mode: str = "max") -> int | None:
@@ -141,7 +142,8 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
       schedule).
     - AutoL2 arm: one sweep from ``lam_start`` (default ``max(lams)``) with
       ``lam_schedule="autol2"`` and ``config``'s ``autol2_factor``/``autol2_measure_every``/
-      ``autol2_delay`` (the authors' units: refractory period ``2 k delay / lam`` steps).
+      ``autol2_delay`` (the authors' units: refractory period ``2 k delay / lam`` steps; set on
+      a config with ``lam_schedule="autol2"``, their defaults otherwise).
 
     Measured:
 
@@ -199,15 +201,19 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
                                    fix="e.g. 1.0")
     mode = "min" if "loss" in metric else "max"
     higher = mode == "max"
-    base = config.replace(steps=budget, eval_every=min(config.eval_every, budget))
+    base = config.replace(steps=budget)
+    # the fixed arm drops the AutoL2 settings of an AutoL2 config (they count only there)
+    fixed_config = base.replace(lam_schedule="constant", autol2_factor=None,
+                                autol2_measure_every=None, autol2_delay=None)
 
-    fixed_rows = _sweep(base.replace(lam_schedule="constant"), dataset, lam=lams,
-                        lr=[config.lr], seeds=seeds, progress=progress, chunk_size=chunk_size,
-                        desc=f"fixed lam, {len(lams) * len(seeds)} runs")
+    fixed_rows = quiet_sweep(fixed_config, dataset, lam=lams,
+                             lr=[config.lr], seeds=seeds, progress=progress,
+                             chunk_size=chunk_size,
+                             desc=f"fixed lam, {len(lams) * len(seeds)} runs")
     fixed = per_lam(fixed_rows, lams, metric=metric)
-    auto_rows = _sweep(base.replace(lam_schedule="autol2", lam=lam_start), dataset,
-                       lam=[lam_start], lr=[config.lr], seeds=seeds, progress=progress,
-                       chunk_size=chunk_size, desc=f"AutoL2, {len(seeds)} runs")
+    auto_rows = quiet_sweep(base.replace(lam_schedule="autol2", lam=lam_start), dataset,
+                            lam=[lam_start], lr=[config.lr], seeds=seeds, progress=progress,
+                            chunk_size=chunk_size, desc=f"AutoL2, {len(seeds)} runs")
     auto = per_lam(auto_rows, [lam_start], metric=metric)
     fixed_lanes = split_lanes(fixed_rows, metric)
     auto_lanes = _by_seed(split_lanes(auto_rows, metric), seeds)

@@ -15,13 +15,16 @@ from l2theory import _checks
 from l2theory._experiments.collapse import split_lanes
 from l2theory._experiments.peak import DEFAULT_SMOOTH, t_star
 from l2theory._experiments.stats import standard_error
+from l2theory._experiments.sweeps import quiet_sweep
 
 
-def _sweep(config, dataset, **kwargs):
-    from l2theory import train
-
-    kwargs.setdefault("progress", False)
-    return train.sweep(config, dataset, **kwargs)
+def _for_steps(config, steps: int):
+    """``config`` for runs of ``steps`` steps; with rows every ``eval_every`` steps, those at
+    most ``steps`` apart (lanes trained longer, by a natural time, keep that spacing)."""
+    config = config.replace(steps=steps)
+    if config.evals_per_decade is not None:
+        return config
+    return config.replace(eval_every=min(config.setting("eval_every"), steps))
 
 
 def per_lam(rows: dict, lams: Sequence[float], *, metric: str = "test_acc",
@@ -120,9 +123,9 @@ def lam_opt_row(budget: int, lam_pred: float, lams: Sequence[float], got: dict,
 
 
 def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budget_steps: int,
-                      natural_time: float | None = None, seeds: Sequence[int] = (0,),
-                      metric: str = "test_acc", physical_time: float | None = None,
-                      zero_steps: int | None = None, progress: bool = False) -> dict[str, Any]:
+                      natural_time: float, seeds: Sequence[int] = (0,),
+                      metric: str = "test_acc", zero_steps: int | None = None,
+                      progress: bool = False) -> dict[str, Any]:
     """Final test accuracy against lam for a fixed step budget and for a budget ``~ 1/lam``.
 
     docs/conventions.md, relation 2: with a fixed budget ``T`` the final accuracy peaks at some lam
@@ -164,19 +167,16 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
     lams = sorted(_checks.lams("lams", lams))
     lr = _checks.lr("lr", lr)
     budget_steps = _checks.positive_int("budget_steps", budget_steps)
-    natural_time = _checks.renamed("natural_time", natural_time, "physical_time", physical_time,
-                                   note=_checks.NATURAL_TIME_NOTE)
     natural_time = _checks.positive("natural_time", natural_time)
     seeds = _checks.seeds("seeds", seeds)
-    cfg = config.replace(steps=budget_steps, lr=lr, eval_every=min(config.eval_every,
-                                                                  budget_steps))
-    fixed = per_lam(_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress),
+    cfg = _for_steps(config.replace(lr=lr), budget_steps)
+    fixed = per_lam(quiet_sweep(cfg, dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress),
                     lams, metric=metric)
     positive = [m for m in lams if m > 0]
     prop = {k: [] for k in fixed}
     if positive:
-        got = per_lam(_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
-                             natural_time=natural_time, progress=progress), positive,
+        got = per_lam(quiet_sweep(cfg, dataset, lam=positive, lr=[lr], seeds=seeds,
+                                  natural_time=natural_time, progress=progress), positive,
                       metric=metric)
         for lam in lams:
             if lam > 0:
@@ -190,8 +190,8 @@ def budget_comparison(config, dataset, *, lams: Sequence[float], lr: float, budg
         zero_steps = _checks.positive_int("zero_steps", zero_steps)
         # only its final value is reported: evaluated at step 0 and at the end
         zcfg = cfg.replace(steps=zero_steps, eval_every=zero_steps, evals_per_decade=None)
-        got = per_lam(_sweep(zcfg, dataset, lam=[0.0], lr=[lr], seeds=seeds, progress=progress),
-                      [0.0], metric=metric)
+        got = per_lam(quiet_sweep(zcfg, dataset, lam=[0.0], lr=[lr], seeds=seeds,
+                                  progress=progress), [0.0], metric=metric)
         i = lams.index(0.0)
         for k in prop:
             prop[k][i] = got[k][0]
@@ -236,8 +236,8 @@ def short_run_c(config, dataset, *, lam_large: float, lr: float, seeds: Sequence
     seeds = _checks.seeds("seeds", seeds)
     short_natural_time = _checks.positive("short_natural_time", short_natural_time)
     mode = "min" if "loss" in metric else "max"
-    rows = _sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
-                  natural_time=short_natural_time, progress=progress)
+    rows = quiet_sweep(config.replace(lr=lr), dataset, lam=[lam_large], lr=[lr], seeds=seeds,
+                       natural_time=short_natural_time, progress=progress)
     t_stars, seed_of, boundary = [], [], False
     for ln in split_lanes(rows, metric):
         if ln["diverged"]:
@@ -261,9 +261,8 @@ def short_run_c(config, dataset, *, lam_large: float, lr: float, seeds: Sequence
 
 def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Sequence[int],
                     lams: Sequence[float], seeds: Sequence[int] = (0,),
-                    short_natural_time: float | None = None, smooth: float | None = DEFAULT_SMOOTH,
-                    metric: str = "test_acc", short_physical_time: float | None = None,
-                    progress: bool = False) -> list[dict[str, Any]]:
+                    short_natural_time: float = 3.0, smooth: float | None = DEFAULT_SMOOTH,
+                    metric: str = "test_acc", progress: bool = False) -> list[dict[str, Any]]:
     """Predict the optimal lam of a step budget from one short run at a large lam, and check it.
 
     docs/conventions.md, relation 3: ``t* = c / (lam lr)``, so a budget of ``T`` steps is best used
@@ -314,10 +313,6 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
                                           example="[200, 800]")))
     lams = sorted(_checks.lams("lams", lams, allow_zero=False))
     seeds = _checks.seeds("seeds", seeds)
-    short_natural_time = _checks.renamed("short_natural_time", short_natural_time,
-                                         "short_physical_time", short_physical_time,
-                                         note=_checks.NATURAL_TIME_NOTE)
-    short_natural_time = 3.0 if short_natural_time is None else short_natural_time
     short_natural_time = _checks.positive("short_natural_time", short_natural_time)
     mode = "min" if "loss" in metric else "max"
 
@@ -331,16 +326,16 @@ def predict_lam_opt(config, dataset, *, lam_large: float, lr: float, budgets: Se
     results: dict[int, dict] = {}
     if constant:
         every = math.gcd(*budgets) if len(budgets) > 1 else budgets[0]
-        every = math.gcd(every, config.eval_every)
-        rows = _sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
+        every = math.gcd(every, config.setting("eval_every"))
+        rows = quiet_sweep(config.replace(steps=budgets[-1], lr=lr, eval_every=every,
                                      evals_per_decade=None), dataset,
                       lam=lams, lr=[lr], seeds=seeds, progress=progress)
         for b in budgets:
             results[b] = per_lam(rows, lams, metric=metric, at_step=b)
     else:
         for b in budgets:
-            rows = _sweep(config.replace(steps=b, lr=lr, eval_every=min(config.eval_every, b)),
-                          dataset, lam=lams, lr=[lr], seeds=seeds, progress=progress)
+            rows = quiet_sweep(_for_steps(config.replace(lr=lr), b), dataset, lam=lams, lr=[lr],
+                          seeds=seeds, progress=progress)
             results[b] = per_lam(rows, lams, metric=metric)
 
     table = []

@@ -16,8 +16,7 @@ Networks (``l2theory.models.cnn``, NTK parameterization, bias-free, ReLU, homoge
 - any other network (``networks=``), the same way: e.g. the WRN panel's WRN-16-4 without
   BatchNorm with ``degree="euler"`` (not homogeneous: an approximation, ``network_theory``).
   ``lr_stability`` sets such a network's lr to a fraction of the lazy-regime bound below from
-  its own kernel (WRN-16-4 without BatchNorm, ``residual_scale=1/sqrt(6)``, 32 Fashion-MNIST
-  images of 14x14: ``lambda_max / n = 1.1e3``, so lr ~ 1e-3 where the analytic CNN kernel
+  its own kernel (for WRN-16-4 without BatchNorm about 1e-3, where the analytic CNN kernel
   allows 0.5).
 
 Training: ``recording.train_recording`` (the training engine's step, full batch) on
@@ -30,34 +29,19 @@ f_flow_test(t)|| / ||f_flow_test(t)||`` over ``lam lr t`` in ``window`` (mean ov
 steps, and max), and ``t*``, the step of the minimum test loss (net: parabola through the
 recorded minimum in ``ln t``; flow: ``solvers.peak``), with ``c = lam lr t*``.
 
-Measured (defaults: depth 1 (L = 2), flatten, 14x14, lam 0.04, lr 0.5 (100 steps to
-``lam lr t = 2``), 128 train / 256 test points (``data_seed`` 0), seeds 0 and 1; the stand-in at
-lr 0.1, lam 0.2 (same ``lam lr``); 2 CPU cores shared with other jobs (load ~4), jax 0.10,
-float32 networks; ``cnn_theory_vs_practice()`` took 52 s)::
-
-    network        distance mean (max)   t* net / flow, steps (seeds 0, 1)   c net / flow
-    CNN-16          0.55 (0.62)           55.8 / 61.8,  54.1 / 54.1          1.10 / 1.16
-    CNN-64          0.33 (0.37)           55.1 / 57.1,  55.3 / 58.6          1.10 / 1.16
-    CNN-256         0.16 (0.18)           54.2 / 53.8,  48.6 / 48.9          1.03 / 1.03
-    stand-in        0.46 (0.51)           35.0 / 36.5,  50.5 / 53.8          0.85 / 0.90
-
-``channel_exponent`` -0.45 (the distance falls about like ``channels^-1/2``); the discretization
-alone (flow vs the infinite-width GD limit) is 0.03 of it. Predicted and measured ``t*`` agree
-within 10 % at every channel count (within 1 % at 256); the stand-in, whose prediction is its
-own empirical NTK, within 7 %. The infinite ensemble (``f0 = 0``) peaks much earlier,
-``c = 0.42``: a single network's ``f0`` is part of what the flow must be given.
+Measured (docs/measurements.md; the defaults take ~1 CPU-minute): the distance falls about like
+``channels^-1/2`` and predicted and measured ``t*`` agree within 10 % at every channel count;
+the infinite ensemble (``f0 = 0``) peaks much earlier, so a single network's ``f0`` is part of
+what the flow must be given.
 
 Learning rate and the lazy regime: the flow is the small-``lr`` limit of GD near the network's
 linearization, which needs ``lr lambda_max / n < 2`` for the kernel's top eigenvalue. The
-analytic flatten kernel here has ``lambda_max / n = 1.9`` (lr 0.5 is safe); the stand-in's
-empirical NTK has 6-13 (seed-dependent), so at lr 0.5 GD leaves the linear regime and its t*
-missed the flow by up to 2.5x in a pilot; at its lr 0.1 it does not. (The quick collapse panel
-trains the stand-in at lr 0.3 with SGD: beyond that bound.)
+analytic flatten kernel of the defaults has ``lambda_max / n = 1.9`` (lr 0.5 is safe); the
+stand-in's empirical NTK has 6-13, hence its lr 0.1 (at lr 0.5 GD leaves the linear regime).
 
-GAP readout (``readout="gap"``): its analytic kernel costs ``(H W)^2`` per image pair (at 14x14
-about a minute for these 384 images on 2 cores); at 7x7 (``downsample=4``, same other defaults,
-no stand-in, 22 s) the distances were 0.31 / 0.18 / 0.16 and the t* ratios 0.91-1.05. Larger
-settings (depth 2-3, 28x28 images, thousands of points) are for an accelerator.
+GAP readout (``readout="gap"``): its analytic kernel costs ``(H W)^2`` per image pair (about a
+minute for the defaults' 384 images at 14x14; use ``downsample=4``). Larger settings (depth 2-3,
+28x28 images, thousands of points) are for an accelerator.
 """
 from __future__ import annotations
 
@@ -68,10 +52,11 @@ import numpy as np
 
 from l2theory import _checks
 from l2theory._experiments import network_theory
-from l2theory._experiments.recording import RUN_FIELDS, comparison_config, train_recording
-from l2theory._experiments.theory_vs_practice import (_acc, _mse, _refined_min, _rel,
-                                                      gd_limit_outputs, prepare_data,
-                                                      window_steps)
+from l2theory._experiments.comparison_data import prepare_data
+from l2theory._experiments.gd_limit import gd_limit_outputs
+from l2theory._experiments.output_metrics import accuracy, mse_loss, refined_min, relative_distance
+from l2theory._experiments.recording import (RUN_FIELDS, comparison_config, train_recording,
+                                             window_steps)
 
 READOUTS = {"flatten": None, "gap": "avg"}  # readout -> models.cnn's global_pool
 STAND_IN = dict(depth=2, channels=[16, 32], readout="gap", model_kwargs={"pool": "max"})
@@ -185,10 +170,11 @@ def _compare(cfg, flow, k_st, arrays, steps, in_win, fine, k):
     th_te = np.asarray(flow.predict_test(steps, k_st, f0_tr, f0_te), np.float64)
     _, gd_te = gd_limit_outputs(flow.k_train_train, k_st, flow.y_train, f0_tr, f0_te,
                                 lam=flow.lam, lr=flow.lr, degree=flow.degree, steps=steps)
-    d, d_gd, d_disc = _rel(f_te, th_te), _rel(f_te, gd_te), _rel(gd_te, th_te)
-    loss_net = _mse(f_te, y_te)
+    d = relative_distance(f_te, th_te)
+    d_gd, d_disc = relative_distance(f_te, gd_te), relative_distance(gd_te, th_te)
+    loss_net = mse_loss(f_te, y_te)
     pk = solvers.peak(flow, k_st, y_te, metric="loss", t=fine, f0_train=f0_tr, f0_test=f0_te)
-    t_net = _refined_min(steps[1:], loss_net[1:])
+    t_net = refined_min(steps[1:], loss_net[1:])
     tau = cfg.lam * cfg.lr
     row = {"distance_mean": float(d[in_win].mean()), "distance_max": float(d[in_win].max()),
            "distance_gd_limit_mean": float(d_gd[in_win].mean()),
@@ -198,8 +184,8 @@ def _compare(cfg, flow, k_st, arrays, steps, in_win, fine, k):
            "t_star_ratio": t_net / float(pk.t_star),
            "t_star_net_at_boundary": bool(np.argmin(loss_net[1:]) in (0, len(steps) - 2)),
            "min_test_loss_net": float(loss_net[1:].min()), "min_test_loss_flow": float(pk.value),
-           "final_test_acc_net": float(_acc(f_te[-1], l_te))}
-    curves = {"distance": d, "test_loss_net": loss_net, "test_loss_flow": _mse(th_te, y_te)}
+           "final_test_acc_net": float(accuracy(f_te[-1], l_te))}
+    curves = {"distance": d, "test_loss_net": loss_net, "test_loss_flow": mse_loss(th_te, y_te)}
     return row, curves
 
 

@@ -181,7 +181,7 @@ def full_batch_states(config, dataset, steps_at: Sequence[int]):
     hyper = train.Hyper(lr=jnp.asarray(config.lr, dt), lam=jnp.asarray(config.lam, dt),
                         seed=jnp.asarray(config.seed, jnp.int32),
                         steps=jnp.asarray(max(steps_at), jnp.int32),
-                        boundaries=jnp.zeros((len(config.lr_decay_at),), jnp.int32))
+                        boundaries=jnp.zeros((len(config.setting("lr_decay_at")),), jnp.int32))
     x = jnp.asarray(dataset.x_train)
     y = jnp.asarray(dataset.y_train, jnp.int32)
 

@@ -18,9 +18,9 @@ test outputs at ``n_records`` log-spaced steps. Compared:
 - ``distance``: ``||f_net - f_pred||`` over ``||f_pred||`` of the test outputs, both summed in
   square over the recorded steps with ``lam lr t`` in ``window`` (a relative RMS over the window,
   so outputs that shrink late in the window do not inflate it);
-- ``nested``: the lazy limit through every second node, against the full one (``t*`` ratio and
-  distance: the interpolation error of the coarser expansion, an upper estimate of the finer
-  one's);
+- ``coarse``: the lazy limit through all its nodes but the middle one (``lazy_network.coarser``),
+  against the full one (``t*`` ratio and distance: the interpolation error of an expansion of one
+  degree less, an upper estimate of the full one's);
 - whether the net learned: its minimum test loss against the loss of ``f = 0`` (the plateau the
   collapse ends on) and at initialization.
 """
@@ -95,7 +95,7 @@ def lazy_limit_vs_practice(data="fashion_mnist_subset", *, model: Mapping[str, A
       window: ``(tau_lo, tau_hi)`` of ``lam lr t`` for the distance; training runs to
         ``tau_hi``.
       n_records: log-spaced recorded steps (plus step 0).
-      nodes: scale nodes of the lazy limit (odd, >= 3: the nested check uses every second).
+      nodes: scale nodes of the lazy limit (>= 3: the coarse check drops the middle one).
       rtol: the lazy flow's integration tolerance.
       progress: one line per width and seed on stdout.
 
@@ -104,8 +104,8 @@ def lazy_limit_vs_practice(data="fashion_mnist_subset", *, model: Mapping[str, A
       test loss of ``f = 0``), ``per_width`` (per width: ``width``, ``lr``, ``lam``,
       ``lr_lambda_max_over_n``, ``params``, per-seed lists and ``_stats`` (mean, se, ci95) of
       ``t_star_net``, ``t_star_lazy``, ``t_star_euler``, ``ratio_lazy`` (net / lazy),
-      ``ratio_euler``, ``distance_lazy``, ``distance_euler``, ``nested_ratio``,
-      ``nested_distance``, ``min_loss_net``, ``min_loss_lazy``, ``initial_loss``,
+      ``ratio_euler``, ``distance_lazy``, ``distance_euler``, ``coarse_ratio``,
+      ``coarse_distance``, ``min_loss_net``, ``min_loss_lazy``, ``initial_loss``,
       ``euler_ratio``, ``degree_euler``, ``t_star_net_at_boundary``, ``kernel_seconds``,
       ``train_seconds``, ``flow_seconds``), ``width_exponent`` (slope of ``log distance_lazy``
       against ``log width``), ``curves`` (per width, seed 0: ``steps``, ``tau``, test loss of
@@ -114,7 +114,7 @@ def lazy_limit_vs_practice(data="fashion_mnist_subset", *, model: Mapping[str, A
     from l2theory import experiments
     from l2theory._experiments import lazy_network, network_theory
     from l2theory._experiments.recording import comparison_config, train_recording
-    from l2theory._experiments.theory_vs_practice import window_steps
+    from l2theory._experiments.recording import window_steps
 
     if not isinstance(model, Mapping) or "model" not in model:
         raise _checks.bad("model", model, "must be a dict of TrainConfig fields naming the "
@@ -135,9 +135,6 @@ def lazy_limit_vs_practice(data="fashion_mnist_subset", *, model: Mapping[str, A
         raise _checks.bad("window", window, "must be (tau_lo, tau_hi) with tau_lo < tau_hi",
                           "e.g. (0.02, 1.0)")
     nodes = _checks.positive_int("nodes", nodes, minimum=3)
-    if nodes % 2 == 0:
-        raise _checks.bad("nodes", nodes, "must be odd (the nested check takes every second "
-                          "node)", "e.g. 5 or 9")
     flat = model["model"] in ("fc", "fully_connected")
     x_tr, l_tr, x_te, l_te, k, name = experiments.prepare_data(
         data, n_train=n_train, n_test=n_test, data_seed=data_seed, downsample=downsample,
@@ -199,17 +196,18 @@ def lazy_limit_vs_practice(data="fashion_mnist_subset", *, model: Mapping[str, A
 
 
 def _compare(flow, setup, f_net, steps, in_win, fine, tau_rate) -> dict[str, Any]:
-    """The comparison of one trained run with its lazy limit, the nested lazy limit and the
+    """The comparison of one trained run with its lazy limit, the coarser lazy limit and the
     Euler-degree flow."""
     from l2theory import solvers
-    from l2theory._experiments.theory_vs_practice import _refined_min
+    from l2theory._experiments import lazy_network
+    from l2theory._experiments.output_metrics import refined_min
 
     y_te = setup.y_test
     loss_net = solvers.test_metric(f_net, y_te, "loss")
-    t_net = _refined_min(steps[1:], loss_net[1:])
+    t_net = refined_min(steps[1:], loss_net[1:])
     lazy_te = flow.predict(steps)[1]
     pk = solvers.peak(flow, None, y_te, metric="loss", t=fine)
-    coarse = flow.restrict(np.arange(0, len(flow.nodes), 2))
+    coarse = lazy_network.coarser(flow)
     coarse_te = coarse.predict(steps)[1]
     pk_c = solvers.peak(coarse, None, y_te, metric="loss", t=fine)
     degree = max(1, int(round(setup.euler_ratio)))
@@ -221,13 +219,13 @@ def _compare(flow, setup, f_net, steps, in_win, fine, tau_rate) -> dict[str, Any
                         f0_test=f0_te)
     f_net = np.asarray(f_net, np.float64)
     row = {"t_star_net": t_net, "t_star_lazy": float(pk.t_star),
-           "t_star_euler": float(pk_e.t_star), "t_star_nested": float(pk_c.t_star),
+           "t_star_euler": float(pk_e.t_star), "t_star_coarse": float(pk_c.t_star),
            "ratio_lazy": t_net / float(pk.t_star), "ratio_euler": t_net / float(pk_e.t_star),
-           "nested_ratio": float(pk_c.t_star) / float(pk.t_star),
+           "coarse_ratio": float(pk_c.t_star) / float(pk.t_star),
            "c_net": tau_rate * t_net, "c_lazy": tau_rate * float(pk.t_star),
            "distance_lazy": _relative_rms(f_net, lazy_te, in_win),
            "distance_euler": _relative_rms(f_net, euler_te, in_win),
-           "nested_distance": _relative_rms(coarse_te, lazy_te, in_win),
+           "coarse_distance": _relative_rms(coarse_te, lazy_te, in_win),
            "min_loss_net": float(loss_net[1:].min()), "min_loss_lazy": float(pk.value),
            "min_loss_euler": float(pk_e.value), "initial_loss": float(loss_net[0]),
            "degree_euler": degree,
@@ -242,7 +240,7 @@ def _compare(flow, setup, f_net, steps, in_win, fine, tau_rate) -> dict[str, Any
 
 
 STAT_KEYS = ("t_star_net", "t_star_lazy", "t_star_euler", "ratio_lazy", "ratio_euler",
-             "distance_lazy", "distance_euler", "nested_ratio", "nested_distance",
+             "distance_lazy", "distance_euler", "coarse_ratio", "coarse_distance",
              "min_loss_net", "min_loss_lazy", "initial_loss", "lr_lambda_max_over_n")
 
 

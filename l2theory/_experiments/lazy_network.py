@@ -249,6 +249,14 @@ def lazy_flow(config, x_train, labels_train, x_test, labels_test, *, num_classes
                      seconds, ratio, models.param_count(params))
 
 
+def coarser(flow):
+    """The lazy flow through all its scale nodes but the middle one: an interpolant of one
+    degree less, whose distance to the full flow estimates (from above, where the expansion
+    converges) the full flow's interpolation error."""
+    count = len(flow.nodes)
+    return flow.restrict(np.delete(np.arange(count), count // 2))
+
+
 LAZY_TAU_MAX = 10.0  # default horizon of the lazy prediction, natural time lam lr t
 
 
@@ -256,7 +264,7 @@ def predict_lazy(config, x_train, labels_train, x_test, labels_test, *, num_clas
                  f0: str = "network", metric: str = "loss", t=None, nodes: int = DEFAULT_NODES,
                  batch_size: int | None = None):
     """``predict_network`` for a network that is not homogeneous: the lazy limit
-    (``NetworkPrediction`` with ``degree=None``, ``nodes`` and ``nested_t_star``)."""
+    (``NetworkPrediction`` with ``degree=None``, ``nodes`` and ``coarse_t_star``)."""
     from l2theory import solvers
     from l2theory._experiments import network_theory
 
@@ -274,15 +282,14 @@ def predict_lazy(config, x_train, labels_train, x_test, labels_test, *, num_clas
                       batch_size=batch_size)
     flow = setup.flow
     pk = solvers.peak(flow, None, setup.y_test, metric=metric, t=grid)
-    nested = None
-    if len(flow.nodes) >= 3 and len(flow.nodes) % 2 == 1:
-        coarse = flow.restrict(np.arange(0, len(flow.nodes), 2))
-        nested = float(solvers.peak(coarse, None, setup.y_test, metric=metric,
-                                    t=grid).t_star)
+    coarse_t = None
+    if len(flow.nodes) >= 3:
+        coarse_t = float(solvers.peak(coarser(flow), None, setup.y_test, metric=metric,
+                                      t=grid).t_star)
     f_train, f_test = flow.predict(pk.t)
     c = config.lam * config.lr * pk.t_star if config.lam > 0 else None
     return network_theory.NetworkPrediction(
         t_star=pk.t_star, c=c, value=pk.value, metric=metric, t=np.asarray(pk.t),
         curve=np.asarray(pk.curve), f_train=f_train, f_test=f_test, degree=None,
         euler_ratio=setup.euler_ratio, kernel=setup.kernel, f0=f0, lr=flow.lr, lam=flow.lam,
-        nodes=len(flow.nodes), nested_t_star=nested)
+        nodes=len(flow.nodes), coarse_t_star=coarse_t)

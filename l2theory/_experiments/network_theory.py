@@ -40,7 +40,6 @@ What the theory covers and what not: docs/conventions.md, sec. 2.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, NamedTuple
 
 import jax
@@ -48,9 +47,8 @@ import numpy as np
 
 from l2theory import _checks, _precision
 from l2theory._experiments.lazy_network import DEFAULT_NODES
+from l2theory._practice.models import registry
 
-_FAMILIES = {"fc": "fc", "fully_connected": "fc", "cnn": "cnn", "wrn": "wrn",
-             "wide_resnet": "wrn"}
 F0_CHOICES = ("network", "zero")
 # Elements of one Jacobian block [batch, k, P] of the empirical NTK (2^25: 128 MiB in float32).
 JACOBIAN_ELEMENTS = 2 ** 25
@@ -76,8 +74,9 @@ class NetworkPrediction(NamedTuple):
       f0: ``"network"`` (the initialized network's outputs) or ``"zero"`` (ensemble mean).
       lr, lam: the flow's rates (the config's, or the effective ones under momentum).
       nodes: the lazy limit's scale nodes (None for the homogeneous flow).
-      nested_t_star: the lazy limit's ``t*`` through every second node (its interpolation
-        error shows in the difference to ``t_star``; None for the homogeneous flow).
+      coarse_t_star: the lazy limit's ``t*`` through all its nodes but the middle one (its
+        interpolation error shows in the difference to ``t_star``; None for the homogeneous
+        flow).
     """
 
     t_star: float
@@ -95,7 +94,7 @@ class NetworkPrediction(NamedTuple):
     lr: float
     lam: float
     nodes: int | None = None
-    nested_t_star: float | None = None
+    coarse_t_star: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """Everything but the output trajectories, as plain Python."""
@@ -105,13 +104,9 @@ class NetworkPrediction(NamedTuple):
 
 
 def family(config) -> str:
-    """``"fc"``, ``"cnn"`` or ``"wrn"`` for a ``TrainConfig``'s model name."""
-    key = config.model.lower().replace("-", "_")
-    if re.fullmatch(r"wrn_\d+_\d+", key):
-        return "wrn"
-    if key not in _FAMILIES:
-        _checks.choice("config.model", config.model, sorted(_FAMILIES), what="model family")
-    return _FAMILIES[key]
+    """``"fc"``, ``"cnn"`` or ``"wrn"`` for a ``TrainConfig``'s model name (the models'
+    registry)."""
+    return registry.family(config.model, arg="config.model")
 
 
 def check_no_batchnorm(config) -> None:
@@ -203,7 +198,7 @@ def flow_rates(config) -> tuple[float, float]:
         raise _checks.bad("config.lam_schedule", config.lam_schedule, "the theory's flow has a "
                           "constant lam", "use lam_schedule='constant'")
     mu = float(config.momentum)
-    lam = config.lam * (1 - mu) if config.decoupled_weight_decay else config.lam
+    lam = config.lam * (1 - mu) if config.setting("decoupled_weight_decay") else config.lam
     return config.lr / (1 - mu), float(lam)
 
 
@@ -212,7 +207,7 @@ def targets(config, labels, num_classes: int) -> np.ndarray:
     one-hot probabilities for cross-entropy."""
     from l2theory import data
 
-    centered = config.loss == "mse" and config.center_targets
+    centered = config.loss == "mse" and config.setting("center_targets")
     return data.one_hot(np.asarray(labels), num_classes, centered=centered, dtype=np.float64)
 
 
@@ -390,13 +385,13 @@ def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test
         span ``[exp(-lam lr t_max), 1]``).
       standardize, downsample: input preprocessing (``prepare_data``).
       batch_size: Jacobian rows per block of the empirical NTK (memory only).
-      nodes: scale nodes of the lazy limit (odd: ``nested_t_star`` uses every second one).
+      nodes: scale nodes of the lazy limit (``coarse_t_star`` drops the middle one).
 
     Returns:
       ``NetworkPrediction``.
     """
     from l2theory import solvers
-    from l2theory._experiments.theory_vs_practice import prepare_data
+    from l2theory._experiments.comparison_data import prepare_data
 
     if metric not in ("loss", "accuracy"):
         _checks.choice("metric", metric, ("loss", "accuracy"))

@@ -1,5 +1,5 @@
-"""Full-batch GD of any ``TrainConfig`` that records the network's outputs, and the run's
-initial parameters.
+"""Full-batch GD of any ``TrainConfig`` that records the network's outputs, the run's initial
+parameters, and the steps to record (log-spaced, up to the end of a window of natural time).
 
 Why not ``l2theory.train.train``: it reports losses and accuracies, while the function-space
 comparison needs the network *outputs* ``f(x)`` on the training and test points at many steps.
@@ -19,13 +19,14 @@ costs microseconds per call.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory import _precision
+from l2theory import _checks, _precision
 
 UNROLL = 8  # steps per compiled chunk
 
@@ -54,7 +55,7 @@ def _hyper(config, steps: int):
     return train.Hyper(lr=jnp.asarray(config.lr, dt), lam=jnp.asarray(config.lam, dt),
                        seed=jnp.asarray(config.seed, jnp.int32),
                        steps=jnp.asarray(int(steps), jnp.int32),
-                       boundaries=jnp.zeros((len(config.lr_decay_at),), jnp.int32))
+                       boundaries=jnp.zeros((len(config.setting("lr_decay_at")),), jnp.int32))
 
 
 def initial_params(config, num_classes: int, input_shape):
@@ -136,3 +137,24 @@ def _build_programs(config, num_classes, input_shape):
         return tuple(model.apply(params, {}, x.astype(dt), False)[0] for x in (x_train, x_test))
 
     return jax.jit(step.init), steps_fn(UNROLL), steps_fn(1), outputs
+
+
+def record_grid(end: int, num: int) -> np.ndarray:
+    """Distinct integer steps ``0, 1, ..., end``: 0 plus ``num`` log-spaced points in [1, end]."""
+    steps = np.unique(np.round(np.geomspace(1, end, num)).astype(np.int64))
+    return np.concatenate([[0], steps])
+
+
+def window_steps(lam: float, lr: float, window: tuple[float, float], n_records: int):
+    """The recorded steps of a run to natural time ``window[1]``: ``(end, steps, tau, in_win)``
+    with ``steps = record_grid(end, n_records)``, ``tau = lam lr steps`` and ``in_win`` the steps
+    with ``tau`` in ``window`` (at least two, else an error naming ``n_records``)."""
+    lo, hi = window
+    end = math.ceil(hi / (lam * lr) * (1 - 1e-9))
+    steps = record_grid(end, n_records)
+    tau = lam * lr * steps
+    in_win = (tau >= lo * (1 - 1e-9)) & (tau <= hi * (1 + 1e-9))
+    if in_win.sum() < 2:
+        raise _checks.bad("n_records", n_records, "too few recorded steps in the window",
+                          "increase n_records or widen window")
+    return end, steps, tau, in_win

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2theory import _checks
-from l2theory._experiments.budget import _sweep
 from l2theory._experiments.collapse import default_mode, fit_power_law, lane_peaks
 from l2theory._experiments.peak import DEFAULT_SMOOTH
+from l2theory._experiments.sweeps import quiet_sweep
 
 DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
     "coupled": {},
@@ -46,15 +46,15 @@ def lr_per_step(config, lr: float, steps: int) -> np.ndarray:
     from l2theory import train
     from l2theory._practice.train.schedules import step_boundaries
 
-    bounds = jnp.asarray(step_boundaries(steps, config.lr_decay_at), jnp.int32)
+    bounds = jnp.asarray(step_boundaries(steps, config.setting("lr_decay_at")), jnp.int32)
     at = jax.vmap(lambda s: train.lr_at(config.lr_schedule, jnp.float32(lr), s, steps, bounds,
-                                        config.lr_decay_factor))
+                                        config.setting("lr_decay_factor")))
     return np.asarray(at(jnp.arange(steps, dtype=jnp.int32)), np.float64)
 
 
 def clock_factor(config) -> float:
     """``m``: ``1 / (1 - momentum)`` for coupled L2, 1 for decoupled weight decay."""
-    if config.decoupled_weight_decay:
+    if config.setting("decoupled_weight_decay"):
         return 1.0
     return 1.0 / (1.0 - config.momentum)
 
@@ -78,7 +78,8 @@ def decoupled_and_schedules(config, dataset, *, lams: Sequence[float], lrs: Sequ
     """t* in steps, in ``lam lr t`` and in the integrated decay clock ``D``, per variant.
 
     For each variant (``TrainConfig`` overrides; default ``DEFAULT_VARIANTS``: coupled L2,
-    decoupled weight decay, cosine and step lr schedules) one ``l2theory.train.sweep`` over
+    decoupled weight decay (which needs ``momentum > 0`` in ``config``: without momentum both
+    placements are the same step), cosine and step lr schedules) one ``l2theory.train.sweep`` over
     ``lams x lrs x seeds`` of ``steps`` steps; per lane ``t*`` (``t_star``'s rule on ``metric``),
     ``lam lr t*`` and ``D(t*)`` (``decay_clock``, linear interpolation between steps).
     Diverged lanes, lanes peaking at the first/last evaluation and ``lam = 0`` are excluded.
@@ -118,7 +119,7 @@ def decoupled_and_schedules(config, dataset, *, lams: Sequence[float], lrs: Sequ
         raise _checks.bad("lams", lams, "the grid needs at least two distinct lam * lr",
                           "sweep over several lam or lr")
     mode = default_mode(metric)
-    out: dict[str, Any] = {}
+    configs: dict[str, tuple[dict, Any]] = {}  # every variant checked before any training
     for name, overrides in variants.items():
         overrides = dict(overrides)
         if overrides.get("lam_schedule", config.lam_schedule) != "constant":
@@ -129,8 +130,10 @@ def decoupled_and_schedules(config, dataset, *, lams: Sequence[float], lrs: Sequ
         if unknown:
             raise _checks.bad(f"variants[{name!r}]", overrides, f"unknown settings {unknown}",
                               "use TrainConfig field names")
-        cfg = config.replace(**overrides, steps=steps)
-        rows = _sweep(cfg, dataset, lam=lams, lr=lrs, seeds=seeds)
+        configs[name] = overrides, config.replace(**overrides, steps=steps)
+    out: dict[str, Any] = {}
+    for name, (overrides, cfg) in configs.items():
+        rows = quiet_sweep(cfg, dataset, lam=lams, lr=lrs, seeds=seeds)
         lanes = lane_peaks(rows, metric=metric, mode=mode, smooth=smooth)
         clocks: dict[tuple[float, float], np.ndarray] = {}
         for ln in lanes:

@@ -34,24 +34,12 @@ order 1 and relaxes within the first few steps (before the window). ``flow_vs_gd
 this discretization error at infinite width; it is small next to the finite-width distance at the
 widths used, i.e. GD ~ gradient flow here.
 
-Measured (defaults: depth 3, lam 1e-2, lr 0.5, 800 steps, 64 train / 256 test points of the
-shipped Fashion-MNIST subset, standardized; seeds 0-2; CPU, float32 networks, jax 0.10):
-
-    width   distance mean   distance max   t* net / flow (test loss, steps, seed 0)
-      256      0.302           0.516          147.0 / 149.9
-     1024      0.141           0.165          140.5 / 140.6
-     4096      0.073           0.093          138.0 / 138.5
-
-``width_exponent``: -0.51 (mean), -0.62 (max). Flow vs infinite-width GD limit: 0.011 (mean),
-0.028 (max, at the end of the window). The same points drawn from the full Fashion-MNIST files
-(seed 0): 0.141 / 0.077 (mean) at widths 1024 / 4096. Width 4096 takes ~2-3 CPU-minutes per seed.
-Late times: the flow's test outputs shrink by ~1e-26 at ``lam lr t = 20`` (test loss -> 0.45, the
-loss of f = 0) while the linearized network's do not shrink at all: its fixed point is ridge-like
-on the data and dominated elsewhere by the ``-(L-1) f0`` offset (test loss ~6).
+Measured distances and t* by width (docs/measurements.md): the distance falls like
+``width^{-1/2}`` and t* of the network meets the flow's within 2 % at width 256. Width 4096 takes
+~2-3 CPU-minutes per seed.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import Any, Sequence
@@ -59,130 +47,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from l2theory import _checks
+from l2theory._experiments.comparison_data import prepare_data
 from l2theory._experiments.fc_network import fc_config, fc_empirical_ntk
-from l2theory._experiments.recording import train_recording
-
-
-def prepare_data(data, *, n_train: int, n_test: int, data_seed: int = 0,
-                 standardize: bool = True, downsample: int = 1, flatten: bool = True):
-    """``(x_train, labels_train, x_test, labels_test, k, name)`` as float32 numpy: inputs
-    ``[n, d]`` (``flatten``) or ``[n, *input_shape]`` (e.g. NHWC images for a CNN).
-
-    ``data``: a dataset name for ``l2theory.data.load`` (e.g. ``"fashion_mnist_subset"``; the
-    full ``"fashion_mnist"`` is found through ``$L2THEORY_DATA``), an ``l2theory.data.Dataset``,
-    or a tuple ``(x_train, labels_train, x_test, labels_test)`` of arrays. A class-stratified
-    seeded subset of ``n_train``/``n_test`` points is taken (``data_seed``), images are averaged
-    over ``downsample x downsample`` pixel blocks (``l2theory.data.downsample``) and, with
-    ``standardize``, inputs are standardized by the training set's statistics.
-    """
-    from l2theory import data as data_mod
-
-    if isinstance(data, tuple):
-        if len(data) != 4:
-            raise _checks.bad("data", _checks.Described(f"<tuple of length {len(data)}>"),
-                              "a tuple must hold 4 arrays",
-                              "pass (x_train, labels_train, x_test, labels_test)")
-        data = data_mod.Dataset(*data)
-    elif not isinstance(data, (str, data_mod.Dataset)):
-        raise _checks.bad("data", data, f"unsupported type {type(data).__name__}",
-                          "pass a dataset name, an l2theory.data.Dataset or a 4-tuple of arrays",
-                          kind=TypeError)
-    ds = data_mod.load(data, n_train=n_train, n_test=n_test, seed=data_seed)
-    if downsample != 1:
-        ds = data_mod.downsample(ds, downsample)
-    if standardize:
-        ds = data_mod.standardize(ds)
-    shape = (-1,) if flatten else ds.input_shape
-    x_train = np.asarray(ds.x_train, np.float32).reshape((ds.n_train,) + shape)
-    x_test = np.asarray(ds.x_test, np.float32).reshape((ds.n_test,) + shape)
-    return (x_train, np.asarray(ds.y_train), x_test, np.asarray(ds.y_test), ds.num_classes,
-            ds.name)
-
-
-def record_grid(end: int, num: int) -> np.ndarray:
-    """Distinct integer steps ``0, 1, ..., end``: 0 plus ``num`` log-spaced points in [1, end]."""
-    steps = np.unique(np.round(np.geomspace(1, end, num)).astype(np.int64))
-    return np.concatenate([[0], steps])
-
-
-def window_steps(lam: float, lr: float, window: tuple[float, float], n_records: int):
-    """The recorded steps of a run to natural time ``window[1]``: ``(end, steps, tau, in_win)``
-    with ``steps = record_grid(end, n_records)``, ``tau = lam lr steps`` and ``in_win`` the steps
-    with ``tau`` in ``window`` (at least two, else an error naming ``n_records``)."""
-    lo, hi = window
-    end = math.ceil(hi / (lam * lr) * (1 - 1e-9))
-    steps = record_grid(end, n_records)
-    tau = lam * lr * steps
-    in_win = (tau >= lo * (1 - 1e-9)) & (tau <= hi * (1 + 1e-9))
-    if in_win.sum() < 2:
-        raise _checks.bad("n_records", n_records, "too few recorded steps in the window",
-                          "increase n_records or widen window")
-    return end, steps, tau, in_win
-
-
-def gd_limit_outputs(k_train, k_test_train, y, f0_train, f0_test, *, lam: float, lr: float,
-                     degree: int, steps) -> tuple[np.ndarray, np.ndarray]:
-    """Infinite-width limit of full-batch GD with L2 (finite ``lr``), at ``steps``.
-
-    One step ``theta -> (1 - eta) theta - lr grad`` (``eta = lr lam``) of a degree-L network,
-    linearized in the data gradient (exact at infinite width), maps the outputs as::
-
-        f_{t+1} = (1-eta)^L f_t - (lr/n) (1-eta)^{L-1} K_t (f_t - y),   K_t = (1-eta)^{2(L-1)t} K
-        f*_{t+1} = (1-eta)^L f*_t - (lr/n) (1-eta)^{L-1} K*_t (f_t - y)
-
-    (``f(a theta) = a^L f(theta)``, ``J(a theta) = a^{L-1} J(theta)``). Iterated in float64.
-
-    Returns ``(f_train [S, n, k], f_test [S, m, k])``.
-    """
-    lam, lr = _checks.lam("lam", lam), _checks.lr("lr", lr)
-    degree = _checks.positive_int("degree", degree)
-    k_train = np.asarray(k_train, np.float64)
-    k_test_train = np.asarray(k_test_train, np.float64)
-    y = np.asarray(y, np.float64)
-    f, fs = np.asarray(f0_train, np.float64).copy(), np.asarray(f0_test, np.float64).copy()
-    n = len(y)
-    eta = lr * lam
-    a = 1.0 - eta
-    steps = np.asarray(steps, np.int64)
-    want = {int(s): i for i, s in enumerate(steps)}
-    out_tr = np.zeros((len(steps),) + f.shape)
-    out_te = np.zeros((len(steps),) + fs.shape)
-    for t in range(int(steps.max()) + 1):
-        if t in want:
-            out_tr[want[t]], out_te[want[t]] = f, fs
-        scale = (lr / n) * a ** (degree - 1) * a ** (2 * (degree - 1) * t)
-        r = f - y
-        f = a ** degree * f - scale * (k_train @ r)
-        fs = a ** degree * fs - scale * (k_test_train @ r)
-    return out_tr, out_te
-
-
-def _rel(a, b, axis=(-2, -1)) -> np.ndarray:
-    """``||a - b|| / ||b||`` over the last two axes."""
-    return (np.sqrt(np.sum((np.asarray(a, np.float64) - b) ** 2, axis=axis))
-            / np.sqrt(np.sum(np.asarray(b, np.float64) ** 2, axis=axis)))
-
-
-def _mse(f, y) -> np.ndarray:
-    return np.mean(0.5 * np.sum((np.asarray(f, np.float64) - y) ** 2, axis=-1), axis=-1)
-
-
-def _acc(f, labels) -> np.ndarray:
-    return np.mean(np.argmax(f, axis=-1) == labels, axis=-1)
-
-
-def _refined_min(steps, values) -> float:
-    """Step of the minimum of a smooth sampled curve: parabola through the discrete minimum and
-    its neighbours in ``ln step`` (noise-free full-batch curves need no smoothing)."""
-    steps, values = np.asarray(steps, np.float64), np.asarray(values, np.float64)
-    i = int(np.argmin(values))
-    if i == 0 or i == len(values) - 1:
-        return float(steps[i])
-    u = np.log(steps[i - 1:i + 2])
-    c2, c1, _ = np.polyfit(u, values[i - 1:i + 2], 2)
-    if c2 <= 0:
-        return float(steps[i])
-    return float(np.exp(np.clip(-c1 / (2 * c2), u[0], u[2])))
+from l2theory._experiments.gd_limit import gd_limit_outputs
+from l2theory._experiments.output_metrics import accuracy, mse_loss, refined_min, relative_distance
+from l2theory._experiments.recording import train_recording, window_steps
 
 
 def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (256, 1024, 4096),
@@ -285,31 +154,31 @@ def theory_vs_practice(data="fashion_mnist_subset", *, widths: Sequence[int] = (
             th_tr, th_te = (np.asarray(a, x64) for a in flow.predict(steps, k_st, f0_tr, f0_te))
             gd_tr, gd_te = gd_limit_outputs(k_tt, k_st, y_tr, f0_tr, f0_te, lam=lam, lr=lr,
                                             degree=depth, steps=steps)
-            d = _rel(f_te, th_te)
-            d_gd = _rel(f_te, gd_te)
+            d = relative_distance(f_te, th_te)
+            d_gd = relative_distance(f_te, gd_te)
             if flow_vs_gd is None:
-                dd = _rel(gd_te, th_te)[in_win]
+                dd = relative_distance(gd_te, th_te)[in_win]
                 flow_vs_gd = {"max": float(dd.max()), "mean": float(dd.mean())}
-            loss_net = _mse(f_te, y_te)
-            loss_flow = _mse(th_te, y_te)
+            loss_net = mse_loss(f_te, y_te)
+            loss_flow = mse_loss(th_te, y_te)
             pk = solvers.peak(flow, k_st, y_te, metric="loss", t=fine, f0_train=f0_tr,
                               f0_test=f0_te)
             row = {"distance_max": float(d[in_win].max()), "distance_mean": float(d[in_win].mean()),
                    "distance_gd_limit_max": float(d_gd[in_win].max()),
                    "distance_gd_limit_mean": float(d_gd[in_win].mean()),
-                   "distance_train_mean": float(_rel(f_tr, th_tr)[in_win].mean()),
-                   "t_star_net": _refined_min(steps[1:], loss_net[1:]),
+                   "distance_train_mean": float(relative_distance(f_tr, th_tr)[in_win].mean()),
+                   "t_star_net": refined_min(steps[1:], loss_net[1:]),
                    "t_star_flow": float(pk.t_star),
                    "min_test_loss_net": float(loss_net[1:].min()),
                    "min_test_loss_flow": float(pk.value),
-                   "final_test_acc_net": float(_acc(f_te[-1], l_te)),
-                   "final_test_acc_flow": float(_acc(th_te[-1], l_te))}
+                   "final_test_acc_net": float(accuracy(f_te[-1], l_te)),
+                   "final_test_acc_flow": float(accuracy(th_te[-1], l_te))}
             if linearized:
                 e_tt, e_st = fc_empirical_ntk(params0, x_tr, x_te, depth=depth, w_std=w_std)
                 lin = solvers.LinearizedL2Flow(np.asarray(e_tt, x64), y_tr, f0_tr, lam=lam,
                                                lr=lr, degree=depth)
                 _, li_te = lin.predict(steps, e_st.astype(x64), f0_test=f0_te)
-                d_li = _rel(f_te, np.asarray(li_te))
+                d_li = relative_distance(f_te, np.asarray(li_te))
                 lpk = solvers.peak(lin, e_st.astype(x64), y_te, metric="loss", t=fine,
                                    f0_test=f0_te)
                 row.update(distance_linearized_max=float(d_li[in_win].max()),
@@ -360,12 +229,12 @@ def _late(flow, lin, k_st, e_st, f0_tr, f0_te, y_te, l_te, *, lam, lr, late_tau,
         fs = np.asarray(f(grid), np.float64)
         norms = np.sqrt(np.sum(fs ** 2, axis=(-2, -1)))
         entry = {"norm_ratio": float(norms[-1] / norms.max()),
-                 "test_loss": float(_mse(fs[-1], y_te)),
-                 "test_acc": float(_acc(fs[-1], l_te)),
-                 "min_test_loss": float(_mse(fs, y_te).min())}
+                 "test_loss": float(mse_loss(fs[-1], y_te)),
+                 "test_acc": float(accuracy(fs[-1], l_te)),
+                 "min_test_loss": float(mse_loss(fs, y_te).min())}
         if name == "linearized":
             f_inf = np.asarray(f(np.inf), np.float64)
-            entry["test_loss_inf"] = float(_mse(f_inf, y_te))
+            entry["test_loss_inf"] = float(mse_loss(f_inf, y_te))
             entry["norm_ratio_inf"] = float(np.sqrt(np.sum(f_inf ** 2)) / norms.max())
         out[name] = entry
     out["flow_collapses"] = out["flow"]["norm_ratio"] < 0.1

@@ -4,7 +4,6 @@ targets, outputs, times) are the solvers' own."""
 from __future__ import annotations
 
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -69,29 +68,18 @@ METHODS = ("eigh", "krylov")
 def method_and_integrator(method, integrator) -> tuple[str, object]:
     """``(method, integrator)``: the MSE solver (``"eigh"`` or ``"krylov"``) and the scipy
     integrator of ``loss="xent"`` (one of ``ODE_METHODS`` or a ``scipy.integrate.OdeSolver``
-    subclass; default ``"DOP853"``).
-
-    ``method`` used to name the integrator: an integrator there still works, with a
-    ``DeprecationWarning`` (the warning points at the caller's caller).
-    """
+    subclass; default ``"DOP853"``)."""
     from scipy.integrate import OdeSolver
 
     def is_integrator(m):
         return (isinstance(m, str) and m in ODE_METHODS) or (
             isinstance(m, type) and issubclass(m, OdeSolver))
 
-    if isinstance(method, str) and method in METHODS:
-        pass
-    elif is_integrator(method):
-        if integrator is not None:
-            raise _checks.bad("method", method, f"an integrator, given together with "
-                              f"integrator={_checks.show(integrator)}", "pass the integrator "
-                              "once, as integrator=, and method='eigh' or 'krylov'")
-        warnings.warn(f"method={_checks.show(method)} naming the cross-entropy integrator is "
-                      f"deprecated; pass integrator={_checks.show(method)} (method now picks "
-                      f"the MSE solver: 'eigh' or 'krylov')", DeprecationWarning, stacklevel=3)
-        method, integrator = "eigh", method
-    else:
+    if is_integrator(method):
+        raise _checks.bad("method", method, "names a cross-entropy integrator; method picks the "
+                          "MSE solver", f"pass integrator={_checks.show(method)}, and method="
+                          "'eigh' or 'krylov' (or leave it)")
+    if not (isinstance(method, str) and method in METHODS):
         raise _checks.bad("method", method, "unknown method", "valid: 'eigh' (exact, one "
                           "eigendecomposition of the kernel), 'krylov' (matrix-free block "
                           "Lanczos, for large n)")

@@ -82,12 +82,8 @@ def conv_relu(x1, x2=None, *, depth: int, filter_size: int = 3, readout: str = "
     (GAP) flops plus ``depth`` ReLU moments (an ``atan2`` and a ``sqrt``, ~25 ns each on a CPU)
     per position (pair); memory about ten arrays of ``block_size^2 H W`` (flatten) or
     ``block_size^2 (H W)^2`` (GAP) floats, ~0.3 GiB with the default ``block_size``, whatever
-    ``n1 n2``. Measured (2 shared CPU cores, load ~3, AMD EPYC, jax 0.10, float64, depth 2,
-    f = 3, x2 = None): flatten, 1000 images of 28x28: 42 s, of 14x14: 21 s; GAP, 100 images
-    of 14x14: 46 s (9 ms per pair: 1000 images would take ~75 min, 28x28 16x that; use an
-    accelerator). neural-tangents' ``stax`` kernel on the same machine (jax 0.4.23, jitted):
-    flatten 14x14 24 us and GAP 14x14 7.7 ms per pair, but over all ``n^2`` pairs where
-    ``x2=None`` here computes half.
+    ``n1 n2``. On 2 CPU cores (float64, depth 2, f = 3): flatten, 1000 images of 28x28 in 42 s;
+    GAP, 100 images of 14x14 in 46 s, so use an accelerator for more (docs/measurements.md).
 
     Returns:
       ``(nngp, ntk)``, JAX arrays ``[n1, n2]`` in the inputs' floating dtype (float64 needs JAX's

@@ -24,7 +24,8 @@ the outputs, as the package's NTKs: the outputs evolve independently). Test outp
 ``a_d`` and the training points at ``a_e``. For a degree-``L`` homogeneous network
 ``J(a theta_0) = a^(L-1) J_0`` and ``f(a theta_0) = a^L f_0`` are polynomials in ``a``: the
 expansion is exact once ``D >= L``, and the flow is ``L2GradientFlow(degree=L)`` (tested to
-1e-8). Otherwise (residual sums, biases) it converges in ``D`` (``nested_error``).
+1e-8). Otherwise (residual sums, biases) it converges in ``D``: the flow through one node
+fewer (``restrict``) estimates the interpolation error.
 
 Integration (MSE, a linear ODE, stiff when ``lam n`` is small against the kernel): 3-stage
 Radau IIA (order 5, L-stable) in physical time ``lr t``, its linear stage equations solved
@@ -56,7 +57,7 @@ MAX_STEPS = 200_000
 def scale_nodes(count: int, a_min: float) -> np.ndarray:
     """``count`` Chebyshev-Lobatto nodes of the scale ``a`` in ``[a_min, 1]``, from ``a_0 = 1``
     down to ``a_min`` (``count = 1``: ``[1]``). The nodes of ``(count + 1) // 2`` (``count``
-    odd) are every second one of these (``nested_error`` uses that)."""
+    odd) are every second one of these."""
     count = _checks.positive_int("count", count)
     a_min = _checks.real("a_min", a_min, low=0.0, high=1.0, high_open=True,
                          fix="e.g. exp(-lam lr t_max), the smallest scale a_t the flow reaches")
@@ -193,8 +194,8 @@ class LazyL2Flow:
                           self.f_test, loss=self.loss, rtol=self.rtol if rtol is None else rtol)
 
     def restrict(self, index) -> "LazyL2Flow":
-        """The flow through the nodes ``self.nodes[index]`` only (e.g. every second one: the
-        difference of the two predictions estimates the interpolation error)."""
+        """The flow through the nodes ``self.nodes[index]`` only (e.g. all but the middle
+        one: the difference of the two predictions estimates the interpolation error)."""
         index = np.asarray(index)
         return LazyL2Flow(self.nodes[index], self.g[np.ix_(index, index)], self.y_train,
                           lam=self.lam, lr=self.lr, f_train=self.f_train[index],

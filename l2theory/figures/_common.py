@@ -1,8 +1,9 @@
-"""Shared pieces of the figure scripts: arguments, config printing, datasets with clear errors,
-saving figure (PNG + PDF) + CSV + JSON summary with the machine and versions."""
+"""What the figure modules share: their run's opening and closing (``FigureRun``: output folder,
+matplotlib, config print, timer, dataset, files and JSON summary with the machine and versions),
+presets and the command's options applied to them, datasets with clear errors, axis labels, and
+numbers as report text."""
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import json
@@ -11,7 +12,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from l2theory import x64  # noqa: F401  (JAX 64-bit mode in a block: the exact solvers)
 
@@ -41,36 +42,20 @@ def numbers(values: Sequence[float | None], fmt: str = ".3g") -> str:
     return ", ".join("-" if v is None else format(v, fmt) for v in values) or "-"
 
 
+def num(x: float | None, fmt: str = ".3g") -> str:
+    """``x`` in ``fmt``; ``-`` for None."""
+    return "-" if x is None else format(x, fmt)
+
+
+def interval(ci: Sequence[float] | None) -> str:
+    """A confidence interval as ``[0.930, 0.963]``; ``-`` when there is none."""
+    return "-" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def excluded_text(excluded: Mapping[str, Sequence[int]] | None) -> str:
     """``at_boundary: runs 3, 4; diverged: run 7`` (``none`` when nothing was excluded)."""
     return "; ".join(f"{why}: run{'s' if len(runs) > 1 else ''} {', '.join(map(str, runs))}"
                      for why, runs in (excluded or {}).items() if runs) or "none"
-
-
-PRESET_HELP = {"quick": "CPU minutes on the shipped Fashion-MNIST subset",
-               "paper": "the paper's datasets/models (GPU)"}
-
-
-def parse_args(name: str, doc: str | None, argv: Sequence[str] | None,
-               presets: Sequence[str] = PRESETS,
-               preset_help: Mapping[str, str] | None = None) -> argparse.Namespace:
-    """The figure scripts' arguments; ``presets``: the figure's presets (its ``CONFIGS`` keys: a
-    figure may have more than ``quick`` and ``paper``), ``preset_help`` what each is."""
-    parser = argparse.ArgumentParser(prog=f"python -m l2theory.figures.{name}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    helps = {**PRESET_HELP, **(preset_help or {})}
-    parser.add_argument("--preset", choices=tuple(presets), default="quick",
-                        help="; ".join(f"{p}: {helps[p]}" for p in presets if p in helps))
-    parser.add_argument("--out", default=None,
-                        help=f"output folder (default out/figures/{name}/)")
-    parser.add_argument("--tiny", action="store_true",
-                        help="shrink the preset to run in seconds (tests; numbers meaningless)")
-    parser.add_argument("--dataset", default=None,
-                        help="run every panel on this dataset instead (e.g. fashion_mnist "
-                             "standing in for mnist with --preset paper)")
-    parser.add_argument("--panels", nargs="+", default=None,
-                        help="run only these panels (keys, e.g. fc) of a multi-panel figure")
-    return parser.parse_args(argv)
 
 
 def get_config(configs: Mapping[str, dict], preset: str, tiny: Mapping[str, Any] | None = None,
@@ -159,10 +144,105 @@ def hardware_line(env: Mapping[str, Any] | None = None) -> str:
     return f"{dev}, jax {env.get('jax')}, {platform.python_implementation()} {env.get('python')}"
 
 
-def out_dir(name: str, out: str | os.PathLike | None) -> Path:
-    path = Path(out) if out is not None else Path("out") / "figures" / name
-    path.mkdir(parents=True, exist_ok=True)
+def out_dir(path: str | os.PathLike, option: str = "out") -> Path:
+    """``path`` as a folder, created with its parents; ``ValueError`` naming ``option`` when it
+    cannot be (a file in the way, no permission)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option}={str(path)!r}: cannot create this folder ({e.strerror}); "
+                         "pass a folder you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}={str(path)!r}: cannot write in this folder (permission "
+                         "denied); pass a folder you can write to")
     return path
+
+
+def apply_options(configs: Mapping[str, dict], *, dataset: str | None = None,
+                  panels: Sequence[str] | None = None, finite: str | None = None) -> None:
+    """Apply the command's figure options to the ``configs`` (by figure name) about to run, in
+    place; ``ValueError`` naming the option when it applies to none of them or names an
+    unknown panel (checked before any figure runs).
+
+    ``dataset``: every config and panel with a ``dataset`` key uses it (titles say so);
+    ``panels``: the figures with panels run only these (by key); ``finite``: the figures with a
+    ``finite`` key (a collapse output folder to draw beside the theory) read this one."""
+    if not configs:  # no figure runs (none has the preset)
+        return
+    if panels:
+        having = {name: c for name, c in configs.items() if "panels" in c}
+        if not having:
+            raise ValueError(f"--panels={' '.join(panels)}: "
+                             f"{_lacks(configs, 'has', 'panels')}; drop --panels")
+        for name, config in having.items():
+            keys = [p["key"] for p in config["panels"]]
+            bad = [k for k in panels if k not in keys]
+            if bad:
+                raise ValueError(f"--panels={' '.join(panels)}: {name} has no panel "
+                                 f"{', '.join(bad)}; valid: {', '.join(keys)}")
+            config["panels"] = [p for p in config["panels"] if p["key"] in panels]
+    if finite is not None:
+        having = [c for c in configs.values() if "finite" in c]
+        if not having:
+            raise ValueError(f"--finite={finite}: "
+                             f"{_lacks(configs, 'draws', 'finite nets beside a theory')} "
+                             "(infinite_width does); drop --finite")
+        for config in having:
+            config["finite"] = None if finite.lower() == "none" else finite
+    if dataset:
+        for config in configs.values():
+            for part in config.get("panels", [config]):
+                if "dataset" in part:
+                    part["dataset"] = dataset
+                    if "title" in part:
+                        part["title"] = f"{part['title']} [data: {dataset}]"
+            config["dataset_override"] = dataset
+
+
+def _lacks(names: Sequence[str], verb: str, what: str) -> str:
+    """``theory has no panels`` for one figure, ``none of theory, budget has panels`` for
+    several."""
+    names = list(names)
+    if len(names) == 1:
+        return f"{names[0]} {verb} no {what}"
+    return f"none of {', '.join(names)} {verb} {what}"
+
+
+class FigureRun:
+    """The opening and closing of every figure's ``run``.
+
+    Opening (``FigureRun(name, config, out)``): the output folder ``out`` is created (a bad one
+    fails before any work), matplotlib is set to draw to files (``plt``), the config is printed
+    and the clock starts. Then ``dataset()`` loads the config's dataset; ``save_figure``,
+    ``save_csv`` write the figure's files into ``out`` and keep their paths; ``finish(results)``
+    writes ``<name>.json`` (config, results, runtime, machine, files) and returns it."""
+
+    def __init__(self, name: str, config: Mapping[str, Any], out: str | os.PathLike):
+        self.name, self.config = name, config
+        self.out = out_dir(out)
+        self.plt = setup_matplotlib()
+        print_config(name, config)
+        self.start = time.perf_counter()
+        self.files: list[str] = []
+
+    def dataset(self, **kwargs):
+        """``load_dataset`` of ``config["dataset"]`` with the config's ``n_train`` and
+        ``n_test`` (``kwargs`` override them and pass the rest)."""
+        sizes = {k: self.config.get(k) for k in ("n_train", "n_test")}
+        return load_dataset(self.config["dataset"], **{**sizes, **kwargs})
+
+    def save_figure(self, fig) -> None:
+        """``<name>.png`` and ``<name>.pdf``."""
+        self.files += save_figure(fig, self.out, self.name)
+
+    def save_csv(self, part: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``<name>_<part>.csv``."""
+        self.files.append(save_csv(self.out / f"{self.name}_{part}.csv", rows))
+
+    def finish(self, results: Mapping[str, Any]) -> dict[str, Any]:
+        """Write ``<name>.json`` and return the summary."""
+        return save_summary(self.out, self.name, self.config, results, self.start, self.files)
 
 
 # Axis labels in the paper's notation (eta = lr); one place so every figure says the same.
@@ -270,30 +350,3 @@ def setup_matplotlib():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def main_for(module_name: str, name: str, doc: str | None, configs, tiny,
-             run: Callable[[dict, Path], dict], argv: Sequence[str] | None = None,
-             preset_help: Mapping[str, str] | None = None) -> int:
-    args = parse_args(name, doc, argv, presets=tuple(configs), preset_help=preset_help)
-    config = get_config(configs, args.preset, tiny, args.tiny)
-    if args.panels:
-        if "panels" not in config:
-            raise SystemExit(f"error: {name} has no panels; drop --panels")
-        keys = [p["key"] for p in config["panels"]]
-        bad = [k for k in args.panels if k not in keys]
-        if bad:
-            raise SystemExit(f"error: unknown panel(s) {bad}; valid: {', '.join(keys)}")
-        config["panels"] = [p for p in config["panels"] if p["key"] in args.panels]
-    if args.dataset:
-        for panel in config.get("panels", [config]):
-            if "dataset" in panel:
-                panel["dataset"] = args.dataset
-                panel["title"] = f"{panel.get('title', '')} [data: {args.dataset}]"
-        config["dataset_override"] = args.dataset
-    try:
-        run(config, out_dir(name, args.out), progress=not args.tiny)
-    except DatasetMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0

@@ -9,14 +9,16 @@ budgets T, final test accuracy against lam, with the prediction ``lam_opt = c / 
 ``lam lr t*`` of one short run at a large lam; ``experiments.predict_lam_opt``) marked on each
 curve.
 
-Hardware / runtime: quick 41 s measured on 2 shared CPU cores (load 1.2-2; AMD EPYC, jax 0.10.2;
-FC-128x3, MSE, on 1000 points of the shipped Fashion-MNIST subset, batch 100; the quick preset
-ranks lam by final test *loss*; lam_opt predicted / swept best = 1.09 at T = 150, 300, 600; lam = 0
-final test loss 0.3730 +- 0.0034 after 300 steps against 0.2632 +- 0.0016 at lam 2e-3, and
-0.2708 +- 0.0022 after 2000 steps against 0.2373 +- 0.0009 at lam 1e-3 with its 1/lam budget of
-the same 2000 steps); paper: FC on MNIST (GPU, ~1 h; not yet run).
-Outputs (``--out``, default ``out/figures/budget/``): ``budget.png/.pdf``, ``budget_fixed_vs_scaled.csv``,
-``budget_lam_opt.csv`` (final accuracy per budget and lam, predicted and best lam), ``budget.json``.
+Presets: ``quick`` (CPU, 40 s on 2 CPU cores): FC-128x3, MSE, on 1000 points of the shipped
+Fashion-MNIST subset, batch 100, 2 seeds; lams are ranked by the final test *loss*. ``paper``
+(GPU, about an hour): FC-512x3 with cross-entropy on MNIST, 3 seeds, ranked by test accuracy.
+Measured numbers: ``docs/figures.md``.
+
+Must hold: the predicted ``lam_opt`` within ``_report.LAM_OPT_FACTOR`` of the swept best lam at
+every budget (best = any lam whose mean is tied with the best mean within one standard error).
+
+Files in ``DIR/budget/`` (``--out DIR``): ``budget.png/.pdf``, ``budget_fixed_vs_scaled.csv``,
+``budget_lam_opt.csv`` (final metric per budget and lam, predicted and best lam), ``budget.json``.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "budget"
 
@@ -89,14 +91,11 @@ def zero_baseline(bc: dict) -> dict:
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: a progress bar per sweep (stderr)."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
-    plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
 
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
-    ds = _common.load_dataset(config["dataset"], n_train=config["n_train"],
-                              n_test=config["n_test"])
+    job = _common.FigureRun(NAME, config, out)
+    plt = job.plt
+    ds = job.dataset()
     cfg = _common.train_config(config["model"]).replace(lr=config["lr"])
     t0 = time.perf_counter()
     # lam = 0 baseline: the fixed arm at T steps; the scaled arm has no natural budget at
@@ -164,9 +163,9 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
     fig.suptitle(f"Step budgets, FC on {ds.name} (preset {config['preset']})")
     fig.tight_layout()
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_fixed_vs_scaled.csv", rows))
-    files.append(_common.save_csv(out / f"{NAME}_lam_opt.csv", lam_rows))
+    job.save_figure(fig)
+    job.save_csv("fixed_vs_scaled", rows)
+    job.save_csv("lam_opt", lam_rows)
     for row in table:
         tied, se = row["lam_best_set"], row["metric_se_by_lam"]
         ties = f" (tie within 1 SE: {_common.numbers(tied)})" if len(tied) > 1 else ""
@@ -187,13 +186,83 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                                     "metric_se_best", "metric_by_lam", "metric_se_by_lam",
                                     "lam_grid_nearest_pred", "metric_at_nearest_pred", "regret",
                                     "c", "c_per_seed", "short_at_boundary")} for row in table]
-    return _common.save_summary(out, NAME, config, {
-        "budget_comparison": bc, "lam_opt": lam_opt, "zero_baseline": zero,
-        "seconds": {"budget_comparison": t1 - t0, "predict_lam_opt": t2 - t1}}, start, files)
+    return job.finish({"budget_comparison": bc, "lam_opt": lam_opt, "zero_baseline": zero,
+                       "seconds": {"budget_comparison": t1 - t0, "predict_lam_opt": t2 - t1}})
+
+
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: final metric per lam for both budgets, the lam = 0
+    baseline, predicted vs swept best lam per budget; must hold: ``lam_opt`` within
+    ``LAM_OPT_FACTOR`` of the swept best at every budget."""
+    pm, num, numbers = _common.pm, _common.num, _common.numbers
+    factor = _report.LAM_OPT_FACTOR
+    r = summary["results"]
+    lines = ["### Budgets (fixed vs 1/lam) and lam_opt\n",
+             "*Caption:* left: the final metric against lam for a fixed budget of T steps and "
+             "for a budget tau/(lam lr) steps (the same natural time for every lam), mean +- "
+             "standard error over seeds, with lam = 0 as horizontal lines (the fixed budget; and "
+             "the longest scaled budget, lam = 0 having none of its own); right: the metric "
+             "after T steps against lam for several budgets T, with the predicted "
+             "lam_opt = c/(lr T) dashed (c from a short run at a large lam). "
+             f"Preset {summary.get('config', {}).get('preset')}"
+             + (": FC-128x3 (MSE) on the shipped Fashion-MNIST subset stands in for FC on "
+                "MNIST; lams are ranked by the final test loss.\n"
+                if summary.get("config", {}).get("preset") == "quick" else ".\n")]
+    bc = r["budget_comparison"]
+    lines.append(f"metric: `{bc['metric']}`, mean +- standard error over seeds "
+                 f"{numbers(bc['seeds'], 'd')}; "
+                 "lams whose mean is within one standard error (of the difference) of the best "
+                 "mean tie with it\n")
+    lines.append("| lam | fixed budget: final | steps | scaled budget: final | steps |")
+    lines.append("|---|---|---|---|---|")
+    fx, pr = bc["fixed"], bc["proportional"]
+    for i, lam in enumerate(bc["lam"]):
+        lines.append(f"| {lam:.3g} | {pm(fx['mean'][i], fx['se'][i])} | {fx['steps'][i]} | "
+                     f"{pm(pr['mean'][i], pr['se'][i])} | {pr['steps'][i]} |")
+    for arm, z in (r.get("zero_baseline") or {}).items():
+        what = ("fixed budget" if arm == "fixed" else
+                "scaled arm (no natural budget at lam = 0: run for the longest scaled budget, "
+                "that of the smallest lam)")
+        lines.append(f"{'' if arm != 'fixed' else chr(10)}- lam = 0 baseline, {what}: "
+                     f"{pm(z['mean'], z['se'])} after {z['steps']} steps; best positive "
+                     f"lam {z['best_lam']:.3g} ({z['best_steps']} steps) "
+                     f"{pm(z['best_mean'], z['best_se'])}: L2 helps by "
+                     f"{pm(z['diff'], z['diff_se'])} ({z['verdict'] or 'one seed'})")
+    lines.append(f"\nbest lam: fixed budget {num(bc['best_lam_fixed'])} (tied within noise: "
+                 f"{numbers(bc['best_lams_fixed'])}), scaled budget "
+                 f"{num(bc['best_lam_proportional'])} (tied: "
+                 f"{numbers(bc['best_lams_proportional'])})\n")
+    lines.append("| budget T | predicted lam_opt = c/(lr T) | swept best lam (ties) | "
+                 "pred / nearest tied lam | metric at best | metric at grid lam nearest "
+                 "prediction |")
+    lines.append("|---|---|---|---|---|---|")
+    ok, ratios = True, []
+    for row in r["lam_opt"]:
+        log_ratio = row["log10_ratio_set"]
+        ratio = None if log_ratio is None else 10 ** log_ratio
+        ok &= ratio is not None and 1 / factor <= ratio <= factor
+        tied = row["lam_best_set"]
+        best = num(row["lam_best"]) + (f" (tie: {numbers(tied)})" if len(tied) > 1 else "")
+        near = row["lam_grid_nearest_pred"]
+        se_near = row["metric_se_by_lam"].get(repr(near))
+        lines.append(f"| {row['budget']} | {row['lam_pred']:.3g} | {best} | {num(ratio, '.2f')} | "
+                     f"{pm(row['metric_best'], row['metric_se_best'])} | "
+                     f"{pm(row['metric_at_nearest_pred'], se_near)} |")
+        if ratio is not None:
+            ratios.append(f"T={row['budget']}: {ratio:.2f}" + (" (tie)" if len(tied) > 1 else ""))
+    c = r["lam_opt"][0]
+    lines.append(f"\nc = {c['c']:.3g} from the short run(s) (per seed "
+                 f"{numbers(c['c_per_seed'])}; peak at the boundary: "
+                 f"{'yes' if c['short_at_boundary'] else 'no'})\n")
+    return _report.Report(lines, [_report.Claim(
+        f"lam_opt predicted within a factor {factor:g} of the swept best lam (budget figure, "
+        "every budget; best = any lam tied with the best mean within one standard error over "
+        "seeds)", _report.pass_fail(ok), f"pred/best: {', '.join(ratios) or '-'}")])
 
 
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    """``python -m l2theory.figures.budget``: the figures command for this figure alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

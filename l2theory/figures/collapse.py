@@ -9,31 +9,28 @@ in log-time); the fit by ``experiments.fit_power_law`` with a bootstrap over see
 
 Panels (``--preset paper``): FC-512x3 on MNIST (lam 1.25e-4..2e-3 x lr 0.25, 1; 3 seeds;
 xent, batch 128; ``--dataset fashion_mnist`` stands it on Fashion-MNIST); WRN-16-4 on CIFAR-10;
-CNN on CIFAR-10 (plain SGD, no momentum, no augmentation, constant lr). Each panel's sweep shows
-a progress bar (``progress``: from the command line, not with ``--tiny``); paper sweeps keep a
-resumable results folder ``sweep_<panel>/`` in ``--out``.
-``--preset quick`` (CPU): the FC panel on the shipped Fashion-MNIST subset (all 2000 training
-points, 1000 test; FC-128x3, NTK parameterization, MSE, batch 100, lam 2e-3..3.2e-2, lr 0.5 and
-1, 5 seeds, rows on a log grid of 20 per decade; t* = step of minimum test loss). The t* of the
-test *accuracy* is reported beside, on all lanes and on the lanes with lam <= 8e-3: at larger lam
-the MSE net shrinks to f ~ 0 before it has learned (its test loss never gets below ~0.37-0.41,
-f = 0's is 0.45) and, the outputs shrinking in a frozen shape, its accuracy creeps up to the end
-of the run (a peak at the boundary); the window keeps the lanes where the net learns before it
-collapses. Measured (85 s for both panels, FC 23 s, 2 shared cores, load 1.2-2): loss-based s =
-0.947 (95% CI 0.930-0.963), spread x1.32 / x1.29 over 16x in lam at lr 0.5 / 1; accuracy-based,
-all lanes: s = 0.760 (0.707-0.803), spread x2.33 / x1.77, 11 of 50 lanes at the boundary (lam
-1.6e-2: 2 of 10, lam 3.2e-2: 9 of 10); accuracy-based, lam <= 8e-3: s = 0.917 (0.876-0.961),
-spread x1.24 / x1.12 over 4x in lam, no lane at the boundary. And a small CNN (conv 16 and 32 channels,
-each followed by 2x2 max pooling, NTK parameterization, MSE, batch 50, 14x14 inputs,
-lam 4e-3..3.2e-2 at lr 0.3, 2 seeds, tau 1.2) on the same subset standing in for both CIFAR-10
-panels (WRN and CNN) - said so in the panel titles.
+CNN on CIFAR-10 (plain SGD, no momentum, no augmentation, constant lr); ``--panels fc`` runs one.
+Each panel's sweep shows a progress bar; paper sweeps keep a resumable results folder
+``sweep_<panel>/`` in the figure's folder. The FC panel runs in about half an hour on 2 CPU cores.
 
-Hardware / runtime: see ``REPORT.md`` of ``make_all`` (``paper_figures/results/``) for the
-measured runtime and numbers of both presets.
-Outputs (``--out``, default ``out/figures/collapse/``): ``collapse.png/.pdf``,
-``collapse_curves.csv`` (every lane's test accuracy vs step and ``lam lr t``),
-``collapse_tstar.csv`` (per-lane ``t*`` and ``lam lr t*``), ``collapse.json`` (config, fits,
-runtime, machine).
+``--preset quick`` (CPU, 85 s on 2 CPU cores): the FC panel on the shipped Fashion-MNIST subset
+(all 2000 training points, 1000 test; FC-128x3, NTK parameterization, MSE, batch 100, lam
+2e-3..3.2e-2, lr 0.5 and 1, 5 seeds, rows on a log grid of 20 per decade; t* = step of minimum
+test loss). The t* of the test *accuracy* is reported beside, on all lanes and on the lanes with
+lam <= 8e-3: at larger lam the MSE net shrinks to f ~ 0 before it has learned (its test loss
+never gets far below f = 0's) and, the outputs shrinking in a frozen shape, its accuracy creeps
+up to the end of the run (a peak at the boundary); the window keeps the lanes where the net
+learns before it collapses. And a small CNN (conv 16 and 32 channels, each followed by 2x2 max
+pooling, NTK parameterization, MSE, batch 50, 14x14 inputs, lam 4e-3..3.2e-2 at lr 0.3, 2 seeds,
+tau 1.2) on the same subset standing in for both CIFAR-10 panels (WRN and CNN) - said so in the
+panel titles. Measured numbers of both presets: ``docs/figures.md``.
+
+Must hold (FC panel): ``lam lr t*`` spreads by at most ``_report.SPREAD_MAX`` across at least a
+decade of lam at each lr, and the fitted slope ``s`` lies in ``SLOPE_RANGE``.
+
+Files in ``DIR/collapse/`` (``--out DIR``): ``collapse.png/.pdf``, ``collapse_curves.csv`` (every
+lane's test metric vs step and ``lam lr t``), ``collapse_tstar.csv`` (per-lane ``t*`` and ``lam lr
+t*``), ``collapse.json`` (config, fits, runtime, machine).
 """
 from __future__ import annotations
 
@@ -43,16 +40,16 @@ from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "collapse"
+SLOPE_RANGE = (0.8, 1.2)  # the fitted s of t* = c (lam lr)^(-s) (FC panel)
 
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
-           batch_size=100, eval_every=5, train_eval_size=500)
-# the quick CNN stand-in: NTK parameterization and MSE like the FC panel (a pilot at lr 1
-# diverged). At lr 0.3 the test loss peaks inside the run for lam 4e-3 .. 3.2e-2; widths 8/16
-# or lam up to 6.4e-2 (t* of ~20 steps) collapse worse (s 0.82-0.89); batch 50 keeps the
-# panel near a minute on 2 CPU cores (CPU convolutions are slow).
+           batch_size=100, train_eval_size=500)
+# the quick CNN stand-in: NTK parameterization and MSE like the FC panel; at lr 0.3 the test
+# loss peaks inside the run for lam 4e-3 .. 3.2e-2; batch 50 keeps the panel near a minute on 2
+# CPU cores (CPU convolutions are slow).
 _CNN = dict(model="cnn", depth=2, width=[16, 32], bias=False, parameterization="ntk", loss="mse",
             model_kwargs={"pool": "max"}, batch_size=50, evals_per_decade=20,
             train_eval_size=200)
@@ -68,7 +65,7 @@ CONFIGS = {
             {"key": "fc", "title": "FC (MNIST in the paper) - quick: FC-128x3, MSE, on 2000 "
                                    "Fashion-MNIST subset points; t* = min test loss",
              "dataset": "fashion_mnist_subset", "n_train": 2000, "n_test": 1000,
-             "model": dict(_FC, evals_per_decade=20, train_eval_size=200),
+             "model": dict(_FC, eval_every=None, evals_per_decade=20, train_eval_size=200),
              "lams": [2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2], "lrs": [0.5, 1.0],
              "natural_time": 2.0, "seeds": [0, 1, 2, 3, 4], "metric": "test_loss",
              "also_metrics": ["test_acc"], "chunk_size": {"cpu": 5},
@@ -91,8 +88,8 @@ CONFIGS = {
         "panels": [
             # Sized to run on 2 CPU cores in about half an hour and on one GPU in seconds:
             # lam x16 at two lr (x4), 3 seeds, lam lr from 3e-5 to 2e-3, i.e. 750 to 48,000
-            # steps per lane at tau = 1.5 (the test accuracy peaks at lam lr t* ~ 0.5 in a
-            # pilot). On a CPU (cost ~ lanes x steps) one chunk per (lam, lr): its 3 seeds have
+            # steps per lane at tau = 1.5 (the test accuracy peaks near lam lr t* = 0.5). On a
+            # CPU (cost ~ lanes x steps) one chunk per (lam, lr): its 3 seeds have
             # equal lengths, so no lane idles through a longer lane's steps. On a GPU all 30
             # lanes in one program (a step of 30 small lanes costs about one of 3; a lane that
             # has ended still computes, masked, until the longest one ends):
@@ -244,14 +241,12 @@ def run_panel(panel: dict, n_boot: int, *, progress: bool = False,
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: a progress bar per panel's sweep (stderr)."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
-    plt = _common.setup_matplotlib()
     import matplotlib.ticker as mpl_ticker
 
     from l2theory import experiments as ex
 
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
+    job = _common.FigureRun(NAME, config, out)
+    plt = job.plt
     panels = config["panels"]
     fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8), squeeze=False)
     curves, tstar_rows, results = [], [], []
@@ -259,7 +254,7 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
         # paper preset: long sweeps, so a resumable results folder per panel
         paper = config["preset"] == "paper" and not config.get("tiny")
         rows, r = run_panel(panel, config["n_boot"], progress=progress,
-                            out=out / f"sweep_{panel['key']}" if paper else None)
+                            out=job.out / f"sweep_{panel['key']}" if paper else None)
         results.append(r)
         for row in _common.lane_curves(rows, panel["metric"]):
             curves.append({"panel": panel["key"], **row})
@@ -305,14 +300,110 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     fig.suptitle(textwrap.fill(f"t*-collapse (preset {config['preset']}; dots: t* per lane; "
                                "plain SGD, constant lr)", 55 * len(panels)))
     fig.tight_layout()
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", curves))
-    files.append(_common.save_csv(out / f"{NAME}_tstar.csv", tstar_rows))
-    return _common.save_summary(out, NAME, config, {"panels": results}, start, files)
+    job.save_figure(fig)
+    job.save_csv("curves", curves)
+    job.save_csv("tstar", tstar_rows)
+    return job.finish({"panels": results})
+
+
+def _brief_lines(o: dict, which: str) -> list[str]:
+    """Report lines of one t*-collapse analysis (``_brief``): slope with CI, lam lr t* per lam
+    with its standard error and spread per lr, lanes at the boundary."""
+    num = _common.num
+    f = o["fit"]
+    out = [f"- {which}: slope s = **{num(f and f['slope'], '.3f')}** (95% CI "
+           f"{_common.interval(f and f['slope_ci'])}), c (s = 1) = {num(f and f['c_slope1'])}, "
+           f"{o['n_included']} of {o['n_lanes']} lanes fitted"]
+    out += [f"  - lr = {s['lr']:g}: lam lr t* per lam "
+            + ", ".join(_common.pm(v, e, ".3g") for v, e in zip(s["c_per_lam"],
+                                                              s["c_se_per_lam"]))
+            + f" (lam {_common.numbers(s['lams'])}): spread **x{s['spread']:.2f}** over "
+            f"x{s['lam_range']:.0f} lam" for s in o["spread_by_lr"]]
+    bnd = [ln for ln in o["excluded_lanes"] if ln["excluded"] == "at_boundary"]
+    pairs = sorted({(ln["lam"], ln["lr"]) for ln in bnd})
+    where = ", ".join(
+        f"lam {a:g} at lr {b:g}: {sum(1 for ln in bnd if (ln['lam'], ln['lr']) == (a, b))} of "
+        f"{sum(1 for ln in o['t_star'] if (ln['lam'], ln['lr']) == (a, b))} seeds"
+        for a, b in pairs)
+    others = {k: v for k, v in o["excluded"].items() if k != "at_boundary"}
+    out.append(f"  - lanes peaking at the boundary (t* only a bound, not fitted): {len(bnd)}"
+               + (f" ({where})" if bnd else "")
+               + f"; other exclusions: {_common.excluded_text(others)}")
+    return out
+
+
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: per panel every lane's t*, lam lr t* per lr and
+    the fit, the other metric's t* beside; must hold (FC panel): the spread of lam lr t* across
+    a decade of lam (``_report.SPREAD_MAX``) and the slope in ``SLOPE_RANGE``."""
+    num, interval = _common.num, _common.interval
+    preset = summary["config"]["preset"]
+    lines = ["### t*-collapse\n", "*Caption:* top row: the test metric of every lane against the "
+             "natural time lam lr t (color: lam); bottom row: t* (steps to the peak, "
+             "local-linear smoothing in log-time) against lam lr with the fit t* = c (lam lr)^-s "
+             "and the line c/(lam lr); open gray circles: t* from the other metric, beside. "
+             f"Preset {preset}: "
+             + ("FC-128x3 (MSE) on the shipped Fashion-MNIST subset stands in for FC on MNIST, "
+                "and a small max-pooling CNN on 14x14 Fashion-MNIST for the CIFAR-10 WRN and CNN "
+                "panels (the panel titles say so).\n"
+                if preset == "quick" else "the paper's panels.\n")]
+    claims = []
+    for p in summary["results"]["panels"]:
+        lines.append(f"### Collapse panel `{p['key']}`: {p['title']}\n")
+        lines.append(f"| lam | lr | seed | t* (steps) | lam lr t* | {p['metric']} at t* | "
+                     "excluded |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for ln in p["lanes"]:
+            lines.append(f"| {ln['lam']:.3g} | {ln['lr']:.3g} | {ln['seed']} | "
+                         f"{num(ln['t_star'], '.1f')} | {num(ln['lam_lr_t_star'])} | "
+                         f"{num(ln['value'], '.4f')} | {ln['excluded'] or ''} |")
+        lines.append("")
+        for s in p["spread_by_lr"]:
+            lines.append(f"- lr = {s['lr']:g}: lam lr t* (geometric mean over seeds +- standard "
+                         "error) per lam " + ", ".join(
+                             _common.pm(v, e, ".3g") for v, e in zip(s["c_per_lam"],
+                                                                     s["c_se_per_lam"]))
+                         + f" over lam {min(s['lams']):.3g}..{max(s['lams']):.3g} "
+                         f"(x{s['lam_range']:.1f}): spread factor max/min = **{s['spread']:.2f}**")
+        fit = p["fit"]
+        if fit:
+            lines.append(f"- fit t* = c (lam lr)^(-s): s = **{fit['slope']:.3f}** (95% bootstrap "
+                         f"CI {interval(fit['slope_ci'])}, {fit['bootstrap']} bootstrap, "
+                         f"{fit['n_points']} lanes), c (s free) = {fit['c']:.3g}, c (s = 1) = "
+                         f"{fit['c_slope1']:.3g}")
+        lines.append(f"- t* from `{p['metric']}`; excluded lanes: "
+                     f"{_common.excluded_text(p['excluded'])}; {p['seconds']:.0f} s")
+        for metric, o in (p.get("other_metrics") or {}).items():
+            lines.append("")
+            lines.append(f"t* from `{metric}`, beside (not used by the checks):\n")
+            lines += _brief_lines(o, "all lanes")
+            w = o.get("window")
+            if w:
+                lines += _brief_lines(w, f"lanes with lam <= {w['lam_max']:g} (where the net "
+                                         "learns before L2 shrinks it to f = 0)")
+        lines.append("")
+    fc = next((p for p in summary["results"]["panels"] if p["key"] == "fc"), None)
+    if fc is not None:
+        spread_max = _report.SPREAD_MAX
+        wide = [s for s in fc["spread_by_lr"] if _report.spans_a_decade(s["lam_range"])]
+        ok = bool(wide) and all(s["spread"] <= spread_max for s in wide)
+        detail = ", ".join(f"lr {s['lr']:g}: x{s['spread']:.2f} over x{s['lam_range']:.0f} lam"
+                           for s in fc["spread_by_lr"])
+        claims.append(_report.Claim(f"lam lr t* spread <= {spread_max} across >= a decade of lam "
+                                    "at fixed lr (FC panel)", _report.pass_fail(ok),
+                                    detail or "no lanes"))
+        s = fc["fit"]["slope"] if fc["fit"] else None
+        lo, hi = SLOPE_RANGE
+        claims.append(_report.Claim(f"fitted slope s in [{lo}, {hi}] (FC panel)",
+                                    _report.pass_fail(None if s is None else lo <= s <= hi),
+                                    f"s = {num(s, '.3f')}, 95% CI "
+                                    f"{interval(fc['fit'] and fc['fit']['slope_ci'])}"))
+    return _report.Report(lines, claims)
 
 
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    """``python -m l2theory.figures.collapse``: the figures command for this figure alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

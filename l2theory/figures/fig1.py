@@ -26,57 +26,42 @@ fixed lam is the maximum of noisy means, which favours it slightly.)
 Presets (units: our ``lam``, ``lr``, steps; the authors' ``-lr``/``-L2`` flags convert with
 ``train.from_autol2_flags``: ``lr = lr_theirs / k``, ``lam = 2 k L2``, k = 10 classes):
 
-- ``paper`` (not run; GPU): the authors' recipe (google/autol2 README and
-  ``jax_wideresnet_exps.py``): WRN-28-10 on CIFAR-10, batch 128, SGD momentum 0.9, their lr 0.2
-  (ours 0.02), random crop + flip + mixup (alpha 1), bfloat16, 390 steps per epoch (50000 // 128).
-  (a) their ``for L2 in L2LIST: -L2=$L2 -epochs=200 -std_wrn_sch`` (lr x0.2 at 30/60/90%) and
-  ``-physicalL2 -epochs=0.02 -std_wrn_sch``, whose comment says "evolved for a time
-  0.02/eta/lambda = 0.1/lambda epochs" (as written the script applies ``-epochs`` as physical
-  time only together with ``-physical``; the comment's intent is used): ``0.1 / L2`` epochs =
-  ``tau / (lam lr)`` steps with ``tau = 2 * 0.02 * 390 = 15.6`` (ours), step schedule, for L2 >=
-  1e-4 (<= 1000 epochs; the README does not list L2LIST: 1e-5 .. 1e-2 is assumed). The two arms
-  meet where ``tau / (lam lr) = T``: ``lam_opt = tau / (lr T)`` (their L2 = 5e-4 at 200
-  epochs). The t* run of their Figure 1b, ``-L2=0.01 -epochs=2`` at constant lr (lam 0.2, 780
-  steps), gives ``c`` and the constant-lr prediction ``c / (lr T)``. (c) ``-L2=0.1 -L2_sch``
-  (AutoL2 from lam 2, delay 0.1, measured every 10 steps, divided by 10) against ``-L2=0.0001
-  -noL2_sch`` (lam 2e-3), both at constant lr for 200 epochs. Cost on one H200, derived (not run)
-  from issue 12's measured 12.2 ms per WRN-28-10 bf16 step of batch 128 (evaluations at one third
-  of a step per image, lanes one after the other, 45 s of compilation per sweep): about 10.8
-  GPU-hours for 2 seeds (``cost_estimate``: 2.87M training steps; the two Figure 1a arms are
-  9.5 h of it, AutoL2 and its comparison 1.2 h).
-- ``gpu`` (6.5 minutes on one H200 by ``cost_estimate``: 49k training steps at an assumed 3 ms
-  each, see ``STEP_SECONDS``, 4 compiled sweeps at 45 s; not yet run, no GPU was available):
-  WRN-16-4 on Fashion-MNIST (all 60000/10000 28x28x1 images, ``L2THEORY_DATA``), the same recipe
-  (batch 128, momentum 0.9, lr 0.02 = their 0.2, crop + flip + mixup, bfloat16), 3 seeds,
-  ``T = 1404`` steps (3 epochs): the fixed grid lam 6e-3 .. 0.6 (their L2 3e-4 .. 3e-2) at
-  constant lr and with the step schedule; AutoL2 from lam 2 (their L2 0.1) at constant lr; c from
-  their t* run (lam 0.2, natural time 3.12 = 780 steps). One command::
-
-      L2THEORY_DATA=/path/to/data python -m l2theory.figures.fig1 --preset gpu --out DIR
-
-  ``--preset gpu --tiny`` runs the same recipe with a WRN-10-1 on 256 images of the shipped
-  subset for a few steps (a CPU or GPU smoke test; ``benchmarks/gpu_check.sh`` runs it).
-- ``quick`` (CPU, about a minute): an FC-128x3 net (NTK parameterization, MSE, plain SGD, lr 1,
-  constant lr, batch 100) on 1000 points of the shipped Fashion-MNIST subset stands in for the WRN
-  (a small CNN on CPU learned too little in the minutes available: 0.56 test accuracy after 300
-  steps); 6 seeds, ``T = 600`` steps, lam 5e-4 .. 1.6e-2; AutoL2 from lam 8e-3 with delay 8e-3
+- ``paper`` (GPU): the authors' recipe (google/autol2 README and ``jax_wideresnet_exps.py``):
+  WRN-28-10 on CIFAR-10, batch 128, SGD momentum 0.9, their lr 0.2 (ours 0.02), random crop +
+  flip + mixup (alpha 1), bfloat16, 390 steps per epoch (50000 // 128). (a) their ``for L2 in
+  L2LIST: -L2=$L2 -epochs=200 -std_wrn_sch`` (lr x0.2 at 30/60/90%) and ``-physicalL2
+  -epochs=0.02 -std_wrn_sch``, whose comment says "evolved for a time 0.02/eta/lambda =
+  0.1/lambda epochs" (as written the script applies ``-epochs`` as physical time only together
+  with ``-physical``; the comment's intent is used): ``0.1 / L2`` epochs = ``tau / (lam lr)``
+  steps with ``tau = 2 * 0.02 * 390 = 15.6`` (ours), step schedule, for L2 >= 1e-4 (<= 1000
+  epochs; the README does not list L2LIST: 1e-5 .. 1e-2 is assumed). The two arms meet where
+  ``tau / (lam lr) = T``: ``lam_opt = tau / (lr T)`` (their L2 = 5e-4 at 200 epochs). The t* run
+  of their Figure 1b, ``-L2=0.01 -epochs=2`` at constant lr (lam 0.2, 780 steps), gives ``c`` and
+  the constant-lr prediction ``c / (lr T)``. (c) ``-L2=0.1 -L2_sch`` (AutoL2 from lam 2, delay
+  0.1, measured every 10 steps, divided by 10) against ``-L2=0.0001 -noL2_sch`` (lam 2e-3), both
+  at constant lr for 200 epochs. About 11 GPU-hours on one H200 for 2 seeds (``cost_estimate``).
+- ``gpu`` (about 6.5 minutes on one H200 by ``cost_estimate``): WRN-16-4 on Fashion-MNIST (all
+  60000/10000 28x28x1 images, ``L2THEORY_DATA``), the same recipe (batch 128, momentum 0.9, lr
+  0.02 = their 0.2, crop + flip + mixup, bfloat16), 3 seeds, ``T = 1404`` steps (3 epochs): the
+  fixed grid lam 6e-3 .. 0.6 (their L2 3e-4 .. 3e-2) at constant lr and with the step schedule;
+  AutoL2 from lam 2 (their L2 0.1) at constant lr; c from their t* run (lam 0.2, natural time
+  3.12 = 780 steps). ``--preset gpu --tiny`` runs the same recipe with a WRN-10-1 on 256 images
+  of the shipped subset for a few steps (a CPU or GPU smoke test).
+- ``quick`` (CPU, 35 s on 2 CPU cores): an FC-128x3 net (NTK parameterization, MSE, plain SGD,
+  lr 1, constant lr, batch 100) on 1000 points of the shipped Fashion-MNIST subset stands in for
+  the WRN; 8 seeds, ``T = 600`` steps, lam 5e-4 .. 1.6e-2; AutoL2 from lam 8e-3 with delay 8e-3
   (their units: a refractory period of ``2 k delay / lam`` = 20 steps at the start, 200 after
   one division, 2000 after two: two or three divisions in 600 steps), measured every 5 steps;
   ``c`` from the step of minimum test *loss* of a short run at lam 3.2e-2 (natural time 3; with
   MSE the test accuracy of a large lam keeps creeping up after the loss minimum, see the
   collapse figure).
 
-Measured (``--preset quick``, 32 s on 2 shared CPU cores, load average 1.2-2, jax 0.10.2):
-AutoL2 - best fixed lam (1e-3), paired over 8 seeds: +0.0044 +- 0.0009 final test accuracy
-(0.7376 +- 0.0025 vs 0.7333 +- 0.0025): PASS; steps to the best fixed lam's final accuracy 521
-+- 13 (AutoL2) vs 578 +- 12, speed-up 1.11 +- 0.02 (95% interval 1.07-1.16): PASS; c = 0.723 +-
-0.009, lam_opt = c/(lr T) = 1.2e-3 against the best 1e-3 (tied with 5e-4): ratio 1.20, PASS.
-AutoL2 divided lam twice in every seed (at steps 40-65 and 245-275): 8e-3 -> 8e-5.
+Measured numbers: ``docs/figures.md``.
 
-Outputs (``--out``, default ``out/figures/fig1/``): ``fig1.png/.pdf``, ``fig1_curves.csv``
-(metric per evaluation: every fixed-lam and AutoL2 lane), ``fig1_lams.csv`` (final metric per
-arm and lam: mean, standard error, tied with the best), ``fig1_autol2.csv`` (AutoL2's
-measurements: step, minibatch loss and accuracy, lam, per seed), ``fig1.json``.
+Files in ``DIR/fig1/`` (``--out DIR``): ``fig1.png/.pdf``, ``fig1_curves.csv`` (metric per
+evaluation: every fixed-lam and AutoL2 lane), ``fig1_lams.csv`` (final metric per arm and lam:
+mean, standard error, tied with the best), ``fig1_autol2.csv`` (AutoL2's measurements: step,
+minibatch loss and accuracy, lam, per seed), ``fig1.json``.
 """
 from __future__ import annotations
 
@@ -86,19 +71,16 @@ from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "fig1"
 
 # ------------------------------------------------------------------------------ presets
-# Quick stand-in for the WRN. (A small CNN on CPU, 300 steps, learned too little - best 0.56 test
-# accuracy, AutoL2 0.39 - in ~5 min, so the quick preset uses an FC net; the CNN stand-in is in
-# the collapse figure.) AutoL2 measures every 5 steps; delay 8e-3 (the authors' units) is a
-# refractory period of 2 k delay / lam = 20 steps at the start lam 8e-3: with a 100-step period
-# the start lam (t* ~ 40-80 steps) collapsed the net before the first division.
+# Quick stand-in for the WRN: an FC net. AutoL2 measures every 5 steps; delay 8e-3 (the authors'
+# units) is a refractory period of 2 k delay / lam = 20 steps at the start lam 8e-3, short
+# against its t* (40-80 steps), so the first division comes before L2 collapses the net.
 _FC = dict(model="fc", depth=3, width=128, bias=False, parameterization="ntk", loss="mse",
-           batch_size=100, eval_every=10, train_eval_size=200,
-           autol2_measure_every=5, autol2_delay=8e-3)
+           batch_size=100, eval_every=10, train_eval_size=200)
 
 
 def _theirs(l2s):
@@ -111,8 +93,8 @@ def _theirs(l2s):
 # The authors' recipe: batch 128, momentum 0.9, crop + flip + mixup (alpha 1), their lr 0.2
 # (ours 0.02), AutoL2 measured every 10 steps, delay 0.1, divided by 10; bfloat16 compute.
 _RECIPE = dict(loss="xent", batch_size=128, momentum=0.9, augment=True, mixup=True,
-               compute_dtype="bfloat16", autol2_measure_every=10, autol2_delay=0.1,
-               autol2_factor=10.0)
+               compute_dtype="bfloat16")
+_AUTOL2_RECIPE = dict(autol2_measure_every=10, autol2_delay=0.1, autol2_factor=10.0)
 _LR = 0.02  # train.from_autol2_flags(0.2, ..., 10)[0]
 _CIFAR_EPOCH = 50000 // 128  # 390 steps
 _FMNIST_EPOCH = 60000 // 128  # 468 steps
@@ -127,9 +109,9 @@ CONFIGS = {
         "dataset": "fashion_mnist_subset", "n_train": 1000, "n_test": 1000,
         "model": _FC, "lr": 1.0, "seeds": list(range(8)), "budget": 600,
         "metric": "test_acc", "lams": [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
-        "autol2_start": 8e-3,
+        "autol2_start": 8e-3, "autol2_model": {"autol2_measure_every": 5, "autol2_delay": 8e-3},
         "lam_large": 3.2e-2, "short_natural_time": 3.0, "t_star_metric": "test_loss",
-        "short_model": {"evals_per_decade": 20},
+        "short_model": {"eval_every": None, "evals_per_decade": 20},
         "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
     },
@@ -140,9 +122,9 @@ CONFIGS = {
         "model": dict(_RECIPE, model="wrn-16-4", eval_every=78, train_eval_size=1000),
         "lr": _LR, "seeds": [0, 1, 2], "budget": 3 * _FMNIST_EPOCH,
         "metric": "test_acc", "lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
-        "autol2_start": _theirs([0.1])[0],
+        "autol2_start": _theirs([0.1])[0], "autol2_model": _AUTOL2_RECIPE,
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
-        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
         "step_lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
         "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
@@ -154,7 +136,7 @@ CONFIGS = {
                                train_eval_size=64, compute_dtype=None),
                  "seeds": [0, 1], "budget": 10, "lams": [0.2, 0.6], "step_lams": [0.2, 0.6],
                  "lam_large": 0.6, "short_natural_time": 0.12,
-                 "short_model": {"evals_per_decade": 10}},
+                 "short_model": {"eval_every": None, "evals_per_decade": 10}},
     },
     "paper": {
         "title": "WRN-28-10 on CIFAR-10, the authors' recipe (momentum 0.9, their lr 0.2, "
@@ -166,9 +148,10 @@ CONFIGS = {
         "metric": "test_acc",
         # (c): AutoL2 from their L2 = 0.1 against their L2 = 1e-4, both at constant lr
         "lams": _theirs([1e-4]), "autol2_start": _theirs([0.1])[0],
+        "autol2_model": _AUTOL2_RECIPE,
         # their t* run: -L2=0.01 -epochs=2 at constant lr
         "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
-        "t_star_metric": "test_acc", "short_model": {"evals_per_decade": 10},
+        "t_star_metric": "test_acc", "short_model": {"eval_every": None, "evals_per_decade": 10},
         # (a): their L2 list (assumed; the README does not give it) for 200 epochs with the step
         # schedule, and for 0.1 / L2 epochs (L2 >= 1e-4: at most 1000 epochs)
         "step_lams": _theirs([1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 3e-3, 1e-2]),
@@ -179,19 +162,17 @@ CONFIGS = {
     },
 }
 TINY = {"n_train": 200, "n_test": 200,
-        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100, eval_every=5,
-                      autol2_measure_every=5, autol2_delay=0.004),
+        "model": dict(_FC, width=16, batch_size=50, train_eval_size=100, eval_every=5),
+        "autol2_model": {"autol2_measure_every": 5, "autol2_delay": 0.004},
         "seeds": [0, 1], "lams": [0.02, 0.08], "budget": 30, "autol2_start": 0.08,
         "lam_large": 0.08, "short_natural_time": 1.0}
-PRESET_HELP = {"gpu": "WRN-16-4 on the full Fashion-MNIST, the authors' recipe, <= 8 min on one "
-                      "H200 (needs L2THEORY_DATA)"}
-
-# Seconds per training step (batch 128) on one H200, for cost_estimate. WRN-28-10: measured
-# (issue 12: bfloat16, 12.2 ms per batch of 128 = 10.5k images/s). WRN-16-4 on 28x28x1: derived,
-# 12.2 ms x 2.10e11 / 3.67e12 (FLOPs of a gradient step, XLA cost analysis: WRN-16-4 on 28x28x1
-# vs WRN-28-10 on 32x32x3) = 0.70 ms at WRN-28-10's efficiency, x4 for a small model's lower GPU
-# efficiency (conservative): 3 ms. An evaluation costs a third of a training step per image
-# (forward only). Compilation: assumed 45 s per compiled sweep program on a GPU.
+# Seconds per training step (batch 128) on one H200, for cost_estimate. WRN-28-10: measured in
+# bfloat16 (12.2 ms per batch of 128 = 10.5k images/s; docs/figures.md). WRN-16-4
+# on 28x28x1: derived, 12.2 ms x 2.10e11 / 3.67e12 (FLOPs of a gradient step, XLA cost
+# analysis: WRN-16-4 on 28x28x1 vs WRN-28-10 on 32x32x3) = 0.70 ms at WRN-28-10's efficiency,
+# x4 for a small model's lower GPU efficiency (conservative): 3 ms. An evaluation costs a third
+# of a training step per image (forward only). Compilation: assumed 45 s per compiled sweep
+# program on a GPU.
 STEP_SECONDS = {"wrn-28-10": 12.2e-3, "wrn-16-4": 3.0e-3}
 COMPILE_SECONDS = 45.0
 
@@ -202,13 +183,15 @@ COMPILE_SECONDS = 45.0
 def train_configs(config: dict) -> dict:
     """The ``TrainConfig`` of each arm of ``config``: ``constant`` (fixed lam, constant lr),
     ``step`` (fixed lam, the step schedule: lr x0.2 at 30/60/90%), ``autol2`` (constant lr),
-    ``short`` (the short run that gives ``c``; constant lr). Raises naming a bad field."""
+    ``short`` (the short run that gives ``c``; constant lr). ``config["autol2_model"]`` and
+    ``config["short_model"]`` add settings to those two arms. Raises naming a bad field."""
     base = _common.train_config(config["model"]).replace(lr=config["lr"],
                                                          steps=config["budget"])
     return {"constant": base.replace(lr_schedule="constant", lam_schedule="constant"),
             "step": base.replace(lr_schedule="step", lam_schedule="constant"),
             "autol2": base.replace(lr_schedule="constant", lam_schedule="autol2",
-                                   lam=config["autol2_start"]),
+                                   lam=config["autol2_start"],
+                                   **config.get("autol2_model", {})),
             "short": base.replace(lr_schedule="constant", lam_schedule="constant",
                                   **config.get("short_model", {}))}
 
@@ -282,20 +265,16 @@ def _arm(rows, lams, seeds, metric, mode):
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: a progress bar per sweep (stderr)."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
-    plt = _common.setup_matplotlib()
     from l2theory import experiments as ex
     from l2theory import train
     from l2theory._experiments.budget import lam_opt_row
 
-    _common.print_config(NAME, config)
+    job = _common.FigureRun(NAME, config, out)
     est = cost_estimate(config)
     if est is not None:
         print(f"   estimated cost on one H200: {est['seconds']:.0f} s ({est['hours']:.2f} h; "
               + ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in est["parts"].items()) + ")")
-    start = time.perf_counter()
-    ds = _common.load_dataset(config["dataset"], n_train=config["n_train"],
-                              n_test=config["n_test"])
+    ds = job.dataset()
     cfgs = train_configs(config)
     lr, seeds, T, metric = config["lr"], config["seeds"], config["budget"], config["metric"]
     mode = "min" if "loss" in metric else "max"
@@ -308,7 +287,7 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                            metric=config["t_star_metric"], progress=progress)
     seconds["short"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    comp = ex.autol2_comparison(cfgs["constant"], ds, budget=T, lams=config["lams"],
+    comp = ex.autol2_comparison(cfgs["autol2"], ds, budget=T, lams=config["lams"],
                                 lam_start=config["autol2_start"], seeds=seeds, metric=metric,
                                 chunk_size=chunk, progress=progress)
     seconds["constant_and_autol2"] = time.perf_counter() - t0
@@ -349,16 +328,16 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                                           higher_is_better=mode == "max")
         auto_vs_step["lam"] = arms["step"]["best"]
 
-    files = _plot(plt, config, out, short, comp, arms, lam_opt)
-    files += _tables(out, config, comp, arms)
+    job.save_figure(_plot(job.plt, config, short, comp, arms, lam_opt))
+    _tables(job, comp, arms)
     _print(config, short, comp, arms, lam_opt, auto_vs_step)
-    return _common.save_summary(out, NAME, config, {
+    return job.finish({
         "short": short, "comparison": comp, "arms": arms, "lam_opt": lam_opt,
         "autol2_vs_step_best": auto_vs_step, "budget": T, "lr": lr, "metric": metric,
-        "cost_estimate": est, "seconds": seconds}, start, files)
+        "cost_estimate": est, "seconds": seconds})
 
 
-def _plot(plt, config, out, short, comp, arms, lam_opt) -> list[str]:
+def _plot(plt, config, short, comp, arms, lam_opt):
     T, lr, metric = config["budget"], config["lr"], config["metric"]
     label = {"test_acc": "test accuracy", "test_loss": "test loss"}.get(metric, metric)
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.6))
@@ -450,12 +429,12 @@ def _plot(plt, config, out, short, comp, arms, lam_opt) -> list[str]:
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
     fig.suptitle(f"Figure 1 - {config['title']} (preset {config['preset']})", fontsize=10)
     fig.tight_layout()
-    return _common.save_figure(fig, out, NAME)
+    return fig
 
 
-def _tables(out, config, comp, arms) -> list[str]:
+def _tables(job, comp, arms) -> None:
+    config = job.config
     metric, seeds = config["metric"], config["seeds"]
-    files = []
     rows = []
     steps = comp["curves"]["step"]
     for lam, per_seed in zip(comp["fixed"]["lam"], comp["curves"]["fixed"]):
@@ -466,7 +445,7 @@ def _tables(out, config, comp, arms) -> list[str]:
         rows += [{"arm": "autol2", "lam": lam_t, "seed": s, "step": t, metric: v}
                  for t, v, lam_t in zip(steps, vals or [], comp["autol2"]["lam_trace"]["lam"][
                      seeds.index(s)])]
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", rows))
+    job.save_csv("curves", rows)
     rows = []
     for name, a in arms.items():
         for i, lam in enumerate(a["lam"]):
@@ -478,14 +457,13 @@ def _tables(out, config, comp, arms) -> list[str]:
                  f"final_{metric}_mean": auto["mean"], f"final_{metric}_se": auto["se"],
                  "n_seeds": sum(v is not None for v in auto["final_by_seed"]),
                  "tied_with_best": None})
-    files.append(_common.save_csv(out / f"{NAME}_lams.csv", rows))
+    job.save_csv("lams", rows)
     rows = []
     for s, rec in zip(seeds, auto["record"]):
         rows += [{"seed": s, "step": t, "train_loss": loss, "train_acc": acc, "lam": lam}
                  for t, loss, acc, lam in zip(rec["step"], rec["train_loss"], rec["train_acc"],
                                               rec["lam"])]
-    files.append(_common.save_csv(out / f"{NAME}_autol2.csv", rows))
-    return files
+    job.save_csv("autol2", rows)
 
 
 def _print(config, short, comp, arms, lam_opt, auto_vs_step) -> None:
@@ -511,9 +489,121 @@ def _print(config, short, comp, arms, lam_opt, auto_vs_step) -> None:
               f"{pm(auto_vs_step['mean'], auto_vs_step['se'])}: {auto_vs_step['verdict']}")
 
 
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: the final metric per arm and lam, predicted vs
+    swept best lam, AutoL2 against the best fixed lam paired by seed; must hold: AutoL2 ends
+    higher and gets there faster, beyond the seed noise; ``lam_opt`` within ``LAM_OPT_FACTOR``."""
+    r, cfg = summary["results"], summary["config"]
+    pm, num, numbers = _common.pm, _common.num, _common.numbers
+    factor = _report.LAM_OPT_FACTOR
+    comp, short, lam_opt = r["comparison"], r["short"], r["lam_opt"]
+    metric = r["metric"]
+    n = len(comp["seeds"])
+    lines = [f"### Figure 1 ({cfg.get('title')})\n",
+             "*Caption:* (a) the final test metric after the budget against lam (mean +- "
+             "standard error; open circles: tied with the best within one standard error), the "
+             "predicted lam_opt and AutoL2's final value as a band; (b) the test metric against "
+             "the step for AutoL2 and the best fixed lam (mean +- standard error bands) and the "
+             "mean steps each needs to reach the best fixed lam's final value; (c) AutoL2's lam "
+             "per seed against c/(lr t). "
+             + ("Quick preset: an FC-128x3 net (MSE, plain SGD, constant lr) on 1000 points of "
+                "the shipped Fashion-MNIST subset stands in for WRN-28-10 on CIFAR-10; c from "
+                "the step of minimum test loss of the short run.\n"
+                if cfg.get("preset") == "quick" else f"Preset {cfg.get('preset')}.\n"),
+             f"Budget T = {r['budget']} steps, lr {r['lr']:g}; `{metric}` at the end of the "
+             f"budget, mean +- standard error over {n} seeds "
+             f"({numbers(comp['seeds'], 'd')}); AutoL2 and a fixed lam are compared "
+             "paired by seed (shared initialization, minibatch order and augmentation); a "
+             "difference within one standard error is a tie.\n"]
+    arms = r["arms"]
+    names = [a for a in ("constant", "step", "scaled") if a in arms]
+    heads = {"constant": "constant lr, T steps", "step": "step schedule, T steps",
+             "scaled": "step schedule, tau/(lam lr) steps"}
+    lines.append("| lam | " + " | ".join(heads[a] for a in names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    for lam in sorted({lam for a in names for lam in arms[a]["lam"]}):
+        cells = []
+        for a in names:
+            arm = arms[a]
+            cell = ""
+            if lam in arm["lam"]:
+                i = arm["lam"].index(lam)
+                cell = pm(arm["mean"][i], arm["se"][i])
+                if a == "scaled":
+                    cell += f" ({arm['steps'][i]} steps)"
+                cell += " (best)" if lam == arm["best"] else (" (tie)" if lam in arm["tied"]
+                                                              else "")
+            cells.append(cell)
+        lines.append(f"| {lam:.3g} | " + " | ".join(cells) + " |")
+    row = lam_opt["row"]
+    ratio = None if row["log10_ratio_set"] is None else 10 ** row["log10_ratio_set"]
+    lines.append("")
+    lines.append(f"- c = lam lr t* = {pm(short['c'], short['c_se'], '.3g')} from short runs at "
+                 f"lam = {short['lam_large']:g} ({short['steps']} steps, t* from "
+                 f"`{short['metric']}`; per seed {numbers(short['c_per_seed'])}; peak at "
+                 f"the boundary: {'yes' if short['at_boundary'] else 'no'})")
+    preds = lam_opt["predictions"]
+    lines.append("- predicted lam_opt: " + ", ".join(
+        {"short": f"c/(lr T) = {preds['short']:.3g}",
+         "scaled": f"tau/(lr T) = {preds.get('scaled', 0):.3g} (the lam whose 1/lam budget is T)"
+         }[k] for k in preds)
+        + f"; swept best ({lam_opt['arm']} arm) {row['lam_best']:.3g}, tied within one standard "
+          f"error: {numbers(row['lam_best_set'])}; prediction ({lam_opt['from']}) / "
+          f"nearest tied lam = {num(ratio, '.2f')}")
+    best, auto, d = comp["best_fixed"], comp["autol2"], comp["difference"]
+    lines.append(f"- final `{metric}`: best fixed lam {best['lam']:g} "
+                 f"{pm(best['mean'], best['se'])}; AutoL2 (from lam {auto['lam_start']:g}) "
+                 f"{pm(auto['mean'], auto['se'])}; "
+                 f"AutoL2 - best fixed, paired by seed: **{pm(d['mean'], d['se'])}** "
+                 f"({d['n']} pairs): {d['verdict']}")
+    vs = r.get("autol2_vs_step_best")
+    if vs:
+        lines.append(f"- AutoL2 (constant lr) - best step-schedule lam {vs['lam']:g}, paired: "
+                     f"{pm(vs['mean'], vs['se'])}: {vs['verdict']}")
+    sp = comp["speed"]
+    if sp:
+        lines.append(f"- steps to reach the best fixed lam's final `{metric}` (per seed, raw "
+                     "evaluations): best fixed "
+                     f"{pm(sp['steps_ref_mean'], sp['steps_ref_se'], '.0f')}, AutoL2 "
+                     f"{pm(sp['steps_new_mean'], sp['steps_new_se'], '.0f')} (reached in "
+                     f"{sp['n_reached_new']} of {sp['n']} seeds); speed-up **"
+                     f"{pm(sp['speedup'], sp['se'], '.2f')}** (95% bootstrap interval "
+                     f"{_common.interval(sp['ci'])}): {sp['verdict']}")
+    finals = auto["final_lam"]
+    lines.append(f"- AutoL2 divisions per seed: {numbers(auto['n_decays'], 'd')} (at "
+                 "steps " + "; ".join(numbers(s, "d") for s in auto["decay_steps"])
+                 + f"); final lam {numbers(sorted(set(finals)))}")
+    est = r.get("cost_estimate")
+    if est:
+        lines.append(f"- estimated cost on one H200 (not measured): {est['seconds']:.0f} s "
+                     f"({est['hours']:.2f} h)")
+    lines.append("")
+    claims = [
+        _report.Claim(
+            f"AutoL2 >= the best fixed lam beyond the seed noise (Figure 1c; final `{metric}`, "
+            "paired by seed; a difference within one standard error is a tie)",
+            _report.from_word(d["verdict"], "better"),
+            f"AutoL2 - best fixed (lam {best['lam']:g}) = {pm(d['mean'], d['se'])} over "
+            f"{d['n']} seeds ({pm(auto['mean'], auto['se'])} vs {pm(best['mean'], best['se'])})"),
+        _report.Claim(
+            "AutoL2 reaches the best fixed lam's final accuracy in fewer steps, beyond the noise "
+            "(speed-up > 1 by more than its bootstrap standard error)",
+            _report.from_word(sp["verdict"] if sp else None, "faster"),
+            "-" if not sp else f"speed-up {pm(sp['speedup'], sp['se'], '.2f')} (95% interval "
+            f"{_common.interval(sp['ci'])}; steps {sp['steps_ref_mean']:.0f} vs "
+            f"{sp['steps_new_mean']:.0f})"),
+        _report.Claim(
+            f"lam_opt predicted within a factor {factor:g} of the swept best lam (Figure 1; "
+            "best = any lam tied with the best mean within one standard error)",
+            _report.pass_fail(None if ratio is None else 1 / factor <= ratio <= factor),
+            f"predicted {preds[lam_opt['from']]:.3g}, tied best {numbers(row['lam_best_set'])}"
+            f", ratio {num(ratio, '.2f')}")]
+    return _report.Report(lines, claims)
+
+
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv,
-                            preset_help=PRESET_HELP)
+    """``python -m l2theory.figures.fig1``: the figures command for this figure alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

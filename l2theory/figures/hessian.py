@@ -20,32 +20,24 @@ at every time measured: the run drifts near a saddle of the regularized loss; th
 relaxation (or escape) time is then ``1/(lr |eigenvalue|)``, not ``1/(lr lam)``. The report
 lists these numbers.
 
-``--preset quick`` (CPU): FC-32x3 (784-32-32-10, 26432 parameters), NTK parameterization,
-MSE, full-batch GD at lr 1 on 100 points of the shipped Fashion-MNIST subset (d = 784 > n = 100),
-lam 1e-3 .. 0.1, k = 6, 100 Lanczos steps. ``--preset paper`` (GPU): FC-256x3 on 500 MNIST
-points, lam 3e-4 .. 3e-2, natural times up to 100, k = 8, 300 Lanczos steps (not yet run).
+Presets: ``quick`` (CPU, 20 s on 2 CPU cores): FC-32x3 (784-32-32-10, 26432 parameters), NTK
+parameterization, MSE, full-batch GD at lr 1 on 100 points of the shipped Fashion-MNIST subset
+(d = 784 > n = 100), lam 1e-3 .. 0.1, k = 6, 100 Lanczos steps. ``paper`` (GPU): FC-256x3 on
+500 MNIST points, lam 3e-4 .. 3e-2, natural times up to 100, k = 8, 300 Lanczos steps.
+Measured numbers: ``docs/figures.md``.
 
-Measured (``--preset quick``, 22 s on 2 shared CPU cores, load 1.2-2): flat directions v.Hv/lam -
-1 <= 2.2e-16 at all 20 points; at lam lr t = 30 the nets at lam 1e-2, 3e-2, 0.1 have collapsed
-(data loss 0.4500 = f = 0's) and their lowest Ritz values are lam to 2e-16 (H = lam I); the nets
-at lam 1e-3 and 3e-3 have learned (data loss 0.024, 0.214) and all 6 lowest Ritz values are
-negative, down to -1.00 lam and -0.84 lam (-2.4 lam and -1.6 lam at lam lr t = 1); on the way to
-the collapse (lam lr t = 3) the bottom is 0.93 lam (lam 3e-2) and 0.98 lam (0.1).
-
-Outputs (``--out``, default
-``out/figures/hessian/``): ``hessian.png/.pdf``, ``hessian_rows.csv`` (per lam and natural time:
-steps, data loss, gradient norm, ``||theta||^2``, the flat direction's curvature over lam, the
-lowest Ritz value over lam, negatives), ``hessian_eigs.csv`` (every Ritz value with its residual),
-``hessian.json``.
+Files in ``DIR/hessian/`` (``--out DIR``): ``hessian.png/.pdf``, ``hessian_rows.csv`` (per lam
+and natural time: steps, data loss, gradient norm, ``||theta||^2``, the flat direction's
+curvature over lam, the lowest Ritz value over lam, negatives), ``hessian_eigs.csv`` (every Ritz
+value with its residual), ``hessian.json``.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "hessian"
 
@@ -80,16 +72,12 @@ def collapsed(row: dict) -> bool:
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out`` (``progress`` unused: one line per lam)."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
-    plt = _common.setup_matplotlib()
+    job = _common.FigureRun(NAME, config, out)
+    plt = job.plt
     from l2theory import experiments as ex
-    from l2theory import x64
 
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
-    with x64():
-        ds = _common.load_dataset(config["dataset"], n_train=config["n_train"],
-                                  n_test=min(100, config["n_train"]))
+    with _common.x64():
+        ds = job.dataset(n_test=min(100, config["n_train"]))
         cfg = _common.train_config(config["model"]).replace(lr=config["lr"])
         r = ex.hessian_vs_lam(cfg, ds, lams=config["lams"], late_tau=config["late_taus"],
                               k=config["k"], method="lanczos",
@@ -147,24 +135,93 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     fig.suptitle(f"Lowest Hessian eigenvalues of the regularized loss - {config['title']} "
                  f"(preset {config['preset']})", fontsize=10)
     fig.tight_layout()
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_rows.csv", [
+    job.save_figure(fig)
+    job.save_csv("rows", [
         {k: row[k] for k in ("lam", "late_tau", "steps", "train_loss", "zero_output_loss",
                              "collapsed", "grad_norm", "param_norm_sq", "flat_ratio",
-                             "min_ratio", "n_negative", "n_at_lam")} for row in rows]))
-    files.append(_common.save_csv(out / f"{NAME}_eigs.csv", [
+                             "min_ratio", "n_negative", "n_at_lam")} for row in rows])
+    job.save_csv("eigs", [
         {"lam": row["lam"], "late_tau": row["late_tau"], "index": i, "eigenvalue": v,
          "ratio": v / row["lam"], "residual": res}
-        for row in rows for i, (v, res) in enumerate(zip(row["eigenvalues"], row["residuals"]))]))
+        for row in rows for i, (v, res) in enumerate(zip(row["eigenvalues"], row["residuals"]))])
     for row in last:
         print(f"   lam {row['lam']:<7g} at lam lr t = {row['late_tau']:g} ({row['steps']} steps): "
               f"data loss {row['train_loss']:.4f}{' (collapsed)' if row['collapsed'] else ''}, "
               f"lowest Ritz values / lam {_common.numbers(row['ratio'], '.3f')}")
-    return _common.save_summary(out, NAME, config, {**r, "rows": rows}, start, files)
+    return job.finish({**r, "rows": rows})
+
+
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: the lowest Ritz values per lam and time; must
+    hold: flat directions at curvature lam (``FLAT_RTOL``), collapsed nets' lowest eigenvalues at
+    lam (``AT_LAM_RTOL``)."""
+    num, numbers = _common.num, _common.numbers
+    r, cfg = summary["results"], summary["config"]
+    rows = r["rows"]
+    lines = [f"### Hessian late in training ({cfg.get('title')})\n",
+             "*Caption:* the lowest Ritz values (Lanczos on Hessian-vector products, "
+             f"{cfg.get('num_lanczos')} steps, float64) of the Hessian of the L2-regularized "
+             "training loss, in units of lam, after full-batch GD to natural times lam lr t = "
+             f"{numbers(r['late_taus'], 'g')}; 'flat' is v.Hv/lam along a first-layer "
+             "direction orthogonal to every training input (flat for the data loss); a net has "
+             f"collapsed when its data loss is within {COLLAPSE_RTOL:g} (relative) of the loss "
+             "of f = 0. Lanczos from one start vector sees a repeated eigenvalue once: a "
+             "collapsed net (H = lam I) shows one value.\n",
+             "| lam | lam lr t | steps | data loss | grad norm | flat: v.Hv/lam - 1 | lowest Ritz "
+             "values / lam |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        flat = row.get("flat_ratio")
+        lines.append(f"| {row['lam']:g} | {row['late_tau']:g} | {row['steps']} | "
+                     f"{row['train_loss']:.4f}{' (collapsed)' if row['collapsed'] else ''} | "
+                     f"{row['grad_norm']:.2g} | {num(None if flat is None else flat - 1, '.1e')} | "
+                     f"{numbers(row['ratio'], '.3f')} |")
+    last = [row for row in rows if row["late_tau"] == r["late_taus"][-1]]
+    live = [row for row in last if not row["collapsed"]]
+    dead = [row for row in last if row["collapsed"]]
+    early = [row for row in rows if row["collapsed"] and row not in last]
+    lines.append("")
+    if live:
+        lines.append("- not collapsed at the latest time (lam " + ", ".join(
+            f"{row['lam']:g}: lowest Ritz value {row['min_ratio']:.3f} lam, {row['n_negative']} "
+            f"of {len(row['eigenvalues'])} negative" for row in live)
+            + "): the bottom of the spectrum is *below* lam, negative by an amount of order lam "
+            "- L2 does not lift every direction to lam at finite time; the slowest relaxation "
+            "(escape) time there is 1/(lr |eigenvalue|), e.g. "
+            + ", ".join(f"{1 / abs(row['min_ratio']):.2g} x 1/(lr lam)" for row in live
+                        if row["min_ratio"] != 0))
+    if dead:
+        lines.append(f"- collapsed to f = 0 at the latest time: lam "
+                     f"{numbers([row['lam'] for row in dead])}; there every lowest Ritz "
+                     "value is lam within "
+                     f"{max(max(abs(v - 1) for v in row['ratio']) for row in dead):.1e} "
+                     "(relative): H = lam I, slowest relaxation time 1/(lr lam)")
+    if early:
+        lines.append("- earlier, with the data loss already at f = 0's but the weights still "
+                     "shrinking, the bottom is below lam: " + ", ".join(
+                         f"lam {row['lam']:g} at lam lr t = {row['late_tau']:g}: "
+                         f"{row['min_ratio']:.3f} lam" for row in early if row["min_ratio"] < 0.99))
+    lines.append("")
+    flats = [row["flat_ratio"] for row in rows if row.get("flat_ratio") is not None]
+    dev = max((abs(v - 1) for v in flats), default=None)
+    worst = max((max(abs(v - 1) for v in row["ratio"]) for row in dead), default=None)
+    return _report.Report(lines, [
+        _report.Claim("L2 lifts the flat data directions to curvature lam exactly (v.Hv = lam "
+                      "along a first-layer direction orthogonal to the training inputs, every "
+                      "lam and time)", _report.pass_fail(None if dev is None else
+                                                         dev <= FLAT_RTOL),
+                      f"max |v.Hv/lam - 1| = {num(dev, '.1e')} over {len(flats)} points"),
+        _report.Claim(f"late in training (lam lr t = {r['late_taus'][-1]:g}), once the net has "
+                      f"collapsed to f = 0, the lowest Hessian eigenvalues equal lam (the "
+                      f"{cfg.get('k')} lowest Ritz values within {AT_LAM_RTOL:g})",
+                      _report.pass_fail(None if worst is None else worst <= AT_LAM_RTOL),
+                      f"max |eigenvalue/lam - 1| = {num(worst, '.1e')} over {len(dead)} "
+                      "collapsed nets; not collapsed (bottom below lam, see Numbers): "
+                      f"{len(live)}")])
 
 
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    """``python -m l2theory.figures.hessian``: the figures command for this figure alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

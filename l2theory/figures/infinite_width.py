@@ -1,5 +1,5 @@
 """Infinite-width test accuracy against the natural time ``lam lr t`` on the whole training set,
-beside the finite networks of the collapse figure.
+optionally beside finite networks trained by the collapse figure.
 
 What it shows (docs/conventions.md, infinite width): the exact MSE gradient flow with L2 of the
 infinitely wide depth-3 bias-free ReLU net (NTK parameterization, ``kernels.fc_relu_fn``,
@@ -9,43 +9,35 @@ log-spaced natural times ``lam lr t`` in ``[1e-3, 10]`` for the lams of the coll
 paper FC panel (1.25e-4 .. 2e-3), solved by ``L2GradientFlow(method="krylov")``: the train
 kernel held in float32 (14.4 GB), the test kernel never stored (``kernels.kernel_operator``:
 applied once to the Krylov basis), one Krylov basis for all lams (``L2GradientFlow.replace``).
-Beside it, the finite FC-512x3 networks of the collapse figure's paper preset (bias-free, NTK
-parameterization, trained with *cross-entropy* by SGD, batch 128, lr 0.25 and 1, 3 seeds), read
-from a collapse output folder (not retrained): their peak ``lam lr t*`` and test accuracy per
-lane (``collapse.json``), and their curves when the folder has ``collapse_curves.csv``. The
-theory is the MSE flow of the same architecture's kernel, not the cross-entropy the nets were
-trained with. In ``lam lr t`` the flow depends on lr only through ``lr t``, so one theory curve
-per lam serves both lrs.
+In ``lam lr t`` the flow depends on lr only through ``lr t``, so one theory curve per lam serves
+every lr.
+
+Finite nets beside it (config key ``finite``, option ``--finite DIR``; None: theory only): a
+collapse output folder (``DIR/collapse.json`` with an FC panel ranked by test accuracy, e.g. the
+collapse figure's paper preset), read, not retrained: the peak ``lam lr t*`` and test accuracy
+of each lane, and their curves when the folder has ``collapse_curves.csv``. The theory is the
+MSE flow of the depth-3 ReLU kernel, whatever loss the nets were trained with.
 
 Panels: (a) test accuracy against ``lam lr t`` (theory curves, finite nets' peaks, mean +-
 standard error over seeds); (b) ``lam lr t*`` against lam; (c) peak test accuracy against lam.
 ``t*`` by ``experiments.t_star`` (local-linear smoothing in log-time, bandwidth 0.2), as for the
 finite nets.
 
-Presets: ``paper``: the above (``collapse_dir`` is the recorded
-``paper_figures/results/paper-collapse-fc-fashion_mnist-cpu-amd-epyc-2cores``, searched from
-the working directory, then from the repository root). ``quick``: the shipped subset (2,000
-train / 1,000 test images), theory only (the quick collapse figure trains other nets with MSE
-and ranks them by test loss: nothing to compare accuracies with), the same code path.
-Options beyond the common ones: ``--collapse-dir DIR`` (a collapse output folder to compare
-with; ``none``: theory only), ``--n-train N`` (a class-stratified subset of the training set),
-``--replot`` (redraw the figure in ``--out`` from its JSON and CSV, computing nothing).
+Presets: ``paper``: the above (6.5 min and 16 GB of memory on 2 CPU cores). ``quick`` (CPU, 5 s
+on 2 CPU cores): the shipped subset (2,000 train / 1,000 test images), the same code path.
+Both draw no finite nets unless ``finite`` names a folder. ``replot(folder)`` redraws a finished
+run's figure from its JSON and CSV, computing nothing. Measured numbers: ``docs/figures.md``.
 
-Hardware / runtime (2 shared CPU cores, AMD EPYC, jax 0.10.2): quick 6-11 s; paper 6.5 min
-(train kernel 234 s, the five solves 33 s of which 17 s is the one test-kernel application,
-peak memory 16.0 GB; 13 block Lanczos steps, error estimate <= 6e-5 at tol 1e-4; theory
-``lam lr t*`` 0.248-0.287, spread x1.16 over 16x in lam, peak test accuracy 0.848 at lam
-1.25e-4 to 0.784 at 2e-3); the report:
-``paper_figures/results/REPORT-paper-infinite_width-fashion_mnist-cpu-amd-epyc-2cores.md``.
-Outputs (``--out``, default ``out/figures/infinite_width/``): ``infinite_width.png/.pdf``,
+Must hold: the theory's ``lam lr t*`` spreads by at most ``_report.SPREAD_MAX`` across at least
+a decade of lam, and the Krylov error estimate is within its tolerance at every lam.
+
+Files in ``DIR/infinite_width/`` (``--out DIR``): ``infinite_width.png/.pdf``,
 ``infinite_width_curves.csv`` (theory: test accuracy per lam vs ``lam lr t``),
 ``infinite_width_peaks.csv`` (``lam lr t*`` and peak accuracy, theory and finite nets),
 ``infinite_width.json`` (config, per-lam solver info, timings, peak memory, machine).
 """
 from __future__ import annotations
 
-import argparse
-import copy
 import csv
 import json
 import resource
@@ -54,23 +46,22 @@ from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "infinite_width"
 
-_COLLAPSE_PAPER = "paper_figures/results/paper-collapse-fc-fashion_mnist-cpu-amd-epyc-2cores"
-
 # units: lam (L2 coefficient), lr (per step; the flow depends on lr t only), natural times
-# lam lr t (dimensionless), sizes in images; tol: the Krylov solver's relative error target
+# lam lr t (dimensionless), sizes in images; tol: the Krylov solver's relative error target;
+# finite: a collapse output folder whose FC panel is drawn beside the theory (None: not drawn)
 CONFIGS = {
     "quick": {"dataset": "fashion_mnist_subset", "n_train": None, "n_test": None,
               "depth": 3, "lams": [1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3], "lr": 1.0,
               "tau_range": [1e-3, 10.0], "grid_points": 200, "dtype": "float32", "tol": 1e-4,
-              "block_size": 2048, "collapse_dir": None},
+              "block_size": 2048, "finite": None},
     "paper": {"dataset": "fashion_mnist", "n_train": None, "n_test": None,
               "depth": 3, "lams": [1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3], "lr": 1.0,
               "tau_range": [1e-3, 10.0], "grid_points": 200, "dtype": "float32", "tol": 1e-4,
-              "block_size": 2048, "collapse_dir": _COLLAPSE_PAPER},
+              "block_size": 2048, "finite": None},
 }
 TINY = {"n_train": 200, "n_test": 100, "lams": [1e-3, 4e-3], "grid_points": 40,
         "block_size": 128}
@@ -78,28 +69,24 @@ TINY = {"n_train": 200, "n_test": 100, "lams": [1e-3, 4e-3], "grid_points": 40,
 SMOOTH = 0.2  # experiments.t_star's bandwidth in ln t (the collapse figure's)
 
 
-def _find_folder(path: str | None) -> Path | None:
-    """``path`` as given, else relative to the repository root; None when absent."""
-    if path is None or str(path).lower() == "none":
-        return None
-    for candidate in (Path(path), Path(__file__).resolve().parents[2] / path):
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
 def finite_networks(folder: str | Path | None) -> dict | None:
-    """The collapse figure's FC-panel lanes in a collapse output folder: ``{"lanes": [...],
-    "curves": [...] or None, "title", "folder", "config"}`` (``lanes``: lam, lr, seed,
-    lam_lr_t_star, test_acc at t*, excluded; ``curves``: rows of ``collapse_curves.csv``). None
-    when the folder has no FC panel ranked by test accuracy."""
-    found = _find_folder(folder)
-    if found is None or not (found / "collapse.json").is_file():
+    """The FC-panel lanes of a collapse output folder: ``{"lanes": [...], "curves": [...] or
+    None, "title", "folder", "config"}`` (``lanes``: lam, lr, seed, lam_lr_t_star, test_acc at
+    t*, excluded; ``curves``: rows of ``collapse_curves.csv``). None for ``folder`` None or
+    ``"none"``; ``ValueError`` when the folder holds no FC panel ranked by test accuracy."""
+    if folder is None or str(folder).lower() == "none":
         return None
+    found = Path(folder)
+    if not (found / "collapse.json").is_file():
+        raise ValueError(f"finite={str(folder)!r}: no collapse.json in this folder; pass a "
+                         "collapse output folder (the figure collapse's, e.g. run with --preset "
+                         "paper --panels fc) or None for the theory only")
     summary = json.loads((found / "collapse.json").read_text())
     panel = next((p for p in summary["results"]["panels"] if p["key"] == "fc"), None)
     if panel is None or panel.get("metric") != "test_acc":
-        return None
+        raise ValueError(f"finite={str(folder)!r}: its collapse.json has no FC panel ranked by "
+                         "test accuracy (the quick preset ranks by test loss); pass a folder of "
+                         "the paper preset's FC panel or None for the theory only")
     # lam and lr as configured (the sweep stores them in float32: 0.00012500001)
     lanes = [{"lam": float(f"{ln['lam']:.6g}"), "lr": float(f"{ln['lr']:.6g}"), "seed": ln["seed"],
               "lam_lr_t_star": ln["lam_lr_t_star"], "test_acc": ln["value"],
@@ -301,8 +288,7 @@ def _plot(plt, config, theory, finite, peaks_finite):
             "images")
     if finite:
         title = (f"Infinite-width depth-{config['depth']} ReLU net, MSE gradient flow with L2 "
-                 f"(Krylov), {what}; markers: finite FC-512x3 nets trained with cross-entropy "
-                 "(collapse figure, paper preset)")
+                 f"(Krylov), {what}; markers: finite nets, {finite['title']}")
     else:
         title = (f"Infinite-width depth-{config['depth']} ReLU net, MSE gradient flow with L2 "
                  f"(Krylov), {what} - theory only")
@@ -313,26 +299,19 @@ def _plot(plt, config, theory, finite, peaks_finite):
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out`` (``progress``: unused; one line per lam is printed)."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
-    plt = _common.setup_matplotlib()
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
-    ds = _common.load_dataset(config["dataset"], n_train=config["n_train"],
-                              n_test=config["n_test"])
-    load_s = time.perf_counter() - start
+    job = _common.FigureRun(NAME, config, out)
+    finite = finite_networks(config.get("finite"))  # a bad folder fails before any work
+    t0 = time.perf_counter()
+    ds = job.dataset()
+    load_s = time.perf_counter() - t0
     theory = theory_curves(config, ds)
-    finite = finite_networks(config.get("collapse_dir"))
-    if config.get("collapse_dir") and finite is None:
-        print(f"   note: no collapse FC panel ranked by test accuracy in "
-              f"{config['collapse_dir']!s}: theory only", flush=True)
     peaks_finite = finite_peaks(finite["lanes"]) if finite else []
-    fig = _plot(plt, config, theory, finite, peaks_finite)
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", theory["rows"]))
+    job.save_figure(_plot(job.plt, config, theory, finite, peaks_finite))
+    job.save_csv("curves", theory["rows"])
     peak_rows = [{"source": "theory", **{k: r[k] for k in ("lam", "lr", "lam_lr_t_star",
                                                            "peak_test_acc")}}
                  for r in theory["per_lam"]] + peaks_finite
-    files.append(_common.save_csv(out / f"{NAME}_peaks.csv", peak_rows))
+    job.save_csv("peaks", peak_rows)
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
     results = {"per_lam": theory["per_lam"], "spread": spread(theory["per_lam"]),
                "load_s": load_s, "kernel_s": theory["kernel_s"],
@@ -349,13 +328,14 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
           f"train kernel {theory['kernel_s']:.0f} s, solver {theory['solver_s']:.0f} s (of which "
           f"the test-kernel operator {theory['test_kernel_s']:.0f} s), peak memory {rss_gb:.1f} "
           "GB", flush=True)
-    return _common.save_summary(out, NAME, config, results, start, files)
+    return job.finish(results)
 
 
 def replot(out: str | Path) -> list[str]:
-    """Redraw ``infinite_width.png/.pdf`` in ``out`` from a finished run's
+    """Redraw ``infinite_width.png/.pdf`` in the figure's folder ``out`` from a finished run's
     ``infinite_width.json`` and ``infinite_width_curves.csv`` there (no kernel, no solve; the
-    finite nets' curves, if any, are read again from the recorded collapse folder)."""
+    finite nets' curves, if any, are read again from the recorded collapse folder); returns the
+    paths drawn."""
     plt = _common.setup_matplotlib()
     out = Path(out)
     summary = json.loads((out / f"{NAME}.json").read_text())
@@ -380,10 +360,10 @@ def caption(summary: dict) -> str:
             f"{r['n_test']:,} test images, against the natural time lam lr t, one curve per "
             "lam (in lam lr t the flow depends on lr only through lr t: one curve serves every "
             "lr); stars: its peak lam lr t* (experiments.t_star, smoothing 0.2 in ln t). "
-            + (f"Markers: the finite FC-512x3 nets of the collapse figure's paper preset "
+            + (f"Markers: the finite nets of the collapse FC panel in {finite['folder']} "
                f"({finite['title']}; mean +- standard error over seeds of lam lr t* and of the "
-               "test accuracy there), trained with cross-entropy by SGD while the theory is "
-               "the MSE flow of the same architecture's kernel."
+               "test accuracy there); the theory is the MSE flow of the same architecture's "
+               "kernel, whatever loss they were trained with."
                if finite else "Theory only (no finite nets"
                + (": the quick collapse figure's nets are trained with MSE and ranked by test "
                   "loss)." if quick else ")."))
@@ -391,23 +371,56 @@ def caption(summary: dict) -> str:
                "60,000 / 10,000 images." if quick else ""))
 
 
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: the theory's peaks per lam beside the finite
+    nets'; must hold: the theory's peak natural time collapses (``_report.SPREAD_MAX`` over a
+    decade of lam), and the Krylov error estimate is below its tolerance at every lam."""
+    pm = _common.pm
+    r = summary["results"]
+    lines = ["### Infinite width on the whole training set (Krylov)\n",
+             _report.caption_line(NAME, caption(summary)),
+             f"- {r['n_train']:,} train / {r['n_test']:,} test images; train kernel "
+             f"{r['kernel_gb']:.2f} GB in {r['kernel_s']:.0f} s; solves {r['solver_s']:.0f} s "
+             f"(test-kernel operator {r['test_kernel_s']:.0f} s of it); peak memory "
+             f"{r['peak_rss_gb']:.1f} GB\n",
+             "| lam | lam lr t* (theory) | peak test acc (theory) | Krylov steps / basis | "
+             "error estimate (tol) | test-kernel applications | lam lr t* (finite) | "
+             "peak test acc (finite) |", "|---|---|---|---|---|---|---|---|"]
+    by_lam: dict[float, list[dict]] = {}
+    for p in (r.get("finite") or {}).get("peaks", []):
+        by_lam.setdefault(p["lam"], []).append(p)
+
+    def per_lr(peaks, key, fmt):
+        return ", ".join(f"lr {p['lr']:g}: {pm(p[key], p[key + '_se'], fmt)}"
+                         for p in peaks) or "-"
+
+    for x in r["per_lam"]:
+        fin = sorted(by_lam.get(x["lam"], []), key=lambda p: p["lr"])
+        lines.append(
+            f"| {x['lam']:g} | {x['lam_lr_t_star']:.3g} | {x['peak_test_acc']:.4f} | "
+            f"{x['iterations']} / {x['basis_size']} | {x['error_estimate']:.2g} ({x['tol']:g}) | "
+            f"{x['test_products']} | {per_lr(fin, 'lam_lr_t_star', '.3g')} | "
+            f"{per_lr(fin, 'peak_test_acc', '.4f')} |")
+    s = r["spread"]
+    lines.append(f"\n- theory lam lr t*: geometric mean {s['geometric_mean']:.3g}, spread "
+                 f"x{s['spread']:.2f} over x{s['lam_range']:.0f} lam\n")
+    worst = max(x["error_estimate"] / x["tol"] for x in r["per_lam"])
+    spread_max = _report.SPREAD_MAX
+    return _report.Report(lines, [
+        _report.Claim(f"infinite-width lam lr t* spread <= {spread_max} across >= a decade of "
+                      "lam (MSE flow, Krylov)",
+                      _report.pass_fail(s["spread"] <= spread_max
+                                        if _report.spans_a_decade(s["lam_range"]) else None),
+                      f"x{s['spread']:.2f} over x{s['lam_range']:.0f} lam"),
+        _report.Claim("Krylov error estimate <= tol at every lam (infinite-width figure)",
+                      _report.pass_fail(all(x["converged"] for x in r["per_lam"])),
+                      f"largest estimate / tol = {worst:.2g}")])
+
+
 def main(argv=None) -> int:
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--collapse-dir", default=None)
-    extra.add_argument("--n-train", type=int, default=None)
-    extra.add_argument("--replot", action="store_true")
-    known, rest = extra.parse_known_args(argv)
-    if known.replot:
-        paths = replot(_common.out_dir(NAME, _common.parse_args(NAME, __doc__, rest).out))
-        print(f"   redrew {', '.join(paths)}")
-        return 0
-    configs = copy.deepcopy(CONFIGS)
-    for config in configs.values():
-        if known.collapse_dir is not None:
-            config["collapse_dir"] = known.collapse_dir
-        if known.n_train is not None:
-            config["n_train"] = known.n_train
-    return _common.main_for(__name__, NAME, __doc__, configs, TINY, run, rest)
+    """``python -m l2theory.figures.infinite_width``: the figures command for this figure
+    alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

@@ -8,37 +8,45 @@ What it shows, one row per family: (a) measured ``t*`` (step of the minimum test
 the predicted one, per seed and width: lazy limit (filled), Euler-degree flow (open); (b) the
 relative RMS distance of the test outputs from each prediction over the ``lam lr t`` window,
 against the width (mean +- standard error over seeds), with the lazy limit's own interpolation
-error (every second node against all of them) as a floor; (c) test loss of the net, the lazy
+error (one scale node fewer against all of them) as a floor; (c) test loss of the net, the lazy
 limit and the Euler flow against ``lam lr t`` at the widest width (seed 0), with the loss of
 ``f = 0``.
 
-Presets. ``quick`` (CPU, minutes): WRN-10-1 and WRN-10-2 without BatchNorm on 32 + 32
-Fashion-MNIST images at 7x7; depth-3 ReLU FC nets with biases (``b_std = 1``, NTK
-parameterization) of width 64 / 256 / 1024 on 128 + 128 images at 14x14; 9 scale nodes, 3
-seeds; each network at ``lr = 0.8 n / lambda_max`` (``lr_stability = 0.4``), ``lam lr = 2e-3``.
-``paper`` (CPU, hours): the WRN at widen 1 / 2 / 4 on 128 train + 64 test images, the FC nets at
-128 / 512 / 2048 on 256 + 256 images.
+Presets. ``quick`` (CPU; measured runtime in docs/figures.md): WRN-10-1 and WRN-10-2 without
+BatchNorm on 64 + 64 Fashion-MNIST images averaged to 7x7; depth-3 ReLU FC nets with biases
+(``b_std = 1``, NTK parameterization) of width 64 / 256 / 1024 on 128 + 128 images at 14x14; 9
+scale nodes, 3 seeds; each network at ``lr = 0.8 n / lambda_max`` (``lr_stability = 0.4``), ``lam
+lr = 2e-3``. ``paper`` (CPU, hours): the WRN at widen 1 / 2 / 4 on 128 train + 64 test images,
+the FC nets at 128 / 512 / 2048 on 256 + 256 images.
 
-Outputs (``--out``, default ``out/figures/lazy_limit/``): ``lazy_limit.png/.pdf``,
-``lazy_limit_tstar.csv`` (per family, width and seed), ``lazy_limit_curves.csv``,
-``lazy_limit.json``.
+Must hold, per family: the predicted ``t*`` (lazy limit) within ``TOLERANCE`` of the trained
+net's at the widest width (the 95 % t-interval over seeds of ``t*_net / t*_lazy`` inside ``[1 -
+TOLERANCE, 1 + TOLERANCE]``: PASS; outside it: FAIL; across its edge: TIE); the output distance
+to the lazy limit falling with width at each step (paired by seed: the mean difference beyond
+one standard error); the net learning (95 % interval of its minimum test loss below the loss of
+``f = 0``); the lazy regime (``lr lambda_max / n < 2`` for every net); the lazy limit's
+interpolation error (one scale node fewer) below ``INTERPOLATION_SHARE`` of its distance to the
+net; the lazy limit at least as close to the net as the Euler-degree flow (paired by seed).
+
+Files in ``DIR/lazy_limit/`` (``--out DIR``): ``lazy_limit.png/.pdf``, ``lazy_limit_tstar.csv``
+(per family, width and seed), ``lazy_limit_curves.csv`` (test loss of net, lazy limit and Euler
+flow against the step and ``lam lr t``, seed 0), ``lazy_limit.json``.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "lazy_limit"
-TOLERANCE = 0.25     # |t*_net / t*_lazy - 1| at the widest width, every seed
-NESTED_SHARE = 0.25  # the interpolation error must stay below this share of the distance
+TOLERANCE = 0.25            # t*_net / t*_lazy in [1 - TOLERANCE, 1 + TOLERANCE] at the widest
+INTERPOLATION_SHARE = 0.25  # the interpolation error below this share of the distance to the net
 
 _WRN = {"name": "WRN-10-k without BatchNorm",
         "model": {"model": "wrn", "depth": 10, "model_kwargs": {"batchnorm": False}},
-        "width_field": "widen", "widths": [1, 2], "n_train": 32, "n_test": 32,
+        "width_field": "widen", "widths": [1, 2], "n_train": 64, "n_test": 64,
         "downsample": 4, "nodes": 9}
 _FC = {"name": "FC depth 3 with biases",
        "model": {"model": "fc", "depth": 3, "bias": True, "b_std": 1.0},
@@ -57,8 +65,8 @@ CONFIGS = {
               "seeds": [0, 1, 2], "lam_lr": 2e-3, "lr_stability": 0.4, "window": [0.02, 1.0],
               "n_records": 40},
 }
-TINY = {"families": [{**_WRN, "widths": [1], "n_train": 10, "n_test": 6, "nodes": 3},
-                     {**_FC, "widths": [16, 64], "n_train": 16, "n_test": 16, "nodes": 3}],
+# tiny: the FC family only (the WRN's lazy limit is tested in tests/test_lazy_limit.py)
+TINY = {"families": [{**_FC, "widths": [16, 64], "n_train": 16, "n_test": 16, "nodes": 3}],
         "seeds": [0, 1], "n_records": 10}
 
 CAPTION = (
@@ -67,25 +75,22 @@ CAPTION = (
     "and width: lazy limit from the network's own two-scale NTKs (filled), homogeneous flow with "
     "the rounded Euler degree (open); shaded: within {tol:.0%}. (b) Relative RMS distance of the "
     "test outputs from each prediction over lam lr t in {lo:g}..{hi:g}, mean +- standard error "
-    "over seeds {seeds}; dotted: the lazy limit's interpolation error (every second scale node "
+    "over seeds {seeds}; dotted: the lazy limit's interpolation error (one scale node fewer "
     "against all). (c) Test loss against lam lr t at the widest width (seed 0); grey: f = 0. "
     "lam lr = {lam_lr:g}, lr = {q:g} x the lazy bound 2 n / lambda_max.")
 
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: one line per network on stdout."""
-    out = _common.out_dir(NAME, out)
     with _common.x64():
-        return _run(config, out, progress)
+        return _run(_common.FigureRun(NAME, config, out), progress)
 
 
-def _run(config: dict, out: Path, progress: bool) -> dict:
-    plt = _common.setup_matplotlib()
+def _run(job: _common.FigureRun, progress: bool) -> dict:
     from l2theory import experiments as ex
 
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
-    ds = _common.load_dataset(config["dataset"], standardize=False)
+    config, plt = job.config, job.plt
+    ds = job.dataset(standardize=False)
     families = []
     for fam in config["families"]:
         if progress:
@@ -105,23 +110,23 @@ def _run(config: dict, out: Path, progress: bool) -> dict:
         _plot_curves(row[2], fam)
     fig.suptitle("The lazy limit of the L2 flow for networks that are not homogeneous "
                  f"({families[0]['config']['data']}, full-batch GD)", fontsize=11)
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_tstar.csv", [
+    job.save_figure(fig)
+    job.save_csv("tstar", [
         {"family": fam["name"], "width": w["width"], "seed": seed, "params": w["params"],
          "lr": w["lr"], "lam": w["lam"],
          **{key: w[f"{key}_per_seed"][i] for key in (
              "lr_lambda_max_over_n", "t_star_net", "t_star_lazy", "t_star_euler", "ratio_lazy",
-             "ratio_euler", "distance_lazy", "distance_euler", "nested_ratio",
-             "nested_distance", "min_loss_net", "min_loss_lazy", "initial_loss",
+             "ratio_euler", "distance_lazy", "distance_euler", "coarse_ratio",
+             "coarse_distance", "min_loss_net", "min_loss_lazy", "initial_loss",
              "euler_ratio", "kernel_seconds", "train_seconds")}}
-        for fam in families for w in fam["per_width"] for i, seed in enumerate(config["seeds"])]))
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", [
+        for fam in families for w in fam["per_width"] for i, seed in enumerate(config["seeds"])])
+    job.save_csv("curves", [
         {"family": fam["name"], "width": width, "step": int(s), "lam_lr_t": float(tau),
          "test_loss_net": c["test_loss_net"][i], "test_loss_lazy": c["test_loss_lazy"][i],
          "test_loss_euler": c["test_loss_euler"][i], "distance_lazy": c["distance_lazy"][i]}
         for fam in families for width, c in fam["curves"].items()
-        for i, (s, tau) in enumerate(zip(c["steps"], c["tau"]))]))
-    return _common.save_summary(out, NAME, config, {"families": families}, start, files)
+        for i, (s, tau) in enumerate(zip(c["steps"], c["tau"]))])
+    return job.finish({"families": families})
 
 
 def _widest(fam: dict) -> dict:
@@ -157,10 +162,12 @@ def _plot_tstar(ax, fam):
 
 
 def _plot_distance(ax, fam):
+    from matplotlib import ticker
+
     widths = np.array([w["width"] for w in fam["per_width"]], float)
     for key, label, style in (("distance_lazy", "lazy limit", "o-"),
                               ("distance_euler", "Euler-degree flow", "s--"),
-                              ("nested_distance", "lazy limit: interpolation error", "v:")):
+                              ("coarse_distance", "lazy limit: interpolation error", "v:")):
         mean = [w[f"{key}_stats"]["mean"] for w in fam["per_width"]]
         se = [w[f"{key}_stats"]["se"] or 0.0 for w in fam["per_width"]]
         line = ax.errorbar(widths, mean, yerr=se, fmt=style, capsize=3, label=label,
@@ -173,8 +180,6 @@ def _plot_distance(ax, fam):
             label=r"$\propto$ width$^{-1/2}$")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    from matplotlib import ticker
-
     ax.set_xticks(widths, [f"{w:g}" for w in widths])
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("width" if fam["config"]["width_field"] == "width" else "widening factor k")
@@ -196,21 +201,33 @@ def _plot_curves(ax, fam):
     ax.axhline(fam["config"]["plateau_loss"], color="0.6", lw=0.8, label="f = 0")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(r"natural time $\lambda\,\eta\,t$")
+    ax.set_xlabel(_common.label("natural"))
     ax.set_ylabel("test loss (MSE)")
     ax.set_title(f"(c) test loss at width {key} (seed 0)", fontsize=10)
     ax.legend(fontsize=7)
 
 
-def report(summary: dict):
-    """``(lines, claims)``: a table per family and the must-hold claims ``(what, verdict,
-    detail)`` with verdict ``"PASS"``, ``"FAIL"`` or ``"TIE"``."""
-    from l2theory.experiments import best_within_noise, paired_difference, verdict
+def _within(ci, lo: float, hi: float) -> str:
+    """PASS when the interval ``ci`` lies inside ``[lo, hi]``, FAIL when it lies outside,
+    TIE when it crosses an edge; n/a without an interval (one seed)."""
+    if ci is None:
+        return _report.NA
+    if lo <= ci[0] and ci[1] <= hi:
+        return _report.PASS
+    return _report.FAIL if ci[1] < lo or ci[0] > hi else _report.TIE
 
-    lines, claims = ["### The lazy limit for networks that are not homogeneous\n"], []
+
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md`` (a table per family) and its claims, per family
+    (module docstring: what must hold)."""
+    from l2theory.experiments import paired_difference, verdict
+
+    lines = ["### The lazy limit for networks that are not homogeneous\n",
+             _report.caption_line(NAME, caption(summary))]
+    claims = []
     for fam in summary["results"]["families"]:
-        cfg = fam["config"]
-        lines += [f"**{fam['name']}** ({cfg['n_train']} train / {cfg['n_test']} test images "
+        cfg, name = fam["config"], fam["name"]
+        lines += [f"**{name}** ({cfg['n_train']} train / {cfg['n_test']} test images "
                   f"{'x'.join(map(str, cfg['image_shape']))}, {cfg['nodes']} scale nodes in "
                   f"[{cfg['a_min']:.3g}, 1], lam lr = {cfg['lam_lr']:g}; loss of f = 0: "
                   f"{cfg['plateau_loss']:.3f})\n",
@@ -223,53 +240,57 @@ def report(summary: dict):
                 f"| {w['width']} | {w['params']:,} | {w['lr']:.3g} | "
                 f"{s['lr_lambda_max_over_n']['mean']:.2f} | {_pm(s['ratio_lazy'])} | "
                 f"{_pm(s['ratio_euler'])} | {_pm(s['distance_lazy'])} | "
-                f"{_pm(s['distance_euler'])} | {_pm(s['nested_distance'])} | "
+                f"{_pm(s['distance_euler'])} | {_pm(s['coarse_distance'])} | "
                 f"{_pm(s['min_loss_net'])} | {_pm(s['min_loss_lazy'])} |")
-        lines.append(f"\nwidth exponent of the lazy distance: {fam['width_exponent']}\n")
+        lines.append(f"\nwidth exponent of the lazy distance: "
+                     f"{_common.num(fam['width_exponent'], '.2f')}\n")
         wide = _widest(fam)
-        ratios = wide["ratio_lazy_per_seed"]
+        stats = wide["ratio_lazy_stats"]
         edge = any(wide["t_star_net_at_boundary_per_seed"])
-        ok = all(abs(r - 1) <= TOLERANCE for r in ratios) and not edge
-        claims.append((f"{fam['name']}: predicted t* (lazy limit) within {TOLERANCE:.0%} of the "
-                       f"trained net's at the widest width ({wide['width']}), every seed",
-                       "PASS" if ok else "FAIL",
-                       "net / lazy: " + ", ".join(f"{r:.3f}" for r in ratios)
-                       + f" (mean {_pm(wide['ratio_lazy_stats'])}, 95% CI "
-                       f"{_ci(wide['ratio_lazy_stats'])})"
-                       + ("; a measured t* at the run's edge" if edge else "")))
+        claims.append(_report.Claim(
+            f"{name}: predicted t* (lazy limit) within {TOLERANCE:.0%} of the trained net's at "
+            f"the widest width ({wide['width']}; 95% t-interval over seeds of t* net / lazy)",
+            _report.FAIL if edge else _within(stats["ci95"], 1 - TOLERANCE, 1 + TOLERANCE),
+            "per seed " + _common.numbers(wide["ratio_lazy_per_seed"]) + f"; mean {_pm(stats)}, "
+            f"95% CI {_ci(stats)}" + ("; a measured t* at the run's edge (no peak)"
+                                      if edge else "")))
         steps, verdicts = [], []
         for a, b in zip(fam["per_width"], fam["per_width"][1:]):
-            sa, sb = a["distance_lazy_stats"], b["distance_lazy_stats"]
-            tied = best_within_noise([sa["mean"], sb["mean"]], [sa["se"], sb["se"]], "min")
-            v = "PASS" if tied == [1] else "FAIL" if tied == [0] else "TIE"
+            diff = paired_difference(a["distance_lazy_per_seed"], b["distance_lazy_per_seed"])
+            v = _report.from_word(verdict(diff["mean"], diff["se"]), "better")
             verdicts.append(v)
-            steps.append(f"{a['width']} -> {b['width']}: {_pm(sa)} -> {_pm(sb)} ({v})")
-        falls = ("PASS" if verdicts and all(v == "PASS" for v in verdicts) else
-                   "FAIL" if "FAIL" in verdicts or not verdicts else "TIE")
-        claims.append((f"{fam['name']}: output distance to the lazy limit falls with width "
-                       "beyond the seed noise", falls, "; ".join(steps) or "one width"))
+            steps.append(f"{a['width']} -> {b['width']}: {_pm(a['distance_lazy_stats'])} -> "
+                         f"{_pm(b['distance_lazy_stats'])}, paired fall "
+                         f"{_common.pm(diff['mean'], diff['se'], '.3g')} ({v})")
+        falls = (_report.NA if not verdicts or _report.NA in verdicts else
+                 _report.PASS if all(v == _report.PASS for v in verdicts) else
+                 _report.FAIL if _report.FAIL in verdicts else _report.TIE)
+        claims.append(_report.Claim(
+            f"{name}: output distance to the lazy limit falls with width beyond the seed noise "
+            "(paired by seed)", falls, "; ".join(steps) or "one width"))
         learned = wide["min_loss_net_stats"]
-        hi = learned["ci95"][1] if learned["ci95"] else learned["mean"]
-        claims.append((f"{fam['name']}: the net learns (minimum test loss below the loss of "
-                       "f = 0, 95% CI)", "PASS" if hi < cfg["plateau_loss"] else "FAIL",
-                       f"{_pm(learned)} (CI {_ci(learned)}) vs {cfg['plateau_loss']:.3f}"))
+        hi = learned["ci95"][1] if learned["ci95"] else None
+        claims.append(_report.Claim(
+            f"{name}: the net learns (minimum test loss below the loss of f = 0, 95% interval; "
+            "widest width)", _report.pass_fail(None if hi is None else hi < cfg["plateau_loss"]),
+            f"{_pm(learned)} (CI {_ci(learned)}) vs {cfg['plateau_loss']:.4f}"))
         lazy = max(v for w in fam["per_width"] for v in w["lr_lambda_max_over_n_per_seed"])
-        claims.append((f"{fam['name']}: lazy regime, lr lambda_max / n < 2 for every net",
-                       "PASS" if lazy < 2 else "FAIL", f"largest {lazy:.2f}"))
-        nested, dist = wide["nested_distance_stats"]["mean"], wide["distance_lazy_stats"]["mean"]
-        claims.append((f"{fam['name']}: the lazy limit's interpolation error is below "
-                       f"{NESTED_SHARE:.0%} of its distance to the net (widest width)",
-                       "PASS" if nested < NESTED_SHARE * dist else "FAIL",
-                       f"every second node vs all: {nested:.3g}; net vs lazy: {dist:.3g}"))
+        claims.append(_report.Claim(f"{name}: lazy regime, lr lambda_max / n < 2 for every net",
+                                    _report.pass_fail(lazy < 2), f"largest {lazy:.2f}"))
+        coarse, dist = wide["coarse_distance_stats"]["mean"], wide["distance_lazy_stats"]["mean"]
+        claims.append(_report.Claim(
+            f"{name}: the lazy limit's interpolation error is below {INTERPOLATION_SHARE:.0%} of "
+            "its distance to the net (widest width)",
+            _report.pass_fail(coarse < INTERPOLATION_SHARE * dist),
+            f"one node fewer vs all: {coarse:.3g}; net vs lazy: {dist:.3g}"))
         diff = paired_difference(wide["distance_euler_per_seed"], wide["distance_lazy_per_seed"])
-        v = verdict(diff["mean"], diff["se"])
-        claims.append((f"{fam['name']}: the lazy limit is closer to the net than the "
-                       "Euler-degree flow (widest width, paired by seed)",
-                       {"better": "PASS", "worse": "FAIL"}.get(v, "TIE"),
-                       f"distance Euler - lazy: {_common.pm(diff['mean'], diff['se'], '.3g')} "
-                       f"({_pm(wide['distance_euler_stats'])} vs "
-                       f"{_pm(wide['distance_lazy_stats'])})"))
-    return lines, claims
+        claims.append(_report.Claim(
+            f"{name}: the lazy limit is closer to the net than the Euler-degree flow (widest "
+            "width, paired by seed)",
+            _report.from_word(verdict(diff["mean"], diff["se"]), "better"),
+            f"distance Euler - lazy: {_common.pm(diff['mean'], diff['se'], '.3g')} "
+            f"({_pm(wide['distance_euler_stats'])} vs {_pm(wide['distance_lazy_stats'])})"))
+    return _report.Report(lines, claims)
 
 
 def _pm(stats: dict) -> str:
@@ -277,7 +298,7 @@ def _pm(stats: dict) -> str:
 
 
 def _ci(stats: dict) -> str:
-    return "n/a" if stats["ci95"] is None else f"[{stats['ci95'][0]:.3g}, {stats['ci95'][1]:.3g}]"
+    return _common.interval(stats["ci95"])
 
 
 def caption(summary: dict) -> str:
@@ -290,7 +311,8 @@ def caption(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    """``python -m l2theory.figures.lazy_limit``: the figures command for this figure alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

@@ -9,23 +9,20 @@ model, no decay) converges to kernel ridge regression and does not collapse; (c)
 the predicted ``Theta_t / Theta_0`` for L = 1..4 with the measured ratio ``tr Theta_t / tr Theta_0``
 of the empirical NTK of a finite-width bias-free ReLU net trained by full-batch GD with L2.
 
-Hardware / runtime: quick 25 s measured on 2 shared CPU cores (AMD EPYC, jax 0.10.2; exact
-solvers, the only training is the small kernel-decay net; measured decay 7.5e-6 vs predicted
-6.1e-6 at lam lr t = 3); paper: 2000 MNIST points, width 2048 for the measured decay (minutes on
-a CPU or GPU; not yet run).
-Outputs (``--out``, default ``out/figures/theory/``): ``theory.png/.pdf``, ``theory_curves.csv``
-(predicted test accuracy per lam/depth vs ``lam lr t``), ``theory_kernel_decay.csv``,
-``theory.json``.
+Presets: ``quick`` (CPU, 25 s on 2 CPU cores): 500 train / 500 test points of the shipped
+Fashion-MNIST subset, depths 1-5, a width-512 net for the measured decay; ``paper``: 2000 MNIST
+points, depths up to 8, width 2048 for the measured decay.
+Outputs (in ``<out>/theory/``): ``theory.png/.pdf``, ``theory_curves.csv`` (predicted test
+accuracy per lam/depth vs ``lam lr t``), ``theory_kernel_decay.csv``, ``theory.json``.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 from l2theory import _precision
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "theory"
 
@@ -126,17 +123,13 @@ def kernel_decay(cfg: dict, ds) -> list[dict]:
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out`` (``progress``: unused, the figure takes seconds)."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     with _common.x64():
-        return _run(config, out)
+        return _run(_common.FigureRun(NAME, config, out))
 
 
-def _run(config: dict, out: Path) -> dict:
-    plt = _common.setup_matplotlib()
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
-    ds = _common.load_dataset(config["dataset"], n_train=config["n_train"],
-                              n_test=config["n_test"])
+def _run(job: _common.FigureRun) -> dict:
+    config, plt = job.config, job.plt
+    ds = job.dataset()
     x_tr, y_tr, x_te, y_te = _flatten(ds)
     lr = config["lr"]
     tau = np.geomspace(*config["tau_range"], config["grid_points"])
@@ -185,15 +178,14 @@ def _run(config: dict, out: Path) -> dict:
     fig.suptitle(f"Infinite-width L2 gradient flow (MSE, NTK of a bias-free ReLU net), "
                  f"{ds.name}, {config['n_train']} training points")
     fig.tight_layout()
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", rows))
-    files.append(_common.save_csv(out / f"{NAME}_kernel_decay.csv", decay))
+    job.save_figure(fig)
+    job.save_csv("curves", rows)
+    job.save_csv("kernel_decay", decay)
     last = decay[-1]
     print(f"   c per lam: {_common.numbers([r['c'] for r in res_lam])}; kernel decay at tau="
           f"{last['lam_lr_t']:.2f}: measured {last['trace_ratio_measured']:.3g} vs predicted "
           f"{last['predicted']:.3g}")
-    return _common.save_summary(out, NAME, config, {"lams": res_lam, "depths": res_depth,
-                                                    "kernel_decay": decay}, start, files)
+    return job.finish({"lams": res_lam, "depths": res_depth, "kernel_decay": decay})
 
 
 def caption(summary: dict) -> str:
@@ -214,8 +206,27 @@ def caption(summary: dict) -> str:
             f"at lam lr t = {decay['lam_lr_t']:.2g}).")
 
 
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: ``c`` per lam and depth, the kernel decay; it
+    checks nothing (the theory is exact: the relations are checked on trained nets)."""
+    r = summary["results"]
+    lines = ["### Theory (infinite width)\n", _report.caption_line(NAME, caption(summary)),
+             "- c = lam lr t* per lam (depth "
+             f"{r['lams'][0]['depth']}): " + ", ".join(f"lam {x['lam']:g}: {x['c']:.3g}"
+                                                       for x in r["lams"]),
+             "- per depth (lam " f"{r['depths'][0]['lam']:g}): " + ", ".join(
+                 f"L={x['depth']}: c {x['c']:.3g}, best acc {x['best_test_acc']:.3f}"
+                 for x in r["depths"])]
+    last = r["kernel_decay"][-1]
+    lines.append(f"- kernel decay at lam lr t = {last['lam_lr_t']:.2f}: measured tr Theta_t / "
+                 f"tr Theta_0 = {last['trace_ratio_measured']:.3g}, predicted "
+                 f"{last['predicted']:.3g}\n")
+    return _report.Report(lines, [])
+
+
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    """``python -m l2theory.figures.theory``: the figures command for this figure alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

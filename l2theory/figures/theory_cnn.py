@@ -12,55 +12,37 @@ outputs from the flow's, mean over ``lam lr t`` in the window, against the chann
 floor, GD vs the flow of the same kernel); (c) test loss of network and flow against the
 natural time ``lam lr t`` (seed 0).
 
-Presets. ``quick`` (CPU): the settings of ``cnn_theory_vs_practice``: depth 1, flatten, 16 /
-64 / 256 channels, 128 train / 256 test points of the shipped Fashion-MNIST subset averaged
-to 14x14, lam 0.04, lr 0.5 (100 steps to ``lam lr t = 2``), seeds 0 and 1; the max-pooling
-stand-in for the collapse figure's CNN panel (conv 16 - maxpool - conv 32 - maxpool - GAP -
-dense) at lr 0.1, lam 0.2 (same ``lam lr``) with its empirical NTK. The GAP variant is off in
-quick (its analytic kernel costs ``(H W)^2`` per image pair: a minute at 14x14 on 2 cores; at
-7x7 the library measured distances 0.31 / 0.18 / 0.16, t* ratios 0.91-1.05). ``paper`` (GPU,
-not yet run): CIFAR-10, 512 train / 512 test, depth 2, 64 / 256 / 1024 channels (flatten at
-32x32, GAP at 16x16), 3 seeds; the collapse figure's CNN panel network (depth 4, 64-128-256-256
-channels, max pooling, bias-free) and its WRN-16-4 *without BatchNorm* (``residual_scale =
-1/sqrt(6)``), both by their empirical NTK, each at half its lazy-regime bound ``lr lambda_max /
-n = 1`` (``lr_stability = 0.5``). The WRN is not homogeneous (residual sums, readout bias):
-its flow uses the rounded effective degree at initialization (``degree="euler"``, about 6), an
-approximation, and its ``t*`` comparison says how good; with BatchNorm (the collapse panel's
-WRN) the theory does not apply at all (``experiments.predict_network``). Run at CPU size on the
-shipped subset (64 / 128 points at 14x14, 2 seeds; ``paper_figures/results/wrn-no-bn-theory-*``)
-the approximation fails: t* net / flow 2.12 and 1.40 (1.76 +- 0.36), output distance 18 +- 2,
-while CNN-64 beside it gives 0.949 +- 0.016 - under L2 the deep paths that set the Euler ratio
-fade first, so the net's effective degree falls during training and it collapses later.
+Presets. ``quick`` (CPU, 35 s on 2 CPU cores): depth 1, flatten, 16 / 64 / 256 channels, 128
+train / 256 test points of the shipped Fashion-MNIST subset averaged to 14x14, lam 0.04, lr 0.5
+(100 steps to ``lam lr t = 2``), seeds 0 and 1; the max-pooling stand-in for the collapse
+figure's CNN panel (conv 16 - maxpool - conv 32 - maxpool - GAP - dense) at lr 0.1, lam 0.2
+(same ``lam lr``) with its empirical NTK. The GAP variant is off in quick: its analytic kernel
+costs ``(H W)^2`` per image pair. ``paper`` (GPU): CIFAR-10, 512 train / 512 test, depth 2, 64 /
+256 / 1024 channels (flatten at 32x32, GAP at 16x16), 3 seeds; the collapse figure's CNN panel
+network (depth 4, 64-128-256-256 channels, max pooling, bias-free) and its WRN-16-4 *without
+BatchNorm* (``residual_scale = 1/sqrt(6)``), both by their empirical NTK, each at half its
+lazy-regime bound ``lr lambda_max / n = 1`` (``lr_stability = 0.5``). The WRN is not homogeneous
+(residual sums, readout bias): its flow uses the rounded effective degree at initialization
+(``degree="euler"``, about 6), an approximation, and its ``t*`` comparison says how good; with
+BatchNorm (the collapse panel's WRN) the theory does not apply at all
+(``experiments.predict_network``). Measured numbers: ``docs/figures.md``.
 
-Measured (``--preset quick``, 2 CPU cores (AMD EPYC) shared with other jobs, load 3.3-5.0,
-jax 0.10.2: 69 s for the figure, 43 s of CPU time; the same library run at load ~1 took 52 s)::
+Must hold: predicted vs measured ``t*`` within ``TOLERANCE`` for the CNN family at
+``>= MIN_CHANNELS`` channels (every seed; a measured ``t*`` at the run's edge is no peak), and the
+distance falling with the channels beyond the seed noise at each step.
 
-    network    NTK        t* net / flow (steps)       t* ratio       c net / flow   distance
-                          seed 0        seed 1        mean +- SE                    mean +- SE
-    CNN-16     analytic   55.8 / 61.8   54.1 / 54.1   0.952 +- 0.048  1.099 / 1.159  0.551 +- 0.024
-    CNN-64     analytic   55.1 / 57.1   55.3 / 58.6   0.955 +- 0.011  1.104 / 1.157  0.333 +- 0.004
-    CNN-256    analytic   54.2 / 53.8   48.6 / 48.9   0.999 +- 0.007  1.027 / 1.028  0.160 +- 0.001
-    stand-in   empirical  35.0 / 36.5   50.5 / 53.8   0.948 +- 0.010  0.854 / 0.903  0.461 +- 0.047
-
-Both must-hold lines PASS: t* within 25 % at 64 and 256 channels for every seed (ratios 0.965,
-0.944; 1.007, 0.992), and the distance falls beyond the seed noise at each step (channel
-exponent -0.45; the discretization floor, GD vs flow of the same kernel, is 0.03).
-``lr lambda_max / n`` = 0.96 for the family's analytic kernel, 0.93 (mean of the two seeds)
-for the stand-in's empirical NTK: both in the lazy regime (below 2).
-
-Outputs (``--out``, default ``out/figures/theory_cnn/``): ``theory_cnn.png/.pdf``,
-``theory_cnn_tstar.csv`` (per network and seed: t* net/flow, c, ratio, distance, lr, lam,
-``lr lambda_max / n``), ``theory_cnn_curves.csv`` (test loss net/flow and distance vs step
-and ``lam lr t``, seed 0), ``theory_cnn.json``.
+Files in ``DIR/theory_cnn/`` (``--out DIR``): ``theory_cnn.png/.pdf``, ``theory_cnn_tstar.csv``
+(per network and seed: t* net/flow, c, ratio, distance, lr, lam, ``lr lambda_max / n``),
+``theory_cnn_curves.csv`` (test loss net/flow and distance vs step and ``lam lr t``, seed 0),
+``theory_cnn.json``.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "theory_cnn"
 TOLERANCE = 0.25       # predicted vs measured t*: |t*_net / t*_flow - 1| <= TOLERANCE
@@ -108,9 +90,8 @@ CAPTION = (
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: one line per network on stdout."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     with _common.x64():
-        return _run(config, out, progress)
+        return _run(_common.FigureRun(NAME, config, out), progress)
 
 
 def _family_rows(r: dict, family: str) -> list[dict]:
@@ -138,16 +119,13 @@ def _stats(e: dict) -> dict:
     return out
 
 
-def _run(config: dict, out: Path, progress: bool) -> dict:
-    plt = _common.setup_matplotlib()
+def _run(job: _common.FigureRun, progress: bool) -> dict:
     from l2theory import experiments as ex
 
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
+    config, plt = job.config, job.plt
     subset = config["dataset"] == "fashion_mnist_subset"
-    ds = _common.load_dataset(config["dataset"], standardize=False,
-                              n_train=None if subset else 10 * config["n_train"],
-                              n_test=None if subset else 10 * config["n_test"])
+    ds = job.dataset(standardize=False, n_train=None if subset else 10 * config["n_train"],
+                     n_test=None if subset else 10 * config["n_test"])
     common = dict(depth=config["depth"], lam=config["lam"], lr=config["lr"],
                   n_train=config["n_train"], n_test=config["n_test"], seeds=config["seeds"],
                   window=tuple(config["window"]), n_records=config["n_records"])
@@ -186,8 +164,8 @@ def _run(config: dict, out: Path, progress: bool) -> dict:
                  f"({'x'.join(map(str, r['config']['image_shape']))}), "
                  f"{config['n_train']} training points, full-batch GD vs the exact L2 flow",
                  fontsize=11)
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_tstar.csv", [
+    job.save_figure(fig)
+    job.save_csv("tstar", [
         {"network": row["network"], "kernel": row["kernel"], "channels": row["channels"],
          "seed": seed, "lr": row["lr"], "lam": row["lam"],
          "lr_lambda_max_over_n": row["lr_lambda_max_over_n"],
@@ -196,13 +174,13 @@ def _run(config: dict, out: Path, progress: bool) -> dict:
          "c_flow": row["c_flow_per_seed"][i], "t_star_ratio": row["t_star_ratio_per_seed"][i],
          "distance_mean": row["distance_mean_per_seed"][i],
          "distance_max": row["distance_max_per_seed"][i]}
-        for row in rows for i, seed in enumerate(config["seeds"])]))
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", curve_rows))
+        for row in rows for i, seed in enumerate(config["seeds"])])
+    job.save_csv("curves", curve_rows)
     results = {"rows": rows, "tau_rate": tau_rate, "config": r["config"],
                "channel_exponent": r["channel_exponent"], "ensemble": r["ensemble"],
                "gap_config": gap and gap["config"],
                "gap_channel_exponent": gap and gap["channel_exponent"]}
-    return _common.save_summary(out, NAME, config, results, start, files)
+    return job.finish(results)
 
 
 def _empirical_fields(e: dict) -> dict:
@@ -359,8 +337,73 @@ def caption(summary: dict) -> str:
                           lr=rc["lr"], seeds=", ".join(map(str, rc["seeds"])))
 
 
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: predicted vs measured t* per network and the
+    distance by channel count; must hold: t* within ``TOLERANCE`` at ``>= MIN_CHANNELS``
+    channels (every seed), and the distance falling with the channels beyond the seed noise."""
+    from l2theory.experiments import best_within_noise
+
+    r = summary["results"]
+    rows = r["rows"]
+    pm = _common.pm
+    lines = ["### Theory for CNNs: predicted (L2 flow) vs measured (GD) t*\n",
+             _report.caption_line(NAME, caption(summary)),
+             "| network | NTK | lr | lam | lr lambda_max/n | t* net / flow per seed (steps) | "
+             "t* ratio net / flow (mean +- SE) | c = lam lr t* net / flow | distance "
+             "(mean +- SE) |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        per_seed = ", ".join(f"{a:.1f}{' (edge)' if e else ''} / {b:.1f}" for a, b, e in zip(
+            row["t_star_net_per_seed"], row["t_star_flow_per_seed"],
+            row["t_star_net_at_boundary_per_seed"]))
+        lines.append(f"| {row['network']} | {row['kernel']} | {row['lr']:.3g} | {row['lam']:.3g} "
+                     f"| {row['lr_lambda_max_over_n']:.2f} | {per_seed} | "
+                     f"{pm(row['t_star_ratio'], row['t_star_ratio_se'], '.3f')} | "
+                     f"{row['c_net']:.3f} / {row['c_flow']:.3f} | "
+                     f"{pm(row['distance_mean'], row['distance_mean_se'], '.3f')} |")
+    lines.append(f"\nchannel exponent of the mean distance (flatten CNN): "
+                 f"{_common.num(r.get('channel_exponent'), '.2f')} (expected ~ -0.5); infinite "
+                 f"ensemble (f0 = 0): c = {r['ensemble']['c']:.3f}; lr lambda_max/n < 2 is the "
+                 "lazy (linearized) regime the flow describes; the distance is relative to the "
+                 "flow's outputs, which decay like exp(-L lam lr t), so for deep or "
+                 "non-homogeneous networks (empirical NTK rows) it can exceed 1 late in the "
+                 "window: t* is their comparison\n")
+    family = [row for row in rows if row["family"] == "flatten"]
+    wide = [row for row in family if row["channels"] >= MIN_CHANNELS]
+    # a measured t* at the first or last recorded step (edge) is no peak: it cannot pass
+    ok = None if not wide else all(
+        abs(x - 1) <= TOLERANCE and not e for row in wide
+        for x, e in zip(row["t_star_ratio_per_seed"], row["t_star_net_at_boundary_per_seed"]))
+    detail = "; ".join(
+        f"{row['channels']} ch.: " + ", ".join(
+            f"{x:.3f}" + (" (measured t* at the run's edge)" if e else "")
+            for x, e in zip(row["t_star_ratio_per_seed"], row["t_star_net_at_boundary_per_seed"]))
+        + f" (mean {pm(row['t_star_ratio'], row['t_star_ratio_se'], '.3f')})"
+        for row in wide) or f"no CNN with >= {MIN_CHANNELS} channels"
+    claims = [_report.Claim(f"predicted vs measured t* within {TOLERANCE:.0%} for the CNN at >= "
+                            f"{MIN_CHANNELS} channels (theory_cnn; every seed, t* net / flow)",
+                            _report.pass_fail(ok), detail)]
+    steps, falls = [], True
+    for a, b in zip(family, family[1:]):
+        tied = best_within_noise([a["distance_mean"], b["distance_mean"]],
+                                 [a["distance_mean_se"], b["distance_mean_se"]], "min")
+        verdict = ("falls" if tied == [1] else "rises" if tied == [0] else
+                   "tie within the seed noise")
+        falls &= tied == [1]
+        steps.append(f"{a['channels']} -> {b['channels']}: "
+                     f"{pm(a['distance_mean'], a['distance_mean_se'], '.3f')} -> "
+                     f"{pm(b['distance_mean'], b['distance_mean_se'], '.3f')} ({verdict})")
+    one_seed = family and family[0]["distance_mean_se"] is None
+    claims.append(_report.Claim(
+        "distance falls as channels grow, beyond the seed noise (theory_cnn, flatten CNN)",
+        _report.pass_fail(None if len(family) < 2 else falls),
+        "; ".join(steps) + ("; 1 seed: no noise estimate" if one_seed else "")
+        or "fewer than 2 channel counts"))
+    return _report.Report(lines, claims)
+
+
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    """``python -m l2theory.figures.theory_cnn``: the figures command for this figure alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

@@ -9,22 +9,21 @@ shown too; (b) the network's test loss against ``lam lr t`` for each width, with
 the L2 flow with kernel decay collapses (test loss back to the loss of f = 0) while the
 linearized flow (constant kernel) tends to a ridge-like fixed point.
 
-Hardware / runtime: quick 136 s measured on 2 shared CPU cores (AMD EPYC, jax 0.10.2; widths
-128-2048, 64 train / 256 test points, depth 3, lam 1e-2, lr 0.5, 2 seeds; distance 0.49 / 0.19
-/ 0.098 at widths 128 / 512 / 2048); paper: widths up to 8192 on MNIST points (GPU, minutes;
-not yet run). Outputs (``--out``, default ``out/figures/theory_vs_practice/``):
-``theory_vs_practice.png/.pdf``, ``theory_vs_practice_distance.csv`` (distances by width),
-``theory_vs_practice_curves.csv`` (test loss net/flow vs ``lam lr t``),
-``theory_vs_practice_late.csv`` (flow vs linearized, f0 = 0), ``theory_vs_practice.json``.
+Presets: ``quick`` (CPU, 45 s on 2 CPU cores): widths 128-2048, 64 train / 256 test points of
+the shipped Fashion-MNIST subset, depth 3, lam 1e-2, lr 0.5, 2 seeds; ``paper``: widths up to
+8192 on MNIST points (GPU, minutes).
+Files in ``DIR/theory_vs_practice/`` (``--out DIR``): ``theory_vs_practice.png/.pdf``,
+``theory_vs_practice_distance.csv`` (distances by width), ``theory_vs_practice_curves.csv``
+(test loss net/flow vs ``lam lr t``), ``theory_vs_practice_late.csv`` (flow vs linearized,
+f0 = 0), ``theory_vs_practice.json``.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from l2theory.figures import _common
+from l2theory.figures import _common, _report, make_all
 
 NAME = "theory_vs_practice"
 
@@ -71,23 +70,19 @@ def late_contrast(config: dict, ds) -> list[dict]:
 
 def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     """The figure into ``out``; ``progress``: one line per width and seed on stderr."""
-    out = _common.out_dir(NAME, out)  # created first: a bad --out fails before any work
     with _common.x64():
-        return _run(config, out, progress)
+        return _run(_common.FigureRun(NAME, config, out), progress)
 
 
-def _run(config: dict, out: Path, progress: bool) -> dict:
-    plt = _common.setup_matplotlib()
+def _run(job: _common.FigureRun, progress: bool) -> dict:
     import matplotlib.ticker as mpl_ticker
 
     from l2theory import experiments as ex
 
-    _common.print_config(NAME, config)
-    start = time.perf_counter()
-    ds = _common.load_dataset(config["dataset"], standardize=False,
-                              n_train=None if config["dataset"] == "fashion_mnist_subset"
-                              else 10 * config["n_train"], n_test=None if config["dataset"] ==
-                              "fashion_mnist_subset" else 10 * config["n_test"])
+    config, plt = job.config, job.plt
+    subset = config["dataset"] == "fashion_mnist_subset"
+    ds = job.dataset(standardize=False, n_train=None if subset else 10 * config["n_train"],
+                     n_test=None if subset else 10 * config["n_test"])
     r = ex.theory_vs_practice(ds, widths=config["widths"], depth=config["depth"],
                               lam=config["lam"], lr=config["lr"], n_train=config["n_train"],
                               n_test=config["n_test"], seeds=config["seeds"],
@@ -150,16 +145,16 @@ def _run(config: dict, out: Path, progress: bool) -> dict:
                  f"$\\lambda$ = {config['lam']:g}, $\\eta$ = {config['lr']:g}, full-batch GD, "
                  f"{r['config']['data']}")
     fig.tight_layout()
-    files = _common.save_figure(fig, out, NAME)
-    files.append(_common.save_csv(out / f"{NAME}_distance.csv", dist_rows))
-    files.append(_common.save_csv(out / f"{NAME}_curves.csv", curve_rows))
-    files.append(_common.save_csv(out / f"{NAME}_late.csv", late))
+    job.save_figure(fig)
+    job.save_csv("distance", dist_rows)
+    job.save_csv("curves", curve_rows)
+    job.save_csv("late", late)
     for row in dist_rows:
         print(f"   width {row['width']:>6}: distance mean {row['distance_mean']:.3f} max "
               f"{row['distance_max']:.3f}; t* net {row['t_star_net']:.1f} flow "
               f"{row['t_star_flow']:.1f}")
     r.pop("curves", None)
-    return _common.save_summary(out, NAME, config, {**r, "late_f0_zero": late[-1]}, start, files)
+    return job.finish({**r, "late_f0_zero": late[-1]})
 
 
 def caption(summary: dict) -> str:
@@ -177,8 +172,34 @@ def caption(summary: dict) -> str:
             f"times, the linearized flow (constant kernel) does not.")
 
 
+def report(summary: dict) -> _report.Report:
+    """The figure's section of ``REPORT.md``: the distances and t* by width; must hold: the
+    distance falls with width."""
+    r = summary["results"]
+    lines = ["### Theory vs practice (finite width vs exact infinite-width flow)\n",
+             _report.caption_line(NAME, caption(summary)),
+             "| width | distance mean | distance max | vs infinite-width GD | vs linearized | "
+             "t* net | t* flow |", "|---|---|---|---|---|---|---|"]
+    d = []
+    for e in r["per_width"]:
+        d.append(e["distance_mean"])
+        lines.append(f"| {e['width']} | {e['distance_mean']:.3f} | {e['distance_max']:.3f} | "
+                     f"{e['distance_gd_limit_mean']:.3f} | "
+                     f"{_common.num(e.get('distance_linearized_mean'))} | "
+                     f"{e['t_star_net']:.1f} | {e['t_star_flow']:.1f} |")
+    if r.get("width_exponent"):
+        lines.append(f"\nwidth exponent of the mean distance: "
+                     f"{r['width_exponent']['distance_mean']:.2f} (expected ~ -0.5)\n")
+    falls = all(b < a for a, b in zip(d, d[1:]))
+    return _report.Report(lines, [_report.Claim(
+        "theory-vs-practice distance decreases with width", _report.pass_fail(falls),
+        " > ".join(f"{x:.3f}" for x in d))])
+
+
 def main(argv=None) -> int:
-    return _common.main_for(__name__, NAME, __doc__, CONFIGS, TINY, run, argv)
+    """``python -m l2theory.figures.theory_vs_practice``: the figures command for this figure
+    alone."""
+    return make_all.main(argv, NAME)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Usage (from the repository root, with the four Fashion-MNIST IDX files findable by
 ``l2theory.data.load``, e.g. ``L2THEORY_DATA=<dir>`` with ``<dir>/fashion-mnist/*.gz``)::
 
-    python -m l2theory._practice.make_subset [--root DIR] [--out PATH]
+    python -m l2theory._practice.datasets.make_subset [--root DIR] [--out PATH]
 
 It takes a class-stratified random subset (``subsample(..., n_train=2000, n_test=1000, seed=0)``:
 200 images per class in train, 100 per class in test, kept in file order) and stores it as uint8
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from l2theory._practice.data import read_raw, subset_indices
+from l2theory._practice.datasets.loading import SUBSET_FILE, read_raw
+from l2theory._practice.datasets.preprocess import subset_indices
 
 N_TRAIN, N_TEST, SEED = 2000, 1000, 0
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "_data" / "fashion_mnist_subset.npz"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "_data" / SUBSET_FILE
 
 
 def make_subset(root=None) -> dict[str, np.ndarray]:
@@ -37,7 +38,7 @@ def make_subset(root=None) -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m l2theory._practice.make_subset",
+    parser = argparse.ArgumentParser(prog="python -m l2theory._practice.datasets.make_subset",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=None, help="folder searched first for the IDX files")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output .npz path")
