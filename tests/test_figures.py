@@ -40,6 +40,8 @@ EXPECTED = {
                        "infinite_width_peaks.csv", "infinite_width.json"],
     "hessian": ["hessian.png", "hessian.pdf", "hessian_rows.csv", "hessian_eigs.csv",
                 "hessian.json"],
+    "lazy_limit": ["lazy_limit.png", "lazy_limit.pdf", "lazy_limit_tstar.csv",
+                   "lazy_limit_curves.csv", "lazy_limit.json"],
 }
 # the dataset each figure's paper preset needs first
 PAPER_DATASET = {"fig1": "cifar10", "theory_cnn": "cifar10", "infinite_width": "fashion_mnist"}
@@ -108,13 +110,14 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
     assert report == out / "REPORT.md"
     text = report.read_text()
     lines = [ln for ln in text.splitlines() if ln.startswith(MUST_HOLD)]
-    assert len(lines) == 13, text
+    assert len(lines) == 19, text  # lazy_limit: 6 for its one tiny family
     for key in ("decade of lam at fixed lr", "slope", "lam_opt predicted within a factor 2 of the swept best lam "
                 "(budget", "AutoL2 >= the best fixed lam", "fewer steps", "lam_opt predicted "
                 "within a factor 2 of the swept best lam (Figure 1", "distance decreases",
                 "flat data directions", "collapsed to f = 0",
                 "t* within 25% for the CNN at >= 64 channels", "distance falls as channels grow",
-                "infinite-width lam lr t* spread", "Krylov error estimate"):
+                "infinite-width lam lr t* spread", "Krylov error estimate",
+                "predicted t* (lazy limit) within 25%", "interpolation error is below"):
         assert sum(key in ln for ln in lines) == 1, key
     assert "Total runtime" in text and "Machine:" in text
     # every figure's section, in FIGURES order, under ## Numbers

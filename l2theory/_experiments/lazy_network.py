@@ -214,6 +214,9 @@ def lazy_flow(config, x_train, labels_train, x_test, labels_test, *, num_classes
     if f0 not in network_theory.F0_CHOICES:
         _checks.choice("f0", f0, network_theory.F0_CHOICES, what="initial outputs")
     network_theory.check_no_batchnorm(config)
+    if config.loss != "mse":  # before any kernel is computed
+        raise _checks.bad("config.loss", config.loss, "the lazy limit is implemented for MSE "
+                          "only (its flow is linear in the coefficients)", "use loss='mse'")
     nodes = _checks.positive_int("nodes", nodes)
     lr, lam = network_theory.flow_rates(config)
     s = config.model_settings()
