@@ -58,7 +58,7 @@ from l2theory._experiments.hessian import hessian_lowest_eigs
 from l2theory._experiments.hessian import hessian_vs_lam
 from l2theory._experiments.lazy_limit import lazy_limit_vs_practice
 from l2theory._experiments.network_theory import NetworkPrediction
-from l2theory._experiments.network_theory import predict_network
+from l2theory._experiments.network_prediction import predict_network
 from l2theory._experiments.peak import TStar
 from l2theory._experiments.peak import t_star
 from l2theory._experiments.schedules import decay_clock

@@ -111,10 +111,9 @@ def lazy_limit_vs_practice(data="fashion_mnist_subset", *, model: Mapping[str, A
       against ``log width``), ``curves`` (per width, seed 0: ``steps``, ``tau``, test loss of
       net / lazy / Euler and the lazy distance per recorded step).
     """
-    from l2theory import experiments
     from l2theory._experiments import lazy_network, network_theory
-    from l2theory._experiments.recording import comparison_config, train_recording
-    from l2theory._experiments.recording import window_steps
+    from l2theory._experiments.comparison_data import prepare_data
+    from l2theory._experiments.recording import comparison_config, train_recording, window_steps
 
     if not isinstance(model, Mapping) or "model" not in model:
         raise _checks.bad("model", model, "must be a dict of TrainConfig fields naming the "
@@ -136,7 +135,7 @@ def lazy_limit_vs_practice(data="fashion_mnist_subset", *, model: Mapping[str, A
                           "e.g. (0.02, 1.0)")
     nodes = _checks.positive_int("nodes", nodes, minimum=3)
     flat = model["model"] in ("fc", "fully_connected")
-    x_tr, l_tr, x_te, l_te, k, name = experiments.prepare_data(
+    x_tr, l_tr, x_te, l_te, k, name = prepare_data(
         data, n_train=n_train, n_test=n_test, data_seed=data_seed, downsample=downsample,
         flatten=flat)
     tau_max = 2.2 * hi  # the peak search runs to twice the window's end
