@@ -16,8 +16,7 @@ Two-scale NTK (per output, the mean over the ``k`` outputs, as ``kernels.empiric
   with ``h_l`` the layer's input and ``delta_l^c = d f_c / d z_l`` at each point's own scale.
   Cost ``S^2 (n + m) n k width`` per layer.
 
-Measured (2 CPU cores, under load from other jobs): WRN-10-1 without BatchNorm, 128 + 128
-Fashion-MNIST images at 7x7, 9 nodes: see ``predict_network``'s docstring.
+Measured costs: ``predict_network``'s docstring.
 """
 from __future__ import annotations
 
