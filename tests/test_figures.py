@@ -40,9 +40,12 @@ EXPECTED = {
                        "infinite_width_peaks.csv", "infinite_width.json"],
     "hessian": ["hessian.png", "hessian.pdf", "hessian_rows.csv", "hessian_eigs.csv",
                 "hessian.json"],
+    "bn_equilibrium": ["bn_equilibrium.png", "bn_equilibrium.pdf", "bn_equilibrium_curves.csv",
+                       "bn_equilibrium_lams.csv", "bn_equilibrium.json"],
 }
 # the dataset each figure's paper preset needs first
-PAPER_DATASET = {"fig1": "cifar10", "theory_cnn": "cifar10", "infinite_width": "fashion_mnist"}
+PAPER_DATASET = {"fig1": "cifar10", "theory_cnn": "cifar10", "infinite_width": "fashion_mnist",
+                 "bn_equilibrium": "cifar10"}
 MUST_HOLD = ("- **PASS**", "- **FAIL**", "- **TIE**", "- **n/a**")
 
 
@@ -435,7 +438,7 @@ def test_every_preset_model_is_a_valid_train_config(name):
             if "model" in part:
                 models.append(part["model"])
             models += [net["model"] for net in part.get("networks") or []]
-    if name in ("collapse", "budget", "fig1", "hessian", "theory_cnn"):
+    if name in ("collapse", "budget", "fig1", "hessian", "theory_cnn", "bn_equilibrium"):
         assert models, name
     from l2theory import x64
 
