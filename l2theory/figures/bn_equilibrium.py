@@ -48,33 +48,37 @@ _CNN = dict(model="cnn", depth=3, width=16, model_kwargs={"batchnorm": True})
 
 CONFIGS = {
     "quick": {"title": "on 256 Fashion-MNIST subset images at 7x7 (momentum 0.9, mixup, "
-                       "augmentation, batch 32, lr 0.05)",
-              "dataset": "fashion_mnist_subset", "n_train": 256, "n_test": 256, "downsample": 4,
+                       "augmentation, batch 16, lr 0.05)",
+              "dataset": "fashion_mnist_subset", "n_train": 256, "n_test": 128, "downsample": 4,
               "panels": [
-                  {"key": "cnn", "title": "BatchNorm CNN (3 conv x 16 ch.)", "model": _CNN},
+                  {"key": "cnn", "title": "BatchNorm CNN (3 conv x 16 ch.)", "model": _CNN,
+                   "lams": [0.005, 0.01, 0.02, 0.04], "natural_time": 0.4, "late_from": 8.0,
+                   "chunk_size": 3, "eval_every": 50},
                   {"key": "wrn", "title": "WRN-10-1-autol2 (BatchNorm)",
-                   "model": dict(model="wrn-10-1-autol2")}],
-              "train": dict(_TRAIN, train_eval_size=256, eval_batch_size=256),
-              "lams": [0.005, 0.01, 0.02, 0.04], "seeds": [0, 1, 2], "natural_time": 0.4,
-              "late_from": 8.0},
+                   "model": dict(model="wrn-10-1-autol2"), "lams": [0.02, 0.04, 0.08, 0.16],
+                   "natural_time": 0.3, "late_from": 6.0, "chunk_size": 1, "eval_every": 25}],
+              "train": dict(_TRAIN, batch_size=16, train_eval_size=128, eval_batch_size=128),
+              "seeds": [0, 1, 2]},
     "paper": {"title": "on 2048 CIFAR-10 images (momentum 0.9, mixup, augmentation, batch 128, "
                        "lr 0.02)",
               "dataset": "cifar10", "n_train": 2048, "n_test": 1000, "downsample": 1,
               "panels": [
                   {"key": "cnn", "title": "BatchNorm CNN (3 conv x 64 ch.)",
-                   "model": dict(_CNN, width=64)},
+                   "model": dict(_CNN, width=64), "lams": [2.5e-3, 5e-3, 1e-2, 2e-2],
+                   "natural_time": 0.4, "late_from": 8.0, "chunk_size": 16, "eval_every": 50},
                   {"key": "wrn", "title": "WRN-16-4-autol2 (BatchNorm)",
-                   "model": dict(model="wrn-16-4-autol2")}],
+                   "model": dict(model="wrn-16-4-autol2"), "lams": [2.5e-3, 5e-3, 1e-2, 2e-2],
+                   "natural_time": 0.4, "late_from": 8.0, "chunk_size": 16, "eval_every": 50}],
               "train": dict(_TRAIN, lr=0.02, batch_size=128, train_eval_size=1000,
                             eval_batch_size=1000),
-              "lams": [2.5e-3, 5e-3, 1e-2, 2e-2], "seeds": [0, 1, 2, 3], "natural_time": 0.4,
-              "late_from": 8.0},
+              "seeds": [0, 1, 2, 3]},
 }
 TINY = {"n_train": 64, "n_test": 32,
         "panels": [{"key": "cnn", "title": "BatchNorm CNN (2 conv x 4 ch.)",
-                    "model": dict(_CNN, depth=2, width=4)}],
+                    "model": dict(_CNN, depth=2, width=4), "lams": [0.02, 0.04],
+                    "natural_time": 0.15, "late_from": 2.0, "chunk_size": 2, "eval_every": 25}],
         "train": dict(_TRAIN, batch_size=16, train_eval_size=32, eval_batch_size=32),
-        "lams": [0.02, 0.04], "seeds": [0, 1], "natural_time": 0.1, "late_from": 2.0}
+        "seeds": [0, 1]}
 
 
 def t_interval(values, level: float = LEVEL):
@@ -106,9 +110,29 @@ def _lane(rows, i):
     return {k: np.asarray(v)[sel] for k, v in rows.items() if not isinstance(v, dict)}
 
 
+def norm_drift(lane, late_from: float, eq) -> float | None:
+    """``2 tau_eq d ln||w||^2 / dt`` over the late window (from its first row at or after
+    ``late_from tau_eq`` to the last): the relative amount by which the stationary relation
+    ``E||Delta||^2 / ||w||^2 = 2 lr lam / (1 + mu)`` is off while ``||w||`` still drifts
+    (docs/conventions.md section 8.1: ``Q / A = 2 lr lam (1 + 2 tau_eq d ln A / dt) / (1 + mu)``);
+    0 at equilibrium."""
+    steps = lane["step"].astype(float)
+    at = np.flatnonzero(steps >= late_from * eq.relaxation_steps)
+    if len(at) < 2:
+        return None
+    i, j = at[0], at[-1]
+    log_a = 2 * np.log(lane["bn_weight_norm"].astype(float))
+    return float(2 * eq.relaxation_steps * (log_a[j] - log_a[i]) / (steps[j] - steps[i]))
+
+
 def _first_reached(steps, ratio, frac: float = REACHED):
     hit = np.flatnonzero(np.nan_to_num(ratio) >= frac)
     return None if not len(hit) else float(steps[hit[0]])
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
 
 
 def run_panel(panel: dict, config: dict, ds, progress: bool = False):
@@ -116,9 +140,12 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
     from l2theory import experiments as ex
     from l2theory import train
 
-    base = _common.train_config({**panel["model"], **config["train"], "steps": 1})
-    rows = train.sweep(base, ds, lam=config["lams"], lr=[base.lr], seeds=config["seeds"],
-                       natural_time=config["natural_time"], chunk_size=len(config["seeds"]),
+    base = _common.train_config({**panel["model"], **config["train"], "steps": 1,
+                                 "eval_every": panel["eval_every"]})
+    # chunk_size 1 for a WRN on a CPU: there a vmapped convolution with per-lane weights cost
+    # about twice as much per lane as the single-lane program (WRN-10-1, measured)
+    rows = train.sweep(base, ds, lam=panel["lams"], lr=[base.lr], seeds=config["seeds"],
+                       natural_time=panel["natural_time"], chunk_size=panel["chunk_size"],
                        progress=progress, desc=panel["key"])
     lanes, curves = {}, []
     for i in np.unique(np.asarray(rows["run"])):
@@ -129,12 +156,15 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
         ratio = lane["angular_update"] / eq.angular_update
         diverged = bool(lane["diverged"][-1])
         late = None if diverged else ex.late_angular_update(
-            lane, config["late_from"] * eq.relaxation_steps)
-        peak = ex.t_star(steps, lane["test_acc"], mode="max")
+            lane, panel["late_from"] * eq.relaxation_steps)
+        peak = (ex.t_star(steps, lane["test_acc"], mode="max") if np.sum(steps > 0) >= 3
+                else None)
         lanes.setdefault(lam, []).append({
             "seed": seed, "late": late, "ratio": None if late is None else late / eq.angular_update,
-            "t_90": _first_reached(steps, ratio), "t_star": peak.t_star,
-            "t_star_at_boundary": bool(peak.at_boundary), "diverged": diverged,
+            "drift": None if diverged else norm_drift(lane, panel["late_from"], eq),
+            "t_90": _first_reached(steps, ratio),
+            "t_star": None if peak is None else peak.t_star,
+            "t_star_at_boundary": peak is None or bool(peak.at_boundary), "diverged": diverged,
             "steps": int(steps[-1]), "eq": eq._asdict()})
         curves += [{"network": panel["key"], "lam": lam, "seed": seed, "step": int(s),
                     "t_over_tau": s / eq.relaxation_steps, "angular_update": float(a),
@@ -146,18 +176,19 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
         eq = runs[0]["eq"]
         mean, ci = t_interval([r["ratio"] for r in runs])
         t90 = [r["t_90"] for r in runs if r["t_90"] is not None]
-        tstar = [r["t_star"] for r in runs]
+        tstar = [r["t_star"] for r in runs if r["t_star"] is not None]
         out.append({"network": panel["key"], "lam": lam, "lr": base.lr,
                     "momentum": base.momentum, "predicted": eq["angular_update"],
                     "tau_eq": eq["relaxation_steps"], "adiabatic_ratio": eq["adiabatic_ratio"],
                     "ratio_mean": mean, "ratio_ci": ci, "verdict": band_verdict(ci),
                     "ratios": [r["ratio"] for r in runs],
-                    "late_from_step": config["late_from"] * eq["relaxation_steps"],
+                    "drift": _mean([r["drift"] for r in runs]),
+                    "late_from_step": panel["late_from"] * eq["relaxation_steps"],
                     "steps": runs[0]["steps"], "n_seeds": len(runs),
                     "diverged": sum(r["diverged"] for r in runs),
                     "t_90_mean": float(np.mean(t90)) if t90 else None,
                     "t_90_reached": len(t90),
-                    "t_star_mean": float(np.mean(tstar)),
+                    "t_star_mean": _mean(tstar),
                     "t_star_se": (float(np.std(tstar, ddof=1) / np.sqrt(len(tstar)))
                                   if len(tstar) > 1 else None),
                     "t_star_at_boundary": sum(r["t_star_at_boundary"] for r in runs)})
@@ -179,14 +210,14 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                   f"measured/predicted {_common.pm(r['ratio_mean'], None, '.3f')} "
                   f"{_common.interval(r['ratio_ci'])} ({r['verdict']}), tau_eq "
                   f"{r['tau_eq']:.0f}, t_90 {_common.num(r['t_90_mean'], '.0f')}, t* "
-                  f"{r['t_star_mean']:.0f}")
+                  f"{_common.num(r['t_star_mean'], '.0f')}, drift {_common.num(r['drift'], '+.3f')}")
     panels = config["panels"]
     fig, axes = plt.subplots(len(panels), 3, figsize=(15, 4.6 * len(panels)), squeeze=False)
-    lams = sorted(config["lams"])
     cmap = plt.get_cmap("viridis")
-    colors = {lam: cmap(i / max(1, len(lams) - 1)) for i, lam in enumerate(lams)}
     for row, panel in zip(axes, panels):
         key = panel["key"]
+        lams = sorted(panel["lams"])
+        colors = {lam: cmap(i / max(1, len(lams) - 1)) for i, lam in enumerate(lams)}
         mine = [c for c in curves if c["network"] == key]
         for lam in lams:
             for seed in config["seeds"]:
@@ -196,7 +227,7 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                             label=f"$\\lambda$ = {lam:g}" if seed == config["seeds"][0] else None)
         row[0].axhspan(1 - BAND, 1 + BAND, color="0.85", zorder=0)
         row[0].axhline(1, color="k", ls="--", lw=1)
-        row[0].axvline(config["late_from"], color="0.4", ls=":", lw=1)
+        row[0].axvline(panel["late_from"], color="0.4", ls=":", lw=1)
         row[0].set_xscale("log")
         row[0].set_xlabel(r"$t / \tau_{eq}$,  $\tau_{eq} = (1-\mu)/(4\eta\lambda)$")
         row[0].set_ylabel(r"angular update / $\sqrt{2\eta\lambda/(1+\mu)}$")
@@ -216,7 +247,7 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                 if x is not None:
                     row[1].plot(r["predicted"], x * r["predicted"], ".", color="0.6", ms=4)
         row[1].errorbar(pred, meas, yerr=err, fmt="o", color="C0", capsize=3,
-                        label=f"late RMS (t > {config['late_from']:g} $\\tau_{{eq}}$), mean over "
+                        label=f"late RMS (t > {panel['late_from']:g} $\\tau_{{eq}}$), mean over "
                               "seeds, 95% interval")
         x = np.geomspace(pred.min() / 1.3, pred.max() * 1.3, 20)
         row[1].plot(x, x, "k--", lw=1, label="predicted")
@@ -233,7 +264,8 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
         row[2].plot(lam_x, [r["t_90_mean"] if r["t_90_mean"] is not None else np.nan
                             for r in mine_l], "o-", color="C1",
                     label=f"measured: first reaches {REACHED:g} x prediction")
-        row[2].errorbar(lam_x, [r["t_star_mean"] for r in mine_l],
+        row[2].errorbar(lam_x, [np.nan if r["t_star_mean"] is None else r["t_star_mean"]
+                                for r in mine_l],
                         yerr=[r["t_star_se"] or 0 for r in mine_l], fmt="^-", color="C2",
                         capsize=3, label="$t^*$ (peak test accuracy)")
         row[2].set_xscale("log")
@@ -264,21 +296,28 @@ def report(summary: dict) -> _report.Report:
              "*Caption:* the angle (radians) the BatchNorm-scale-invariant weights turn per step "
              "(rows' `angular_update`: RMS over each row's steps of the angle averaged over the "
              "tensors) against the equilibrium `sqrt(2 lr lam / (1 + mu))`, measured as the RMS "
-             f"over every step after {cfg.get('late_from'):g} relaxation times "
-             "`tau_eq = (1 - mu) / (4 lr lam)`; `t_90`: the first row at 90 % of the prediction; "
-             "`t*`: the step of peak test accuracy (smoothed in log-time), mean over seeds "
-             f"({len(cfg.get('seeds', []))} seeds, natural time {cfg.get('natural_time'):g}).\n",
+             "over every step after `late_from` relaxation times `tau_eq = (1 - mu) / "
+             "(4 lr lam)`, per seed, with the Student-t 95% interval over seeds of the mean; "
+             "`drift`: `2 tau_eq d ln||w||^2/dt` over that window (0 at equilibrium; the angle "
+             "squared sits that fraction off the equilibrium value while the norm drifts, "
+             "docs/conventions.md 8.1); `t_90`: the first row at 90% of the prediction; `t*`: "
+             "the step of peak test accuracy (smoothed in log-time), mean over seeds ("
+             f"{len(cfg.get('seeds', []))} seeds; per network: "
+             + "; ".join(f"{p['key']} natural time {p['natural_time']:g}, late_from "
+                         f"{p['late_from']:g}" for p in cfg.get("panels", [])) + ").\n",
              "| network | lam | steps | predicted | measured / predicted (per seed) | mean, 95% "
-             "interval | verdict | tau_eq | t_90 | t* | t* / tau_eq |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "interval | verdict | drift | tau_eq | t_90 | t* | t* / tau_eq |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in rows:
         per_seed = ", ".join(num(v, ".3f") for v in x["ratios"])
         ratio = None if x["t_star_mean"] is None else x["t_star_mean"] / x["tau_eq"]
-        bound = " (at boundary)" if x["t_star_at_boundary"] else ""
+        bound = (f" ({x['t_star_at_boundary']} at the boundary)" if x["t_star_at_boundary"]
+                 else "")
         lines.append(f"| {x['network']} | {x['lam']:g} | {x['steps']} | {x['predicted']:.4f} | "
                      f"{per_seed} | {num(x['ratio_mean'], '.3f')} {interval(x['ratio_ci'])} | "
-                     f"{x['verdict']} | {x['tau_eq']:.0f} | {num(x['t_90_mean'], '.0f')} | "
-                     f"{x['t_star_mean']:.0f}{bound} | {num(ratio, '.2f')} |")
+                     f"{x['verdict']} | {num(x['drift'], '+.3f')} | {x['tau_eq']:.0f} | "
+                     f"{num(x['t_90_mean'], '.0f')} | {num(x['t_star_mean'], '.0f')}{bound} | "
+                     f"{num(ratio, '.2f')} |")
     lines.append("")
     claims = []
     for key in dict.fromkeys(x["network"] for x in rows):
@@ -298,7 +337,8 @@ def report(summary: dict) -> _report.Report:
             f"[{1 - BAND:g}, {1 + BAND:g}] at every lam, momentum {mine[0]['momentum']:g})",
             verdict, "; ".join(f"lam {x['lam']:g}: {num(x['ratio_mean'], '.3f')} "
                                f"{interval(x['ratio_ci'])}" for x in mine)))
-        t_ratio = [x["t_star_mean"] / x["tau_eq"] for x in mine]
+        t_ratio = [None if x["t_star_mean"] is None else x["t_star_mean"] / x["tau_eq"]
+                   for x in mine]
         lines.append(f"- {key}: t* / tau_eq = {_common.numbers(t_ratio, '.2f')} over lam "
                      f"{_common.numbers([x['lam'] for x in mine], 'g')} (both scale as "
                      "1/(lr lam) when the ratio is constant); t_90 / tau_eq = "
