@@ -110,18 +110,28 @@ def test_late_angular_update_weights_rows_by_their_steps():
 
 
 def test_a_real_batchnorm_run_settles_at_the_predicted_angle():
-    """A BatchNorm CNN (momentum 0.9, mixup keeping the gradient noise alive) on 128 Fashion-MNIST
-    images at 7x7: after 16 relaxation times its RMS angular update is within 12 % of
-    sqrt(2 lr lam / (1 + mu)); the formula without the momentum factor is 38 % off."""
-    ds = data.load("fashion_mnist_subset", n_train=128, n_test=32)
-    pool = lambda x: x[:, :28, :28].reshape(len(x), 7, 4, 7, 4, 1).mean(axis=(2, 4))  # noqa
-    import dataclasses
+    """The bn_equilibrium figure's tiny run (a BatchNorm CNN, momentum 0.9, mixup keeping the
+    gradient noise alive, 128 Fashion-MNIST images at 7x7, lam 0.04, 400 steps = 32 tau_eq), one
+    seed: after 12 tau_eq the RMS angular update is sqrt(2 lr lam / (1 + mu)) within 10 % (the
+    formula without the momentum factor is 38 % off) and every tensor's norm has stopped
+    drifting."""
+    from l2theory.figures import _common
+    from l2theory.figures import bn_equilibrium as fig
 
-    ds = data.standardize(dataclasses.replace(ds, x_train=pool(ds.x_train),
-                                              x_test=pool(ds.x_test)))
-    cfg = BN_CNN.replace(lam=0.04, batch_size=16, mixup=True, steps=200, eval_every=50,
-                         train_eval_size=32)
+    config = fig.TINY
+    panel = config["panels"][0]
+    ds = _common.load_dataset("fashion_mnist_subset", n_train=config["n_train"],
+                              n_test=config["n_test"], downsample=4)
+    cfg = _common.train_config({**panel["model"], **config["train"], "lam": panel["lams"][0],
+                                "batch_size": panel["batch_size"],
+                                "eval_every": panel["eval_every"]})
     eq = experiments.bn_equilibrium(cfg)
+    cfg = cfg.replace(steps=400)  # natural time 0.8, as the figure's tiny run
+    assert cfg.steps == math.ceil(panel["natural_time"] / (cfg.lr * cfg.lam))
     rows = train.train(cfg, ds)
-    measured = experiments.late_angular_update(rows, 8 * eq.relaxation_steps)
-    assert measured / eq.angular_update == pytest.approx(1.0, abs=0.12)
+    measured = experiments.late_angular_update(rows, panel["late_from"] * eq.relaxation_steps)
+    assert measured / eq.angular_update == pytest.approx(1.0, abs=0.10)
+    rows["run"] = np.zeros(len(rows["step"]), int)
+    rows["bn_tensor_norms"]["run"] = np.zeros(len(rows["step"]), int)
+    drifts = fig.tensor_drifts(rows, 0, panel["late_from"], eq)
+    assert len(drifts) == 3 and all(abs(d) < 0.15 for d in drifts.values()), drifts

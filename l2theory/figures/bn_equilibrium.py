@@ -31,6 +31,7 @@ interval, t_90, t*), ``bn_equilibrium.json``.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -43,21 +44,22 @@ BAND = 0.10    # measured / predicted within 1 +- BAND at equilibrium
 LEVEL = 0.95   # the interval over seeds
 REACHED = 0.9  # t_90: first row whose angular update reaches this fraction of the prediction
 
-_TRAIN = dict(lr=0.05, momentum=0.9, batch_size=32, augment=True, mixup=True, eval_every=25)
+_TRAIN = dict(lr=0.05, momentum=0.9, augment=True, mixup=True)
 _CNN = dict(model="cnn", depth=3, width=16, model_kwargs={"batchnorm": True})
 
 CONFIGS = {
     "quick": {"title": "on 256 Fashion-MNIST subset images at 7x7 (momentum 0.9, mixup, "
-                       "augmentation, batch 16, lr 0.05)",
+                       "augmentation, batch 16; lr 0.05 CNN, 0.2 WRN)",
               "dataset": "fashion_mnist_subset", "n_train": 256, "n_test": 128, "downsample": 4,
               "panels": [
                   {"key": "cnn", "title": "BatchNorm CNN (3 conv x 16 ch.)", "model": _CNN,
-                   "lams": [0.005, 0.01, 0.02, 0.04], "natural_time": 0.4, "late_from": 8.0,
-                   "chunk_size": 3, "eval_every": 50},
+                   "lams": [0.005, 0.01, 0.02, 0.04], "natural_time": 0.3, "min_steps": 400,
+                   "late_from": 6.0, "chunk_size": 3, "eval_every": 50, "batch_size": 16},
                   {"key": "wrn", "title": "WRN-10-1-autol2 (BatchNorm)",
-                   "model": dict(model="wrn-10-1-autol2"), "lams": [0.02, 0.04, 0.08, 0.16],
-                   "natural_time": 0.3, "late_from": 6.0, "chunk_size": 1, "eval_every": 25}],
-              "train": dict(_TRAIN, batch_size=16, train_eval_size=128, eval_batch_size=128),
+                   "model": dict(model="wrn-10-1-autol2"), "lams": [0.005, 0.01, 0.015, 0.02],
+                   "lr": 0.2, "natural_time": 0.5, "late_from": 12.0, "chunk_size": 1,
+                   "eval_every": 25, "batch_size": 16}],
+              "train": dict(_TRAIN, train_eval_size=128, eval_batch_size=128),
               "seeds": [0, 1, 2]},
     "paper": {"title": "on 2048 CIFAR-10 images (momentum 0.9, mixup, augmentation, batch 128, "
                        "lr 0.02)",
@@ -65,19 +67,22 @@ CONFIGS = {
               "panels": [
                   {"key": "cnn", "title": "BatchNorm CNN (3 conv x 64 ch.)",
                    "model": dict(_CNN, width=64), "lams": [2.5e-3, 5e-3, 1e-2, 2e-2],
-                   "natural_time": 0.4, "late_from": 8.0, "chunk_size": 16, "eval_every": 50},
+                   "natural_time": 0.4, "late_from": 8.0, "chunk_size": 16, "eval_every": 50,
+                   "batch_size": 128},
                   {"key": "wrn", "title": "WRN-16-4-autol2 (BatchNorm)",
                    "model": dict(model="wrn-16-4-autol2"), "lams": [2.5e-3, 5e-3, 1e-2, 2e-2],
                    "natural_time": 0.4, "late_from": 8.0, "chunk_size": 16, "eval_every": 50}],
-              "train": dict(_TRAIN, lr=0.02, batch_size=128, train_eval_size=1000,
+              "train": dict(_TRAIN, lr=0.02, train_eval_size=1000,
                             eval_batch_size=1000),
               "seeds": [0, 1, 2, 3]},
 }
-TINY = {"n_train": 64, "n_test": 32,
-        "panels": [{"key": "cnn", "title": "BatchNorm CNN (2 conv x 4 ch.)",
-                    "model": dict(_CNN, depth=2, width=4), "lams": [0.02, 0.04],
-                    "natural_time": 0.15, "late_from": 2.0, "chunk_size": 2, "eval_every": 25}],
-        "train": dict(_TRAIN, batch_size=16, train_eval_size=32, eval_batch_size=32),
+# Tiny: one lam of the quick CNN, 2 seeds, on 128 images (seconds; also the real run of
+# tests/test_bn_equilibrium.py, which shares its compiled programs).
+TINY = {"n_train": 128, "n_test": 32,
+        "panels": [{"key": "cnn", "title": "BatchNorm CNN (3 conv x 16 ch.)", "model": _CNN,
+                    "lams": [0.04], "natural_time": 0.8, "late_from": 12.0, "chunk_size": 1,
+                    "eval_every": 50, "batch_size": 16}],
+        "train": dict(_TRAIN, train_eval_size=32, eval_batch_size=32),
         "seeds": [0, 1]}
 
 
@@ -110,19 +115,28 @@ def _lane(rows, i):
     return {k: np.asarray(v)[sel] for k, v in rows.items() if not isinstance(v, dict)}
 
 
-def norm_drift(lane, late_from: float, eq) -> float | None:
-    """``2 tau_eq d ln||w||^2 / dt`` over the late window (from its first row at or after
-    ``late_from tau_eq`` to the last): the relative amount by which the stationary relation
+def norm_drift(steps, norms, late_from: float, eq) -> float | None:
+    """``2 tau_eq d ln||w||^2 / dt`` of a norm column over the late window (from its first row at
+    or after ``late_from tau_eq`` to the last): the relative amount by which
     ``E||Delta||^2 / ||w||^2 = 2 lr lam / (1 + mu)`` is off while ``||w||`` still drifts
     (docs/conventions.md section 8.1: ``Q / A = 2 lr lam (1 + 2 tau_eq d ln A / dt) / (1 + mu)``);
-    0 at equilibrium."""
-    steps = lane["step"].astype(float)
+    0 at equilibrium, -1 for a tensor that only decays (no data gradient)."""
+    steps = np.asarray(steps, float)
     at = np.flatnonzero(steps >= late_from * eq.relaxation_steps)
     if len(at) < 2:
         return None
     i, j = at[0], at[-1]
-    log_a = 2 * np.log(lane["bn_weight_norm"].astype(float))
+    log_a = 2 * np.log(np.maximum(np.asarray(norms, float), 1e-30))
     return float(2 * eq.relaxation_steps * (log_a[j] - log_a[i]) / (steps[j] - steps[i]))
+
+
+def tensor_drifts(rows, run: int, late_from: float, eq) -> dict[str, float | None]:
+    """``norm_drift`` of each scale-invariant tensor of lane ``run`` (``bn_tensor_norms``)."""
+    table = rows["bn_tensor_norms"]
+    sel = np.asarray(table["run"]) == run
+    steps = np.asarray(table["step"])[sel]
+    return {k: norm_drift(steps, np.asarray(v)[sel], late_from, eq) for k, v in table.items()
+            if k not in ("run", "step")}
 
 
 def _first_reached(steps, ratio, frac: float = REACHED):
@@ -135,19 +149,10 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def run_panel(panel: dict, config: dict, ds, progress: bool = False):
-    """One network's sweep; returns ``(lam rows, curve rows)``."""
+def _lanes(panel: dict, base, rows, lanes: dict, curves: list) -> None:
+    """Every lane of one sweep table into ``lanes`` (by lam) and ``curves``."""
     from l2theory import experiments as ex
-    from l2theory import train
 
-    base = _common.train_config({**panel["model"], **config["train"], "steps": 1,
-                                 "eval_every": panel["eval_every"]})
-    # chunk_size 1 for a WRN on a CPU: there a vmapped convolution with per-lane weights cost
-    # about twice as much per lane as the single-lane program (WRN-10-1, measured)
-    rows = train.sweep(base, ds, lam=panel["lams"], lr=[base.lr], seeds=config["seeds"],
-                       natural_time=panel["natural_time"], chunk_size=panel["chunk_size"],
-                       progress=progress, desc=panel["key"])
-    lanes, curves = {}, []
     for i in np.unique(np.asarray(rows["run"])):
         lane = _lane(rows, i)
         lam, seed = float(lane["run_lam"][0]), int(lane["seed"][0])
@@ -159,9 +164,18 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
             lane, panel["late_from"] * eq.relaxation_steps)
         peak = (ex.t_star(steps, lane["test_acc"], mode="max") if np.sum(steps > 0) >= 3
                 else None)
+        drifts = tensor_drifts(rows, i, panel["late_from"], eq)
+        known = [d for d in drifts.values() if d is not None]
+        # the drift relation per tensor: mean_p theta_p^2 = theta_eq^2 (1 + mean_p drift_p)
+        corrected = (np.sqrt(max(0.0, 1.0 + float(np.mean(known)))) if known and not diverged
+                     else None)
         lanes.setdefault(lam, []).append({
             "seed": seed, "late": late, "ratio": None if late is None else late / eq.angular_update,
-            "drift": None if diverged else norm_drift(lane, panel["late_from"], eq),
+            "drift": None if diverged else norm_drift(steps, lane["bn_weight_norm"],
+                                                      panel["late_from"], eq),
+            "tensor_drifts": drifts,
+            "ratio_drift": (None if late is None or not corrected else
+                            late / (eq.angular_update * corrected)),
             "t_90": _first_reached(steps, ratio),
             "t_star": None if peak is None else peak.t_star,
             "t_star_at_boundary": peak is None or bool(peak.at_boundary), "diverged": diverged,
@@ -171,6 +185,29 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
                     "ratio": float(r), "bn_weight_norm": float(n), "test_acc": float(acc)}
                    for s, a, r, n, acc in zip(steps, lane["angular_update"], ratio,
                                               lane["bn_weight_norm"], lane["test_acc"])]
+
+
+def run_panel(panel: dict, config: dict, ds, progress: bool = False):
+    """One network's sweep; returns ``(lam rows, curve rows)``."""
+    from l2theory import train
+
+    base = _common.train_config({**panel["model"], **config["train"], "steps": 1,
+                                 "eval_every": panel["eval_every"],
+                                 "batch_size": panel["batch_size"],
+                                 "lr": panel.get("lr", config["train"]["lr"])})
+    lanes, curves = {}, []
+    for lam in panel["lams"]:
+        # natural_time (rounded up to whole evaluation segments), but at least min_steps: the
+        # short lanes of a large lam get a late window of many relaxation times (the compiled
+        # programs are shared: steps are traced)
+        n = max(math.ceil(panel["natural_time"] / (base.lr * lam)), panel.get("min_steps", 1))
+        n = -(-n // panel["eval_every"]) * panel["eval_every"]  # whole segments: one program
+        # chunk_size 1 for a WRN on a CPU: there a vmapped convolution with per-lane weights
+        # cost about twice as much per lane as the single-lane program (WRN-10-1, measured)
+        rows = train.sweep(base.replace(steps=n), ds, lam=[lam], lr=[base.lr],
+                           seeds=config["seeds"], chunk_size=panel["chunk_size"],
+                           progress=progress, desc=f"{panel['key']} lam {lam:g}")
+        _lanes(panel, base, rows, lanes, curves)
     out = []
     for lam, runs in sorted(lanes.items()):
         eq = runs[0]["eq"]
@@ -183,6 +220,12 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
                     "ratio_mean": mean, "ratio_ci": ci, "verdict": band_verdict(ci),
                     "ratios": [r["ratio"] for r in runs],
                     "drift": _mean([r["drift"] for r in runs]),
+                    "tensor_drifts": {k: _mean([r["tensor_drifts"][k] for r in runs])
+                                      for k in runs[0]["tensor_drifts"]},
+                    "ratio_drift_mean": t_interval([r["ratio_drift"] for r in runs])[0],
+                    "ratio_drift_ci": t_interval([r["ratio_drift"] for r in runs])[1],
+                    "verdict_drift": band_verdict(
+                        t_interval([r["ratio_drift"] for r in runs])[1]),
                     "late_from_step": panel["late_from"] * eq["relaxation_steps"],
                     "steps": runs[0]["steps"], "n_seeds": len(runs),
                     "diverged": sum(r["diverged"] for r in runs),
@@ -210,7 +253,10 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                   f"measured/predicted {_common.pm(r['ratio_mean'], None, '.3f')} "
                   f"{_common.interval(r['ratio_ci'])} ({r['verdict']}), tau_eq "
                   f"{r['tau_eq']:.0f}, t_90 {_common.num(r['t_90_mean'], '.0f')}, t* "
-                  f"{_common.num(r['t_star_mean'], '.0f')}, drift {_common.num(r['drift'], '+.3f')}")
+                  f"{_common.num(r['t_star_mean'], '.0f')}, drift of the tensors "
+                  + ", ".join(_common.num(v, "+.2f") for v in r["tensor_drifts"].values())
+                  + f", measured / drift-corrected {_common.num(r['ratio_drift_mean'], '.3f')} "
+                  f"{_common.interval(r['ratio_drift_ci'])}")
     panels = config["panels"]
     fig, axes = plt.subplots(len(panels), 3, figsize=(15, 4.6 * len(panels)), squeeze=False)
     cmap = plt.get_cmap("viridis")
@@ -285,6 +331,15 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     return job.finish({"lams": lam_rows, "band": BAND, "level": LEVEL, "reached": REACHED})
 
 
+def _combine(verdicts) -> str:
+    """Every lam's verdict into one: FAIL if any fails, PASS if all pass, else n/a or TIE."""
+    if _report.FAIL in verdicts:
+        return _report.FAIL
+    if verdicts and all(v == _report.PASS for v in verdicts):
+        return _report.PASS
+    return _report.NA if _report.NA in verdicts else _report.TIE
+
+
 def report(summary: dict) -> _report.Report:
     """The figure's section of ``REPORT.md``: per network and lam, the predicted and measured
     equilibrium angular update and the times; must hold: measured / predicted within 1 +- BAND
@@ -294,20 +349,22 @@ def report(summary: dict) -> _report.Report:
     rows = r["lams"]
     lines = [f"### BatchNorm equilibrium ({cfg.get('title')})\n",
              "*Caption:* the angle (radians) the BatchNorm-scale-invariant weights turn per step "
-             "(rows' `angular_update`: RMS over each row's steps of the angle averaged over the "
-             "tensors) against the equilibrium `sqrt(2 lr lam / (1 + mu))`, measured as the RMS "
+             "(rows' `angular_update`: RMS over each row's steps and over the tensors) against "
+             "the equilibrium `sqrt(2 lr lam / (1 + mu))`, measured as the RMS "
              "over every step after `late_from` relaxation times `tau_eq = (1 - mu) / "
              "(4 lr lam)`, per seed, with the Student-t 95% interval over seeds of the mean; "
-             "`drift`: `2 tau_eq d ln||w||^2/dt` over that window (0 at equilibrium; the angle "
-             "squared sits that fraction off the equilibrium value while the norm drifts, "
-             "docs/conventions.md 8.1); `t_90`: the first row at 90% of the prediction; `t*`: "
+             "drift of the tensors: `2 tau_eq d ln||W_p||^2/dt` of each tensor over that window "
+             "(0 at equilibrium, -1 for a tensor that only decays: no data gradient); "
+             "drift-corrected: the prediction times `(1 + mean_p drift_p)^(1/2)` (the drift "
+             "relation, docs/conventions.md 8.1); `t_90`: the first row at 90% of the prediction; `t*`: "
              "the step of peak test accuracy (smoothed in log-time), mean over seeds ("
              f"{len(cfg.get('seeds', []))} seeds; per network: "
              + "; ".join(f"{p['key']} natural time {p['natural_time']:g}, late_from "
                          f"{p['late_from']:g}" for p in cfg.get("panels", [])) + ").\n",
              "| network | lam | steps | predicted | measured / predicted (per seed) | mean, 95% "
-             "interval | verdict | drift | tau_eq | t_90 | t* | t* / tau_eq |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "interval | verdict | drift of the tensors | measured / drift-corrected | tau_eq | "
+             "t_90 | t* | t* / tau_eq |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in rows:
         per_seed = ", ".join(num(v, ".3f") for v in x["ratios"])
         ratio = None if x["t_star_mean"] is None else x["t_star_mean"] / x["tau_eq"]
@@ -315,28 +372,29 @@ def report(summary: dict) -> _report.Report:
                  else "")
         lines.append(f"| {x['network']} | {x['lam']:g} | {x['steps']} | {x['predicted']:.4f} | "
                      f"{per_seed} | {num(x['ratio_mean'], '.3f')} {interval(x['ratio_ci'])} | "
-                     f"{x['verdict']} | {num(x['drift'], '+.3f')} | {x['tau_eq']:.0f} | "
+                     f"{x['verdict']} | "
+                     + ", ".join(num(v, "+.2f") for v in x["tensor_drifts"].values())
+                     + f" | {num(x['ratio_drift_mean'], '.3f')} {interval(x['ratio_drift_ci'])} | "
+                     f"{x['tau_eq']:.0f} | "
                      f"{num(x['t_90_mean'], '.0f')} | {num(x['t_star_mean'], '.0f')}{bound} | "
                      f"{num(ratio, '.2f')} |")
     lines.append("")
     claims = []
     for key in dict.fromkeys(x["network"] for x in rows):
         mine = [x for x in rows if x["network"] == key]
-        verdicts = [x["verdict"] for x in mine]
-        if _report.FAIL in verdicts:
-            verdict = _report.FAIL
-        elif all(v == _report.PASS for v in verdicts):
-            verdict = _report.PASS
-        elif _report.NA in verdicts:
-            verdict = _report.NA
-        else:
-            verdict = _report.TIE
+        verdict = _combine([x["verdict"] for x in mine])
         claims.append(_report.Claim(
             f"{key}: the equilibrium angular update per step is sqrt(2 lr lam / (1 + mu)) "
             f"within {BAND:.0%} (95% interval over seeds of measured / predicted inside "
             f"[{1 - BAND:g}, {1 + BAND:g}] at every lam, momentum {mine[0]['momentum']:g})",
             verdict, "; ".join(f"lam {x['lam']:g}: {num(x['ratio_mean'], '.3f')} "
                                f"{interval(x['ratio_ci'])}" for x in mine)))
+        claims.append(_report.Claim(
+            f"{key}: the drift relation mean_p theta_p^2 = theta_eq^2 (1 + mean_p 2 tau_eq "
+            f"dln||W_p||^2/dt) holds within {BAND:.0%} at every lam (late window, 95% interval "
+            "over seeds)", _combine([x["verdict_drift"] for x in mine]),
+            "; ".join(f"lam {x['lam']:g}: {num(x['ratio_drift_mean'], '.3f')} "
+                      f"{interval(x['ratio_drift_ci'])}" for x in mine)))
         t_ratio = [None if x["t_star_mean"] is None else x["t_star_mean"] / x["tau_eq"]
                    for x in mine]
         lines.append(f"- {key}: t* / tau_eq = {_common.numbers(t_ratio, '.2f')} over lam "
