@@ -4,30 +4,36 @@ scale-invariant weights against its predicted equilibrium, and the equilibration
 What it shows (docs/conventions.md section 8.1): for weights followed by BatchNorm, L2 with SGD
 and heavy-ball momentum ``mu`` drives the root-mean-square angle the weights turn per step to
 ``sqrt(2 lr lam / (1 + mu))``, reached in a few ``tau_eq = (1 - mu) / (4 lr lam)`` steps
-(``experiments.bn_equilibrium``). For each network (a BatchNorm CNN and the authors' Wide ResNet,
-``wrn-*-autol2``) a sweep over >= 4 lam and several seeds trains with momentum 0.9, augmentation
-and mixup (the authors' recipe; the mixup keeps the gradient noise alive on a small training
-set) for a fixed natural time. Panels per network: (a) the rows' ``angular_update`` over the
-prediction against ``t / tau_eq`` (every lam and seed; band +-10 %); (b) the late RMS angular
-update (``experiments.late_angular_update`` after ``late_from`` relaxation times) against the
-prediction, per lam, mean over seeds with its Student-t 95 % interval; (c) per lam: the
-predicted ``tau_eq``, the measured step at which the angular update first reaches 90 % of the
-prediction, and the net's ``t*`` (peak test accuracy, ``experiments.t_star``).
+(``experiments.bn_equilibrium``); away from it, each tensor obeys the drift relation
+``theta_p^2 = theta_eq^2 (1 + 2 tau_eq d ln||W_p||^2/dt)``. For each network (a BatchNorm CNN
+and the authors' Wide ResNet, ``wrn-*-autol2``) every lam (>= 4) and seed trains with momentum
+0.9, augmentation and mixup (the authors' recipe; the mixup keeps the gradient noise alive on a
+small training set) for a natural time ``lam lr t`` (lanes of at least ``min_steps``). Panels per
+network: (a) the rows' ``angular_update`` over the prediction against ``t / tau_eq`` (band
++-10 %); (b) the late RMS angular update (``experiments.late_angular_update`` after
+``late_from`` relaxation times) against the prediction, per lam, mean over seeds with its
+Student-t 95 % interval; (c) per lam: the predicted ``tau_eq``, the measured step at which the
+angular update first reaches 90 % of the prediction, and the net's ``t*`` (peak test accuracy,
+``experiments.t_star``).
 
-Must hold: at every lam the 95 % interval over seeds of measured / predicted lies within
-[0.9, 1.1] (PASS); entirely outside it: FAIL; otherwise TIE (inconclusive). One line per network.
+Must hold, one line each per network: (1) the equilibrium: at every lam the 95 % interval over
+seeds of measured / predicted lies within [0.9, 1.1] (PASS); entirely outside: FAIL; otherwise
+TIE; (2) the drift relation, the same test against the prediction times
+``(1 + mean_p drift_p)^(1/2)`` with each tensor's drift measured over the late window from
+``bn_tensor_norms``. (1) needs every tensor at equilibrium; (2) holds on the way there, and for
+a tensor whose residual branch has died (drift -1: it only decays).
 
-Presets: ``quick`` (CPU, about 2 minutes on 2 cores): a BatchNorm CNN (3 conv layers of 16
-channels) and WRN-10-1-autol2 on 256 shipped Fashion-MNIST subset images downsampled to 7x7,
-batch 32, lr 0.05, lam 0.005 .. 0.04, 3 seeds, natural time 0.4 (16 relaxation times). ``paper``
-(GPU): a BatchNorm CNN and WRN-16-4-autol2 on 2048 CIFAR-10 images, lam 2.5e-3 .. 2e-2, 4
-seeds. Measured numbers: ``docs/figures.md``.
+Presets: ``quick`` (CPU, 2.5 min on 2 cores under load): a BatchNorm CNN (3 conv layers of 16
+channels; lr 0.05, lam 0.005 .. 0.04) and WRN-10-1-autol2 (lr 0.2, lam 0.005 .. 0.02) on 256
+shipped Fashion-MNIST subset images downsampled to 7x7, batch 16, 3 seeds. ``paper`` (GPU): a
+BatchNorm CNN and WRN-16-4-autol2 on 2048 CIFAR-10 images, lam 2.5e-3 .. 2e-2, 4 seeds (not yet
+run). Measured numbers: ``docs/figures.md``.
 
 Files in ``DIR/bn_equilibrium/`` (``--out DIR``): ``bn_equilibrium.png/.pdf``,
 ``bn_equilibrium_curves.csv`` (every row of every lane: network, lam, seed, step, t / tau_eq,
 angular update, its ratio to the prediction, ``||w||``, test accuracy),
 ``bn_equilibrium_lams.csv`` (per network and lam: predicted angle and tau_eq, measured mean and
-interval, t_90, t*), ``bn_equilibrium.json``.
+interval, drifts, t_90, t*), ``bn_equilibrium.json``.
 """
 from __future__ import annotations
 
