@@ -1,7 +1,8 @@
 """The equilibrium of scale-invariant weights under SGD, momentum and L2
 (``experiments.bn_equilibrium``, docs/conventions.md section 8.1): the closed form and its
 refusals, the derivation against a direct simulation of the package's update with random
-gradients orthogonal to the weights, and one real BatchNorm training run."""
+gradients orthogonal to the weights. The real BatchNorm run is the bn_equilibrium figure's tiny
+run, checked in tests/test_figures.py (test_bn_equilibrium_tiny_run_sits_at_the_equilibrium)."""
 import math
 
 import jax.numpy as jnp
@@ -107,31 +108,3 @@ def test_late_angular_update_weights_rows_by_their_steps():
         math.sqrt((10 * 25 + 20 * 1 + 10 * 4) / 40))
     with pytest.raises(ValueError, match="after=50: no row's window"):
         experiments.late_angular_update(rows, 50)
-
-
-def test_a_real_batchnorm_run_settles_at_the_predicted_angle():
-    """The bn_equilibrium figure's tiny run (a BatchNorm CNN, momentum 0.9, mixup keeping the
-    gradient noise alive, 128 Fashion-MNIST images at 7x7, lam 0.04, 400 steps = 32 tau_eq), one
-    seed: after 12 tau_eq the RMS angular update is sqrt(2 lr lam / (1 + mu)) within 10 % (the
-    formula without the momentum factor is 38 % off) and every tensor's norm has stopped
-    drifting."""
-    from l2theory.figures import _common
-    from l2theory.figures import bn_equilibrium as fig
-
-    config = fig.TINY
-    panel = config["panels"][0]
-    ds = _common.load_dataset("fashion_mnist_subset", n_train=config["n_train"],
-                              n_test=config["n_test"], downsample=4)
-    cfg = _common.train_config({**panel["model"], **config["train"], "lam": panel["lams"][0],
-                                "batch_size": panel["batch_size"],
-                                "eval_every": panel["eval_every"]})
-    eq = experiments.bn_equilibrium(cfg)
-    cfg = cfg.replace(steps=400)  # natural time 0.8, as the figure's tiny run
-    assert cfg.steps == math.ceil(panel["natural_time"] / (cfg.lr * cfg.lam))
-    rows = train.train(cfg, ds)
-    measured = experiments.late_angular_update(rows, panel["late_from"] * eq.relaxation_steps)
-    assert measured / eq.angular_update == pytest.approx(1.0, abs=0.10)
-    rows["run"] = np.zeros(len(rows["step"]), int)
-    rows["bn_tensor_norms"]["run"] = np.zeros(len(rows["step"]), int)
-    drifts = fig.tensor_drifts(rows, 0, panel["late_from"], eq)
-    assert len(drifts) == 3 and all(abs(d) < 0.15 for d in drifts.values()), drifts

@@ -23,7 +23,7 @@ TIE; (2) the drift relation, the same test against the prediction times
 ``bn_tensor_norms``. (1) needs every tensor at equilibrium; (2) holds on the way there, and for
 a tensor whose residual branch has died (drift -1: it only decays).
 
-Presets: ``quick`` (CPU, 2.5 min on 2 cores under load): a BatchNorm CNN (3 conv layers of 16
+Presets: ``quick`` (CPU, 3.1 min on 2 cores under a load of 8-12): a BatchNorm CNN (3 conv layers of 16
 channels; lr 0.05, lam 0.005 .. 0.04) and WRN-10-1-autol2 (lr 0.2, lam 0.005 .. 0.02) on 256
 shipped Fashion-MNIST subset images downsampled to 7x7, batch 16, 3 seeds. ``paper`` (GPU): a
 BatchNorm CNN and WRN-16-4-autol2 on 2048 CIFAR-10 images, lam 2.5e-3 .. 2e-2, 4 seeds (not yet
@@ -82,11 +82,11 @@ CONFIGS = {
                             eval_batch_size=1000),
               "seeds": [0, 1, 2, 3]},
 }
-# Tiny: one lam of the quick CNN, 2 seeds, on 128 images (seconds; also the real run of
-# tests/test_bn_equilibrium.py, which shares its compiled programs).
+# Tiny: one lam of the quick CNN, 2 seeds in one program, on 128 images (seconds; a real run,
+# checked in tests/test_figures.py).
 TINY = {"n_train": 128, "n_test": 32,
         "panels": [{"key": "cnn", "title": "BatchNorm CNN (3 conv x 16 ch.)", "model": _CNN,
-                    "lams": [0.04], "natural_time": 0.8, "late_from": 12.0, "chunk_size": 1,
+                    "lams": [0.04], "natural_time": 0.8, "late_from": 12.0, "chunk_size": 2,
                     "eval_every": 50, "batch_size": 16}],
         "train": dict(_TRAIN, train_eval_size=32, eval_batch_size=32),
         "seeds": [0, 1]}
