@@ -248,6 +248,12 @@ class TrainConfig:
             widths = _checks.as_list("width", self.width, example="(16, 32)")
             object.__setattr__(self, "width", tuple(
                 int(w) if _checks.is_int(w) else w for w in widths))
+            if _models.family(self.model, arg="model") == "fc":
+                one = max((w for w in self.width if _checks.is_int(w)), default=256)
+                raise _checks.bad("width", self.width, f"model {self.model!r} takes one width "
+                                  "for every hidden layer (one width per layer is for "
+                                  "model='cnn')", f"pass an int, e.g. width={one}",
+                                  kind=TypeError)
         if self.lr_decay_at is not None:
             decay_at = _checks.sequence(
                 "lr_decay_at", self.lr_decay_at,
