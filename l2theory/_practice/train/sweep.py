@@ -17,6 +17,7 @@ from l2theory._practice.train import results
 from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
                                              to_host)
+from l2theory._practice.train.progress import MODES as PROGRESS_MODES
 from l2theory._practice.train.step import Hyper, make_step
 
 # Columns a sweep adds in front of ``train``'s: the lane and its hyperparameters.
@@ -104,8 +105,10 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
         ``config.steps`` steps in every lane.
       out: results directory, or ``None`` to write nothing.
       chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
-      progress: show a tqdm bar (steps, ETA, best test accuracy so far) on stderr, and a line
-        when resuming.
+      progress: ``True``: a tqdm bar (steps, ETA, best test accuracy so far) on stderr when it
+        is a terminal, else one line as the sweep starts, one per chunk and one as it ends (a
+        log gets a few lines); ``"bar"``: the bar wherever stderr goes; ``False``: nothing.
+        Any but ``False`` also says when a sweep resumes.
       checkpoint_every: with ``out``, checkpoint every this many evaluations.
       desc: the progress bar's label (default ``"sweep <n> runs"``).
 
@@ -139,7 +142,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     checkpoint_every = _checks.positive_int("checkpoint_every", checkpoint_every)
     chunk_size = _checks.optional_int("chunk_size", chunk_size,
                                       fix="pass an int >= 1, or None (automatic)")
-    _checks.boolean("progress", progress)
+    _checks.choice("progress", progress, PROGRESS_MODES)
     store, chunk_size, finished = _resume(out, config, dataset, lanes, chunk_size, progress)
     if finished is not None:
         return finished
@@ -300,6 +303,8 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
                     rows = _train_chunk(engine, lanes, chunks, ci, saved, store, bar, where,
                                         checkpoint_every)
                 where.chunk, where.t, where.done = ci + 1, 0, where.done + 1
+                if len(chunks) > 1:
+                    bar.phase(f"chunk {ci + 1}/{len(chunks)} done")
                 for run, table in zip(members, rows.tables()):
                     tables[run] = table
     except KeyboardInterrupt:
