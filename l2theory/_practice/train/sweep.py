@@ -243,9 +243,9 @@ def _resume(out, config: TrainConfig, dataset, lanes: _Lanes, chunk_size: int | 
     if out is None:
         return None, chunk_size, None
     store = results.Store(out)
-    identity = {"config": config.resolved().replace(lam=0.0, lr=1.0, seed=0).to_dict(),
-                "grid": lanes.axes, "dataset": results.dataset_fingerprint(dataset)}
-    chunk_size = store.open(identity, chunk_size, config)
+    identity = results.sweep_identity(config, lanes.axes, dataset)
+    chunk_size = store.open(identity, chunk_size, config,
+                            lanes=results.lane_configs(config, lanes.grid, lanes.steps))
     finished = store.load_result()
     if finished is not None and progress:
         print(f"{out} holds this sweep, finished: returning its results", file=sys.stderr)
