@@ -449,7 +449,8 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``TrainConfig(**d)`` rebuilds the config)."""
+        """JSON-ready dict (``TrainConfig(**d)`` rebuilds the config). A results folder's
+        config.json holds one per run, resolved: ``train.load_config(folder, lane=i)``."""
         d = dataclasses.asdict(self)
         if self.lr_decay_at is not None:
             d["lr_decay_at"] = list(self.lr_decay_at)
