@@ -57,7 +57,7 @@ build_oracle() {
   echo "== building the neural-tangents oracle environment in $ORACLE (one time, ~2 GB)"
   echo "   log: $ORACLE_LOG"
   local tmp old=""
-  tmp=$(mktemp -d "$ORACLE.build-XXXXXX") || return 1
+  tmp=$(mktemp -d "$ORACLE.build-XXXXXX") && chmod 755 "$tmp" || return 1
   if ! { "$PY" -m venv "$tmp" &&
          "$tmp/bin/python" -m pip install -q --upgrade pip &&
          "$tmp/bin/python" -m pip install -q "${oracle_pkgs[@]}" &&
