@@ -129,9 +129,11 @@ def test_predict_command_prints_the_prediction_and_json(capsys):
                     r"verdict: lam_opt = .* \(by test accuracy", r"verdict: lam_opt = .* \(by "
                     r"test loss"):
         assert re.search(pattern, out), (pattern, out)
-    assert main(["predict", *SMALL, "--json", "--budget", "500"]) == 0
+    # --degree imposes the homogeneous flow on a network that is not homogeneous (biases)
+    assert main(["predict", *SMALL, "--bias", "--degree", "2", "--json", "--budget", "500"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["budget"] == 500 and summary["degree"] == 2 and summary["loss"] == "mse"
+    assert summary["homogeneous"] is False and summary["model"]["bias"] is True
     assert summary["lam_opt_accuracy"] == pytest.approx(summary["c_accuracy"] / (0.5 * 500))
     assert set(summary["verdict_accuracy"]) >= {"meaningful", "reasons", "lam_opt"}
 
@@ -143,7 +145,7 @@ def test_predict_and_train_take_the_same_options_with_the_same_defaults():
     run, guess = options(training.train_parser()), options(predict.predict_parser())
     shared = set(run) & set(guess)
     assert set(run) - shared == {"out", "progress", "checkpoint_every", "predict"}
-    assert set(guess) - shared == {"budget", "kernel", "f0", "max_n", "json"}
+    assert set(guess) - shared == {"budget", "kernel", "f0", "degree", "max_n", "json"}
     assert all(run[name] == guess[name] for name in shared)
     args = training.train_parser().parse_args([])
     assert args.standardize is True  # one default for training and prediction

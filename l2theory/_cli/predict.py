@@ -3,8 +3,9 @@
 The same model, data and optimizer options as ``l2theory train`` (one function builds both
 parsers, ``training.add_run_options``: the same defaults), and prints:
 
-- the model, its homogeneity degree (or the lazy limit) and the kernel (the network's empirical
-  NTK at its initialization by default; ``--kernel analytic`` for infinite width);
+- the model, its homogeneity degree (or the lazy limit; ``--degree`` imposes one on a network
+  that is not homogeneous) and the kernel (the network's empirical NTK at its initialization by
+  default; ``--kernel analytic`` for infinite width);
 - the data and its preprocessing (the run's: ``--standardize`` on by default, centred one-hot
   targets for MSE), on at most ``--max-n`` training and test points;
 - the flow's rates per step (output shrink ``lr lam L``, kernel decay ``2(L-1) lr lam``, the
@@ -46,12 +47,27 @@ def predict_parser() -> Parser:
     group.add_argument("--f0", choices=("network", "zero"), default="network",
                        help="initial outputs: the initialized network's, or zero (the "
                             "infinite-ensemble mean) [default: network]")
+    group.add_argument("--degree", type=_degree, default=None, metavar="L",
+                       help="homogeneity degree of the flow for a network that is not "
+                            "homogeneous (biases, residual sums), as an approximation: an int, or "
+                            "euler (the network's effective degree at initialization) [default: "
+                            "the model's own degree; a network that is not homogeneous takes its "
+                            "lazy limit where the package has it]")
     group.add_argument("--max-n", type=int, default=2000, metavar="N",
                        help="most training and test points of the flow (a class-stratified "
                             "subset of the data; the kernel is N x N) [default: 2000]")
     group.add_argument("--json", action="store_true",
                        help="print one JSON object instead of the lines")
     return parser
+
+
+def _degree(text: str):
+    if text == "euler":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int or 'euler', got {text!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -477,7 +477,8 @@ def run_prediction(args: argparse.Namespace, config: TrainConfig):
     return predict_run(config, dataset, budget=getattr(args, "budget", None),
                        kernel=getattr(args, "kernel", "empirical"),
                        f0=getattr(args, "f0", "network"), standardize=args.standardize,
-                       data_seed=args.data_seed, max_n=getattr(args, "max_n", DEFAULT_MAX_N))
+                       data_seed=args.data_seed, max_n=getattr(args, "max_n", DEFAULT_MAX_N),
+                       degree=getattr(args, "degree", None))
 
 
 def cheap_prediction(config: TrainConfig) -> str | None:

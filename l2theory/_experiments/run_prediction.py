@@ -43,6 +43,8 @@ class RunPrediction(NamedTuple):
       n_train, n_test: points the flow is solved on.
       preprocessing: the inputs and targets, in words.
       kernel: ``"empirical"``, ``"analytic: ..."``; degree: ``L`` (None: the lazy limit).
+      homogeneous: False when ``degree`` was imposed on a network that is not homogeneous
+        (``predict_run(degree=...)``: an approximation).
       f0: ``"network"`` or ``"zero"``; dtype: the flow's.
       lr, lam: the flow's rates (the config's, or the effective ones under momentum).
       lam_c: the lam ``c`` was measured at (``lam``, or ``1 / (lr T)`` when ``lam = 0``).
@@ -85,6 +87,7 @@ class RunPrediction(NamedTuple):
     rates: dict
     underflow_step: float | None
     seconds: float
+    homogeneous: bool = True
 
     def summary(self) -> dict[str, Any]:
         """Every field as plain Python (the verdicts as dicts)."""
@@ -98,7 +101,9 @@ class RunPrediction(NamedTuple):
         m = self.model
         shape = ", ".join(f"{k} {v}" for k, v in m.items() if k in ("depth", "width", "widen"))
         degree = ("the lazy limit (not homogeneous)" if self.degree is None
-                  else f"homogeneous of degree L = {self.degree}")
+                  else f"homogeneous of degree L = {self.degree}" if self.homogeneous
+                  else f"not homogeneous, flow of degree L = {self.degree} imposed "
+                       "(an approximation)")
         r = self.rates
         stable = (("below" if r["stable"] else "ABOVE")
                   + f" GD's stability bound {r['stability_bound']:g}")
@@ -138,7 +143,7 @@ def predict_run(config, data="fashion_mnist_subset", *, n_train: int | None = No
                 n_test: int | None = None, budget: float | None = None,
                 kernel="empirical", f0: str = "network", standardize: bool = True,
                 data_seed: int = 0, downsample: int = 1, max_n: int = DEFAULT_MAX_N,
-                batch_size: int | None = None) -> RunPrediction:
+                degree=None, batch_size: int | None = None) -> RunPrediction:
     """The run of ``config`` predicted (module docstring), without training.
 
     Example:
@@ -155,7 +160,9 @@ def predict_run(config, data="fashion_mnist_subset", *, n_train: int | None = No
       n_train, n_test: the run's data size (None: the whole split); the flow takes a
         class-stratified subset of at most ``max_n`` of each (``data_seed``).
       budget: ``T`` in steps (default ``config.steps``).
-      kernel, f0, batch_size: as ``predict_network``.
+      kernel, f0, degree, batch_size: as ``predict_network`` (``degree``: None for the model's
+        own; an int or ``"euler"`` for the homogeneous flow as an approximation of a network that
+        is not homogeneous, which otherwise takes its lazy limit).
       standardize, downsample: the inputs' preprocessing (``prepare_data``; standardization by
         the subset's statistics).
       max_n: most training and test points of the flow (the kernel is ``n x n``).
@@ -193,11 +200,13 @@ def predict_run(config, data="fashion_mnist_subset", *, n_train: int | None = No
     grid = solvers.default_times(lam_c, lr_eff)
     model = {"name": config.model, **{key: v for key, v in config.model_settings().items()
                                       if not isinstance(v, (dict, list))}}
-    if config.build_model(k).degree is None:
+    homogeneous = config.build_model(k).degree is not None
+    if degree is None and not homogeneous:
         return _lazy(config, ds, n, m, kernel, f0, budget, data_seed, standardize, downsample,
                      batch_size, model, preprocessing, lam_per_unit, start)
     setup = network_theory.network_flow(config, x_tr, l_tr, x_te, l_te, num_classes=k,
-                                        kernel=kernel, f0=f0, batch_size=batch_size)
+                                        kernel=kernel, f0=f0, degree=degree,
+                                        batch_size=batch_size)
     flow, k_st = setup.flow, setup.k_test_train
     kw = {"f0_train": setup.f0_train, "f0_test": setup.f0_test}
     at_lam = [solvers.peak(flow, k_st, setup.y_test, metric=metric, t=grid, **kw)
@@ -222,7 +231,7 @@ def predict_run(config, data="fashion_mnist_subset", *, n_train: int | None = No
         lam_opt_loss=verdicts[0].lam_opt / lam_per_unit,
         lam_opt_accuracy=verdicts[1].lam_opt / lam_per_unit, verdict_loss=verdicts[0],
         verdict_accuracy=verdicts[1], rates=rates, underflow_step=underflow,
-        seconds=time.perf_counter() - start)
+        seconds=time.perf_counter() - start, homogeneous=homogeneous)
 
 
 def _rates(config, flow, lr_eff: float, lam_eff: float, degree: int) -> dict[str, Any]:
