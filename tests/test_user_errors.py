@@ -117,8 +117,8 @@ def test_fc_width_per_layer_suggests_one_width():
 
 def test_a_typo_in_an_option_or_a_command_gets_a_suggestion(capsys):
     line, _, _ = _cli_error(["train", "--lrr", "0.1", "--depht", "3"], capsys)
-    assert line == ("l2theory train: error: unrecognized arguments: --lrr (did you mean --lr?) "
-                    "0.1 --depht (did you mean --depth?) 3; see `l2theory train --help`")
+    assert line == ("l2theory train: error: unrecognized arguments: --lrr 0.1 --depht 3 (did you "
+                    "mean --lr for --lrr, --depth for --depht?); see `l2theory train --help`")
     line, _, _ = _cli_error(["predcit"], capsys)
     assert line.startswith("l2theory: unknown command 'predcit'; did you mean 'predict'?")
 

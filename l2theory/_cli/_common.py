@@ -42,21 +42,23 @@ class Parser(argparse.ArgumentParser):
                      "--help`\n")
 
     def _suggest(self, message: str) -> str:
-        """``unrecognized arguments: --lrr 0.1`` with ``(did you mean --lr?)`` after each
+        """``unrecognized arguments: --lrr 0.1`` followed by ``(did you mean --lr?)`` for each
         unknown option that is close to a real one."""
         prefix = "unrecognized arguments: "
         if not message.startswith(prefix):
             return message
-        words = []
+        hints = []
         for word in message[len(prefix):].split(" "):
             if word.startswith("--"):
                 match = difflib.get_close_matches(word.split("=", 1)[0],
                                                   list(self._option_string_actions), n=1,
                                                   cutoff=0.6)
                 if match:
-                    word += f" (did you mean {match[0]}?)"
-            words.append(word)
-        return prefix + " ".join(words)
+                    hints.append((word.split("=", 1)[0], match[0]))
+        if len(hints) == 1:
+            return message + f" (did you mean {hints[0][1]}?)"
+        return message + (" (did you mean " + ", ".join(f"{good} for {bad}" for bad, good in hints)
+                          + "?)" if hints else "")
 
     def format_help(self) -> str:
         """The help with docstring markup removed: double backquotes, and ``::`` ending a line
