@@ -523,7 +523,9 @@ def _t_star_lines(config: TrainConfig, table: dict, prediction) -> list[str]:
             c = f", c = {lam_lr * found.t_star:.3g}" if lam_lr > 0 else ""
             measured = f"measured {bound}{found.t_star:.4g} steps{c}"
         predicted = ""
-        if prediction is not None:
+        if prediction is not None and not prediction.rates["stable"]:
+            predicted = "; not predicted (lr above gradient descent's stability bound)"
+        elif prediction is not None:
             t_pred = getattr(prediction, f"t_star_{metric}")
             c_pred = (f", c = {lam_lr * t_pred:.3g}" if lam_lr > 0 else "")
             predicted = f"; predicted {t_pred:.4g} steps{c_pred}"
@@ -542,15 +544,18 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         _out(args, "train")
         use_x64(args)
         prediction = run_prediction(args, config)
+        rates = prediction.rates
+        if not rates["stable"]:
+            print(f"warning: lr lam_max/n = {rates['fastest']:.3g} is above gradient descent's "
+                  f"stability bound {rates['stability_bound']:g}: expect this run to diverge, "
+                  f"and the flow not to describe it (lr below "
+                  f"{rates['stability_bound'] / rates['fastest'] * config.lr:.3g} is stable)")
     status, table = _run(args, "train", config, [config.lam], [config.lr], [config.seed])
     for line in _t_star_lines(config, table, prediction):
         print(line)
     if prediction is None:
         print(f"predicted t*: not computed ({why_not}); pass --predict, or run l2theory predict "
               "with the same options")
-    elif not prediction.rates["stable"]:
-        print(f"note: lr lam_max/n = {prediction.rates['fastest']:.3g} is above gradient "
-              f"descent's stability bound {prediction.rates['stability_bound']:g}")
     return status
 
 
