@@ -100,26 +100,20 @@ def test_float32_outputs_underflow_late_where_float64_resolves_them(demo_flow):
 
 
 def test_predict_run_reads_the_config_and_its_rates():
+    """predict_run's fields and lines (what ``l2theory predict`` prints)."""
     cfg = train.TrainConfig(model="fc", depth=2, width=64, loss="mse", lr=0.5, lam=1e-3,
                             steps=2000)
     p = experiments.predict_run(cfg, n_train=200, n_test=200)
     assert (p.degree, p.kernel, p.n_train, p.budget, p.lam_c) == (2, "empirical", 200, 2000.0,
                                                                   1e-3)
+    assert p.homogeneous
     assert p.c_loss == pytest.approx(1e-3 * 0.5 * p.t_star_loss)
     assert p.lam_opt_accuracy == pytest.approx(p.c_accuracy / (0.5 * 2000))
     assert p.rates["shrink"] == pytest.approx(0.5 * 1e-3 * 2)
     assert p.rates["kernel_decay"] == pytest.approx(2 * 0.5 * 1e-3)
     assert p.rates["stable"] == (p.rates["fastest"] < 2) and p.rates["stability_bound"] == 2
     assert "standardized per channel" in p.preprocessing and "centred one-hot" in p.preprocessing
-    json.dumps(p.summary())  # JSON-ready
-    # lam = 0: no natural clock; c from the same flow at lam_c = 1 / (lr T)
-    zero = experiments.predict_run(cfg.replace(lam=0.0), n_train=200, n_test=200)
-    assert zero.lam_c == pytest.approx(1 / (0.5 * 2000)) and zero.lam == 0.0
-
-
-def test_predict_command_prints_the_prediction_and_json(capsys):
-    assert main(["predict", *SMALL]) == 0
-    out = capsys.readouterr().out
+    out = "\n".join(p.lines())
     for pattern in (r"model: fc \(depth 2, width 64\), homogeneous of degree L = 2; kernel: "
                     r"empirical NTK", r"data: fashion_mnist_subset, 200 train / 200 test points",
                     r"standardized per channel", r"centred one-hot",
@@ -129,11 +123,18 @@ def test_predict_command_prints_the_prediction_and_json(capsys):
                     r"verdict: lam_opt = .* \(by test accuracy", r"verdict: lam_opt = .* \(by "
                     r"test loss"):
         assert re.search(pattern, out), (pattern, out)
-    # --degree imposes the homogeneous flow on a network that is not homogeneous (biases)
-    assert main(["predict", *SMALL, "--bias", "--degree", "2", "--json", "--budget", "500"]) == 0
+
+
+def test_predict_command_prints_json(capsys):
+    """The command, --json; at lam = 0 (no natural clock: c from the same flow at lam_c =
+    1 / (lr T)), with --degree imposing the homogeneous flow on a network that is not
+    homogeneous (biases)."""
+    assert main(["predict", *SMALL, "--lam", "0", "--bias", "--degree", "2", "--json",
+                 "--budget", "500"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["budget"] == 500 and summary["degree"] == 2 and summary["loss"] == "mse"
     assert summary["homogeneous"] is False and summary["model"]["bias"] is True
+    assert summary["lam"] == 0.0 and summary["lam_c"] == pytest.approx(1 / (0.5 * 500))
     assert summary["lam_opt_accuracy"] == pytest.approx(summary["c_accuracy"] / (0.5 * 500))
     assert set(summary["verdict_accuracy"]) >= {"meaningful", "reasons", "lam_opt"}
 
