@@ -24,7 +24,13 @@ Running:
 - Results folders: ``sweep(..., out=folder)`` (and the ``l2theory train``/``sweep`` commands)
   write one; ``load_results(folder)`` reads its table back, ``load_config(folder, lane=i)`` the
   full ``TrainConfig`` of run ``i`` as it ran (rerun it with ``train``), ``environment()`` is
-  what each start recorded (versions, devices, host).
+  what each start recorded (versions, devices, host). A BatchNorm model's rows add
+  ``BN_COLUMNS``: the norm of its scale-invariant weights, the effective learning rate
+  ``lr / ||w||^2`` and the angular update per step (``docs/conventions.md`` section 8).
+- Before training: ``run_plan(config, n_train=..., lam=..., lr=..., seeds=...)`` is what each
+  run will do (``plan_lines``: one JSON line per run), ``cost_estimate(plans, step_seconds)``
+  what it will cost, from a time per step that ``measure_step_seconds(config, dataset)``
+  measures on this machine (or an estimate for another).
 - The authors' conventions and AutoL2: ``from_autol2_flags`` / ``to_autol2_flags`` (their
   ``-lr``, ``-L2`` to our ``(lr, lam)`` and back), ``autol2_rule`` (the lam AutoL2 decides after
   each measurement, replayed from a run's record).
@@ -45,9 +51,14 @@ from l2theory._practice.train.autol2 import from_autol2_flags
 from l2theory._practice.train.autol2 import lam_init
 from l2theory._practice.train.autol2 import to_autol2_flags
 from l2theory._practice.train.config import TrainConfig
+from l2theory._practice.train.engine import BN_COLUMNS
 from l2theory._practice.train.engine import COLUMNS
 from l2theory._practice.train.engine import Engine
 from l2theory._practice.train.engine import train
+from l2theory._practice.train.plan import cost_estimate
+from l2theory._practice.train.plan import measure_step_seconds
+from l2theory._practice.train.plan import plan_lines
+from l2theory._practice.train.plan import run_plan
 from l2theory._practice.train.results import environment
 from l2theory._practice.train.results import load_config
 from l2theory._practice.train.results import load_results
@@ -62,6 +73,7 @@ from l2theory._practice.train.sweep import steps_for_natural_time
 from l2theory._practice.train.sweep import sweep
 
 __all__ = [
+    "BN_COLUMNS",
     "COLUMNS",
     "Engine",
     "Hyper",
@@ -72,6 +84,7 @@ __all__ = [
     "TrainState",
     "autol2_rule",
     "autol2_update",
+    "cost_estimate",
     "environment",
     "from_autol2_flags",
     "lam_init",
@@ -79,7 +92,10 @@ __all__ = [
     "load_results",
     "lr_at",
     "make_step",
+    "measure_step_seconds",
     "optimizer",
+    "plan_lines",
+    "run_plan",
     "steps_for_natural_time",
     "sweep",
     "to_autol2_flags",

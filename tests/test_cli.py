@@ -146,7 +146,7 @@ def test_width_takes_one_value_or_one_per_layer():
 
 
 def test_train_progress_bar_says_train(capsys):
-    assert main(["train", *TINY, "--out", "none"]) == 0
+    assert main(["train", *TINY, "--out", "none", "--no-predict"]) == 0
     captured = capsys.readouterr()
     assert "train:" in captured.err and "sweep" not in captured.err
     assert "best_acc" in captured.out
@@ -162,12 +162,12 @@ def test_interrupted_train_says_what_is_saved(tmp_path, capsys, monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(engine_mod.ProgressBar, "on_eval", interrupt_at_step_20)
-    assert main(["train", *TINY, "--out", "none", "--no-progress"]) == 130
+    assert main(["train", *TINY, "--out", "none", "--no-progress", "--no-predict"]) == 130
     assert _one_line(capsys.readouterr().err) == (
         "l2theory train: interrupted at step 20; nothing was saved (--out none)")
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), "--checkpoint-every", "1",
-                 "--no-progress"]) == 130
+                 "--no-progress", "--no-predict"]) == 130
     assert _one_line(capsys.readouterr().err) == (
         f"l2theory train: interrupted at step 20; checkpoint in {out} at step 10; rerun the "
         "same command to resume")

@@ -145,7 +145,7 @@ def test_predict_and_train_take_the_same_options_with_the_same_defaults():
 
     run, guess = options(training.train_parser()), options(predict.predict_parser())
     shared = set(run) & set(guess)
-    assert set(run) - shared == {"out", "progress", "checkpoint_every", "predict"}
+    assert set(run) - shared == {"out", "progress", "checkpoint_every", "predict", "plan"}
     assert set(guess) - shared == {"budget", "kernel", "f0", "degree", "max_n", "json"}
     assert all(run[name] == guess[name] for name in shared)
     args = training.train_parser().parse_args([])

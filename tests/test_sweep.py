@@ -281,13 +281,13 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
         assert stored["format"] == results.FORMAT == 3
         grid = stored["identity"]["grid"]
         grid["physical_time"] = grid.pop("natural_time")
-        stored["format"] = 2
+        stored["format"] = 1
         (folder / "config.json").write_text(json.dumps(stored))
         before = _files(folder)
         with pytest.raises(ValueError) as e:
             train.sweep(CFG, ds, out=folder, **kw)
         assert str(e.value) == (
-            f"out={str(folder)!r}: written by an older l2theory (results format 2; this version "
+            f"out={str(folder)!r}: written by an older l2theory (results format 1; this version "
             "writes format 3), so it cannot be resumed or reused; rerun the sweep into a new "
             "folder (pass another out)")
         assert _files(folder) == before
@@ -306,9 +306,9 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
     last = max(k for k in arrays if k.startswith("state/"))
     results.save_npz(path, {k: v for k, v in arrays.items() if k != last})
     before = _files(out / "checkpoints")
-    with pytest.raises(ValueError, match=r"^out=.*short-state': the checkpoint of chunk 0 holds "
-                                         r"(\d+) state arrays that do not fit this version's "
-                                         r"training state \(\d+ arrays\): written by another "
+    with pytest.raises(ValueError, match=r"^out=.*short-state': the checkpoint of chunk 0 does "
+                                         r"not fit this version's training state \((\d+) arrays "
+                                         r"where this version has (\d+)\): written by another "
                                          r"l2theory version; rerun the sweep into a new folder"):
         train.sweep(CFG, ds, out=out, **kw)
     assert _files(out / "checkpoints") == before

@@ -57,6 +57,7 @@ _METAVARS = {"steps": "STEPS", "eval_every": "STEPS", "autol2_measure_every": "S
              "train_eval_size": "N", "eval_batch_size": "N", "evals_per_decade": "N",
              "depth": "LAYERS", "width": "UNITS", "lr": "LR", "lam": "LAM",
              "lr_decay_factor": "FACTOR", "autol2_factor": "FACTOR", "seed": "SEED",
+             "init_seed": "SEED", "bn_group_size": "N",
              "model": "NAME", "w_std": "STD", "b_std": "STD", "momentum": "BETA"}
 
 
@@ -83,7 +84,8 @@ def _model_names() -> str:
 
     names = [f.name + (f" (= {', '.join(f.aliases)})" if f.aliases else "")
              for f in FAMILIES.values()]
-    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)"])
+    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)",
+                              "wrn-DEPTH-WIDEN-autol2 (google/autol2's WRN)"])
 
 
 def _choices(field: str) -> tuple[str, ...] | None:
@@ -268,6 +270,10 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
                             "[default: a bar on a terminal, otherwise one line per phase]")
     group.add_argument("--checkpoint-every", type=int, default=10, metavar="EVALS",
                        help="checkpoint every this many evaluations [default: 10]")
+    group.add_argument("--plan", action="store_true",
+                       help="print what each run would do, one JSON line per run (model, batch, "
+                            "BatchNorm groups, steps, steps per epoch, lr, lam and its schedule, "
+                            "seed, the whole config), and exit without training")
 
 
 def _progress(args: argparse.Namespace):
@@ -353,8 +359,11 @@ def summary(table: dict) -> str:
 
 
 def _record_data(args: argparse.Namespace, out: str | None) -> None:
-    """How the data were made, into the results folder's config.json (``data``)."""
-    if out is not None:
+    """How the data were made, into the results folder's config.json (``data``; process 0
+    writes it)."""
+    import jax
+
+    if out is not None and jax.process_index() == 0:
         from l2theory._practice.train.results import record_data
 
         record_data(out, {"dataset": args.dataset, "data_root": args.data_root,
@@ -394,7 +403,21 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
     resume."""
     from l2theory._practice.train.sweep import sweep
 
+    import jax
+
     use_x64(args)
+    if args.plan:
+        from l2theory._practice.train.plan import plan_lines, run_plan
+
+        dataset = _dataset(args)
+        print(plan_lines(run_plan(config, n_train=dataset.n_train,
+                                  input_shape=dataset.input_shape,
+                                  num_classes=dataset.num_classes, lam=lam, lr=lr, seeds=seeds,
+                                  natural_time=natural_time)))
+        return 0, None
+    if jax.process_count() > 1 and args.out is None:
+        raise ValueError("--out: with several processes every process must name the same "
+                         "results folder, on a filesystem they all see; pass --out DIR")
     out = _out(args, command)  # checked (tried) before any work
     dataset = _dataset(args)
     print(preprocessing_line(args, config), flush=True)
@@ -414,19 +437,22 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
             where += f"; rerun it with --out {out} to resume"
         raise KeyboardInterrupt(where) from None
     _record_data(args, out)
+    diverged = _diverged(table)
+    n_runs = len(set(table["run"].tolist()))
+    status = 1 if diverged and len(diverged) == n_runs else 0
+    if jax.process_index() != 0:  # one summary for all processes
+        return status, table
     print(summary(table))
     if out:
         print(f"results: {out}/results.csv (each run's full config: {out}/config.json, "
               "l2theory.train.load_config)")
-    diverged = _diverged(table)
-    n_runs = len(set(table["run"].tolist()))
     if diverged:
         fix = ("lower --lr" if command == "train" else "drop or lower those lr")
         print(f"l2theory {command}: {len(diverged)} of {n_runs} run(s) diverged (a non-finite "
               f"loss, or ||theta||^2 beyond {config.divergence_norm_factor} x its initial "
               f"value; see --divergence-norm-factor): {', '.join(diverged)}; {fix}",
               file=sys.stderr)
-    return (1 if diverged and len(diverged) == n_runs else 0), table
+    return status, table
 
 
 def train_parser() -> Parser:
@@ -465,7 +491,26 @@ def sweep_parser() -> Parser:
                       help="runs per compiled program (default: from a memory estimate)")
     add_run_options(parser, skip=_GRID_FIELDS)
     _add_output_options(parser, "sweep")
+    _add_process_options(parser)
     return parser
+
+
+def _add_process_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "several processes (one per host, JAX's multi-controller runtime; docs/cluster.md)",
+        textwrap.fill(
+            "Run the same command in every process, with the same --out on a shared filesystem: "
+            "the runs are split over every device of every process, each process writes its own "
+            "runs' files and process 0 the combined results. Without these options JAX's "
+            "cluster detection (SLURM, Open MPI, TPU pods) connects the processes it finds; "
+            "--num-processes 1 runs one process whatever the environment says.", 78))
+    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                       help="address of process 0 and a free port there (the same in every "
+                            "process)")
+    group.add_argument("--num-processes", type=int, default=None, metavar="N",
+                       help="how many processes take part")
+    group.add_argument("--process-id", type=int, default=None, metavar="I",
+                       help="this process's number, 0 .. N-1")
 
 
 def run_prediction(args: argparse.Namespace, config: TrainConfig):
@@ -537,6 +582,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     """``l2theory train``: one run of ``TrainConfig``; the measured t* beside the predicted."""
     args = train_parser().parse_args(argv)
     config = _config(args)
+    if args.plan:
+        return _run(args, "train", config, [config.lam], [config.lr], [config.seed])[0]
     why_not = None if args.predict else (cheap_prediction(config) if args.predict is None
                                          else "--no-predict")
     prediction = None
@@ -566,5 +613,9 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         raise _checks.bad("--steps", args.steps, f"has no effect with --natural-time "
                           f"{args.natural_time:g} (each run takes ceil(TAU / (lam lr)) steps)",
                           "drop --steps, or drop --natural-time for --steps steps in every run")
+    from l2theory import _distributed
+
+    _distributed.start(args.coordinator, args.num_processes, args.process_id,
+                       names=("--coordinator", "--num-processes", "--process-id"))
     return _run(args, "sweep", _config(args, skip=_GRID_FIELDS), args.lam, args.lr, args.seeds,
                 args.natural_time, args.chunk_size)[0]

@@ -77,7 +77,9 @@ class L2GradientFlow:
         ``tol``; for large n (the full 60,000-image training set on one GPU). Then
         ``k_train_train`` may also be a JAX array on the GPU (it is not copied to the host) or
         a callable ``matvec(V) -> K @ V`` (``n`` is taken from ``y_train``). Cross-entropy
-        ignores ``method`` (it is integrated; ``"krylov"`` is refused there).
+        ignores ``method`` (it is integrated; ``"krylov"`` is refused there). With several devices (all
+        processes' in a multi-process run) a kernel matrix is split by rows over them and a
+        ``kernels.kernel_operator`` splits its rows likewise (docs/cluster.md).
         ``"auto"`` takes ``"krylov"`` for a callable kernel and for ``n >=
         AUTO_KRYLOV_MIN_N[dtype]`` (the measured crossover, see ``AUTO_KRYLOV_MIN_N``), and
         ``"eigh"`` below it and whenever the kernel does not decay (``degree=1`` or
@@ -134,8 +136,8 @@ class L2GradientFlow:
             self.k_train_train = k_train_train
             self.n = n
         elif self.method == "krylov":
-            self.k_train_train = _validate.device_kernel_matrix("k_train_train", k_train_train,
-                                                                dtype=self.dtype)
+            self.k_train_train = krylov_flow.train_kernel("k_train_train", k_train_train,
+                                                          dtype=self.dtype)
             self.n = self.k_train_train.shape[0]
         else:
             self.k_train_train = _validate.kernel_matrix("k_train_train", k_train_train,
