@@ -127,16 +127,22 @@ def test_predict_run_reads_the_config_and_its_rates():
 
 def test_predict_command_prints_json(capsys):
     """The command, --json; at lam = 0 (no natural clock: c from the same flow at lam_c =
-    1 / (lr T)), with --degree imposing the homogeneous flow on a network that is not
-    homogeneous (biases)."""
-    assert main(["predict", *SMALL, "--lam", "0", "--bias", "--degree", "2", "--json",
-                 "--budget", "500"]) == 0
+    1 / (lr T))."""
+    assert main(["predict", *SMALL, "--lam", "0", "--json", "--budget", "500"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["budget"] == 500 and summary["degree"] == 2 and summary["loss"] == "mse"
-    assert summary["homogeneous"] is False and summary["model"]["bias"] is True
+    assert summary["homogeneous"] is True and summary["model"]["name"] == "fc"
     assert summary["lam"] == 0.0 and summary["lam_c"] == pytest.approx(1 / (0.5 * 500))
     assert summary["lam_opt_accuracy"] == pytest.approx(summary["c_accuracy"] / (0.5 * 500))
     assert set(summary["verdict_accuracy"]) >= {"meaningful", "reasons", "lam_opt"}
+    # --degree imposes the homogeneous flow on a network that is not homogeneous (an int, or
+    # euler: its effective degree at initialization); anything else is refused by the parser
+    parser = predict.predict_parser()
+    assert parser.parse_args(["--degree", "2"]).degree == 2
+    assert parser.parse_args(["--degree", "euler"]).degree == "euler"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--degree", "two"])
+    assert "expected an int or 'euler', got 'two'" in capsys.readouterr().err
 
 
 def test_predict_and_train_take_the_same_options_with_the_same_defaults():
