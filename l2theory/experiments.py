@@ -35,6 +35,10 @@ steps; natural clock ``lam * lr * t``.
   Hessian-vector products) vs lam.
 - ``decoupled_and_schedules``: t* in the integrated decay clock ``sum_t lr_t lam_t``
   (``decay_clock``) under decoupled weight decay and lr schedules.
+- ``bn_equilibrium`` (-> ``BNEquilibrium``): the equilibrium angular update per step,
+  ``sqrt(2 lr lam / (1 + mu))``, and the equilibration time ``(1 - mu) / (4 lr lam)`` steps of
+  the scale-invariant (BatchNorm-preceded) weights of a ``TrainConfig``'s run (SGD, momentum
+  ``mu``, L2); ``late_angular_update``: the measured RMS angular update after a step, from rows.
 - ``standard_error``: the standard error of a mean over seeds; ``to_json``: numpy inside
   results -> plain Python.
 """
@@ -47,6 +51,9 @@ from l2theory._experiments.budget import best_within_noise
 from l2theory._experiments.budget import budget_comparison
 from l2theory._experiments.budget import per_lam
 from l2theory._experiments.budget import predict_lam_opt
+from l2theory._experiments.bn_equilibrium import BNEquilibrium
+from l2theory._experiments.bn_equilibrium import bn_equilibrium
+from l2theory._experiments.bn_equilibrium import late_angular_update
 from l2theory._experiments.budget import short_run_c
 from l2theory._experiments.cnn_theory import cnn_theory_vs_practice
 from l2theory._experiments.collapse import collapse
@@ -70,11 +77,13 @@ from l2theory._experiments.stats import standard_error
 from l2theory._experiments.theory_vs_practice import theory_vs_practice
 
 __all__ = [
+    "BNEquilibrium",
     "NetworkPrediction",
     "RunPrediction",
     "TStar",
     "autol2_comparison",
     "best_within_noise",
+    "bn_equilibrium",
     "budget_comparison",
     "cnn_theory_vs_practice",
     "collapse",
@@ -86,6 +95,7 @@ __all__ = [
     "hessian_lowest_eigs",
     "hessian_vs_lam",
     "lane_peaks",
+    "late_angular_update",
     "paired_difference",
     "per_lam",
     "plot_collapse",

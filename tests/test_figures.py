@@ -40,9 +40,12 @@ EXPECTED = {
                        "infinite_width_peaks.csv", "infinite_width.json"],
     "hessian": ["hessian.png", "hessian.pdf", "hessian_rows.csv", "hessian_eigs.csv",
                 "hessian.json"],
+    "bn_equilibrium": ["bn_equilibrium.png", "bn_equilibrium.pdf", "bn_equilibrium_curves.csv",
+                       "bn_equilibrium_lams.csv", "bn_equilibrium.json"],
 }
 # the dataset each figure's paper preset needs first
-PAPER_DATASET = {"fig1": "cifar10", "theory_cnn": "cifar10", "infinite_width": "fashion_mnist"}
+PAPER_DATASET = {"fig1": "cifar10", "theory_cnn": "cifar10", "infinite_width": "fashion_mnist",
+                 "bn_equilibrium": "cifar10"}
 MUST_HOLD = ("- **PASS**", "- **FAIL**", "- **TIE**", "- **n/a**")
 
 
@@ -108,13 +111,15 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
     assert report == out / "REPORT.md"
     text = report.read_text()
     lines = [ln for ln in text.splitlines() if ln.startswith(MUST_HOLD)]
-    assert len(lines) == 13, text
+    assert len(lines) == 15, text
     for key in ("decade of lam at fixed lr", "slope", "lam_opt predicted within a factor 2 of the swept best lam "
                 "(budget", "AutoL2 >= the best fixed lam", "fewer steps", "lam_opt predicted "
                 "within a factor 2 of the swept best lam (Figure 1", "distance decreases",
                 "flat data directions", "collapsed to f = 0",
                 "t* within 25% for the CNN at >= 64 channels", "distance falls as channels grow",
-                "infinite-width lam lr t* spread", "Krylov error estimate"):
+                "infinite-width lam lr t* spread", "Krylov error estimate",
+                "equilibrium angular update per step is sqrt(2 lr lam / (1 + mu))",
+                "the drift relation"):
         assert sum(key in ln for ln in lines) == 1, key
     assert "Total runtime" in text and "Machine:" in text
     # every figure's section, in FIGURES order, under ## Numbers
@@ -126,6 +131,29 @@ def test_make_all_writes_report_with_pass_fail_lines(tiny_all):
     assert "t* from `test_acc`, beside" in text and "lanes peaking at the boundary" in text
     # the budget figure's lam = 0 baseline, both arms
     assert text.count("- lam = 0 baseline") == 2
+
+
+def test_bn_equilibrium_tiny_run_sits_at_the_equilibrium(tiny_all):
+    """The bn_equilibrium figure's tiny run is a real one (a BatchNorm CNN, momentum 0.9, mixup,
+    128 Fashion-MNIST images at 7x7, lam 0.04, 400 steps = 32 tau_eq, 2 seeds): after 12 tau_eq
+    each seed's RMS angular update is sqrt(2 lr lam / (1 + mu)) within 10 % (the formula without
+    the momentum factor is 38 % off), every tensor's norm has stopped drifting, and the
+    prediction is experiments.bn_equilibrium's."""
+    import math
+
+    from l2theory import experiments
+
+    out, _ = tiny_all
+    summary = json.loads((out / "bn_equilibrium" / "bn_equilibrium.json").read_text())
+    (row,) = summary["results"]["lams"]
+    assert row["predicted"] == pytest.approx(math.sqrt(2 * 0.05 * 0.04 / 1.9), rel=1e-12)
+    assert row["steps"] == 400 and row["n_seeds"] == 2 and row["diverged"] == 0
+    assert all(abs(r - 1) < 0.10 for r in row["ratios"]), row["ratios"]
+    drifts = row["tensor_drifts"]
+    assert len(drifts) == 3 and all(abs(d) < 0.15 for d in drifts.values()), drifts
+    cfg = _common.train_config({**summary["config"]["panels"][0]["model"], "lr": 0.05,
+                                "lam": 0.04, "momentum": 0.9})
+    assert experiments.bn_equilibrium(cfg).relaxation_steps == pytest.approx(row["tau_eq"])
 
 
 def _budget_summary(mean, se, lam_pred):
@@ -435,7 +463,7 @@ def test_every_preset_model_is_a_valid_train_config(name):
             if "model" in part:
                 models.append(part["model"])
             models += [net["model"] for net in part.get("networks") or []]
-    if name in ("collapse", "budget", "fig1", "hessian", "theory_cnn"):
+    if name in ("collapse", "budget", "fig1", "hessian", "theory_cnn", "bn_equilibrium"):
         assert models, name
     from l2theory import x64
 

@@ -48,6 +48,6 @@ Example (tiny settings, seconds; the numbers mean nothing)::
 """
 
 FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1", "hessian", "theory_cnn",
-           "infinite_width")
+           "infinite_width", "bn_equilibrium")
 
 __all__ = ["FIGURES"]
