@@ -52,7 +52,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
           seeds: Sequence[int], natural_time: float | None = None,
           out: str | os.PathLike | None = None, chunk_size: int | None = None,
           progress: bool = True, checkpoint_every: int = 10,
-          desc: str | None = None) -> dict[str, Any]:
+          desc: str | None = None, record_outputs: bool = False) -> dict[str, Any]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
     Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
@@ -108,6 +108,9 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
         when resuming.
       checkpoint_every: with ``out``, checkpoint every this many evaluations.
       desc: the progress bar's label (default ``"sweep <n> runs"``).
+      record_outputs: also keep every lane's network outputs on each test (and validation)
+        example at the lane's end (eval mode): per-example scores for statistics over the test
+        images (``experiments.claim_greater_crossed``).
 
     Returns:
       A dict of equal-length 1-D numpy arrays, rows ordered by ``run`` then ``step``: ``run``
@@ -115,7 +118,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       settings; ``run_lam``/``run_lr`` are float64 holding the values exactly as given, so
       ``table["run_lam"] == 1e-3`` selects lanes), the columns of ``train`` (``step``,
       ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc``, ``lam``, ``lr``,
-      ``param_norm_sq``) and ``diverged``, ``diverged_step``. ``lam`` and ``lr`` are the values in
+      ``param_norm_sq``; ``val_loss``, ``val_acc`` when the dataset has a validation split, see
+      ``data.hold_out``) and ``diverged``, ``diverged_step``. ``lam`` and ``lr`` are the values in
       force at that step as the training computed them, in ``config.dtype`` (float32 by default:
       ``1e-3`` reads ``0.0010000000474974513``; they differ from ``run_lam``/``run_lr`` under a
       schedule). ``out/results.csv`` writes every number in the shortest form that reads back to
@@ -126,6 +130,9 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       ``step``, ``train_loss``, ``train_acc``, ``lam``. With ``out`` they are stored in the
       checkpoints, in ``results.npz`` (as ``autol2/<name>``) and in ``autol2.csv``;
       ``results.csv`` is the evaluation table.
+      With ``record_outputs``, also ``"outputs"``: ``run`` ``[n_runs]`` and ``test`` (``val``)
+      ``[n_runs, n_test, k]``: each lane's outputs at its end (stored in ``results.npz`` as
+      ``outputs/<name>``).
 
     Example:
       >>> from l2theory import data
@@ -140,6 +147,9 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     chunk_size = _checks.optional_int("chunk_size", chunk_size,
                                       fix="pass an int >= 1, or None (automatic)")
     _checks.boolean("progress", progress)
+    _checks.boolean("record_outputs", record_outputs)
+    if record_outputs:  # a folder of a sweep without outputs is another sweep
+        lanes.axes["record_outputs"] = True
     store, chunk_size, finished = _resume(out, config, dataset, lanes, chunk_size, progress)
     if finished is not None:
         return finished
@@ -153,7 +163,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     if desc is None:
         desc = f"sweep {len(lanes)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
     tables = _run_chunks(engine, lanes, chunks, store, progress=progress,
-                         checkpoint_every=checkpoint_every, desc=desc)
+                         checkpoint_every=checkpoint_every, desc=desc,
+                         record_outputs=record_outputs)
     return _finish(tables, lanes, store)
 
 
@@ -275,7 +286,8 @@ class _Where:
 
 
 def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.Store | None, *,
-                progress: bool, checkpoint_every: int, desc: str) -> list[dict[str, Any]]:
+                progress: bool, checkpoint_every: int, desc: str,
+                record_outputs: bool = False) -> list[dict[str, Any]]:
     """Every chunk trained to its end, or read back from ``store`` where it finished earlier; the
     first unfinished chunk resumes from its checkpoint (and says so). Returns each lane's table,
     in grid order. Ctrl-C: ``KeyboardInterrupt`` with one line saying where the sweep stopped
@@ -298,7 +310,7 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
                         bar.write(f"resuming {store.root} at {at.resume_point(len(chunks))}")
                     first_open = False
                     rows = _train_chunk(engine, lanes, chunks, ci, saved, store, bar, where,
-                                        checkpoint_every)
+                                        checkpoint_every, record_outputs)
                 where.chunk, where.t, where.done = ci + 1, 0, where.done + 1
                 for run, table in zip(members, rows.tables()):
                     tables[run] = table
@@ -311,9 +323,10 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
 
 
 def _train_chunk(engine: Engine, lanes: _Lanes, chunks: _Chunks, ci: int, saved, store, bar,
-                 where: _Where, checkpoint_every: int) -> Rows:
+                 where: _Where, checkpoint_every: int, record_outputs: bool = False) -> Rows:
     """Chunk ``ci`` trained to its end, from its checkpoint ``saved`` (``Store.load_chunk``) or
-    from initialization, checkpointed every ``checkpoint_every`` evaluations; its rows."""
+    from initialization, checkpointed every ``checkpoint_every`` evaluations; its rows (with
+    ``record_outputs``, the lanes' final outputs on the test/validation examples)."""
     members, end = chunks.members[ci], chunks.end(ci)
     if saved is not None:
         state, t, rows = _restore(engine, saved, store, ci), saved["t"], Rows.from_arrays(
@@ -335,6 +348,8 @@ def _train_chunk(engine: Engine, lanes: _Lanes, chunks: _Chunks, ci: int, saved,
                              state_leaves=jax.tree.leaves(to_host(state)))
 
     state, rows = run_chunk(engine, state, t, rows, chunks.steps[ci], on_eval=on_eval)
+    if record_outputs:
+        rows.outputs = engine.outputs(state)
     del state
     if store is not None:
         store.save_chunk(ci, t=end, rows=rows.to_arrays(), done=True)
@@ -386,10 +401,12 @@ def _assemble(tables, grid, steps) -> dict[str, Any]:
     """One table, lanes in grid order; ``run_lam``/``run_lr`` are float64 of the values as given
     (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; AutoL2's
     measurements nested as ``table["autol2"]``."""
-    parts, measured = [], []
+    parts, measured, outputs = [], [], []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
         table = dict(table)
         auto = table.pop("autol2", None)
+        if "outputs" in table:
+            outputs.append(table.pop("outputs"))
         k = len(table["step"])
         lane = {"run": np.full(k, run, np.int64), "seed": np.full(k, seed, np.int64),
                 "run_lam": np.full(k, lam, np.float64), "run_lr": np.full(k, lr, np.float64),
@@ -401,6 +418,9 @@ def _assemble(tables, grid, steps) -> dict[str, Any]:
     if measured:
         out["autol2"] = {name: np.concatenate([m[name] for m in measured])
                          for name in measured[0]}
+    if outputs:
+        out["outputs"] = {"run": np.arange(len(outputs), dtype=np.int64),
+                          **{name: np.stack([o[name] for o in outputs]) for name in outputs[0]}}
     return out
 
 
