@@ -781,7 +781,7 @@ def test_hessian_at_t_star_is_the_dense_hessian_at_the_peak(x64, tiny_hessian_da
     from l2theory._experiments.hessian import full_batch_states
 
     cfg = train.TrainConfig(model="fc", depth=2, width=3, loss="xent", lr=1.0, dtype="float64")
-    ds = tiny_hessian_data
+    ds = data.downsample(tiny_hessian_data, 4)  # 7x7 inputs: 177 parameters, a cheap dense H
     r = ex.hessian_at_t_star(cfg, ds, lams=[0.05], seeds=[0, 1], tau_min=0.2, tau_max=2.0,
                              n_records=10, metric="test_acc", k=3, method="dense")
     assert [row["seed"] for row in r["rows"]] == [0, 1] and r["metric"] == "test_acc"
