@@ -16,7 +16,14 @@ Example:
   (['diverged', 'diverged_step', 'lam', 'lr'], [0, 10, 20])
 
 ``sweep(..., out=folder)`` (and the ``l2theory train``/``sweep`` commands) write a results folder;
-``load_results(folder)`` reads its table back.
+``load_results(folder)`` reads its table back. A BatchNorm model's rows add ``BN_COLUMNS``: the
+norm of its scale-invariant weights, the effective learning rate ``lr / ||w||^2`` and the angular
+update per step (``docs/conventions.md`` section 8).
+
+Before training: ``run_plan(config, n_train=..., lam=..., lr=..., seeds=...)`` is what each run
+will do (``plan_lines``: one JSON line per run), ``cost_estimate(plans, step_seconds)`` what it
+will cost, from a time per step that ``measure_step_seconds(config, dataset)`` measures on this
+machine (or an estimate for another).
 """
 from l2theory._practice.train.autol2 import LamState
 from l2theory._practice.train.autol2 import autol2_rule
@@ -25,9 +32,14 @@ from l2theory._practice.train.autol2 import from_autol2_flags
 from l2theory._practice.train.autol2 import lam_init
 from l2theory._practice.train.autol2 import to_autol2_flags
 from l2theory._practice.train.config import TrainConfig
+from l2theory._practice.train.engine import BN_COLUMNS
 from l2theory._practice.train.engine import COLUMNS
 from l2theory._practice.train.engine import Engine
 from l2theory._practice.train.engine import train
+from l2theory._practice.train.plan import cost_estimate
+from l2theory._practice.train.plan import measure_step_seconds
+from l2theory._practice.train.plan import plan_lines
+from l2theory._practice.train.plan import run_plan
 from l2theory._practice.train.results import environment
 from l2theory._practice.train.results import load_results
 from l2theory._practice.train.schedules import lr_at
@@ -41,6 +53,7 @@ from l2theory._practice.train.sweep import steps_for_natural_time
 from l2theory._practice.train.sweep import sweep
 
 __all__ = [
+    "BN_COLUMNS",
     "COLUMNS",
     "Engine",
     "Hyper",
@@ -51,13 +64,17 @@ __all__ = [
     "TrainState",
     "autol2_rule",
     "autol2_update",
+    "cost_estimate",
     "environment",
     "from_autol2_flags",
     "lam_init",
     "load_results",
     "lr_at",
     "make_step",
+    "measure_step_seconds",
     "optimizer",
+    "plan_lines",
+    "run_plan",
     "steps_for_natural_time",
     "sweep",
     "to_autol2_flags",

@@ -114,7 +114,8 @@ def _programs(config, dataset):
     engine = engine_mod.Engine(config, dataset, 1)
     state = engine.init(engine.hyper([0.1], [1e-3], [0], [2]))
     t = jnp.asarray(0, jnp.int32)
-    return (engine.programs.segment.lower(state, 2, t, engine.train_data, ()),
+    fresh = jnp.asarray(True)  # the first piece after an evaluation
+    return (engine.programs.segment.lower(state, 2, t, engine.train_data, (), fresh),
             engine.programs.evaluate.lower(state, t, engine.eval_data))
 
 

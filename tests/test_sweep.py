@@ -278,7 +278,7 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
     table = train.sweep(CFG, ds, out=finished, **kw)
     for folder in (unfinished, finished):
         stored = json.loads((folder / "config.json").read_text())
-        assert stored["format"] == results.FORMAT == 2
+        assert stored["format"] == results.FORMAT == 3
         grid = stored["identity"]["grid"]
         grid["physical_time"] = grid.pop("natural_time")
         stored["format"] = 1
@@ -288,7 +288,7 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
             train.sweep(CFG, ds, out=folder, **kw)
         assert str(e.value) == (
             f"out={str(folder)!r}: written by an older l2theory (results format 1; this version "
-            "writes format 2), so it cannot be resumed or reused; rerun the sweep into a new "
+            "writes format 3), so it cannot be resumed or reused; rerun the sweep into a new "
             "folder (pass another out)")
         assert _files(folder) == before
     back = train.load_results(finished)
@@ -306,9 +306,9 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
     last = max(k for k in arrays if k.startswith("state/"))
     results.save_npz(path, {k: v for k, v in arrays.items() if k != last})
     before = _files(out / "checkpoints")
-    with pytest.raises(ValueError, match=r"^out=.*short-state': the checkpoint of chunk 0 holds "
-                                         r"(\d+) state arrays that do not fit this version's "
-                                         r"training state \(\d+ arrays\): written by another "
+    with pytest.raises(ValueError, match=r"^out=.*short-state': the checkpoint of chunk 0 does "
+                                         r"not fit this version's training state \((\d+) arrays "
+                                         r"where this version has (\d+)\): written by another "
                                          r"l2theory version; rerun the sweep into a new folder"):
         train.sweep(CFG, ds, out=out, **kw)
     assert _files(out / "checkpoints") == before

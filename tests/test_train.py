@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from l2theory import data, models, train
+from l2theory._practice.models._model import get_path
 from l2theory._practice.train import schedules
 from l2theory._practice.train.config import MODEL_FIELDS, TrainConfig
 
@@ -508,3 +509,153 @@ def test_float64_parameters_with_x64(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(root)})
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+# ----------------------------------------------------------------------------- BatchNorm rows
+
+BN_CFG = TrainConfig(model="cnn", depth=2, width=4, model_kwargs={"batchnorm": True},
+                     batch_size=16, bn_group_size=8, lr=0.5, lam=1e-2, momentum=0.9, steps=12,
+                     eval_every=1, train_eval_size=32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.load("fashion_mnist_subset", n_train=64, n_test=32)
+
+
+def _angles(before, after, paths):
+    """Mean over ``paths`` of the angle between consecutive weights, in float64 numpy."""
+    out = []
+    for p in paths:
+        u = np.asarray(get_path(before, p), np.float64).ravel()
+        v = np.asarray(get_path(after, p), np.float64).ravel()
+        cos = u @ v / (np.linalg.norm(u) * np.linalg.norm(v))
+        out.append(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return float(np.mean(out))
+
+
+def test_bn_rows_match_a_direct_computation_from_consecutive_weights(tiny):
+    """``bn_weight_norm``, ``effective_lr`` and ``angular_update`` against numpy on the weights
+    after every step of a tiny BatchNorm run (momentum, L2, groups), and the root-mean-square
+    over a window of 4 steps against a run evaluated every 4 steps."""
+    from l2theory._practice.train.engine import Engine, Rows, run_chunk, to_host
+
+    engine = Engine(BN_CFG, tiny, 1)
+    paths = engine.model.scale_invariant
+    assert len(paths) == 2
+    weights = []
+
+    def keep(state, t, rows, n):
+        weights.append(jax.tree.map(lambda a: a[0], to_host(state.params)))
+
+    state = engine.init(engine.hyper([BN_CFG.lr], [BN_CFG.lam], [0], [BN_CFG.steps]))
+    _, rows = run_chunk(engine, state, 0, Rows(), np.array([BN_CFG.steps]), on_eval=keep)
+    table = rows.tables(paths)[0]
+    assert set(train.BN_COLUMNS) <= set(table)
+    angles = np.array([_angles(a, b, paths) for a, b in zip(weights[:-1], weights[1:])])
+    assert np.isnan(table["angular_update"][0])
+    np.testing.assert_allclose(table["angular_update"][1:], angles, rtol=1e-4)
+    assert 1e-3 < angles.min() and angles.max() < 0.5
+    norm_sq = np.array([sum(np.sum(np.asarray(get_path(w, p), np.float64) ** 2)
+                            for p in paths) for w in weights])
+    np.testing.assert_allclose(table["bn_weight_norm"], np.sqrt(norm_sq), rtol=1e-5)
+    np.testing.assert_allclose(table["effective_lr"], BN_CFG.lr / norm_sq, rtol=1e-5)
+    per_tensor = table["bn_tensor_norms"]
+    assert list(per_tensor) == ["step", "conv_0/w", "conv_1/w"]
+    for name in ("conv_0", "conv_1"):
+        np.testing.assert_allclose(per_tensor[f"{name}/w"], [np.linalg.norm(np.asarray(
+            w[name]["w"], np.float64)) for w in weights], rtol=1e-5)
+
+    windows = train.train(BN_CFG.replace(eval_every=4), tiny)
+    assert windows["step"].tolist() == [0, 4, 8, 12]
+    rms = np.sqrt(np.mean(angles.reshape(3, 4) ** 2, axis=1))
+    np.testing.assert_allclose(windows["angular_update"][1:], rms, rtol=1e-3)
+
+
+def test_bn_rows_in_sweep_lanes_and_after_a_resume(tiny, tmp_path, resumed_sweep):
+    cfg = BN_CFG.replace(eval_every=4)
+    kw = dict(lam=[1e-2, 1e-1], lr=[0.5], seeds=[0], progress=False, checkpoint_every=1)
+    table = train.sweep(cfg, tiny, **kw)
+    single = train.train(cfg, tiny)
+    lane = table["run"] == 0
+    for name in train.BN_COLUMNS:
+        np.testing.assert_allclose(table[name][lane], single[name], rtol=1e-5, err_msg=name)
+    other = table["run"] == 1  # 10x the L2: the scale-invariant weights shrink faster
+    assert table["bn_weight_norm"][other][-1] < table["bn_weight_norm"][lane][-1]
+    resumed = resumed_sweep(cfg, tiny, tmp_path / "run", **kw)
+    for name in train.BN_COLUMNS:
+        np.testing.assert_array_equal(resumed[name], table[name], err_msg=name)
+    back = train.load_results(tmp_path / "run")
+    np.testing.assert_array_equal(back["angular_update"], table["angular_update"])
+    for name, column in table["bn_tensor_norms"].items():
+        np.testing.assert_array_equal(back["bn_tensor_norms"][name], column, err_msg=name)
+    assert table["bn_tensor_norms"]["run"].tolist() == table["run"].tolist()
+    assert "bn_weight_norm" not in train.train(TrainConfig(**TINY), tiny)  # no BatchNorm
+
+
+def test_init_seed_fixes_the_network_and_the_seed_moves_the_data(small):
+    cfg = TrainConfig(**TINY)
+    fixed = train.sweep(cfg.replace(init_seed=0), small, lam=[0.0], lr=[1.0], seeds=[0, 1],
+                        progress=False)
+    free = train.sweep(cfg, small, lam=[0.0], lr=[1.0], seeds=[0, 1], progress=False)
+    first = fixed["step"] == 0
+    a, b = (fixed["run"] == 0), (fixed["run"] == 1)
+    for name in ("param_norm_sq", "test_loss", "train_loss"):  # one network at step 0
+        assert fixed[name][first & a] == fixed[name][first & b], name
+        assert free[name][first & (free["run"] == 0)] != free[name][first & (free["run"] == 1)]
+    assert fixed["test_loss"][a][-1] != fixed["test_loss"][b][-1]  # other minibatches
+    for name in train.COLUMNS:  # seed 0 with init_seed 0 is the seed-0 run
+        np.testing.assert_array_equal(fixed[name][a], free[name][free["run"] == 0])
+    with pytest.raises(ValueError, match=r"^init_seed=-1: "):
+        TrainConfig(init_seed=-1)
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+def test_run_plan_of_the_authors_run_without_training():
+    """google/autol2's WRN-28-10 run: -bs 128 on 8 cores = a batch of 1024 in BatchNorm groups
+    of 128, 50000 // 1024 = 48 steps per epoch, 200 epochs, AutoL2 from their L2 = 0.1."""
+    lr, lam = train.from_autol2_flags(0.2, 0.1, 10)
+    cfg = TrainConfig(model="wrn-28-10", model_kwargs={"variant": "autol2"}, batch_size=1024,
+                      bn_group_size=128, steps=200 * 48, lr=lr, lam=lam, momentum=0.9,
+                      lam_schedule="autol2", augment=True, mixup=True, init_seed=0,
+                      eval_every=480, eval_batch_size=1250)
+    plans = train.run_plan(cfg, n_train=50000, input_shape=(32, 32, 3), seeds=[0, 1, 2])
+    assert [p["seed"] for p in plans] == [0, 1, 2] and [p["run"] for p in plans] == [0, 1, 2]
+    p = plans[1]
+    assert p["model"]["name"] == "wrn-28-10-autol2" and p["model"]["params"] == 38_557_770
+    assert p["model"]["settings"]["variant"] == "autol2"
+    assert (p["batch_size"], p["bn_group_size"], p["steps_per_epoch"]) == (1024, 128, 48)
+    assert (p["steps"], p["epochs"], p["evaluations"]) == (9600, 200.0, 21)
+    assert p["autol2"] == {"factor": 10.0, "measure_every": 10, "delay": 0.1}
+    assert p["lam_schedule"] == "autol2" and p["init_seed"] == 0
+    assert TrainConfig(**p["config"]) == cfg.replace(seed=1).resolved()
+    lines = train.plan_lines(plans).splitlines()
+    assert [json.loads(line) for line in lines] == plans
+    cost = train.cost_estimate(plans, 0.1, eval_seconds=2.0, compile_seconds=30.0)
+    assert cost["steps"] == 3 * 9600 and cost["evaluations"] == 63
+    assert cost["seconds"] == pytest.approx(3 * 9600 * 0.1 + 63 * 2.0 + 30.0)
+
+    grid = train.run_plan(cfg.replace(lam_schedule="constant"), n_train=50000,
+                          lam=[1e-3, 1e-2], lr=[0.02], seeds=[0], natural_time=2.0)
+    assert [g["steps"] for g in grid] == [train.steps_for_natural_time(2.0, m, 0.02)
+                                          for m in (1e-3, 1e-2)]
+    assert grid[0]["autol2"] is None and grid[0]["model"]["params"] is None
+
+
+def test_plan_matches_the_run_and_the_step_time_is_measured(small, capsys):
+    cfg = TrainConfig(**TINY)
+    plan, = train.run_plan(cfg, n_train=small.n_train)
+    rows = train.train(cfg, small)
+    assert plan["evaluations"] == len(rows["step"]) and plan["steps"] == rows["step"][-1]
+    assert plan["steps_per_epoch"] == small.n_train // 50
+    timing = train.measure_step_seconds(cfg, small, steps=5)
+    assert 0 < timing["step_seconds"] < 10 and timing["eval_seconds"] > 0
+    assert timing["device"] == jax.devices()[0].device_kind
+    from l2theory import cli
+
+    assert cli.main(["sweep", "--lam", "0", "1e-3", "--lr", "1", "--model", "fc", "--depth",
+                     "2", "--width", "8", "--steps", "30", "--plan"]) == 0
+    runs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["lam"] for r in runs] == [0.0, 1e-3] and runs[0]["n_train"] == 2000

@@ -49,6 +49,7 @@ _METAVARS = {"steps": "STEPS", "eval_every": "STEPS", "autol2_measure_every": "S
              "train_eval_size": "N", "eval_batch_size": "N", "evals_per_decade": "N",
              "depth": "LAYERS", "width": "UNITS", "lr": "LR", "lam": "LAM",
              "lr_decay_factor": "FACTOR", "autol2_factor": "FACTOR", "seed": "SEED",
+             "init_seed": "SEED", "bn_group_size": "N",
              "model": "NAME", "w_std": "STD", "b_std": "STD", "momentum": "BETA"}
 
 
@@ -75,7 +76,8 @@ def _model_names() -> str:
 
     names = [f.name + (f" (= {', '.join(f.aliases)})" if f.aliases else "")
              for f in FAMILIES.values()]
-    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)"])
+    return ", ".join(names + ["wrn-DEPTH-WIDEN (e.g. wrn-28-10)",
+                              "wrn-DEPTH-WIDEN-autol2 (google/autol2's WRN)"])
 
 
 def _choices(field: str) -> tuple[str, ...] | None:
@@ -228,6 +230,10 @@ def _add_io_options(parser: argparse.ArgumentParser, command: str) -> None:
                        help="no progress bar (nor the line saying where a run resumes)")
     group.add_argument("--checkpoint-every", type=int, default=10, metavar="EVALS",
                        help="checkpoint every this many evaluations [default: 10]")
+    group.add_argument("--plan", action="store_true",
+                       help="print what each run would do, one JSON line per run (model, batch, "
+                            "BatchNorm groups, steps, steps per epoch, lr, lam and its schedule, "
+                            "seed, the whole config), and exit without training")
 
 
 def _config(args: argparse.Namespace, skip: Sequence[str] = ()) -> TrainConfig:
@@ -293,6 +299,18 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
         jax.config.update("jax_enable_x64", True)
     from l2theory._practice.train.sweep import sweep
 
+    if args.plan:
+        from l2theory._practice.train.plan import plan_lines, run_plan
+
+        dataset = _dataset(args)
+        print(plan_lines(run_plan(config, n_train=dataset.n_train,
+                                  input_shape=dataset.input_shape,
+                                  num_classes=dataset.num_classes, lam=lam, lr=lr, seeds=seeds,
+                                  natural_time=natural_time)))
+        return 0
+    if jax.process_count() > 1 and args.out is None:
+        raise ValueError("--out: with several processes every process must name the same "
+                         "results folder, on a filesystem they all see; pass --out DIR")
     out = _out(args, command)
     dataset = _dataset(args)
     try:
@@ -309,9 +327,10 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
         else:
             where += f"; rerun it with --out {out} to resume"
         raise KeyboardInterrupt(where) from None
-    print(summary(table))
-    if out:
-        print(f"results: {out}/results.csv")
+    if jax.process_index() == 0:  # one summary for all processes
+        print(summary(table))
+        if out:
+            print(f"results: {out}/results.csv")
     return 0
 
 
@@ -342,7 +361,26 @@ def sweep_parser() -> Parser:
                       help="runs per compiled program (default: from a memory estimate)")
     _add_config_options(parser, skip=_GRID_FIELDS)
     _add_io_options(parser, "sweep")
+    _add_process_options(parser)
     return parser
+
+
+def _add_process_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "several processes (one per host, JAX's multi-controller runtime; docs/cluster.md)",
+        textwrap.fill(
+            "Run the same command in every process, with the same --out on a shared filesystem: "
+            "the runs are split over every device of every process, each process writes its own "
+            "runs' files and process 0 the combined results. Without these options JAX's "
+            "cluster detection (SLURM, Open MPI, TPU pods) connects the processes it finds; "
+            "--num-processes 1 runs one process whatever the environment says.", 78))
+    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                       help="address of process 0 and a free port there (the same in every "
+                            "process)")
+    group.add_argument("--num-processes", type=int, default=None, metavar="N",
+                       help="how many processes take part")
+    group.add_argument("--process-id", type=int, default=None, metavar="I",
+                       help="this process's number, 0 .. N-1")
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -359,5 +397,9 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         raise _checks.bad("--steps", args.steps, f"has no effect with --natural-time "
                           f"{args.natural_time:g} (each run takes ceil(TAU / (lam lr)) steps)",
                           "drop --steps, or drop --natural-time for --steps steps in every run")
+    from l2theory import _distributed
+
+    _distributed.start(args.coordinator, args.num_processes, args.process_id,
+                       names=("--coordinator", "--num-processes", "--process-id"))
     return _run(args, "sweep", _config(args, skip=_GRID_FIELDS), args.lam, args.lr, args.seeds,
                 args.natural_time, args.chunk_size)

@@ -68,8 +68,10 @@ class L2GradientFlow:
         ``[n, k]`` or ``[n, 2k]``), iterated until an error estimate is below ``tol``; for large n
         (the full 60,000-image training set on one GPU). Then ``k_train_train`` may also be a
         JAX array on the GPU (it is not copied to the host) or a callable
-        ``matvec(V) -> K @ V`` (``n`` is taken from ``y_train``). Cross-entropy ignores
-        ``method`` (it is integrated; ``"krylov"`` is refused there).
+        ``matvec(V) -> K @ V`` (``n`` is taken from ``y_train``). With several devices (all
+        processes' in a multi-process run) a kernel matrix is split by rows over them and a
+        ``kernels.kernel_operator`` splits its rows likewise (docs/cluster.md). Cross-entropy
+        ignores ``method`` (it is integrated; ``"krylov"`` is refused there).
       tol: ``method="krylov"`` only: target relative error per time slice of the train and test
         outputs (norm over points and outputs); default 1e-8 (float64) / 1e-4 (float32).
       max_iter: ``method="krylov"`` only: most block steps (default 400); the basis holds at most
@@ -105,8 +107,8 @@ class L2GradientFlow:
             self.k_train_train = k_train_train
             self.n = np.shape(y_train)[0] if np.ndim(y_train) else 0
         elif self.method == "krylov":
-            self.k_train_train = _validate.device_kernel_matrix("k_train_train", k_train_train,
-                                                                dtype=self.dtype)
+            self.k_train_train = krylov_flow.train_kernel("k_train_train", k_train_train,
+                                                          dtype=self.dtype)
             self.n = self.k_train_train.shape[0]
         else:
             self.k_train_train = _validate.kernel_matrix("k_train_train", k_train_train,

@@ -8,6 +8,13 @@ workspace. ``kernel_operator`` never stores the matrix: ``op @ V`` computes the 
 multiplies each into ``V`` (memory: the ``[n1, c]`` result and one tile's workspace), for kernels
 that do not fit (the 10,000 x 60,000 Fashion-MNIST test-train kernel next to the train kernel)
 and are applied only a few times.
+
+With several devices (``jax.devices()``: every device of every process in a multi-process run,
+see docs/cluster.md) ``kernel_operator`` splits the kernel's rows over all of them: row tiles go
+to the devices in turn, each device computes the tiles of its rows (and, for the symmetric
+``K(x, x)``, only those on and above the diagonal, their transposes adding into the rows of
+other devices), and one sum over the devices gives ``op @ V`` to every device. Each device holds
+the inputs, ``V``, an ``[n1, c]`` accumulator and one tile's workspace, never the kernel.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory import _checks, _precision
+from l2theory import _checks, _distributed, _precision
 from l2theory._theory import _validate, nt_adapter
 
 GETS = ("nngp", "ntk")
@@ -148,6 +155,13 @@ def kernel_operator(kernel_fn, x1, x2=None, *, get: str = "ntk", block_size: int
 
     Memory: ``n1 c`` entries for the result, the inputs, and one tile's workspace (``fc_relu``:
     about ``10 block_size^2`` entries).
+
+    Several devices (all processes' in a multi-process run): the rows are split over all of them
+    (row tiles of ``min(block_size, n1 / devices)`` rows, dealt to the devices in turn), each
+    device computing the tiles of its rows; the products are summed over the devices and every
+    process gets the whole ``op @ V`` (equal to the one-device product up to the order of the
+    sums: ~1e-15 relative in float64). Every process must apply the operator to the same ``V``
+    at the same point of its program. ``K(x1, x1)`` still computes each pair of tiles once.
     """
     if get not in GETS:
         raise _checks.bad("get", get, "must be 'ntk' or 'nngp' (one matrix per operator)",
@@ -165,6 +179,7 @@ class KernelOperator:
         self.get, self.block_size, self.dtype = get, block_size, np.dtype(dtype)
         self.shape = (x1.shape[0], (x1 if x2 is None else x2).shape[0])
         self.ndim = 2
+        self._rows = _RowTiles(self) if jax.device_count() > 1 else None
 
     def __repr__(self) -> str:
         return (f"KernelOperator(shape={self.shape}, get={self.get!r}, "
@@ -179,6 +194,9 @@ class KernelOperator:
                               f"{self.shape}", "pass a vector or a block of columns")
         vec = v.ndim == 1
         v = (v[:, None] if vec else v).astype(self.dtype)
+        if self._rows is not None:
+            out = self._rows.apply(v)
+            return out[:, 0] if vec else out
         n1, n2 = self.shape
         symmetric = self._x2 is None
         x2 = self._x1 if symmetric else self._x2
@@ -209,3 +227,112 @@ def _apply(out, x1, x2, v, i, j, *, rows, cols, fn, name, diagonal, mirror):
         out = jax.lax.dynamic_update_slice_in_dim(
             out, cols_out + tile.T @ jax.lax.dynamic_slice_in_dim(v, i, rows), j, axis=0)
     return out
+
+
+class _RowTiles:
+    """``K @ V`` with the kernel's rows split over every device (``KernelOperator`` with several
+    devices; its docstring says how).
+
+    Row tiles of ``b1`` rows go to the devices in turn (tile ``g`` to device ``g mod D``, which
+    balances the triangle of a symmetric kernel); columns are tiles of ``b2`` (``= b1`` when
+    symmetric, so that diagonal tiles are whole). Each device works through its list of tiles,
+    one per call, all devices at once, accumulating into its own ``[n1, c]`` sum; a padded list
+    entry computes nothing. The inputs are padded to whole tiles with copies of a real point (a
+    kernel of padding stays finite) and ``V`` with zero rows, so padding adds exact zeros.
+    """
+
+    def __init__(self, op: KernelOperator):
+        self.op = op
+        self.mesh = _distributed.mesh("rows")
+        n_dev = self.mesh.devices.size
+        n1, n2 = op.shape
+        self.symmetric = op._x2 is None
+        self.b1 = max(1, min(op.block_size, -(-n1 // n_dev)))
+        self.b2 = self.b1 if self.symmetric else max(1, min(op.block_size, n2))
+        t1, t2 = -(-n1 // self.b1), -(-n2 // self.b2)
+        self.n1p, self.n2p = t1 * self.b1, t2 * self.b2
+        x1 = _pad(np.asarray(op._x1), self.n1p)
+        self.x1 = _distributed.replicated(x1, self.mesh)
+        self.x2 = (self.x1 if self.symmetric else
+                   _distributed.replicated(_pad(np.asarray(op._x2), self.n2p), self.mesh))
+        lists = [[] for _ in range(n_dev)]
+        for g in range(t1):  # (row tile, column tile, kind): 1 off-diagonal, 2 diagonal
+            for j in range(g if self.symmetric else 0, t2):
+                lists[g % n_dev].append((g, j, 2 if self.symmetric and g == j else 1))
+        length = max(len(entries) for entries in lists)
+        schedule = np.zeros((n_dev, length, 3), np.int32)  # kind 0: nothing to compute
+        for d, entries in enumerate(lists):
+            schedule[d, :len(entries)] = entries
+        # one [devices, 3] array per step: device d's entry s (no scalar argument to share)
+        self.steps = [_distributed.split(schedule[:, s], self.mesh, "rows")
+                      for s in range(length)]
+
+    def apply(self, v):
+        """``K @ v`` for ``v [n2, c]`` (in the operator's dtype), on this process's default
+        device."""
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        op, c = self.op, v.shape[1]
+        vp = _distributed.replicated(jnp.pad(v, ((0, self.n2p - v.shape[0]), (0, 0))), self.mesh)
+        n_dev = self.mesh.devices.size
+        acc = jax.jit(lambda: jnp.zeros((n_dev, self.n1p, c), op.dtype),
+                      out_shardings=NamedSharding(self.mesh, PartitionSpec("rows")))()
+        step = _row_tile_step(self.mesh, op._fn, op.get, self.b1, self.b2, self.symmetric)
+        with _precision.full():
+            for entry in self.steps:
+                acc = step(acc, entry, self.x1, self.x2, vp)
+            total = _sum_over_devices(self.mesh)(acc)
+        return _distributed.local(total)[0, :op.shape[0]]
+
+
+def _pad(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` with copies of its first point appended up to ``n`` points."""
+    return np.concatenate([x, np.repeat(x[:1], n - len(x), axis=0)]) if n > len(x) else x
+
+
+@functools.lru_cache(maxsize=32)
+def _row_tile_step(mesh, fn, name, b1, b2, symmetric):
+    """The jitted per-device step of ``_RowTiles.apply``: each device's ``entry`` (row tile,
+    column tile, kind) computed and multiplied into its accumulator."""
+    from jax.sharding import PartitionSpec as P
+
+    def step(acc, entry, x1, x2, v):
+        g, j, kind = entry[0, 0], entry[0, 1], entry[0, 2]
+        xa = jax.lax.dynamic_slice_in_dim(x1, g * b1, b1)
+
+        def nothing():
+            return jnp.zeros((b1, b2), acc.dtype)
+
+        def off_diagonal():
+            xb = jax.lax.dynamic_slice_in_dim(x2, j * b2, b2)
+            return jnp.asarray(fn(xa, xb)[GETS.index(name)], acc.dtype)
+
+        def diagonal():  # as kernel_matrix: fn(x, None), symmetrized
+            tile = jnp.asarray(fn(xa, None)[GETS.index(name)], acc.dtype)
+            return (tile + tile.T) / 2
+
+        branches = [nothing, off_diagonal] + ([diagonal] if symmetric else [])
+        tile = jax.lax.switch(kind, branches)
+        rows = jax.lax.dynamic_slice_in_dim(acc[0], g * b1, b1)
+        acc = jax.lax.dynamic_update_slice_in_dim(
+            acc, (rows + tile @ jax.lax.dynamic_slice_in_dim(v, j * b2, b2))[None], g * b1,
+            axis=1)
+        if symmetric:  # the transposed tile adds into the rows of column tile j
+            mirrored = jnp.where(kind == 1, tile.T @ jax.lax.dynamic_slice_in_dim(v, g * b1, b1),
+                                 0)
+            cols = jax.lax.dynamic_slice_in_dim(acc[0], j * b2, b2)
+            acc = jax.lax.dynamic_update_slice_in_dim(acc, (cols + mirrored)[None], j * b2, axis=1)
+        return acc
+
+    mapped = jax.shard_map(step, mesh=mesh, in_specs=(P("rows"), P("rows"), P(), P(), P()),
+                           out_specs=P("rows"), check_vma=False)
+    return jax.jit(mapped, donate_argnums=0)
+
+
+@functools.lru_cache(maxsize=8)
+def _sum_over_devices(mesh):
+    """``acc [devices, n, c]`` (one block per device) -> the sum over devices, on every device."""
+    from jax.sharding import PartitionSpec as P
+
+    return jax.jit(jax.shard_map(lambda a: jax.lax.psum(a, "rows"), mesh=mesh,
+                                 in_specs=P("rows"), out_specs=P()))

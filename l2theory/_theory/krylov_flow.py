@@ -59,6 +59,13 @@ Everything of size ``n`` lives on the default JAX device in the solver's dtype, 
 float64 numpy on the host (``m x m``). Memory on the device: the kernel (``n^2`` entries, unless a
 matvec callable is given), the basis ``n x cap`` (``cap <= 2 m``), ``W`` ``n_test x cap``, and the
 outputs ``len(t) (n + n_test) k`` (only ``len(t) n_test k`` from ``predict_test``).
+
+Several devices (``jax.devices()``: every device of every process in a multi-process run, see
+docs/cluster.md): the train kernel matrix is split by rows over all of them (``RowSplitKernel``:
+each device holds ``n / devices`` rows, never the whole kernel), ``K @ V`` is computed row block
+per device and gathered; kernel operators split their rows likewise (``kernels.kernel_operator``).
+The rest of the iteration (of size ``n x cap``) runs on each process's default device, the same
+in every process.
 """
 from __future__ import annotations
 
@@ -91,6 +98,85 @@ def default_tol(dtype) -> float:
 @jax.jit
 def _dense_matvec(k, v):
     return _mm(k, v)
+
+
+def train_kernel(name: str, k, *, dtype):
+    """The train kernel matrix of ``method="krylov"``, checked (square, finite, symmetric): a JAX
+    array on the default device, or with several devices a ``RowSplitKernel`` (its rows split
+    over all of them)."""
+    if jax.device_count() == 1:
+        return _validate.device_kernel_matrix(name, k, dtype=dtype)
+    return RowSplitKernel(name, k, dtype=dtype)
+
+
+class RowSplitKernel:
+    """A dense ``[n, n]`` kernel with its rows split over every device (of every process): device
+    ``d`` holds rows ``d r .. (d+1) r`` (``r = ceil(n / devices)``; zero rows pad the last), so
+    each holds ``r n`` entries. Calling it on ``V [n, p]`` multiplies each device's rows into
+    ``V`` and gathers the blocks: ``K @ V`` on this process's default device. Built from a host
+    array, each device receives only its rows; from a JAX array (checked where it is) through a
+    host copy."""
+
+    def __init__(self, name: str, k, *, dtype):
+        from l2theory import _distributed
+
+        if isinstance(k, jax.Array):
+            k = np.asarray(_validate.device_kernel_matrix(name, k, dtype=dtype))
+        else:
+            k = _checked_on_host(name, k, dtype)
+        self.dtype = np.dtype(dtype)
+        self.shape = k.shape
+        self.mesh = _distributed.mesh("rows")
+        n, n_dev = k.shape[0], self.mesh.devices.size
+        rows = -(-n // n_dev)
+
+        def block(index):
+            start, stop = index[0].indices(n_dev * rows)[:2]
+            part = np.zeros((stop - start, n), self.dtype)
+            part[:max(0, min(stop, n) - start)] = k[start:min(stop, n)]
+            return part
+
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        self.k = jax.make_array_from_callback(
+            (n_dev * rows, n), NamedSharding(self.mesh, PartitionSpec("rows")), block)
+
+    def __call__(self, v):
+        from l2theory import _distributed
+
+        out = _row_block_matmul(self.mesh)(self.k, _distributed.replicated(v, self.mesh))
+        return _distributed.local(out)[:self.shape[0]]
+
+
+def _checked_on_host(name: str, k, dtype, block: int = 2048) -> np.ndarray:
+    """``_validate.kernel_matrix``'s checks of a host matrix in row blocks (no ``n^2``
+    temporary); ``k`` in ``dtype``."""
+    k = _validate.numeric(name, k)
+    _validate._square(name, k)
+    k = k.astype(dtype, copy=False)
+    scale = asym = 0.0
+    for start in range(0, k.shape[0], block):
+        rows = k[start:start + block]
+        if not np.all(np.isfinite(rows)):
+            raise _checks.bad(name, k, "has non-finite entries (nan or inf)",
+                              "check the kernel computation")
+        scale = max(scale, float(np.max(np.abs(rows))))
+        asym = max(asym, float(np.max(np.abs(rows - k[:, start:start + block].T))))
+    _validate._symmetric(name, k, asym, scale, dtype)
+    return k
+
+
+@functools.lru_cache(maxsize=8)
+def _row_block_matmul(mesh):
+    """``(K [rows split], V [whole]) -> K @ V`` whole on every device: each device's rows times
+    ``V``, then gathered."""
+    from jax.sharding import PartitionSpec as P
+
+    def local(k, v):
+        return jax.lax.all_gather(_mm(k, v), "rows", tiled=True)
+
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P("rows"), P()), out_specs=P(),
+                                 check_vma=False))
 
 
 @jax.jit

@@ -11,8 +11,8 @@ Both give the same function at initialization in distribution; they differ in ho
 descent (and L2) acts on the weights.
 
 Mixed precision: ``dtype`` is the compute dtype (``None``: no cast). Inputs and weights are cast to
-it inside ``apply``; parameters themselves stay float32. BatchNorm statistics are always computed
-in float32.
+it inside ``apply``; parameters themselves stay float32. BatchNorm statistics are computed in
+float32, or in float64 for float64 inputs (``stats_dtype``).
 """
 
 from __future__ import annotations
@@ -190,16 +190,26 @@ def conv_init(normal, kernel_size: int, c_in: int, c_out: int, *, bias: bool,
     return p
 
 
+PADDINGS = ("symmetric", "SAME")
+
+
 def conv_apply(p: dict, x, *, stride: int = 1, parameterization: str = "standard",
-               w_std: float = 2**0.5, b_std: float = 0.0, dtype=None):
-    """NHWC convolution. Odd kernels use symmetric zero padding ``(k-1)/2`` (PyTorch's
-    ``padding=k//2``, so a stride-2 3x3 conv maps 32x32 to 16x16); even kernels use ``"SAME"``."""
+               w_std: float = 2**0.5, b_std: float = 0.0, dtype=None,
+               padding: str = "symmetric"):
+    """NHWC convolution with zero padding. ``padding="symmetric"``: odd kernels pad ``(k-1)/2`` on
+    every side (PyTorch's ``padding=k//2``, so a stride-2 3x3 conv maps 32x32 to 16x16 with
+    windows centred on the even pixels), even kernels use ``"SAME"``. ``padding="SAME"``: XLA's
+    (TensorFlow's, stax's) ``"SAME"``, which puts an odd total padding's extra pixel at the end:
+    a stride-2 3x3 conv on 32x32 pads ``(0, 1)`` and centres its windows on the odd pixels."""
     x = cast(x, dtype)
     w = cast(p["w"], dtype)
     k = w.shape[0]
-    padding = [((k - 1) // 2, (k - 1) // 2)] * 2 if k % 2 == 1 else "SAME"
+    if padding == "SAME" or k % 2 == 0:
+        pads = "SAME"
+    else:
+        pads = [((k - 1) // 2, (k - 1) // 2)] * 2
     h = jax.lax.conv_general_dilated(
-        x, w, window_strides=(stride, stride), padding=padding,
+        x, w, window_strides=(stride, stride), padding=pads,
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
     if parameterization == "ntk":
@@ -222,14 +232,72 @@ def batchnorm_init(channels: int) -> tuple[dict, dict]:
     return params, state
 
 
+def check_group_size(group_size: Any, batchnorm: bool) -> int | None:
+    """``bn_group_size``: ``None`` or an int >= 1, and only for a model with BatchNorm."""
+    group_size = _checks.optional_int(
+        "bn_group_size", group_size,
+        fix="pass the examples per BatchNorm group (e.g. 128), or None for the whole batch")
+    if group_size is not None and not batchnorm:
+        raise _checks.bad("bn_group_size", group_size, "has no effect without BatchNorm",
+                          "pass batchnorm=True, or leave bn_group_size unset (None)")
+    return group_size
+
+
+def stats_dtype(dtype) -> Any:
+    """The dtype BatchNorm computes in: float32, or float64 for float64 inputs."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def _group_statistics(x32, group_size: int):
+    """``x32`` ``[B, ..., C]`` as ``[B / g, g, ..., C]`` with the mean and biased variance of each
+    group of ``g = group_size`` consecutive examples (``[B / g, 1, ..., 1, C]``)."""
+    batch = x32.shape[0]
+    if batch % group_size:
+        raise _checks.bad("bn_group_size", group_size, f"does not divide the batch of {batch} "
+                          "examples (BatchNorm groups are consecutive slices of the batch)",
+                          "pass a batch whose size is a multiple of it, or bn_group_size=None")
+    xg = x32.reshape((batch // group_size, group_size) + x32.shape[1:])
+    axes = tuple(range(1, xg.ndim - 1))
+    mean = jnp.mean(xg, axis=axes, keepdims=True)
+    var = jnp.mean(jnp.square(xg - mean), axis=axes, keepdims=True)
+    return xg, mean, var
+
+
+def batch_normalize(p: dict, x, *, group_size: int | None = None, eps: float = 1e-5):
+    """BatchNorm with batch statistics only (``jax.example_libraries.stax.BatchNorm``), in
+    ``stats_dtype`` (float32, or float64 for float64 inputs).
+
+    ``y = (x - mu) / sqrt(var + eps) * scale + offset`` with ``mu``, ``var`` the mean and biased
+    variance over all axes but the last (channels) of each group of ``group_size`` consecutive
+    examples (``None``: the whole batch is one group). A batch of ``G g`` examples in groups of
+    ``g`` gives exactly the outputs of ``G`` separate batches of ``g`` ("ghost" BatchNorm: one
+    device's batch of a data-parallel step). Returns ``(y in x.dtype, mu, var)`` with ``mu`` and
+    ``var`` of shape ``[G, C]`` (``G = 1`` without groups).
+    """
+    x32 = x.astype(stats_dtype(x.dtype))
+    if group_size is None:
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(x32, axis=axes)
+        var = jnp.mean(jnp.square(x32 - mean), axis=axes)
+        y = (x32 - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]
+        return y.astype(x.dtype), mean[None], var[None]
+    xg, mean, var = _group_statistics(x32, group_size)
+    y = ((xg - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]).reshape(x.shape)
+    c = x.shape[-1]
+    return y.astype(x.dtype), mean.reshape(-1, c), var.reshape(-1, c)
+
+
 def batchnorm_apply(p: dict, s: dict | None, x, *, train: bool, momentum: float = 0.9,
-                    eps: float = 1e-5):
-    """BatchNorm over all axes but the last (channels), in float32.
+                    eps: float = 1e-5, group_size: int | None = None):
+    """BatchNorm over all axes but the last (channels), in ``stats_dtype``, with running
+    averages.
 
     ``y = (x - mu) / sqrt(var + eps) * scale + offset``. ``train=True``: ``mu, var`` are the batch
-    mean and (biased) variance, and the running averages become
-    ``momentum * running + (1 - momentum) * batch`` (``momentum=0.9`` is PyTorch's 0.1).
-    ``train=False``: the running averages are used and ``s`` is returned unchanged.
+    mean and (biased) variance - per group of ``group_size`` consecutive examples when it is set
+    (``batch_normalize``) - and the running averages become ``momentum * running + (1 - momentum)
+    * batch``, ``batch`` the mean over the groups of their statistics (``momentum=0.9`` is
+    PyTorch's 0.1). ``train=False``: the running averages are used and ``s`` is returned
+    unchanged.
 
     Returns ``(y in x.dtype, new_s)``.
     """
@@ -237,19 +305,16 @@ def batchnorm_apply(p: dict, s: dict | None, x, *, train: bool, momentum: float 
         raise _checks.bad("state", s, "this model uses BatchNorm and the state lacks its "
                           "running averages", "pass the state returned by init, e.g. "
                           "apply_fn(model, state)")
-    x32 = x.astype(jnp.float32)
-    axes = tuple(range(x.ndim - 1))
     if train:
-        mean = jnp.mean(x32, axis=axes)
-        var = jnp.mean(jnp.square(x32 - mean), axis=axes)
-        bm, bv = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(var)
-        new_s = {"mean": momentum * s["mean"] + (1.0 - momentum) * bm,
-                 "var": momentum * s["var"] + (1.0 - momentum) * bv}
-    else:
-        mean, var = s["mean"], s["var"]
-        new_s = s
-    y = (x32 - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]
-    return y.astype(x.dtype), new_s
+        y, mean, var = batch_normalize(p, x, group_size=group_size, eps=eps)
+        bm = jax.lax.stop_gradient(jnp.mean(mean, axis=0))
+        bv = jax.lax.stop_gradient(jnp.mean(var, axis=0))
+        new_s = {"mean": (momentum * s["mean"] + (1.0 - momentum) * bm).astype(s["mean"].dtype),
+                 "var": (momentum * s["var"] + (1.0 - momentum) * bv).astype(s["var"].dtype)}
+        return y, new_s
+    x32 = x.astype(stats_dtype(x.dtype))
+    y = (x32 - s["mean"]) * jax.lax.rsqrt(s["var"] + eps) * p["scale"] + p["offset"]
+    return y.astype(x.dtype), s
 
 
 # ----------------------------------------------------------------------------- pooling

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple
 
+# A parameter's place in the params pytree: the dict keys from the root, e.g. ("conv_0", "w").
+ParamPath = tuple[str, ...]
+
 import jax
 
 
@@ -27,19 +30,32 @@ class Model(NamedTuple):
       degree: the homogeneity degree ``L`` when ``f(x; a*theta) = a^L f(x; theta)`` holds for all
         ``a > 0`` and all parameters (bias-free ReLU/linear networks without BatchNorm), else
         ``None``. Then Euler's identity ``theta . grad_theta f = L f`` holds too.
+      scale_invariant: the paths (``ParamPath``, e.g. ``("conv_0", "w")``) of the weight tensors
+        whose output goes straight into a BatchNorm (through nothing but a per-channel bias, which
+        the BatchNorm's mean subtraction removes): ``f`` is unchanged when any one of them is
+        multiplied by ``a > 0`` (up to BatchNorm's ``eps``), so its gradient is orthogonal to it
+        and SGD moves it by an angle of order ``lr / ||w||^2`` (the training rows record these
+        tensors' norm, ``docs/conventions.md`` section 8). ``()`` without BatchNorm.
+      eval_batch_stats: ``True`` when evaluation (``train=False``) normalizes with the statistics
+        of the evaluated batch itself (BatchNorm without running averages): an example's output
+        then depends on the other examples of its batch, and a test set is evaluated in shards
+        (``TrainConfig.eval_batch_size``).
     """
 
     init: Callable[..., Any]
     apply: Callable[..., Any]
     name: str
     degree: int | None
+    scale_invariant: tuple[ParamPath, ...] = ()
+    eval_batch_stats: bool = False
 
 
 def apply_fn(model: Model, state: Any = None) -> Callable[[Any, Any], Any]:
     """Evaluation-mode closure ``f(params, x) -> out`` of a model.
 
-    Uses ``train=False`` (BatchNorm running averages from ``state``), so the result is a plain
-    function of the parameters, usable by ``empirical_ntk(apply_fn, params, x)`` and by
+    Uses ``train=False`` (BatchNorm running averages from ``state``; for a model with
+    ``eval_batch_stats`` the statistics of the batch ``x``), so the result is a plain function of
+    the parameters, usable by ``empirical_ntk(apply_fn, params, x)`` and by
     ``jax.jacobian``.
 
     Args:
@@ -66,3 +82,10 @@ def param_count(params: Any) -> int:
     static), so large models can be counted without allocating them.
     """
     return int(sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def get_path(tree: Any, path: ParamPath) -> Any:
+    """The leaf of a nested dict at ``path`` (``tree[path[0]][path[1]]...``)."""
+    for key in path:
+        tree = tree[key]
+    return tree

@@ -21,6 +21,7 @@ def cnn(
     pool_every: int = 1,
     batchnorm: bool = False,
     bn_momentum: float = 0.9,
+    bn_group_size: int | None = None,
     bias: bool = True,
     activation: str = "relu",
     parameterization: str = "standard",
@@ -46,7 +47,9 @@ def cnn(
     then ``degree = depth + 1``, else ``None``. BatchNorm scale/offset are trainable ``params``
     (so L2 applies to them); the running averages live in ``state`` (momentum ``bn_momentum``:
     ``running <- m * running + (1 - m) * batch``). With BatchNorm a conv bias is redundant; pass
-    ``bias=False`` to drop it.
+    ``bias=False`` to drop it. With BatchNorm every conv's weights are scale-invariant
+    (``model.scale_invariant``: ``f`` does not change when one of them is multiplied by ``a > 0``;
+    BatchNorm removes the bias between them).
 
     Args:
       depth: number of conv layers, >= 1.
@@ -55,12 +58,15 @@ def cnn(
       kernel_size: conv kernel side.
       pool, pool_every: local pooling kind (``"max"``, ``"avg"``, ``None``) and period.
       batchnorm, bn_momentum: BatchNorm after each conv and its running-average momentum.
+      bn_group_size: examples per BatchNorm statistics group in training (``None``: the whole
+        batch; see ``wide_resnet``); with ``batchnorm`` only.
       bias: conv and readout biases.
       activation: as in ``fully_connected``.
       parameterization, w_std, b_std: as in ``fully_connected``.
       global_pool: ``"avg"``, ``"max"`` or ``None`` (flatten).
       dtype: compute dtype (e.g. ``jnp.bfloat16``) or ``None``; params stay float32, the output is
-        cast back to the parameters' dtype, BatchNorm statistics are computed in float32.
+        cast back to the parameters' dtype, BatchNorm statistics are computed in float32 (float64
+        for float64 parameters).
 
     Returns:
       A ``Model`` with params ``{"conv_i": {"w", ["b"]}, ["bn_i": {"scale", "offset"}], "head":
@@ -93,6 +99,7 @@ def cnn(
     dtype = _layers.canonical_dtype(dtype)
     batchnorm, bias = _checks.boolean("batchnorm", batchnorm), _checks.boolean("bias", bias)
     bn_momentum = _checks.real("bn_momentum", bn_momentum, low=0.0, high=1.0, fix="e.g. 0.9")
+    group = _layers.check_group_size(bn_group_size, batchnorm)
     layer = dict(parameterization=parameterization, w_std=_layers.check_std("w_std", w_std),
                  b_std=_layers.check_std("b_std", b_std))
 
@@ -128,7 +135,7 @@ def cnn(
             if batchnorm:
                 h, new_state[f"bn_{i}"] = _layers.batchnorm_apply(
                     params[f"bn_{i}"], state.get(f"bn_{i}"), h, train=train,
-                    momentum=bn_momentum)
+                    momentum=bn_momentum, group_size=group)
             h = act(h)
             if pools_after(i, h.shape[1], h.shape[2]):
                 h = _layers.pool(h, pool)
@@ -142,4 +149,6 @@ def cnn(
                    and activation in _layers.HOMOGENEOUS_ACTIVATIONS)
     width_tag = str(widths[0]) if len(set(widths)) == 1 else "-".join(map(str, widths))
     name = f"cnn-d{depth}-w{width_tag}" + ("-bn" if batchnorm else "")
-    return Model(init=init, apply=apply, name=name, degree=depth + 1 if homogeneous else None)
+    invariant = tuple((f"conv_{i}", "w") for i in range(depth)) if batchnorm else ()
+    return Model(init=init, apply=apply, name=name, degree=depth + 1 if homogeneous else None,
+                 scale_invariant=invariant)

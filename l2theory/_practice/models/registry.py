@@ -29,19 +29,22 @@ FAMILIES: Mapping[str, Family] = types.MappingProxyType({f.name: f for f in (
     Family("wrn", wide_resnet, ("wide_resnet",)),
 )})
 """The families by name. ``"wrn-{depth}-{widen}"`` (e.g. ``"wrn-28-10"``) names ``"wrn"`` with
-``depth`` and ``widen`` set."""
+``depth`` and ``widen`` set, ``"wrn-{depth}-{widen}-autol2"`` also ``variant="autol2"``."""
 
 _BY_NAME = {n: f for f in FAMILIES.values() for n in (f.name, *f.aliases)}
-_WRN_NAME = re.compile(r"wrn-(\d+)-(\d+)")
+_WRN_NAME = re.compile(r"wrn-(\d+)-(\d+)(-autol2)?")
 
 
-def _lookup(name: str, arg: str) -> tuple[Family, dict[str, int]]:
+def _lookup(name: str, arg: str) -> tuple[Family, dict[str, Any]]:
     if not isinstance(name, str):
         raise _checks.bad(arg, name, f"must be a model family name, not {type(name).__name__}",
                           "e.g. 'fc', 'cnn' or 'wrn-16-4'", kind=TypeError)
     match = _WRN_NAME.fullmatch(name.lower())
     if match:
-        return FAMILIES["wrn"], {"depth": int(match[1]), "widen": int(match[2])}
+        fixed: dict[str, Any] = {"depth": int(match[1]), "widen": int(match[2])}
+        if match[3]:
+            fixed["variant"] = "autol2"
+        return FAMILIES["wrn"], fixed
     key = name.lower().replace("-", "_")
     if key not in _BY_NAME:
         raise _checks.bad(arg, name, "unknown model", "valid: " + ", ".join(
@@ -49,9 +52,10 @@ def _lookup(name: str, arg: str) -> tuple[Family, dict[str, int]]:
     return _BY_NAME[key], {}
 
 
-def resolve(name: str, *, arg: str = "name") -> tuple[Callable[..., Model], dict[str, int]]:
+def resolve(name: str, *, arg: str = "name") -> tuple[Callable[..., Model], dict[str, Any]]:
     """The family constructor of a model name and the arguments the name fixes (``"wrn-28-10"``:
-    ``depth=28, widen=10``); errors name the argument as ``arg``."""
+    ``depth=28, widen=10``; ``"wrn-28-10-autol2"``: also ``variant="autol2"``); errors name the
+    argument as ``arg``."""
     found, fixed = _lookup(name, arg)
     return found.constructor, fixed
 
@@ -72,7 +76,9 @@ def get(name: str, **kwargs: Any) -> Model:
 
     Args:
       name: ``"fc"``/``"fully_connected"``, ``"cnn"``, ``"wrn"``/``"wide_resnet"``, or
-        ``"wrn-{depth}-{widen}"`` (e.g. ``"wrn-28-10"``), which sets ``depth`` and ``widen``.
+        ``"wrn-{depth}-{widen}"`` (e.g. ``"wrn-28-10"``), which sets ``depth`` and ``widen``, or
+        ``"wrn-{depth}-{widen}-autol2"``, which also sets ``variant="autol2"`` (the model's own
+        ``name`` then reads back to it).
       **kwargs: keyword arguments of the family's constructor.
 
     Raises:
@@ -84,12 +90,13 @@ def get(name: str, **kwargs: Any) -> Model:
       2
       >>> get("cnn").name   # the family's defaults
       'cnn-d3-w64'
-      >>> get("wrn-16-4").name
-      'wrn-16-4'
+      >>> get("wrn-16-4").name, get("wrn-16-4-autol2").name
+      ('wrn-16-4', 'wrn-16-4-autol2')
     """
     constructor, fixed = resolve(name)
     clash = sorted(set(fixed) & set(kwargs))
     if clash:
-        raise _checks.bad(clash[0], kwargs[clash[0]], f"{name!r} already sets depth and widen",
+        raise _checks.bad(clash[0], kwargs[clash[0]],
+                          f"{name!r} already sets {', '.join(sorted(fixed))}",
                           f"drop {clash[0]}, or use the name 'wrn'")
     return constructor(**fixed, **kwargs)

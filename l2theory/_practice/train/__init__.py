@@ -8,5 +8,6 @@ One idea per file:
 - ``step``: the training step as pure ``init``/``update`` over a ``TrainState`` pytree; losses.
 - ``engine``: compiled segments (``lax.scan`` between evaluations), evaluation, ``train``.
 - ``sweep``: lanes over a lam x lr x seed grid (``vmap``), chunks, sharding, resume.
+- ``plan``: what the runs of a config or a sweep will do and cost, without training.
 - ``results``: the results directory: atomic writes, checkpoints, environment capture.
 """

@@ -34,7 +34,8 @@ MATMUL_PRECISIONS = _precision.CHOICES
 
 # Model settings that TrainConfig has fields for; each goes to the model family's constructor
 # when given (None: the family's own default). Anything else goes through ``model_kwargs``.
-MODEL_FIELDS = ("depth", "width", "activation", "bias", "parameterization", "w_std", "b_std")
+MODEL_FIELDS = ("depth", "width", "activation", "bias", "parameterization", "w_std", "b_std",
+                "bn_group_size")
 
 
 class Mode(NamedTuple):
@@ -98,13 +99,21 @@ class TrainConfig:
 
     Attributes:
       model: model family name for ``l2theory.models.get`` (``"fc"``, ``"cnn"``, ``"wrn"``,
-        ``"wrn-16-4"``, ...).
+        ``"wrn-16-4"``, ``"wrn-16-4-autol2"``, ...).
       depth, width, activation, bias, parameterization, w_std, b_std: model settings, passed to the
         family's constructor; ``None`` (the default) leaves the family's own default (so
         ``TrainConfig(model="cnn")`` builds ``models.get("cnn")``; see ``model_settings``). A
         value given for a setting the family does not take is an error naming what it takes.
         ``width`` is an int, or for ``"cnn"`` one int per conv layer (a list is stored as a tuple).
-      model_kwargs: further constructor arguments (e.g. ``{"pool": "avg"}`` for ``"cnn"``).
+      bn_group_size: examples per BatchNorm statistics group in training (``None``: the whole
+        minibatch), for the models with BatchNorm (``"wrn"``, ``"cnn"`` with ``batchnorm``): each
+        group of that many consecutive minibatch examples is normalized on its own and, with
+        ``mixup``, mixed within itself (partner: the group reversed), exactly as each device's
+        share of a data-parallel step on ``batch_size / bn_group_size`` devices ("ghost"
+        BatchNorm; google/autol2's ``-bs 128`` on 8 TPU cores is ``batch_size=1024,
+        bn_group_size=128``). Must divide the batch size.
+      model_kwargs: further constructor arguments (e.g. ``{"pool": "avg"}`` for ``"cnn"``,
+        ``{"widen": 4, "variant": "autol2"}`` for ``"wrn"``).
       loss: ``"xent"`` or ``"mse"``.
       center_targets: MSE targets ``one_hot - 1/k`` (True, the default) or ``one_hot`` (False);
         with ``loss="mse"`` only.
@@ -129,7 +138,12 @@ class TrainConfig:
         peak estimate in log-time wants when lanes of a ``lam x lr`` sweep run from hundreds to
         hundreds of thousands of steps, and cost a few hundred evaluations instead of
         thousands; power-of-two gaps keep the compiled segment lengths few.
-      seed: seeds the initialization, the minibatch order and the augmentation.
+      seed: seeds the initialization (unless ``init_seed``), the minibatch order and the
+        augmentation.
+      init_seed: seeds the initialization instead of ``seed`` when set, so that every seed of a
+        sweep starts from the same network and the seed moves only the data order and the
+        augmentation (google/autol2 initializes every run with ``PRNGKey(0)``). ``None``: from
+        ``seed``.
       lr_schedule: ``"constant"``; ``"step"``: multiply by ``lr_decay_factor`` at each fraction
         ``lr_decay_at`` of the run (the authors' WRN recipe, the default: x0.2 at 30%, 60%, 90%;
         ``lr_decay_*`` count with this schedule only); ``"cosine"``: ``lr * (1 + cos(pi t /
@@ -146,14 +160,15 @@ class TrainConfig:
         (``result["autol2"]``). ``autol2_*`` count with ``lam_schedule="autol2"`` only.
       augment: random crop (4-pixel zero padding) and horizontal flip of each training minibatch.
       mixup, mixup_alpha: mixup of each training minibatch after the crop and flip, as the
-        authors: example ``i`` becomes ``w_i x_i + (1 - w_i) x_{N-1-i}`` with ``w_i ~
+        authors: example ``i`` becomes ``w_i x_i + (1 - w_i) x_{N-1-i}`` (``N`` the minibatch,
+        or with ``bn_group_size`` the group: within each group, as on each device) with ``w_i ~
         Beta(mixup_alpha, mixup_alpha)`` per example and step (from the run's seed), its target the
         same mixture of the one-hot labels (centered for MSE when ``center_targets``); the loss is
         taken against the mixed target and a minibatch's accuracy (AutoL2's measurement) against
         its argmax. Evaluation rows use clean data. ``mixup_alpha`` (default 1.0) counts with
         ``mixup=True`` only.
-      dtype: parameter (and optimizer state) dtype, ``"float32"`` or ``"float64"`` (the latter
-        needs ``jax.config.update("jax_enable_x64", True)``).
+      dtype: parameter (optimizer state, BatchNorm running averages) dtype, ``"float32"`` or
+        ``"float64"`` (the latter needs ``jax.config.update("jax_enable_x64", True)``).
       compute_dtype: the model's compute dtype (``"bfloat16"`` for mixed precision), or ``None``
         for the parameter dtype. Losses are computed in the parameter dtype.
       matmul_precision: precision of float32 matrix products and convolutions in training and
@@ -167,8 +182,12 @@ class TrainConfig:
       train_eval_size: size of the fixed training subset on which ``train_loss``/``train_acc`` are
         evaluated: the first ``train_eval_size`` examples of a permutation of the training set drawn
         with seed 0 (the same subset for every run and seed). ``None`` uses the whole training set.
-      eval_batch_size: batch size of evaluation (memory only; results do not depend on it beyond
-        float summation order).
+      eval_batch_size: batch size of evaluation. For most models memory only (results do not
+        depend on it beyond float summation order). For a model whose evaluation normalizes with
+        the evaluated batch's own statistics (``model.eval_batch_stats``: ``"wrn"`` with
+        ``variant="autol2"``) each batch is a BatchNorm shard and the results depend on it; it
+        must then divide the test set and the training subset (google/autol2 evaluated CIFAR-10's
+        10000 test images in 8 shards of 1250).
       divergence_norm_factor: the divergence rule. A run *diverges* at the first step whose
         minibatch training loss is non-finite, or whose update would make ``||theta||^2``
         non-finite or larger than ``divergence_norm_factor * ||theta_0||^2`` (its value at
@@ -196,6 +215,7 @@ class TrainConfig:
     parameterization: str | None = None
     w_std: float | None = None
     b_std: float | None = None
+    bn_group_size: int | None = None
     model_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # objective and optimizer
     loss: str = "xent"
@@ -209,6 +229,7 @@ class TrainConfig:
     eval_every: int | None = None
     evals_per_decade: int | None = None
     seed: int = 0
+    init_seed: int | None = None
     # schedules
     lr_schedule: str = "constant"
     lr_decay_factor: float | None = None
@@ -282,9 +303,17 @@ class TrainConfig:
         for name in ("steps", "eval_batch_size"):
             _checks.positive_int(name, getattr(self, name))
         for name in ("eval_every", "autol2_measure_every", "batch_size", "train_eval_size",
-                     "evals_per_decade"):
+                     "evals_per_decade", "bn_group_size"):
             _checks.optional_int(name, getattr(self, name))
         _checks.seed("seed", self.seed)
+        if self.init_seed is not None:
+            _checks.seed("init_seed", self.init_seed)
+        if (self.bn_group_size is not None and self.batch_size is not None
+                and self.batch_size % self.bn_group_size):
+            raise _checks.bad("bn_group_size", self.bn_group_size,
+                              f"does not divide batch_size={self.batch_size}",
+                              "pass a divisor of the batch size (e.g. 128 for a batch of 1024), "
+                              "or None for one group")
         if self.lr_decay_factor is not None:
             _checks.positive("lr_decay_factor", self.lr_decay_factor, fix="e.g. 0.2")
         if self.autol2_factor is not None:
@@ -428,6 +457,24 @@ class TrainConfig:
         if len(dataset.y_test) == 0 or n_train == 0:
             raise _checks.bad("dataset", dataset, "the training and test sets must be non-empty",
                               "pass a dataset with examples in both")
+        batch = n_train if self.batch_size is None else self.batch_size
+        if self.bn_group_size is not None and batch % self.bn_group_size:
+            raise _checks.bad("bn_group_size", self.bn_group_size,
+                              f"does not divide the full batch of {n_train} training examples",
+                              "pass a divisor of it, or a batch_size that it divides")
+        if self.build_model(dataset.num_classes).eval_batch_stats:
+            n_eval = n_train if self.train_eval_size is None else min(self.train_eval_size,
+                                                                      n_train)
+            for what, n in (("test set", len(dataset.y_test)), ("training subset", n_eval)):
+                shard = min(self.eval_batch_size, n)
+                if n % shard:
+                    raise _checks.bad(
+                        "eval_batch_size", self.eval_batch_size,
+                        f"does not divide the {what} of {n} examples, and model "
+                        f"{self.model!r} evaluates with each batch's own BatchNorm statistics "
+                        "(a padded shard would change them)",
+                        f"pass a divisor of {n} (e.g. {_divisor_near(n, self.eval_batch_size)})"
+                        + (", or a train_eval_size it divides" if what != "test set" else ""))
 
     def next_eval_step(self, t: int, end: int) -> int:
         """The evaluation step after step ``t`` of a run (or chunk) of ``end`` steps (see
@@ -450,6 +497,12 @@ class TrainConfig:
         if isinstance(self.width, tuple):
             d["width"] = list(self.width)
         return d
+
+
+def _divisor_near(n: int, target: int) -> int:
+    """The divisor of ``n`` closest to ``target`` (the smaller one on a tie)."""
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    return min(divisors, key=lambda d: (abs(d - target), d))
 
 
 def check_config(config: Any, name: str = "config") -> TrainConfig:

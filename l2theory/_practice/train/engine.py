@@ -27,14 +27,17 @@ from l2theory import _checks, _precision
 from l2theory._practice.datasets.augment import random_crop_flip
 from l2theory._practice.train import schedules
 from l2theory._practice.train.config import TrainConfig, check_config
-from l2theory._practice.train.step import (Hyper, Step, TrainState, make_step, run_keys,
-                                           sum_squares)
+from l2theory._practice.train.step import (Hyper, Step, TrainState, invariant_norms_sq,
+                                           make_step, run_keys, sum_squares)
 
 # Columns of one evaluation row, in table order (sweeps add lane columns in front); with a
 # validation split (``Dataset.x_val``) also ``VAL_COLUMNS``.
 COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "lam", "lr",
            "param_norm_sq")
 VAL_COLUMNS = ("val_loss", "val_acc")
+# Further columns of a model with scale-invariant (BatchNorm-preceded) weights
+# (docs/conventions.md section 8).
+BN_COLUMNS = ("bn_weight_norm", "effective_lr", "angular_update")
 
 
 def lanes_map(fn: Callable, n_lanes: int, in_axes: Sequence[int | None]) -> Callable:
@@ -158,6 +161,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
     step = make_step(config, model, dataset.input_shape, augment_fn=augment,
                      num_classes=dataset.num_classes)
     keyed = config.augment or config.mixup
+    invariant = tuple(model.scale_invariant)
     measure = config.lam_schedule == "autol2"
     n_train = dataset.n_train
     batch = config.batch_size
@@ -171,11 +175,15 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
         """The order of the training set in ``epoch`` (int32 ``[n_train]``)."""
         return jax.random.permutation(jax.random.fold_in(run_keys(seed)[1], epoch), n_train)
 
-    def lane_segment(state: TrainState, n_steps: int, t0, data, perms):
+    def lane_segment(state: TrainState, n_steps: int, t0, data, perms, fresh):
         """``(state, record)`` after ``n_steps`` steps from ``t0``; ``record`` (AutoL2 only, else
         None): per step, whether it was a measurement, the measured loss and accuracy and the lam
-        decided (``[n_steps]`` each)."""
+        decided (``[n_steps]`` each). ``fresh``: the first piece after an evaluation, which zeroes
+        the angle accumulators of ``angular_update`` first."""
         x_train, y_train = data
+        state = state._replace(
+            angle_sq_sum=jnp.where(fresh, jnp.zeros_like(state.angle_sq_sum), state.angle_sq_sum),
+            angle_steps=jnp.where(fresh, jnp.zeros_like(state.angle_steps), state.angle_steps))
         aug_key = run_keys(state.hyper.seed)[2]
         ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
         aug = (lambda t: jax.random.fold_in(aug_key, t)) if keyed else (lambda t: None)
@@ -222,9 +230,18 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
             row[f"{split}_loss"] = loss / counts[split]
             row[f"{split}_acc"] = correct / counts[split]
         at = jnp.minimum(t, state.hyper.steps)
-        row.update(step=at, lam=state.lam.lam, lr=step.lr(state, at),
+        lr = step.lr(state, at)
+        row.update(step=at, lam=state.lam.lam, lr=lr,
                    param_norm_sq=sum_squares(state.params), diverged=state.diverged,
                    diverged_step=state.diverged_step)
+        if invariant:
+            tensor_sq = invariant_norms_sq(state.params, invariant)
+            norm_sq, steps = jnp.sum(tensor_sq), state.angle_steps
+            row.update(bn_weight_norm=jnp.sqrt(norm_sq), effective_lr=lr / norm_sq,
+                       bn_tensor_norm=jnp.sqrt(tensor_sq),
+                       angular_update=jnp.where(
+                           steps > 0, jnp.sqrt(state.angle_sq_sum / jnp.maximum(steps, 1)),
+                           jnp.nan))
         return row
 
     def lane_outputs(state: TrainState, eval_data):
@@ -248,7 +265,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
         model=model,
         step=step,
         init=jax.jit(lanes_map(step.init, n_lanes, (0,))),
-        segment=jax.jit(lanes_map(lane_segment, n_lanes, (0, None, None, None, 0)),
+        segment=jax.jit(lanes_map(lane_segment, n_lanes, (0, None, None, None, 0, None)),
                         static_argnums=(1,), donate_argnums=(0,)),
         permutation=jax.jit(lanes_map(lane_permutation, n_lanes, (0, None))),
         per_epoch=per_epoch,
@@ -337,12 +354,14 @@ class Engine:
         Runs as compiled pieces (``pieces``), queued on the device without waiting for each
         other. ``epochs`` caches the lanes' minibatch permutations by epoch across calls, so each
         epoch's order is drawn once (pass the same dict for consecutive segments of the same
-        lanes, a new one for other lanes; ``None``: no reuse). With AutoL2, each piece's record (device arrays ``[n_lanes, n]``,
-        see ``Rows.add_autol2``) is appended to the list ``autol2`` as ``(t0, record)``.
+        lanes, a new one for other lanes; ``None``: no reuse). With AutoL2, each piece's record
+        (device arrays ``[n_lanes, n]``, see ``Rows.add_autol2``) is appended to the list
+        ``autol2`` as ``(t0, record)``. A segment is the steps between two evaluations: it starts
+        the window of ``angular_update`` afresh (``TrainState.angle_sq_sum``).
         """
         epochs = {} if epochs is None else epochs
         pe = self.programs.per_epoch
-        for n in self.pieces(n_steps):
+        for i, n in enumerate(self.pieces(n_steps)):
             perms = ()
             if pe is not None:
                 needed = range(t0 // pe, (t0 + n - 1) // pe + 1)
@@ -357,7 +376,7 @@ class Engine:
                 perms = tuple(epochs[min(e, needed[-1])] for e in
                               range(needed[0], needed[0] + count))
             state, record = self.programs.segment(state, n, jnp.asarray(t0, jnp.int32),
-                                                  self.train_data, perms)
+                                                  self.train_data, perms, jnp.asarray(i == 0))
             if autol2 is not None and record is not None:
                 autol2.append((t0, record))
             t0 += n
@@ -441,17 +460,20 @@ class Rows:
         return cls({name: list(a) for name, a in arrays.items() if "/" not in name},
                    {name: [a] for name, a in nested["autol2"].items()}, nested["outputs"])
 
-    def tables(self) -> list[dict[str, Any]]:
+    def tables(self, invariant: Sequence[tuple[str, ...]] = ()) -> list[dict[str, Any]]:
         """One table per lane: its valid rows, with lane-level ``diverged``/``diverged_step``
         taken from the last evaluation; with AutoL2, ``"autol2"``: the lane's measurements
-        (``AUTOL2_COLUMNS``, one entry per measurement); with outputs kept, ``"outputs"``:
-        ``{"test": [n_test, k], "val": ...}`` at the lane's end."""
+        (``AUTOL2_COLUMNS``, one entry per measurement); for a model with scale-invariant
+        tensors (their paths ``invariant``, ``model.scale_invariant``), ``"bn_tensor_norms"``:
+        ``step`` and each tensor's norm per row, under its path joined by ``/``; with outputs
+        kept, ``"outputs"``: ``{"test": [n_test, k], "val": ...}`` at the lane's end."""
         a = self.to_arrays()
         names = COLUMNS + tuple(c for c in VAL_COLUMNS if c in a)
         out = []
         for j in range(a["valid"].shape[1]):
             keep = a["valid"][:, j]
-            table: dict[str, Any] = {name: a[name][keep, j] for name in names}
+            table: dict[str, Any] = {name: a[name][keep, j] for name in names + BN_COLUMNS
+                                     if name in a}
             table["step"] = table["step"].astype(np.int64)
             n = len(table["step"])
             table["diverged"] = np.full(n, bool(a["diverged"][-1, j]))
@@ -461,6 +483,10 @@ class Rows:
                 table["autol2"] = {"step": a["autol2/step"][m].astype(np.int64),
                                    **{name: a[f"autol2/{name}"][m, j]
                                       for name in AUTOL2_COLUMNS[1:]}}
+            if "bn_tensor_norm" in a:
+                norms = a["bn_tensor_norm"][keep, j]
+                table["bn_tensor_norms"] = {"step": table["step"], **{
+                    "/".join(path): norms[:, i] for i, path in enumerate(invariant)}}
             if self.outputs:
                 table["outputs"] = {name: v[j] for name, v in self.outputs.items()}
             out.append(table)
@@ -529,6 +555,14 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
       step), ``param_norm_sq`` (``||theta||^2``, so the L2 term is ``lam/2 * param_norm_sq``),
       ``diverged`` and ``diverged_step`` (-1 unless a non-finite training loss stopped the run at
       that step; the rows after it evaluate the frozen parameters).
+      For a model with scale-invariant weights (BatchNorm; ``model.scale_invariant``) also
+      ``BN_COLUMNS`` (``docs/conventions.md`` section 8): ``bn_weight_norm`` (``||w||``, the norm
+      of those tensors together), ``effective_lr`` (``lr / ||w||^2``, ``lr`` the row's) and
+      ``angular_update`` (the root-mean-square over the steps since the previous row of the
+      angle, in radians, between consecutive weights, averaged over those tensors; NaN at step 0
+      and when no step was taken); and ``"bn_tensor_norms"``: ``step`` and the norm ``||w_p||``
+      of each of those tensors, named by its path in the parameters joined by ``/`` (e.g.
+      ``"stage1_block0/conv1/w"``), one entry per row.
       With ``lam_schedule="autol2"`` also ``"autol2"``: a dict of 1-D arrays, one entry per
       AutoL2 measurement (steps 0, ``autol2_measure_every``, ... that the run took): ``step``,
       ``train_loss``/``train_acc`` (the measured minibatch's data loss and accuracy, see
@@ -550,7 +584,7 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
     state = engine.init(engine.hyper([config.lr], [config.lam], [config.seed], steps))
     with ProgressBar(progress, total=config.steps, desc="train") as bar:
         state, rows = run_chunk(engine, state, 0, Rows(), steps, on_eval=bar.on_eval)
-    return rows.tables()[0]
+    return rows.tables(engine.model.scale_invariant)[0]
 
 
 class ProgressBar:

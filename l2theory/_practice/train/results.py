@@ -15,13 +15,32 @@ Layout of ``out/``::
                          once a chunk is done it keeps only its rows
     results.npz, results.csv
                          the final table; results.npz is written last, so it marks a finished
-                         sweep. A nested table (AutoL2's ``"autol2"`` measurements) is stored in
-                         results.npz as ``autol2/<name>`` arrays and as autol2.csv; results.csv
-                         holds the evaluation table only
+                         sweep. A nested table (AutoL2's ``"autol2"`` measurements, a BatchNorm
+                         model's ``"bn_tensor_norms"``) is stored in results.npz as
+                         ``<table>/<name>`` arrays and as ``<table>.csv``; results.csv holds the
+                         evaluation table only
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over
 its final name (``os.replace``), so a crash or SIGKILL leaves either the old or the new version,
 never a torn file.
+
+Several processes (``jax.distributed``, see docs/cluster.md) share one folder, which must be on a
+filesystem every process sees. Process ``i`` of ``n`` writes only files named ``*.p<i>-of-<n>.*``,
+holding the lanes on its own devices; process 0 also writes the files of the whole sweep::
+
+    config.json          (process 0) as above, plus ``processes``: how many processes and
+                         devices made the folder (a resume must use as many)
+    environment.json     (process 0) its environment; environment.p<i>-of-<n>.json: process i's
+    checkpoints/chunk-00000.p<i>-of-<n>.t0000001200.npz
+                         process i's lanes of chunk 0 at step 1200 (``lanes``: their positions in
+                         the chunk). A process keeps its previous checkpoint until every process
+                         has written the next one, so after any process is killed the processes
+                         resume together from the newest step all of them hold
+    results.p<i>-of-<n>.npz
+                         process i's lanes of the final table
+    results.npz, results.csv
+                         (process 0) the parts combined, once every process has written its part;
+                         ``load_results`` combines the parts itself when they are missing
 
 ``FORMAT`` changes whenever what a folder stores, or what a stored entry means, changes; a folder
 of another format is not resumed or reused (``Store.open`` says so: rerun into a new folder).
@@ -46,7 +65,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-FORMAT = 2  # the layout version of a results folder (see above)
+from l2theory import _distributed
+
+FORMAT = 3  # the layout version of a results folder (see above)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
@@ -170,6 +191,49 @@ def load_csv(path) -> dict[str, np.ndarray]:
     return table
 
 
+_PART = re.compile(r"results\.p(\d+)-of-(\d+)\.npz")
+
+
+def part_name(process: int, processes: int) -> str:
+    """The file of process ``process``'s lanes of the final table: ``results.p0-of-2.npz``."""
+    return f"results.p{process}-of-{processes}.npz"
+
+
+def combine_parts(folder) -> dict[str, Any] | None:
+    """The table of a multi-process sweep, from its processes' parts (``results.p<i>-of-<n>.npz``),
+    rows ordered by ``run`` then ``step``; ``None`` if the folder holds no part.
+    ``FileNotFoundError`` naming the processes whose part is missing."""
+    found: dict[int, set[int]] = {}
+    for f in Path(folder).glob("results.p*-of-*.npz"):
+        m = _PART.fullmatch(f.name)
+        if m:
+            found.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
+    if not found:
+        return None
+    n = max(found)
+    missing = sorted(set(range(n)) - found[n])
+    if missing:
+        raise FileNotFoundError(
+            f"path={str(folder)!r}: holds the table of {n - len(missing)} of the {n} processes of "
+            f"a multi-process sweep, not of process(es) {', '.join(map(str, missing))}; rerun the "
+            f"same sweep with all {n} processes (same out) to finish it")
+    parts = [load_table(Path(folder) / part_name(i, n)) for i in range(n)]
+    return _concatenate(parts)
+
+
+def _concatenate(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tables of disjoint lanes as one, rows ordered by ``run`` (stable: each lane's rows keep
+    their order); nested tables (``"autol2"``) alike."""
+    out: dict[str, Any] = {}
+    order = np.argsort(np.concatenate([p["run"] for p in parts]), kind="stable")
+    for name, value in parts[0].items():
+        if isinstance(value, dict):
+            out[name] = _concatenate([p[name] for p in parts])
+        else:
+            out[name] = np.concatenate([p[name] for p in parts])[order]
+    return out
+
+
 def load_results(path) -> dict[str, Any]:
     """The result table of a finished ``sweep`` (or ``l2theory train``/``sweep`` command) saved
     in a results folder.
@@ -179,7 +243,9 @@ def load_results(path) -> dict[str, Any]:
 
     Args:
       path: the results folder (``sweep(..., out=path)``), or its ``results.npz`` (exact dtypes)
-        or ``results.csv`` (floats read back as float64, ints as int64, flags as bool).
+        or ``results.csv`` (floats read back as float64, ints as int64, flags as bool). The
+        folder of a sweep run by several processes is read as one sweep (its ``results.npz``,
+        or its processes' parts ``results.p<i>-of-<n>.npz`` combined when that is missing).
 
     Returns:
       The table ``sweep`` returned: ``{column: 1-D array}``, rows ordered by ``run`` then
@@ -189,7 +255,7 @@ def load_results(path) -> dict[str, Any]:
     Raises:
       FileNotFoundError: ``path`` does not exist, or the folder holds no finished sweep (the
         message says whether it holds checkpoints of an unfinished one: rerun the same sweep
-        with the same ``out`` to resume and finish it).
+        with the same ``out`` to resume and finish it; or which processes' parts are missing).
       ValueError: a file that is neither ``.npz`` nor ``.csv``, or not a result table.
     """
     p = Path(path)
@@ -200,6 +266,8 @@ def load_results(path) -> dict[str, Any]:
     if p.is_dir():
         if (p / "results.npz").is_file():
             p = p / "results.npz"
+        elif (combined := combine_parts(p)) is not None:
+            return combined
         else:
             chunks = sorted((p / "checkpoints").glob("chunk-*.npz"))
             if chunks:
@@ -287,18 +355,32 @@ def dataset_fingerprint(dataset) -> dict[str, Any]:
 
 
 class Store:
-    """The results directory of one sweep (see the module docstring). In a multi-host run only
-    process 0 writes; every process reads."""
+    """The results directory of one sweep (see the module docstring).
+
+    With several processes (``jax.process_count() > 1``) every process writes its own files
+    (``*.p<i>-of-<n>.*``: its lanes) and process 0 also those of the whole sweep; ``open``,
+    ``save_chunk``, ``load_chunk``, ``save_result`` are then collectives: every process calls
+    them at the same point of the sweep, and an error in one process is raised in all of them.
+    """
 
     def __init__(self, out: str | os.PathLike):
         import jax
 
         self.root = Path(out)
-        self.writer = jax.process_index() == 0
-        if self.writer:
-            (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
-            for stale in [*self.root.glob(".*.tmp-*"), *self.root.glob("checkpoints/.*.tmp-*")]:
-                stale.unlink(missing_ok=True)  # left by a process killed mid-write
+        self.process, self.processes = jax.process_index(), jax.process_count()
+        self.multi = self.processes > 1
+        self.writer = self.process == 0
+        self.tag = f".p{self.process}-of-{self.processes}" if self.multi else ""
+        if self.writer and not self.multi:
+            self._prepare()
+
+    def _prepare(self) -> None:
+        """The folder created, and the temporary files of a process killed mid-write (or
+        between the steps of ``_check_shared``) removed."""
+        (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
+        for stale in [*self.root.glob(".*.tmp-*"), *self.root.glob("checkpoints/.*.tmp-*"),
+                      *self.root.glob(".shared-check-*")]:
+            stale.unlink(missing_ok=True)
 
     @property
     def config_path(self) -> Path:
@@ -313,8 +395,38 @@ class Store:
 
         Raises:
           ValueError: ``out`` was written by another l2theory version (another ``FORMAT``), holds
-            a different sweep, or ``chunk_size`` differs from the stored.
+            a different sweep, was made by another number of processes or devices, or
+            ``chunk_size`` differs from the stored; with several processes also when ``out`` is
+            not one folder that every process sees.
         """
+        if not self.multi:
+            return self._open(identity, chunk_size, config)
+        stored, error = None, None
+        if self.writer:
+            try:
+                self._prepare()
+            except OSError as e:
+                error = e
+        _distributed.raise_everywhere(error)
+        self._check_shared()
+        if self.writer:
+            try:
+                stored = self._open(identity, chunk_size, config)
+            except (ValueError, OSError) as e:
+                error = e
+        _distributed.raise_everywhere(error)
+        stored = int(_distributed.broadcast(np.int32(-1 if stored is None else stored)))
+        if not self.writer:
+            path = self.root / f"environment{self.tag}.json"
+            envs = load_json(path) if path.exists() else []
+            save_json(path, envs + [environment(config)])
+        return None if stored < 0 else stored
+
+    def _open(self, identity: dict[str, Any], chunk_size: int | None, config) -> int | None:
+        """``open`` in one process (process 0 of several)."""
+        import jax
+
+        processes = {"count": self.processes, "devices": jax.device_count()}
         stored_chunk = None
         if self.config_path.exists():
             stored = load_json(self.config_path)
@@ -326,6 +438,16 @@ class Store:
                     f"out={str(self.root)!r} holds a different sweep (differs in: "
                     f"{', '.join(diff) or 'format'}); pass another out directory, or delete this "
                     "one to start over")
+            made = stored.get("processes", {"count": 1})
+            if made["count"] != self.processes or (self.multi and made != processes):
+                raise ValueError(
+                    f"out={str(self.root)!r} was made by {_processes_text(made)}, this run has "
+                    f"{_processes_text(processes)}: each process's checkpoints hold the lanes of "
+                    f"its own devices, so resume it "
+                    + (f"with {made['count']} processes (l2theory sweep --num-processes "
+                       f"{made['count']}) and as many devices" if made["count"] > 1 else
+                       "in one process (without --num-processes)")
+                    + ", or pass another out")
             stored_chunk = stored.get("chunk_size")
             if chunk_size is not None and stored_chunk is not None and chunk_size != stored_chunk:
                 raise ValueError(
@@ -339,9 +461,31 @@ class Store:
                 envs = load_json(path)
             save_json(path, envs + [environment(config)])
             if not self.config_path.exists():
+                made = {"processes": processes} if self.multi else {}
                 save_json(self.config_path, {"format": FORMAT, "identity": identity,
-                                             "chunk_size": chunk_size})
+                                             "chunk_size": chunk_size, **made})
         return stored_chunk if stored_chunk is not None else chunk_size
+
+    def _check_shared(self) -> None:
+        """``ValueError`` in every process unless each one sees the file process 0 just wrote in
+        ``out`` (one folder on a filesystem shared by all)."""
+        token = _distributed.broadcast(np.frombuffer(os.urandom(16), np.int32))
+        path = self.root / f".shared-check-{bytes(np.asarray(token, np.int32)).hex()}"
+        error = None
+        if self.writer:
+            try:
+                atomic_write(path, lambda f: f.write(path.name), "w")
+            except OSError as e:
+                error = e
+        _distributed.raise_everywhere(error)
+        if not self.writer and not (path.is_file() and path.read_text() == path.name):
+            error = ValueError(
+                f"out={str(self.root)!r}: {_distributed.environment_hint()} does not see the "
+                "files process 0 writes there: every process must pass the same folder, on a "
+                "filesystem shared by all of them (NFS, Lustre, GPFS, ...); pass such a folder")
+        _distributed.raise_everywhere(error)
+        if self.writer:
+            path.unlink(missing_ok=True)
 
     def _check_format(self, found: Any) -> None:
         """``ValueError`` unless ``found`` (config.json's ``format``) is this version's
@@ -359,60 +503,157 @@ class Store:
             "or reused; rerun the sweep into a new folder (pass another out)")
 
     def set_chunk_size(self, chunk_size: int) -> None:
+        if not self.writer:
+            return
         stored = load_json(self.config_path) if self.config_path.exists() else {}
-        if self.writer and stored.get("chunk_size") != chunk_size:
+        if stored.get("chunk_size") != chunk_size:
             save_json(self.config_path, {**stored, "chunk_size": chunk_size})
 
     # ------------------------------------------------------------------ result
 
     def load_result(self) -> dict[str, Any] | None:
+        """The finished sweep's table, or None. Several processes: also when only the parts are
+        there (process 0 stopped before combining them; it combines them now)."""
         path = self.root / "results.npz"
-        return load_table(path) if path.exists() else None
+        if path.exists():
+            return load_table(path)
+        if not self.multi:
+            return None
+        try:
+            table = combine_parts(self.root)
+        except FileNotFoundError:  # some process's part is missing: not finished
+            return None
+        if table is not None and self.writer:
+            self._save_table(table)
+        return table
 
-    def save_result(self, table: dict[str, Any]) -> None:
+    def save_result(self, table: dict[str, Any], part: dict[str, Any] | None = None) -> None:
+        """The final ``table``; with several processes each writes ``part`` (the table of its
+        own lanes) and process 0 then the parts combined."""
+        if not self.multi:
+            if self.writer:
+                self._save_table(table)
+            return
+        error = None
+        try:
+            save_npz(self.root / part_name(self.process, self.processes), flatten(part))
+        except OSError as e:
+            error = e
+        _distributed.raise_everywhere(error)
         if self.writer:
-            save_csv(self.root / "results.csv", table)
-            for name, value in table.items():  # nested tables of rows (not outputs)
-                if isinstance(value, dict) and all(np.ndim(v) == 1 for v in value.values()):
-                    save_csv(self.root / f"{name}.csv", value)
-            save_npz(self.root / "results.npz", flatten(table))  # last: marks the sweep finished
+            self._save_table(combine_parts(self.root))
+
+    def _save_table(self, table: dict[str, Any]) -> None:
+        save_csv(self.root / "results.csv", table)
+        for name, value in table.items():  # nested tables of rows (not outputs)
+            if isinstance(value, dict) and all(np.ndim(v) == 1 for v in value.values()):
+                save_csv(self.root / f"{name}.csv", value)
+        save_npz(self.root / "results.npz", flatten(table))  # last: marks the sweep finished
 
     # ------------------------------------------------------------------ checkpoints
 
-    def _chunk_path(self, i: int) -> Path:
-        return self.root / "checkpoints" / f"chunk-{i:05d}.npz"
+    def _chunk_path(self, i: int, t: int | None = None) -> Path:
+        """Chunk ``i``'s checkpoint; with several processes this process's at step ``t``."""
+        if not self.multi:
+            return self.root / "checkpoints" / f"chunk-{i:05d}.npz"
+        return self.root / "checkpoints" / f"chunk-{i:05d}{self.tag}.t{t:010d}.npz"
+
+    def _generations(self, i: int) -> list[tuple[int, Path]]:
+        """This process's checkpoints of chunk ``i`` (several processes), oldest first."""
+        found = []
+        for f in (self.root / "checkpoints").glob(f"chunk-{i:05d}{self.tag}.t*.npz"):
+            m = re.fullmatch(rf"chunk-{i:05d}{re.escape(self.tag)}\.t(\d+)\.npz", f.name)
+            if m:
+                found.append((int(m.group(1)), f))
+        return sorted(found)
 
     def save_chunk(self, i: int, *, t: int, rows: dict[str, np.ndarray], done: bool,
-                   state_leaves: list[np.ndarray] | None = None) -> None:
+                   state_leaves: list[np.ndarray] | None = None,
+                   lanes: np.ndarray | None = None) -> None:
         """Checkpoint chunk ``i``: step ``t`` reached, ``rows`` so far (``{column: [evals,
-        lanes]}``) and, unless ``done``, the flattened lane-batched state."""
-        if not self.writer:
+        lanes]}``) and, unless ``done``, the flattened lane-batched state. Several processes:
+        this process's ``lanes`` (their positions in the chunk) only, and its older checkpoints
+        of the chunk are removed once every process has written this one."""
+        if not self.multi:
+            if self.writer:
+                save_npz(self._chunk_path(i), _chunk_arrays(t, rows, done, state_leaves))
             return
-        arrays = {"t": np.asarray(t), "done": np.asarray(done)}
-        arrays.update({f"rows/{k}": v for k, v in rows.items()})
-        for j, leaf in enumerate(state_leaves or []):
-            arrays[f"state/{j:05d}"] = leaf
-        save_npz(self._chunk_path(i), arrays)
+        error = None
+        try:
+            arrays = _chunk_arrays(t, rows, done, state_leaves)
+            save_npz(self._chunk_path(i, t), {**arrays, "lanes": np.asarray(lanes, np.int64)})
+        except OSError as e:
+            error = e
+        _distributed.raise_everywhere(error)  # every process holds step t now
+        for t_old, path in self._generations(i):
+            if t_old < t:
+                path.unlink(missing_ok=True)
 
     def chunk_progress(self, i: int) -> tuple[int, bool] | None:
         """``(step reached, done)`` of chunk ``i``'s checkpoint (read without its state), or None
-        if never saved."""
-        path = self._chunk_path(i)
-        if not path.exists():
+        if never saved (several processes: this process's newest; no communication)."""
+        if self.multi:
+            generations = self._generations(i)
+            path = generations[-1][1] if generations else None
+        else:
+            path = self._chunk_path(i)
+        if path is None or not path.exists():
             return None
         with np.load(path, allow_pickle=False) as z:
             return int(z["t"]), bool(z["done"])
 
     def load_chunk(self, i: int) -> dict[str, Any] | None:
-        """``{"t", "done", "rows", "state_leaves"}`` of chunk ``i``, or None if never saved."""
-        path = self._chunk_path(i)
-        if not path.exists():
+        """``{"t", "done", "rows", "state_leaves"}`` of chunk ``i``, or None if never saved.
+        Several processes: the newest step that every process holds, this process's lanes of it
+        (and ``"lanes"``, their positions in the chunk)."""
+        if not self.multi:
+            path = self._chunk_path(i)
+            return _read_chunk(path) if path.exists() else None
+        mine = self._generations(i)[-_KEPT:]
+        table = np.full((_KEPT, 2), -1, np.int32)
+        for row, (t, path) in enumerate(mine):
+            with np.load(path, allow_pickle=False) as z:
+                table[row] = t, int(bool(z["done"]))
+        everyone = _distributed.allgather(table)  # [processes, _KEPT, (t, done)]
+        common = set.intersection(*({int(t) for t in p[:, 0] if t >= 0} for p in everyone))
+        if not common:
             return None
-        a = load_npz(path)
-        leaves = [a[k] for k in sorted(k for k in a if k.startswith("state/"))]
-        return {"t": int(a["t"]), "done": bool(a["done"]),
-                "rows": {k[5:]: v for k, v in a.items() if k.startswith("rows/")},
-                "state_leaves": leaves}
+        t = max(common)
+        error, saved = None, None
+        try:
+            saved = _read_chunk(self._chunk_path(i, t))
+        except (OSError, ValueError) as e:
+            error = e
+        _distributed.raise_everywhere(error)
+        return saved
+
+
+_KEPT = 4  # a process's newest checkpoints of a chunk compared when processes resume
+
+
+def _processes_text(made: dict[str, int]) -> str:
+    n, d = made["count"], made.get("devices")
+    return f"{n} process{'es' if n > 1 else ''}" + (f" with {d} devices" if d else "")
+
+
+def _chunk_arrays(t: int, rows: dict[str, np.ndarray], done: bool,
+                  state_leaves: list[np.ndarray] | None) -> dict[str, np.ndarray]:
+    arrays = {"t": np.asarray(t), "done": np.asarray(done)}
+    arrays.update({f"rows/{k}": v for k, v in rows.items()})
+    for j, leaf in enumerate(state_leaves or []):
+        arrays[f"state/{j:05d}"] = leaf
+    return arrays
+
+
+def _read_chunk(path: Path) -> dict[str, Any]:
+    a = load_npz(path)
+    leaves = [a[k] for k in sorted(k for k in a if k.startswith("state/"))]
+    saved = {"t": int(a["t"]), "done": bool(a["done"]),
+             "rows": {k[5:]: v for k, v in a.items() if k.startswith("rows/")},
+             "state_leaves": leaves}
+    if "lanes" in a:
+        saved["lanes"] = a["lanes"]
+    return saved
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -18,6 +18,7 @@ import optax
 from l2theory import _precision, _repr
 from l2theory._practice.datasets.augment import mixup
 from l2theory._practice.datasets.preprocess import one_hot
+from l2theory._practice.models._model import get_path
 from l2theory._practice.train import autol2, schedules
 from l2theory._practice.train.config import TrainConfig
 
@@ -47,7 +48,7 @@ class TrainState(NamedTuple):
     Attributes:
       step: int32, steps taken (stops at ``hyper.steps``, or at divergence).
       params: parameter pytree (``config.dtype``).
-      model_state: BatchNorm running averages (``{}`` without BatchNorm).
+      model_state: BatchNorm running averages (``config.dtype``; ``{}`` without BatchNorm).
       opt_state: optax state (the momentum buffer, when ``momentum > 0``).
       lam: the lam schedule's ``autol2.LamState`` (``lam.lam`` is the current coefficient).
       hyper: the run's ``Hyper`` constants.
@@ -58,6 +59,11 @@ class TrainState(NamedTuple):
         frozen from then on, as they were before that step.
       diverged_step: int32, that step, whose update was refused (-1 while not diverged).
       param_norm_sq0: ``||theta_0||^2`` at initialization (the norm rule's reference).
+      angle_sq_sum, angle_steps: since the last evaluation (the engine zeroes them when a segment
+        starts), the sum over the steps taken of the squared angle between consecutive weights,
+        averaged over the model's scale-invariant tensors (``invariant_angle``), and the number
+        of those steps: ``angular_update = sqrt(angle_sq_sum / angle_steps)``
+        (``docs/conventions.md`` section 8). Zero for a model without scale-invariant tensors.
     """
 
     step: jnp.ndarray
@@ -69,6 +75,8 @@ class TrainState(NamedTuple):
     diverged: jnp.ndarray
     diverged_step: jnp.ndarray
     param_norm_sq0: jnp.ndarray
+    angle_sq_sum: jnp.ndarray
+    angle_steps: jnp.ndarray
 
     def __repr__(self) -> str:
         return _repr.fields(self)
@@ -85,10 +93,13 @@ class Step(NamedTuple):
     batch: Callable[..., tuple[Any, Any]]
 
 
-def run_keys(seed):
-    """``(init_key, data_key, augment_key)`` of a run, all from its seed."""
+def run_keys(seed, init_seed=None):
+    """``(init_key, data_key, augment_key)`` of a run, all from its seed; the initialization's
+    from ``init_seed`` instead when it is given (the init key of a run with that seed)."""
     root = jax.random.key(seed)
-    return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
+    init_root = root if init_seed is None else jax.random.key(init_seed)
+    return (jax.random.fold_in(init_root, 0), jax.random.fold_in(root, 1),
+            jax.random.fold_in(root, 2))
 
 
 def optimizer(config: TrainConfig, lr, lam) -> optax.GradientTransformation:
@@ -142,6 +153,28 @@ def sum_squares(tree) -> jnp.ndarray:
     return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
 
 
+def invariant_norms_sq(params, paths) -> jnp.ndarray:
+    """``||w_p||^2`` of each tensor at ``paths`` (``model.scale_invariant``): ``[len(paths)]``."""
+    return jnp.stack([jnp.sum(jnp.square(get_path(params, p))) for p in paths])
+
+
+def invariant_angle(old, new, paths) -> jnp.ndarray:
+    """The angle (radians) between ``old`` and ``new`` weights, averaged over the tensors at
+    ``paths``: ``mean_p atan2(|d_perp|, |w| + d.w / |w|)`` with ``w`` the old tensor, ``d`` the
+    new minus the old and ``d_perp = d - (d.w / |w|^2) w`` - the angle between ``w`` and ``w + d``,
+    accurate for the small angles of a step (no ``arccos`` of a cosine near 1)."""
+    angles = []
+    for p in paths:
+        w = get_path(old, p)
+        d = get_path(new, p) - w
+        ww = jnp.sum(jnp.square(w))
+        along = jnp.sum(d * w) / ww
+        perp = jnp.sqrt(jnp.sum(jnp.square(d - along * w)))
+        norm = jnp.sqrt(ww)
+        angles.append(jnp.arctan2(perp, norm * (1.0 + along)))
+    return jnp.mean(jnp.stack(angles))
+
+
 def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
               num_classes: int | None = None) -> Step:
     """Pure ``init``/``update``/``evaluate`` functions of one run.
@@ -175,7 +208,10 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         mode, the function whose gradient the step takes (``y``: labels or soft targets).
       - ``batch(x, y, key) -> (x, y)``: the minibatch as trained on: ``augment_fn(key, x)``, then
         with ``config.mixup`` the authors' mixup (``data.mixup(fold_in(key, 1), ...,
-        per_example=True, partner="reverse")``; ``y`` becomes mixed one-hot targets).
+        per_example=True, partner="reverse")``; ``y`` becomes mixed one-hot targets). With
+        ``bn_group_size`` each group of that many consecutive examples is mixed within itself,
+        group ``j`` with the key ``fold_in(fold_in(key, 1), j)``, as each device of a data-parallel
+        step mixes its own share.
 
       ``init``, ``update``, ``evaluate`` and ``loss`` run inside
       ``jax.default_matmul_precision`` of ``config.matmul_precision_in_force``, so the programs
@@ -184,6 +220,8 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
     dtype = config.param_dtype
     if num_classes is None and (config.mixup or config.lam_schedule == "autol2"):
         num_classes = _out_dim(model, input_shape)
+    invariant = tuple(model.scale_invariant)
+    group = config.bn_group_size
 
     def data_loss(params, model_state, x, y):
         out, new_model_state = model.apply(params, model_state, x.astype(dtype), True)
@@ -193,9 +231,10 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         return jnp.mean(loss), (acc, new_model_state)
 
     def init(hyper: Hyper) -> TrainState:
-        init_key, _, _ = run_keys(hyper.seed)
+        init_key, _, _ = run_keys(hyper.seed, config.init_seed)
         params, model_state = model.init(init_key, tuple(input_shape))
         params = jax.tree.map(lambda p: p.astype(dtype), params)
+        model_state = jax.tree.map(lambda s: s.astype(dtype), model_state)  # running averages
         opt_state = optimizer(config, hyper.lr, hyper.lam).init(params)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
@@ -207,6 +246,8 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
             diverged=jnp.zeros((), bool),
             diverged_step=jnp.full((), -1, jnp.int32),
             param_norm_sq0=sum_squares(params),
+            angle_sq_sum=jnp.zeros((), dtype),
+            angle_steps=jnp.zeros((), jnp.int32),
         )
 
     def lr(state: TrainState, step):
@@ -222,8 +263,15 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
             x = augment_fn(key, x)
         if config.mixup:
             targets = one_hot(y, num_classes, dtype=dtype)
-            x, y = mixup(jax.random.fold_in(key, 1), x, targets, config.setting("mixup_alpha"),
-                         per_example=True, partner="reverse")
+            mix_key, alpha = jax.random.fold_in(key, 1), config.setting("mixup_alpha")
+            if group is None:
+                return mixup(mix_key, x, targets, alpha, per_example=True, partner="reverse")
+            n = x.shape[0] // group
+            keys = jax.vmap(lambda j: jax.random.fold_in(mix_key, j))(jnp.arange(n))
+            x, y = jax.vmap(lambda k, xg, yg: mixup(k, xg, yg, alpha, per_example=True,
+                                                    partner="reverse"))(
+                keys, x.reshape((n, group) + x.shape[1:]), targets.reshape(n, group, -1))
+            return x.reshape((n * group,) + x.shape[2:]), y.reshape(n * group, -1)
         return x, y
 
     def update(state: TrainState, x, y, key=None):
@@ -253,6 +301,11 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
             return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
 
         lam_state = held(observed, state.lam)
+        angle_sq_sum, angle_steps = state.angle_sq_sum, state.angle_steps
+        if invariant:
+            angle = invariant_angle(state.params, new_params, invariant).astype(dtype)
+            angle_sq_sum = angle_sq_sum + jnp.where(keep, jnp.square(angle), 0.0).astype(dtype)
+            angle_steps = angle_steps + keep.astype(jnp.int32)
 
         # Masking selects only the parameters (and the small schedule state): that select fuses
         # into the update's elementwise pass. Selecting the momentum as well makes XLA copy the
@@ -268,6 +321,8 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
             diverged=state.diverged | (active & ~keep),
             diverged_step=jnp.where(active & ~keep, state.step, state.diverged_step),
             param_norm_sq0=state.param_norm_sq0,
+            angle_sq_sum=angle_sq_sum,
+            angle_steps=angle_steps,
         )
         return out, (loss, acc)
 

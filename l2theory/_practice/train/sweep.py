@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from l2theory import _checks
+from l2theory import _checks, _distributed
 from l2theory._practice.train import results
 from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
@@ -68,9 +68,21 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       compiled program.
     - Devices: each chunk's lanes are split over all devices (``jax.sharding.NamedSharding`` over a
       1-D mesh ``'lanes'``); the data is replicated. The same code runs on one CPU, one GPU or
-      eight. Several hosts: call ``jax.distributed.initialize()`` first in every process, pass the
-      same arguments everywhere; lanes then spread over all hosts' devices, each host holds the
-      full dataset, and only process 0 writes to ``out``.
+      eight. No computation mixes lanes (each lane's randomness comes from its seed, its losses,
+      norms and divergence test from its own arrays), so a lane's rows do not depend on the
+      device that trains it; they are bit-identical wherever each device trains as many lanes at
+      once (XLA compiles the step for that number and may sum in another order for another one:
+      last-bit differences, see ``docs/cluster.md``).
+    - Several processes (hosts, or GPUs; ``jax.distributed``, see ``docs/cluster.md``): start the
+      runtime first in every process (``l2theory sweep --coordinator HOST:PORT --num-processes N
+      --process-id I`` does, or ``jax.distributed.initialize(...)``), then call ``sweep`` with
+      the same arguments and data everywhere (checked: a disagreement is a ``ValueError`` in
+      every process). The lanes spread over every device of every process; each process returns
+      the whole table. With ``out`` (one folder on a filesystem every process sees, checked),
+      process ``i`` writes only its own lanes (``*.p<i>-of-<n>.*`` files) and process 0 the
+      config and the combined table; after any process is killed, starting all of them again
+      resumes from the newest checkpoint they all hold. ``load_results(out)`` reads the folder
+      as one sweep.
     - ``natural_time=tau``: lane ``i`` takes ``ceil(tau / (lam_i lr_i))`` steps (see
       ``steps_for_natural_time``); lanes stop independently (updates past a lane's end are
       masked) and each lane's rows stop at its own end. Step-schedule fractions refer to each
@@ -129,7 +141,10 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       dict of equal-length 1-D arrays, ordered by ``run`` then ``step``: ``run`` and ``train``'s
       ``step``, ``train_loss``, ``train_acc``, ``lam``. With ``out`` they are stored in the
       checkpoints, in ``results.npz`` (as ``autol2/<name>``) and in ``autol2.csv``;
-      ``results.csv`` is the evaluation table.
+      ``results.csv`` is the evaluation table. For a BatchNorm model, the columns
+      ``BN_COLUMNS`` (``bn_weight_norm``, ``effective_lr``, ``angular_update``) and the nested
+      ``"bn_tensor_norms"`` (``run``, ``step`` and each scale-invariant tensor's norm; stored as
+      ``bn_tensor_norms/<name>`` and in ``bn_tensor_norms.csv``), as ``train`` documents them.
       With ``record_outputs``, also ``"outputs"``: ``run`` ``[n_runs]`` and ``test`` (``val``)
       ``[n_runs, n_test, k]``: each lane's outputs at its end (stored in ``results.npz`` as
       ``outputs/<name>``).
@@ -150,22 +165,29 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     _checks.boolean("record_outputs", record_outputs)
     if record_outputs:  # a folder of a sweep without outputs is another sweep
         lanes.axes["record_outputs"] = True
+    if jax.process_count() > 1:
+        _agree(config, dataset, lanes, out=out, chunk_size=chunk_size,
+               checkpoint_every=checkpoint_every)
+        progress = progress and jax.process_index() == 0  # one bar, one set of messages
     store, chunk_size, finished = _resume(out, config, dataset, lanes, chunk_size, progress)
     if finished is not None:
         return finished
     devices = jax.devices()
     if chunk_size is None:
         chunk_size = auto_chunk_size(config, dataset, len(lanes), len(devices))
+        # each process estimates from its own free memory: all take the smallest
+        chunk_size = int(_distributed.allgather(np.int32(chunk_size)).min())
     chunks = _Chunks.cut(lanes.steps, chunk_size, len(devices))
     if store is not None:
         store.set_chunk_size(chunks.size)
     engine = Engine(config, dataset, chunks.size, placement=Placement(devices))
+    share = _Share(engine.placement, chunks.size)
     if desc is None:
         desc = f"sweep {len(lanes)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
-    tables = _run_chunks(engine, lanes, chunks, store, progress=progress,
+    tables = _run_chunks(engine, lanes, chunks, store, share, progress=progress,
                          checkpoint_every=checkpoint_every, desc=desc,
                          record_outputs=record_outputs)
-    return _finish(tables, lanes, store)
+    return _finish(tables, lanes, store, part=share.runs(chunks))
 
 
 # ----------------------------------------------------------------------------- plan the lanes
@@ -194,12 +216,14 @@ def _plan_lanes(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Seque
                 seeds: Sequence[int], natural_time: float | None = None) -> _Lanes:
     """The lanes of ``sweep(config, dataset, lam=, lr=, seeds=, natural_time=)``, every argument
     checked: ``config.steps`` steps per lane, or with ``natural_time`` ``tau``
-    ``steps_for_natural_time(tau, lam, lr)`` (then every lam must be > 0)."""
+    ``steps_for_natural_time(tau, lam, lr)`` (then every lam must be > 0). ``dataset=None``
+    checks the config against no data (for a plan)."""
     check_config(config)
     lam = _checks.sequence("lam", lam, _checks.lam, example="[1e-4, 1e-3]")
     lr = _checks.sequence("lr", lr, _checks.lr, example="[0.1]")
     seeds = _checks.seeds("seeds", seeds)
-    config.validate(dataset)
+    if dataset is not None:
+        config.validate(dataset)
     grid = list(itertools.product(lam, lr, seeds))
     if natural_time is None:
         steps = [config.steps] * len(grid)
@@ -242,6 +266,24 @@ class _Chunks:
 # ----------------------------------------------------------------------------- resume
 
 
+def _agree(config: TrainConfig, dataset, lanes: _Lanes, *, out, chunk_size: int | None,
+           checkpoint_every: int) -> None:
+    """Several processes: ``ValueError`` in every process unless all run the same sweep (config,
+    grid, data, chunking, checkpoints, whether they write a folder) on as many devices each."""
+    _distributed.check_devices()
+    parts = {**_identity(config, dataset, lanes), "chunk_size": chunk_size,
+             "checkpoint_every": checkpoint_every, "out given": out is not None}
+    _distributed.check_same("the sweep", parts,
+                            "start every process with the same arguments and the same data")
+
+
+def _identity(config: TrainConfig, dataset, lanes: _Lanes) -> dict[str, Any]:
+    """What makes two sweeps the same: the config without the grid's settings, the grid, the
+    data's fingerprint."""
+    return {"config": config.resolved().replace(lam=0.0, lr=1.0, seed=0).to_dict(),
+            "grid": lanes.axes, "dataset": results.dataset_fingerprint(dataset)}
+
+
 def _resume(out, config: TrainConfig, dataset, lanes: _Lanes, chunk_size: int | None,
             progress: bool) -> tuple[results.Store | None, int | None, dict[str, Any] | None]:
     """``(store, chunk_size, finished)``: the results folder ``out`` opened for this sweep
@@ -251,9 +293,7 @@ def _resume(out, config: TrainConfig, dataset, lanes: _Lanes, chunk_size: int | 
     if out is None:
         return None, chunk_size, None
     store = results.Store(out)
-    identity = {"config": config.resolved().replace(lam=0.0, lr=1.0, seed=0).to_dict(),
-                "grid": lanes.axes, "dataset": results.dataset_fingerprint(dataset)}
-    chunk_size = store.open(identity, chunk_size, config)
+    chunk_size = store.open(_identity(config, dataset, lanes), chunk_size, config)
     finished = store.load_result()
     if finished is not None and progress:
         print(f"{out} holds this sweep, finished: returning its results", file=sys.stderr)
@@ -285,8 +325,8 @@ class _Where:
         return text if n_chunks == 1 else f"{text} ({self.done} of {n_chunks} chunks done)"
 
 
-def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.Store | None, *,
-                progress: bool, checkpoint_every: int, desc: str,
+def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.Store | None,
+                share: "_Share", *, progress: bool, checkpoint_every: int, desc: str,
                 record_outputs: bool = False) -> list[dict[str, Any]]:
     """Every chunk trained to its end, or read back from ``store`` where it finished earlier; the
     first unfinished chunk resumes from its checkpoint (and says so). Returns each lane's table,
@@ -301,6 +341,8 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
             for ci, members in enumerate(chunks.members):
                 where.chunk, where.t = ci, 0
                 saved = store.load_chunk(ci) if store is not None else None
+                if saved is not None:
+                    saved["rows"] = share.whole_rows(saved)
                 if saved is not None and saved["done"]:
                     rows = Rows.from_arrays(saved["rows"])
                     bar.skip(chunks.end(ci), rows)
@@ -309,10 +351,10 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
                         at = _Where(ci, saved["t"] if saved is not None else 0, where.done)
                         bar.write(f"resuming {store.root} at {at.resume_point(len(chunks))}")
                     first_open = False
-                    rows = _train_chunk(engine, lanes, chunks, ci, saved, store, bar, where,
-                                        checkpoint_every, record_outputs)
+                    rows = _train_chunk(engine, lanes, chunks, ci, saved, store, share, bar,
+                                        where, checkpoint_every, record_outputs)
                 where.chunk, where.t, where.done = ci + 1, 0, where.done + 1
-                for run, table in zip(members, rows.tables()):
+                for run, table in zip(members, rows.tables(engine.model.scale_invariant)):
                     tables[run] = table
     except KeyboardInterrupt:
         line = "interrupted at " + where.position(len(chunks))
@@ -322,14 +364,15 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
     return tables
 
 
-def _train_chunk(engine: Engine, lanes: _Lanes, chunks: _Chunks, ci: int, saved, store, bar,
-                 where: _Where, checkpoint_every: int, record_outputs: bool = False) -> Rows:
+def _train_chunk(engine: Engine, lanes: _Lanes, chunks: _Chunks, ci: int, saved, store,
+                 share: "_Share", bar, where: _Where, checkpoint_every: int,
+                 record_outputs: bool = False) -> Rows:
     """Chunk ``ci`` trained to its end, from its checkpoint ``saved`` (``Store.load_chunk``) or
     from initialization, checkpointed every ``checkpoint_every`` evaluations; its rows (with
     ``record_outputs``, the lanes' final outputs on the test/validation examples)."""
     members, end = chunks.members[ci], chunks.end(ci)
     if saved is not None:
-        state, t, rows = _restore(engine, saved, store, ci), saved["t"], Rows.from_arrays(
+        state, t, rows = _restore(engine, saved, store, share, ci), saved["t"], Rows.from_arrays(
             saved["rows"])
         bar.skip(t, rows)
         where.t = t
@@ -344,31 +387,131 @@ def _train_chunk(engine: Engine, lanes: _Lanes, chunks: _Chunks, ci: int, saved,
         where.t = t
         bar.on_eval(state, t, rows, n_steps)
         if store is not None and 0 < t < end and (len(rows) - 1) % checkpoint_every == 0:
-            store.save_chunk(ci, t=t, rows=rows.to_arrays(), done=False,
-                             state_leaves=jax.tree.leaves(to_host(state)))
+            store.save_chunk(ci, t=t, rows=share.own_rows(rows.to_arrays()), done=False,
+                             state_leaves=share.own_state(state), lanes=share.lanes)
 
     state, rows = run_chunk(engine, state, t, rows, chunks.steps[ci], on_eval=on_eval)
     if record_outputs:
         rows.outputs = engine.outputs(state)
     del state
     if store is not None:
-        store.save_chunk(ci, t=end, rows=rows.to_arrays(), done=True)
+        store.save_chunk(ci, t=end, rows=share.own_rows(rows.to_arrays()), done=True,
+                         lanes=share.lanes)
     return rows
 
 
-def _restore(engine: Engine, saved, store: results.Store, ci: int):
+def _restore(engine: Engine, saved, store: results.Store, share: "_Share", ci: int):
     """The lane-batched state of a checkpoint, placed on the devices; a checkpoint whose arrays
     do not fit this version's training state is rejected, not patched."""
     abstract = engine.abstract_state()
-    expected = [(a.shape, np.dtype(a.dtype)) for a in jax.tree.leaves(abstract)]
+    expected = [(share.own_shape(a.shape), np.dtype(a.dtype))
+                for a in jax.tree.leaves(abstract)]
     leaves = saved["state_leaves"]
-    if [(np.shape(a), np.dtype(a.dtype)) for a in leaves] != expected:
+    found = [(np.shape(a), np.dtype(a.dtype)) for a in leaves]
+    if found != expected:
+        first = next((i for i, (f, e) in enumerate(zip(found, expected)) if f != e),
+                     min(len(found), len(expected)))
+        what = (f"array {first} is {found[first][1]}{list(found[first][0])} where this version "
+                f"has {expected[first][1]}{list(expected[first][0])}"
+                if first < min(len(found), len(expected)) else
+                f"{len(found)} arrays where this version has {len(expected)}")
         raise ValueError(
-            f"out={str(store.root)!r}: the checkpoint of chunk {ci} holds {len(leaves)} state "
-            f"arrays that do not fit this version's training state ({len(expected)} arrays): "
-            "written by another l2theory version; rerun the sweep into a new folder (pass "
-            "another out)")
-    return engine.place_state(jax.tree.unflatten(jax.tree.structure(abstract), leaves))
+            f"out={str(store.root)!r}: the checkpoint of chunk {ci} does not fit this version's "
+            f"training state ({what}): written by another l2theory version; rerun the sweep "
+            "into a new folder (pass another out)")
+    return share.place_state(engine, jax.tree.unflatten(jax.tree.structure(abstract), leaves))
+
+
+class _Share:
+    """The lanes of a chunk that this process holds, and moving lane-indexed data between this
+    process's share and the whole chunk.
+
+    A chunk's ``size`` lanes are split over every device of every process (the engine's 1-D mesh
+    ``'lanes'``); process ``i`` holds the lanes on its own devices (``lanes``: their positions in
+    the chunk, the same for every chunk). In a single process that is every lane and each method
+    passes its data through as the one-process sweep always did.
+    """
+
+    def __init__(self, placement: Placement, size: int):
+        self.placement, self.size = placement, size
+        self.multi = jax.process_count() > 1
+        if self.multi:
+            held = placement.lane_sharding.addressable_devices_indices_map((size,)).values()
+            self.lanes = np.unique(np.concatenate([np.arange(size)[i] for i in held]))
+        else:
+            self.lanes = np.arange(size)
+
+    def runs(self, chunks: _Chunks) -> list[int]:
+        """The lanes of the sweep (grid indices) that this process trains."""
+        return sorted(m[j] for m in chunks.members for j in self.lanes if j < len(m))
+
+    def own_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of this process's share of a lane-batched array of ``shape``."""
+        return (len(self.lanes),) + tuple(shape[1:])
+
+    def own_state(self, state) -> list[np.ndarray]:
+        """The leaves of a lane-batched state on the host: this process's lanes only (the
+        shards on its devices: nothing crosses between processes)."""
+        if not self.multi:
+            return jax.tree.leaves(to_host(state))
+        out = []
+        for leaf in jax.tree.leaves(state):
+            own = np.empty(self.own_shape(leaf.shape), leaf.dtype)
+            for shard in leaf.addressable_shards:  # lane-split, or whole where XLA replicated
+                held = np.arange(self.size)[shard.index[0]]
+                mine = np.isin(held, self.lanes)
+                own[np.searchsorted(self.lanes, held[mine])] = np.asarray(shard.data)[mine]
+            out.append(own)
+        return out
+
+    def own_rows(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``Rows.to_arrays()`` of the whole chunk cut to this process's lanes (axis 1 of the
+        ``[evaluations, lanes]`` columns; AutoL2's ``autol2/step`` has no lane axis; the final
+        outputs ``outputs/<split>`` are ``[lanes, n, k]``)."""
+        if not self.multi:
+            return arrays
+        return {k: (v[self.lanes] if k.startswith("outputs/") else
+                    v[:, self.lanes] if np.ndim(v) == 2 else v) for k, v in arrays.items()}
+
+    def whole_rows(self, saved: dict[str, Any]) -> dict[str, np.ndarray]:
+        """A checkpoint's rows (this process's lanes, ``Store.load_chunk``) completed with the
+        other processes' lanes: every process then holds the chunk's rows, as during training."""
+        if "lanes" not in saved:
+            return saved["rows"]
+        self._check_lanes(saved["lanes"])
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        sharding = NamedSharding(self.placement.lane_sharding.mesh, PartitionSpec(None, "lanes"))
+        whole = {}
+        for name, v in saved["rows"].items():
+            if np.ndim(v) != 2:
+                whole[name] = v
+                continue
+            arr = jax.make_array_from_callback(
+                (v.shape[0], self.size), sharding,
+                lambda index, v=v: v[:, self._positions(index[1])])
+            whole[name] = to_host(arr)
+        return whole
+
+    def place_state(self, engine: Engine, state):
+        """A checkpoint's lane-batched state (this process's lanes) placed on the devices."""
+        if not self.multi:
+            return engine.place_state(state)
+        sharding = self.placement.lane_sharding
+        return jax.tree.map(
+            lambda x: jax.make_array_from_callback(
+                (self.size,) + x.shape[1:], sharding,
+                lambda index: x[(self._positions(index[0]),) + tuple(index[1:])]), state)
+
+    def _positions(self, lanes: slice) -> np.ndarray:
+        """Rows of this process's share that hold the chunk's lanes ``lanes``."""
+        return np.searchsorted(self.lanes, np.arange(self.size)[lanes])
+
+    def _check_lanes(self, lanes) -> None:
+        if not np.array_equal(np.asarray(lanes), self.lanes):
+            raise ValueError(f"a checkpoint of this process holds lanes {np.asarray(lanes)}, "
+                             f"not the lanes {self.lanes} its devices hold now; resume with the "
+                             "same processes and devices, or pass another out")
 
 
 def _checkpoint_note(store: results.Store, where: _Where, n_chunks: int) -> str:
@@ -388,36 +531,48 @@ def _checkpoint_note(store: results.Store, where: _Where, n_chunks: int) -> str:
 # ----------------------------------------------------------------------------- finish
 
 
-def _finish(tables: list[dict[str, Any]], lanes: _Lanes,
-            store: results.Store | None) -> dict[str, Any]:
-    """The sweep's table (``_assemble``), saved to ``store`` (which marks the sweep finished)."""
+def _finish(tables: list[dict[str, Any]], lanes: _Lanes, store: results.Store | None,
+            part: list[int]) -> dict[str, Any]:
+    """The sweep's table (``_assemble``), saved to ``store`` (which marks the sweep finished);
+    with several processes each saves ``part``, the rows of the lanes it trained."""
     table = _assemble(tables, lanes.grid, lanes.steps)
     if store is not None:
-        store.save_result(table)
+        store.save_result(table, part=_rows_of(table, part) if store.multi else None)
     return table
+
+
+def _rows_of(table: dict[str, Any], runs: Sequence[int]) -> dict[str, Any]:
+    """The rows of ``table`` (and of its nested tables) whose ``run`` is in ``runs``."""
+    out = {}
+    keep = np.isin(table["run"], list(runs))
+    for name, value in table.items():
+        out[name] = _rows_of(value, runs) if isinstance(value, dict) else value[keep]
+    return out
 
 
 def _assemble(tables, grid, steps) -> dict[str, Any]:
     """One table, lanes in grid order; ``run_lam``/``run_lr`` are float64 of the values as given
-    (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; AutoL2's
-    measurements nested as ``table["autol2"]``."""
-    parts, measured, outputs = [], [], []
+    (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; nested tables
+    (AutoL2's measurements ``table["autol2"]``, the BatchNorm tensors' norms
+    ``table["bn_tensor_norms"]``) with a ``run`` column in front; the lanes' final outputs
+    ``table["outputs"]`` (``run`` and ``[n_runs, n, k]`` arrays)."""
+    parts, nested, outputs = [], {}, []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
         table = dict(table)
-        auto = table.pop("autol2", None)
         if "outputs" in table:
             outputs.append(table.pop("outputs"))
+        for name in [name for name, value in table.items() if isinstance(value, dict)]:
+            inner = table.pop(name)
+            nested.setdefault(name, []).append(
+                {"run": np.full(len(inner["step"]), run, np.int64), **inner})
         k = len(table["step"])
         lane = {"run": np.full(k, run, np.int64), "seed": np.full(k, seed, np.int64),
                 "run_lam": np.full(k, lam, np.float64), "run_lr": np.full(k, lr, np.float64),
                 "run_steps": np.full(k, n, np.int64)}
         parts.append({**lane, **table})
-        if auto is not None:
-            measured.append({"run": np.full(len(auto["step"]), run, np.int64), **auto})
     out: dict[str, Any] = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    if measured:
-        out["autol2"] = {name: np.concatenate([m[name] for m in measured])
-                         for name in measured[0]}
+    for name, lanes in nested.items():
+        out[name] = {col: np.concatenate([m[col] for m in lanes]) for col in lanes[0]}
     if outputs:
         out["outputs"] = {"run": np.arange(len(outputs), dtype=np.int64),
                           **{name: np.stack([o[name] for o in outputs]) for name in outputs[0]}}
@@ -489,8 +644,8 @@ def _jaxpr_bytes(fn, *args) -> int:
 
 
 def _device_memory() -> int:
-    """Bytes of memory of one device (GPU: XLA's limit; CPU: available RAM)."""
-    dev = jax.devices()[0]
+    """Bytes of memory of one device of this process (GPU: XLA's limit; CPU: available RAM)."""
+    dev = jax.local_devices()[0]
     try:
         stats = dev.memory_stats() or {}
         if stats.get("bytes_limit"):
