@@ -185,8 +185,9 @@ def _plot(plt, config, bc, table, data_name, mode):
     if len(top) == 2 and abs(top[0] - top[1]) <= 1e-3 * max(abs(top[1]), 1e-12):
         axes[0].annotate(f"plateau {top[-1]:.3g}: the nets have collapsed to $f = 0$\n(L2 "
                          "shrank their outputs to zero)", xy=(lams[-2], top[-2]),
-                         xytext=(0.45, 0.6 if mode == "min" else 0.35),
+                         xytext=(0.45, 0.7 if mode == "min" else 0.3),
                          textcoords="axes fraction", fontsize=8,
+                         bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
                          arrowprops={"arrowstyle": "->", "lw": 0.8})
     axes[0].set_xscale("log")
     axes[0].set_xlabel(_common.label("lam"))

@@ -390,11 +390,11 @@ def fc_claims(fc: dict) -> list[_report.Claim]:
         stat = ex.Claim(verdict_of(ci, lo, hi) if ci else "n/a", fit["slope"],
                         None if ci is None else tuple(ci), fit["n_seeds"], fit["ci"],
                         "bootstrap")
-    one = "-" if stat.ci is None else ("yes" if stat.ci[0] <= 1 <= stat.ci[1] else
-                                        "no: s = 1 is excluded")
+    one = ("no interval" if stat.ci is None else "contains the paper's s = 1"
+           if stat.ci[0] <= 1 <= stat.ci[1] else "excludes the paper's s = 1")
     claims.append(_report.Claim.of(
         f"fitted slope s of t* = c (lam lr)^-s in [{lo}, {hi}] (FC panel; seed bootstrap)", stat,
-        f"the interval contains the paper's s = 1: {one}; "
+        f"the interval {one}; "
         + ("-" if fit is None else f"{fit['n_points']} lanes, c (s = 1) = {fit['c_slope1']:.3g}"),
         fmt=".3f"))
     return claims

@@ -164,9 +164,13 @@ def _plot(plt, config, at, r):
     ax.axhline(1.0, color="k", ls="--", lw=1, label=r"$+\lambda$: the paper's statement")
     ax.axhspan(*BAND, color="C2", alpha=0.08, label=f"must hold: [{BAND[0]:g}, {BAND[1]:g}]")
     ax.axhline(0.0, color="0.5", ls=":", lw=1)
-    ax.plot([], [], "o", color="C3", label="negative (per seed)")
-    ax.plot([], [], "o", color="C2", label="positive (per seed)")
-    ax.plot([], [], "o", color="0.4", mfc="none", label="not learned / t* at the edge")
+    signs = {row["min_ratio"] < 0 for row in at["rows"]}
+    if True in signs:  # a legend entry only for what is drawn
+        ax.plot([], [], "o", color="C3", label="negative (per seed)")
+    if False in signs:
+        ax.plot([], [], "o", color="C2", label="positive (per seed)")
+    if not all(_used(row) for row in at["rows"]):
+        ax.plot([], [], "o", color="0.4", mfc="none", label="not learned / t* at the edge")
     ax.plot([], [], "_", color="k", ms=14, label="mean, 95% CI over seeds")
     ax.set_xscale("log")
     ax.set_xticks(t_lams, [f"{lam:g}" for lam in t_lams])
