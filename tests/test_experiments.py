@@ -778,24 +778,25 @@ def test_hessian_at_t_star_is_the_dense_hessian_at_the_peak(x64, tiny_hessian_da
     "learned" compares the data loss with that of f = 0."""
     from jax.flatten_util import ravel_pytree
 
-    from l2theory._experiments.hessian import full_batch_states
+    from l2theory._experiments.hessian import FullBatch
 
     cfg = train.TrainConfig(model="fc", depth=2, width=3, loss="xent", lr=1.0, dtype="float64")
     ds = data.downsample(tiny_hessian_data, 4)  # 7x7 inputs: 177 parameters, a cheap dense H
     r = ex.hessian_at_t_star(cfg, ds, lams=[0.05], seeds=[0, 1], tau_min=0.2, tau_max=2.0,
                              n_records=10, metric="test_acc", k=3, method="dense")
     assert [row["seed"] for row in r["rows"]] == [0, 1] and r["metric"] == "test_acc"
-    for row in r["rows"]:
-        run = cfg.replace(lam=0.05, seed=row["seed"], batch_size=None)
-        _, params, ms, step = next(full_batch_states(run, ds, [row["steps"]]))
-        flat, unravel = ravel_pytree(params)
-        x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train, jnp.int32)
+    runner = FullBatch(cfg.replace(batch_size=None), ds)  # one compilation for both seeds
+    x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train, jnp.int32)
+    states = [next(runner.states(0.05, 1.0, row["seed"], [row["steps"]])) for row in r["rows"]]
+    unravel = ravel_pytree(states[0][1])[1]
 
-        def total(v):
-            p = unravel(v)
-            return step.loss(p, ms, x, y)[0] + 0.025 * jnp.sum(v ** 2)
+    @jax.jit
+    def dense_hessian(v, ms):  # jax.hessian of the total loss, independent of the hvp
+        return jax.hessian(lambda w: runner.step.loss(unravel(w), ms, x, y)[0]
+                           + 0.025 * jnp.sum(w ** 2))(v)
 
-        dense = np.linalg.eigvalsh(np.asarray(jax.hessian(total)(flat)))[:3]
+    for row, (_, params, ms) in zip(r["rows"], states):
+        dense = np.linalg.eigvalsh(np.asarray(dense_hessian(ravel_pytree(params)[0], ms)))[:3]
         np.testing.assert_allclose(row["eigenvalues"], dense, rtol=1e-8, atol=1e-10)
         assert row["min_ratio"] == pytest.approx(dense[0] / 0.05)
         assert row["zero_output_loss"] == pytest.approx(np.log(10))  # xent of f = 0
