@@ -76,7 +76,7 @@ CONFIGS = {
 TINY = {"n_train": 20, "model": dict(_FC, width=8), "lams": [0.01, 0.1],
         "late_taus": [1.0, 5.0], "k": 3, "num_lanczos": 30,
         "t_star": dict(_T_STAR, n_train=20, n_test=20, model=dict(_FC, width=8, loss="xent"),
-                       lams=[0.01, 0.03], seeds=[0, 1], tau_max=2.0, n_records=12, k=3,
+                       lams=[0.01, 0.03], seeds=[0, 1], tau_max=2.0, n_records=8, k=3,
                        num_lanczos=20)}
 BAND = (0.5, 2.0)  # the lowest eigenvalue over lam at t*: +lam within a factor 2
 
