@@ -6,7 +6,8 @@ arrays (float32 NHWC images in [0, 1], int32 labels) for ``"mnist"``, ``"fashion
 ``/usr/share/datasets``, ``~/.keras/datasets``), ``"fashion_mnist_subset"`` (2,000/1,000 images
 shipped with the package) and ``"synthetic"`` (generated; :func:`make_synthetic`); :data:`DATASETS`
 lists the names. A ``Dataset`` built from your own arrays works wherever a name does.
-:func:`read_idx` reads one IDX file. Preprocessing: :func:`subsample`, :func:`hold_out` (a
+:func:`read_idx` reads one IDX file. Preprocessing: :func:`subsample` (class-stratified; a subset
+smaller than the number of classes warns with :class:`FewerThanClasses`), :func:`hold_out` (a
 validation split held out of the training set, evaluated by the training engine beside the test
 set), :func:`standardize` (with :func:`channel_stats`), :func:`downsample`, :func:`one_hot`;
 augmentation on the device:
@@ -18,6 +19,7 @@ from l2theory._practice.datasets.dataset import Dataset
 from l2theory._practice.datasets.formats import read_idx
 from l2theory._practice.datasets.loading import DATASETS
 from l2theory._practice.datasets.loading import load
+from l2theory._practice.datasets.preprocess import FewerThanClasses
 from l2theory._practice.datasets.preprocess import channel_stats
 from l2theory._practice.datasets.preprocess import downsample
 from l2theory._practice.datasets.preprocess import hold_out
@@ -29,6 +31,7 @@ from l2theory._practice.datasets.synthetic import make_synthetic
 __all__ = [
     "DATASETS",
     "Dataset",
+    "FewerThanClasses",
     "channel_stats",
     "downsample",
     "hold_out",

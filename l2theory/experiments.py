@@ -30,6 +30,10 @@ steps; natural clock ``lam * lr * t``.
 - ``predict_network`` (-> ``NetworkPrediction``): the predicted trajectory, ``t*`` and
   ``c = lam lr t*`` of any ``TrainConfig``'s run, from the network's NTK at initialization
   (empirical, or analytic for FC and CNN architectures).
+- ``predict_run`` (-> ``RunPrediction``): a training run predicted without training (what
+  ``l2theory predict`` prints): ``t*`` and ``c`` by test loss and by test accuracy, ``lam_opt``
+  for a step budget with ``solvers.lam_opt_verdict``'s verdict, the flow's rates against
+  gradient descent's stability bound, the preprocessing.
 - ``cnn_theory_vs_practice``: CNNs of growing channel count (and a max-pooling CNN) trained by GD
   vs the exact L2 gradient flow.
 - ``hessian_lowest_eigs``, ``hessian_vs_lam``: bottom of the Hessian spectrum (Lanczos on
@@ -69,6 +73,8 @@ from l2theory._experiments.network_theory import predict_network
 from l2theory._experiments.optimum import grid_optimum
 from l2theory._experiments.optimum import lam_opt_claim
 from l2theory._experiments.peak import TStar
+from l2theory._experiments.run_prediction import RunPrediction
+from l2theory._experiments.run_prediction import predict_run
 from l2theory._experiments.peak import t_star
 from l2theory._experiments.schedules import decay_clock
 from l2theory._experiments.schedules import decoupled_and_schedules
@@ -78,6 +84,7 @@ from l2theory._experiments.theory_vs_practice import theory_vs_practice
 __all__ = [
     "Claim",
     "NetworkPrediction",
+    "RunPrediction",
     "TStar",
     "autol2_comparison",
     "bootstrap_claim",
@@ -103,6 +110,7 @@ __all__ = [
     "plot_collapse",
     "predict_lam_opt",
     "predict_network",
+    "predict_run",
     "prepare_data",
     "short_run_c",
     "speedup",

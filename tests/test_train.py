@@ -475,7 +475,7 @@ def test_cnn_width_is_a_list_of_channels():
     assert cfg.replace(width=np.array([8, 8])).width == (8, 8)
     with pytest.raises(ValueError, match=r"^width=\(16, 32\): needs one int per conv layer"):
         TrainConfig(model="cnn", width=[16, 32])  # the family's default depth is 3
-    with pytest.raises(TypeError, match=r"^width=\(16, 32\): must be an int"):
+    with pytest.raises(TypeError, match=r"^width=\(16, 32\): model 'fc' takes one width"):
         TrainConfig(model="fc", width=[16, 32])
 
 

@@ -128,7 +128,7 @@ def final_by_seed(rows: dict, lams: Sequence[float], seeds: Sequence[int], *,
                   metric: str = "test_acc") -> list[list[float | None]]:
     """``[lam][seed]``: the final ``metric`` of each lane of a sweep table (``None`` for a lane
     that diverged or is missing), in the order of ``lams`` and ``seeds``: the per-seed values
-    that ``paired_difference`` pairs."""
+    that ``claim_greater`` pairs by seed."""
     lanes = split_lanes(rows, metric)
     return [[_final(ln) for ln in _by_seed(lanes, seeds, lam)] for lam in lams]
 

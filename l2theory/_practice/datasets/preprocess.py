@@ -5,12 +5,18 @@ centred variant for MSE (``one_hot``). Every function returns a new ``Dataset`` 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
 from l2theory import _checks
 from l2theory._checks import bad, integer
 from l2theory._practice.datasets.dataset import Dataset
+
+
+class FewerThanClasses(UserWarning):
+    """A class-stratified subset asked for fewer examples than there are classes: it holds one
+    example each of as many classes as examples (``subsample``)."""
 
 
 def _subset_indices(labels: np.ndarray, n: int, rng: np.random.Generator,
@@ -45,6 +51,13 @@ def subset_indices(dataset: Dataset, n_train: int | None = None, n_test: int | N
         n = integer(f"n_{split}", n, low=0, high=len(y),
                     what=f"the size of a subset of the {split} split of {dataset.name!r}",
                     fix="or None for the whole split")
+        classes = len(np.unique(y))
+        if stratify and 0 < n < classes:
+            warnings.warn(FewerThanClasses(
+                f"n_{split}={n}: fewer than the {classes} classes of the {split} split of "
+                f"{dataset.name!r}: the class-stratified subset holds one example of {n} of "
+                f"them (the largest remainders, ties by the seed); pass n_{split} >= {classes} "
+                "for every class"), stacklevel=3)
         out.append(_subset_indices(y, n, np.random.default_rng([seed, index]), stratify))
     return tuple(out)
 
@@ -59,8 +72,13 @@ def subsample(dataset: Dataset, n_train: int | None = None, n_test: int | None =
     drawn without replacement; the result keeps the original order. The train and test draws use
     independent streams, ``numpy.random.default_rng([seed, 0])`` and ``[seed, 1]``.
 
+    A stratified subset smaller than the number of classes holds one example each of as many
+    classes as it has examples (the largest remainders, ties by the seed) and warns
+    (``FewerThanClasses``) naming the argument: it cannot hold every class.
+
     Raises:
-      ValueError: if ``n_train`` or ``n_test`` is negative or exceeds the split's size.
+      ValueError: if ``n_train`` or ``n_test`` is negative or exceeds the split's size (0 gives an
+        empty split here; ``load`` refuses it).
 
     Example:
       >>> from l2theory.data import make_synthetic

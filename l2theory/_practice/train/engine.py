@@ -27,6 +27,7 @@ from l2theory import _checks, _precision
 from l2theory._practice.datasets.augment import random_crop_flip
 from l2theory._practice.train import schedules
 from l2theory._practice.train.config import TrainConfig, check_config
+from l2theory._practice.train.progress import ProgressBar
 from l2theory._practice.train.step import (Hyper, Step, TrainState, invariant_norms_sq,
                                            make_step, run_keys, sum_squares)
 
@@ -544,7 +545,9 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
     Args:
       config: a ``TrainConfig``.
       dataset: an ``l2theory.data.Dataset`` (numpy arrays; labels are integers).
-      progress: show a tqdm progress bar (steps, ETA, best test accuracy so far).
+      progress: ``True``: a tqdm bar (steps, ETA, best test accuracy so far) when stderr is a
+        terminal, else one line as the run starts and one as it ends; ``"bar"``: the bar
+        wherever stderr goes; ``False``: nothing (``l2theory._practice.train.progress``).
 
     Returns:
       A dict of equal-length 1-D numpy arrays, one entry per evaluation (steps 0, eval_every, ...,
@@ -585,47 +588,3 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
     with ProgressBar(progress, total=config.steps, desc="train") as bar:
         state, rows = run_chunk(engine, state, 0, Rows(), steps, on_eval=bar.on_eval)
     return rows.tables(engine.model.scale_invariant)[0]
-
-
-class ProgressBar:
-    """tqdm bar over steps showing the best test accuracy so far (does nothing when disabled)."""
-
-    def __init__(self, enabled: bool, total: int, desc: str):
-        self.bar = None
-        self.best = -np.inf
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
-
-    def _best(self, test_acc: np.ndarray, valid: np.ndarray) -> None:
-        acc = np.asarray(test_acc)[np.asarray(valid, bool)]
-        acc = acc[np.isfinite(acc)]
-        if acc.size:
-            self.best = max(self.best, float(acc.max()))
-            self.bar.set_postfix(best_test_acc=f"{self.best:.4f}", refresh=False)
-
-    def on_eval(self, state, t: int, rows: Rows, n_steps: int) -> None:
-        """After an evaluation that followed ``n_steps`` steps."""
-        if self.bar is not None:
-            self._best(rows.columns["test_acc"][-1], rows.columns["valid"][-1])
-            self.bar.update(n_steps)
-
-    def skip(self, n_steps: int, rows: Rows) -> None:
-        """Count ``n_steps`` done earlier (resumed work), with their rows."""
-        if self.bar is not None:
-            for acc, valid in zip(rows.columns.get("test_acc", []), rows.columns.get("valid", [])):
-                self._best(acc, valid)
-            self.bar.update(n_steps)
-
-    def write(self, line: str) -> None:
-        """A line on stderr above the bar (nothing when disabled)."""
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()

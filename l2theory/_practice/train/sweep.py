@@ -17,6 +17,7 @@ from l2theory._practice.train import results
 from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
                                              to_host)
+from l2theory._practice.train.progress import MODES as PROGRESS_MODES
 from l2theory._practice.train.step import Hyper, make_step
 
 # Columns a sweep adds in front of ``train``'s: the lane and its hyperparameters.
@@ -116,8 +117,10 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
         ``config.steps`` steps in every lane.
       out: results directory, or ``None`` to write nothing.
       chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
-      progress: show a tqdm bar (steps, ETA, best test accuracy so far) on stderr, and a line
-        when resuming.
+      progress: ``True``: a tqdm bar (steps, ETA, best test accuracy so far) on stderr when it
+        is a terminal, else one line as the sweep starts, one per chunk and one as it ends (a
+        log gets a few lines); ``"bar"``: the bar wherever stderr goes; ``False``: nothing.
+        Any but ``False`` also says when a sweep resumes.
       checkpoint_every: with ``out``, checkpoint every this many evaluations.
       desc: the progress bar's label (default ``"sweep <n> runs"``).
       record_outputs: also keep every lane's network outputs on each test (and validation)
@@ -161,14 +164,15 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     checkpoint_every = _checks.positive_int("checkpoint_every", checkpoint_every)
     chunk_size = _checks.optional_int("chunk_size", chunk_size,
                                       fix="pass an int >= 1, or None (automatic)")
-    _checks.boolean("progress", progress)
+    _checks.choice("progress", progress, PROGRESS_MODES)
     _checks.boolean("record_outputs", record_outputs)
     if record_outputs:  # a folder of a sweep without outputs is another sweep
         lanes.axes["record_outputs"] = True
     if jax.process_count() > 1:
         _agree(config, dataset, lanes, out=out, chunk_size=chunk_size,
                checkpoint_every=checkpoint_every)
-        progress = progress and jax.process_index() == 0  # one bar, one set of messages
+        if jax.process_index() != 0:  # one bar, one set of messages
+            progress = False
     store, chunk_size, finished = _resume(out, config, dataset, lanes, chunk_size, progress)
     if finished is not None:
         return finished
@@ -278,10 +282,9 @@ def _agree(config: TrainConfig, dataset, lanes: _Lanes, *, out, chunk_size: int 
 
 
 def _identity(config: TrainConfig, dataset, lanes: _Lanes) -> dict[str, Any]:
-    """What makes two sweeps the same: the config without the grid's settings, the grid, the
-    data's fingerprint."""
-    return {"config": config.resolved().replace(lam=0.0, lr=1.0, seed=0).to_dict(),
-            "grid": lanes.axes, "dataset": results.dataset_fingerprint(dataset)}
+    """What makes two sweeps the same (``results.sweep_identity``): the settings every lane
+    shares, the grid, the data's fingerprint."""
+    return results.sweep_identity(config, lanes.axes, dataset)
 
 
 def _resume(out, config: TrainConfig, dataset, lanes: _Lanes, chunk_size: int | None,
@@ -293,7 +296,8 @@ def _resume(out, config: TrainConfig, dataset, lanes: _Lanes, chunk_size: int | 
     if out is None:
         return None, chunk_size, None
     store = results.Store(out)
-    chunk_size = store.open(_identity(config, dataset, lanes), chunk_size, config)
+    chunk_size = store.open(_identity(config, dataset, lanes), chunk_size, config,
+                            lanes=results.lane_configs(config, lanes.grid, lanes.steps))
     finished = store.load_result()
     if finished is not None and progress:
         print(f"{out} holds this sweep, finished: returning its results", file=sys.stderr)
@@ -354,6 +358,8 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
                     rows = _train_chunk(engine, lanes, chunks, ci, saved, store, share, bar,
                                         where, checkpoint_every, record_outputs)
                 where.chunk, where.t, where.done = ci + 1, 0, where.done + 1
+                if len(chunks) > 1:
+                    bar.phase(f"chunk {ci + 1}/{len(chunks)} done")
                 for run, table in zip(members, rows.tables(engine.model.scale_invariant)):
                     tables[run] = table
     except KeyboardInterrupt:
