@@ -7,8 +7,10 @@ arrays (float32 NHWC images in [0, 1], int32 labels) for ``"mnist"``, ``"fashion
 shipped with the package) and ``"synthetic"`` (generated; :func:`make_synthetic`); :data:`DATASETS`
 lists the names. A ``Dataset`` built from your own arrays works wherever a name does.
 :func:`read_idx` reads one IDX file. Preprocessing: :func:`subsample` (class-stratified; a subset
-smaller than the number of classes warns with :class:`FewerThanClasses`), :func:`standardize`
-(with :func:`channel_stats`), :func:`downsample`, :func:`one_hot`; augmentation on the device:
+smaller than the number of classes warns with :class:`FewerThanClasses`), :func:`hold_out` (a
+validation split held out of the training set, evaluated by the training engine beside the test
+set), :func:`standardize` (with :func:`channel_stats`), :func:`downsample`, :func:`one_hot`;
+augmentation on the device:
 :func:`random_crop_flip`, :func:`mixup`.
 """
 from l2theory._practice.datasets.augment import mixup
@@ -20,6 +22,7 @@ from l2theory._practice.datasets.loading import load
 from l2theory._practice.datasets.preprocess import FewerThanClasses
 from l2theory._practice.datasets.preprocess import channel_stats
 from l2theory._practice.datasets.preprocess import downsample
+from l2theory._practice.datasets.preprocess import hold_out
 from l2theory._practice.datasets.preprocess import one_hot
 from l2theory._practice.datasets.preprocess import standardize
 from l2theory._practice.datasets.preprocess import subsample
@@ -31,6 +34,7 @@ __all__ = [
     "FewerThanClasses",
     "channel_stats",
     "downsample",
+    "hold_out",
     "load",
     "make_synthetic",
     "mixup",

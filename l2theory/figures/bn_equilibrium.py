@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l2theory._experiments import claims as _claims
 from l2theory.figures import _common, _report, make_all
 
 NAME = "bn_equilibrium"
@@ -92,27 +93,10 @@ TINY = {"n_train": 128, "n_test": 32,
         "seeds": [0, 1]}
 
 
-def t_interval(values, level: float = LEVEL):
-    """Mean of ``values`` and its two-sided Student-t interval (``None`` with fewer than two)."""
-    from scipy import stats
-
-    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
-    if len(x) < 2:
-        return (float(x.mean()) if len(x) else None), None
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return float(x.mean()), (float(x.mean() - half), float(x.mean() + half))
-
-
-def band_verdict(ci, low: float = 1 - BAND, high: float = 1 + BAND) -> str:
-    """``PASS`` when the interval lies inside ``[low, high]``, ``FAIL`` when entirely outside,
-    ``TIE`` otherwise; ``n/a`` without an interval."""
-    if ci is None:
-        return _report.NA
-    if low <= ci[0] and ci[1] <= high:
-        return _report.PASS
-    if ci[1] < low or ci[0] > high:
-        return _report.FAIL
-    return _report.TIE
+def _within_band(values) -> _claims.Claim:
+    """Measured / predicted per seed against ``1 +- BAND``: the Student-t interval over seeds
+    (``experiments.claim_within``)."""
+    return _claims.claim_within(values, 1 - BAND, 1 + BAND, level=LEVEL)
 
 
 def _lane(rows, i):
@@ -217,21 +201,21 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
     out = []
     for lam, runs in sorted(lanes.items()):
         eq = runs[0]["eq"]
-        mean, ci = t_interval([r["ratio"] for r in runs])
+        within, drift = (_within_band([r["ratio"] for r in runs]),
+                         _within_band([r["ratio_drift"] for r in runs]))
         t90 = [r["t_90"] for r in runs if r["t_90"] is not None]
         tstar = [r["t_star"] for r in runs if r["t_star"] is not None]
         out.append({"network": panel["key"], "lam": lam, "lr": base.lr,
                     "momentum": base.momentum, "predicted": eq["angular_update"],
                     "tau_eq": eq["relaxation_steps"], "adiabatic_ratio": eq["adiabatic_ratio"],
-                    "ratio_mean": mean, "ratio_ci": ci, "verdict": band_verdict(ci),
+                    "ratio_mean": within.estimate, "ratio_ci": within.ci,
+                    "verdict": within.verdict,
                     "ratios": [r["ratio"] for r in runs],
                     "drift": _mean([r["drift"] for r in runs]),
                     "tensor_drifts": {k: _mean([r["tensor_drifts"][k] for r in runs])
                                       for k in runs[0]["tensor_drifts"]},
-                    "ratio_drift_mean": t_interval([r["ratio_drift"] for r in runs])[0],
-                    "ratio_drift_ci": t_interval([r["ratio_drift"] for r in runs])[1],
-                    "verdict_drift": band_verdict(
-                        t_interval([r["ratio_drift"] for r in runs])[1]),
+                    "ratio_drift_mean": drift.estimate, "ratio_drift_ci": drift.ci,
+                    "verdict_drift": drift.verdict,
                     "late_from_step": panel["late_from"] * eq["relaxation_steps"],
                     "steps": runs[0]["steps"], "n_seeds": len(runs),
                     "diverged": sum(r["diverged"] for r in runs),
@@ -337,13 +321,19 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     return job.finish({"lams": lam_rows, "band": BAND, "level": LEVEL, "reached": REACHED})
 
 
-def _combine(verdicts) -> str:
-    """Every lam's verdict into one: FAIL if any fails, PASS if all pass, else n/a or TIE."""
-    if _report.FAIL in verdicts:
-        return _report.FAIL
-    if verdicts and all(v == _report.PASS for v in verdicts):
-        return _report.PASS
-    return _report.NA if _report.NA in verdicts else _report.TIE
+def _at_every_lam(rows, mean: str, ci: str, verdict: str) -> tuple[_claims.Claim, str]:
+    """The claims of every lam (each row's ``mean``, ``ci`` and ``verdict`` keys, over its
+    ``n_seeds``) that must all hold: the combined verdict, carried by the lam that decides it
+    (the one whose interval reaches farthest from 1 among those with that verdict), and which
+    lam that is."""
+    stats = [_claims.Claim(x[verdict], x[mean], None if x[ci] is None else tuple(x[ci]),
+                           x["n_seeds"], LEVEL) for x in rows]
+    verdict = _claims.combine(stats)
+    deciding = [i for i, c in enumerate(stats) if c.verdict == verdict] or list(range(len(rows)))
+    worst = max(deciding, key=lambda i: 0.0 if stats[i].ci is None else
+                max(abs(stats[i].ci[0] - 1), abs(stats[i].ci[1] - 1)))
+    stat = stats[worst]
+    return _claims.Claim(verdict, stat.estimate, stat.ci, stat.n, LEVEL), f"{rows[worst]['lam']:g}"
 
 
 def report(summary: dict) -> _report.Report:
@@ -388,19 +378,22 @@ def report(summary: dict) -> _report.Report:
     claims = []
     for key in dict.fromkeys(x["network"] for x in rows):
         mine = [x for x in rows if x["network"] == key]
-        verdict = _combine([x["verdict"] for x in mine])
-        claims.append(_report.Claim(
+        detail = "; ".join(f"lam {x['lam']:g}: {num(x['ratio_mean'], '.3f')} "
+                           f"{interval(x['ratio_ci'])}" for x in mine)
+        stat, lam = _at_every_lam(mine, "ratio_mean", "ratio_ci", "verdict")
+        claims.append(_report.Claim.of(
             f"{key}: the equilibrium angular update per step is sqrt(2 lr lam / (1 + mu)) "
-            f"within {BAND:.0%} (95% interval over seeds of measured / predicted inside "
-            f"[{1 - BAND:g}, {1 + BAND:g}] at every lam, momentum {mine[0]['momentum']:g})",
-            verdict, "; ".join(f"lam {x['lam']:g}: {num(x['ratio_mean'], '.3f')} "
-                               f"{interval(x['ratio_ci'])}" for x in mine)))
-        claims.append(_report.Claim(
+            f"within {BAND:.0%} at every lam (measured / predicted per seed, momentum "
+            f"{mine[0]['momentum']:g}; estimate and interval of the deciding lam {lam})",
+            stat, "per lam " + detail, fmt=".3f"))
+        stat, lam = _at_every_lam(mine, "ratio_drift_mean", "ratio_drift_ci",
+                                  "verdict_drift")
+        claims.append(_report.Claim.of(
             f"{key}: the drift relation mean_p theta_p^2 = theta_eq^2 (1 + mean_p 2 tau_eq "
-            f"dln||W_p||^2/dt) holds within {BAND:.0%} at every lam (late window, 95% interval "
-            "over seeds)", _combine([x["verdict_drift"] for x in mine]),
-            "; ".join(f"lam {x['lam']:g}: {num(x['ratio_drift_mean'], '.3f')} "
-                      f"{interval(x['ratio_drift_ci'])}" for x in mine)))
+            f"dln||W_p||^2/dt) holds within {BAND:.0%} at every lam (late window; deciding lam "
+            f"{lam})", stat,
+            "per lam " + "; ".join(f"lam {x['lam']:g}: {num(x['ratio_drift_mean'], '.3f')} "
+                                   f"{interval(x['ratio_drift_ci'])}" for x in mine), fmt=".3f"))
         t_ratio = [None if x["t_star_mean"] is None else x["t_star_mean"] / x["tau_eq"]
                    for x in mine]
         lines.append(f"- {key}: t* / tau_eq = {_common.numbers(t_ratio, '.2f')} over lam "

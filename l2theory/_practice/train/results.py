@@ -360,10 +360,12 @@ def environment(config=None) -> dict[str, Any]:
 
 
 def dataset_fingerprint(dataset) -> dict[str, Any]:
-    """Shapes, dtypes and a BLAKE2 hash of the four arrays (a rerun must see the same data)."""
+    """Shapes, dtypes and a BLAKE2 hash of the arrays, the validation split's too when there is
+    one (a rerun must see the same data)."""
     h = hashlib.blake2b(digest_size=16)
     shapes = {}
-    for name in ("x_train", "y_train", "x_test", "y_test"):
+    extra = ("x_val", "y_val") if getattr(dataset, "x_val", None) is not None else ()
+    for name in ("x_train", "y_train", "x_test", "y_test") + extra:
         a = np.ascontiguousarray(getattr(dataset, name))
         shapes[name] = [list(a.shape), a.dtype.str]
         h.update(name.encode())
@@ -567,8 +569,8 @@ class Store:
 
     def _save_table(self, table: dict[str, Any]) -> None:
         save_csv(self.root / "results.csv", table)
-        for name, value in table.items():
-            if isinstance(value, dict):
+        for name, value in table.items():  # nested tables of rows (not outputs)
+            if isinstance(value, dict) and all(np.ndim(v) == 1 for v in value.values()):
                 save_csv(self.root / f"{name}.csv", value)
         save_npz(self.root / "results.npz", flatten(table))  # last: marks the sweep finished
 
