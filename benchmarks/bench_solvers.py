@@ -1,5 +1,25 @@
-"""Speed and accuracy of the exact MSE solver against (a) scipy integration of the same system
-and (b) neural-tangents' ``predict.gradient_descent_mse`` at lam = 0 (pinned environment).
+"""Speed and accuracy of the MSE solvers: both exact paths of ``L2GradientFlow`` beside
+neural-tangents in one run (the default), against scipy integration (``--integration``), and
+krylov's error against eigh (``--krylov``).
+
+Default run (``python benchmarks/bench_solvers.py [--sizes ...] [--dtypes ...]``): per n
+(default 500, 1000, 2000, 3000) and dtype (float64, float32), the depth-3 ``fc_relu`` NTK of
+standardized Fashion-MNIST, k = 10 centred one-hot targets, 2,000 test points, 200 log-spaced
+times in [1, 50/(lr lam)] steps, lam = 1e-3, lr = 1: the seconds of a fresh solver (construction
+and train + test outputs at all times, median of --repeats after a compiling call) with
+``method="eigh"`` and with ``method="krylov"`` (default tol), krylov's relative error against
+eigh, which one ``method="auto"`` picks, and (float64) our eigh at lam = 0 beside
+neural-tangents' ``predict.gradient_descent_mse`` (no L2 term), which runs in its pinned
+environment (``--nt-python``, default ``~/.cache/l2theory/nt-venv``, built by ``tests/run.sh``)
+as a subprocess on the same kernel and times. It ends with the n from which krylov was faster at
+every larger measured size, per dtype: ``L2GradientFlow.AUTO_KRYLOV_MIN_N`` is set from it.
+Results: benchmarks/results/solvers_paths_<machine><tag>.json. Recorded (2-core AMD EPYC VM
+shared with other jobs, load average 5-11, OpenBLAS's default threads, jax 0.10.2;
+``solvers_paths_vm-under-load.json``; timings under load, eigh suffers most): see
+docs/measurements.md.
+
+``--integration``: the exact solver against (a) scipy integration of the same system and (b)
+neural-tangents' ``predict.gradient_descent_mse`` at lam = 0 (pinned environment).
 
 Setting: infinite-width depth-3 bias-free ReLU NTK (``kernels.fc_relu``) on standardized
 Fashion-MNIST images (full files via $L2THEORY_DATA; the shipped subset / synthetic images when
@@ -12,7 +32,8 @@ as such, with the fraction of the time span it covered, and an estimate: the num
 evaluations of the finished smaller run (the stiffness does not grow with n for this kernel)
 times the measured cost of one RHS at this n.
 
-Usage: python benchmarks/bench_solvers.py [--sizes 1000 4000 10000] [--integration-cap 120]
+Usage: python benchmarks/bench_solvers.py --integration [--sizes 1000 4000 10000]
+[--integration-cap 120]
 Results: printed, and saved as JSON in benchmarks/results/ with the machine named.
 Recorded (2-core AMD EPYC VM, jax 0.10.2 / neural-tangents 0.6.5 on jax 0.4.23, float64,
 benchmarks/results/solvers_cpu_vm*.json):
@@ -124,7 +145,8 @@ def timed_solver(k_tr, k_te, y, t, lam, lr, depth, dtype=None, repeats=1):
 def _solver_once(k_tr, k_te, y, t, lam, lr, depth, dtype):
     from l2theory import solvers
     start = time.perf_counter()
-    flow = solvers.L2GradientFlow(k_tr, y, lam=lam, lr=lr, degree=depth, dtype=dtype)
+    flow = solvers.L2GradientFlow(k_tr, y, lam=lam, lr=lr, degree=depth, dtype=dtype,
+                                  method="eigh")
     f_train, f_test = flow.predict(t, k_te)
     f_train.block_until_ready()
     f_test.block_until_ready()
@@ -201,7 +223,7 @@ def timed_kernels(x_tr, x_te, depth, dtype, block_size):
 def timed_flow(k_tr, k_te, y, t, cfg, *, method, dtype, tol=None):
     """Seconds, outputs (numpy) and ``info`` of one fresh solver: construction and ``predict``."""
     from l2theory import solvers
-    kwargs = {} if method == "eigh" else {"tol": tol}
+    kwargs = {} if method == "eigh" or tol is None else {"tol": tol}
     start = time.perf_counter()
     flow = solvers.L2GradientFlow(k_tr, y.astype(dtype), lam=cfg["lam"], lr=cfg["lr"],
                                   degree=cfg["depth"], dtype=dtype, method=method, **kwargs)
@@ -314,16 +336,136 @@ def run_krylov(args):
     print(f"saved {path}")
 
 
+def run_paths(args):
+    """Rows of the default run: both exact paths and neural-tangents, per n (module docstring)."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from l2theory import kernels, solvers
+
+    sizes = args.sizes or [500, 1000, 2000, 3000]
+    dtypes = args.dtypes or ["float64", "float32"]
+    cfg = dict(CONFIG)
+    header = _header(jax, cfg)
+    header["nt_python"] = args.nt_python
+    print(json.dumps({k: v for k, v in header.items() if k != "config"}), flush=True)
+    x_tr_all, x_te, y_all, source = load_images(max(sizes), cfg["n_test"])
+    t = np.geomspace(1.0, 50 / (cfg["lr"] * cfg["lam"]), cfg["n_times"])
+    rows = []
+    for n in sizes:
+        x_tr, y = x_tr_all[:n], y_all[:n]
+        k_tr, k_te = kernels.ntk_matrices(kernels.fc_relu_fn(depth=cfg["depth"]), x_tr, x_te)
+        k_tr, k_te = np.asarray(k_tr), np.asarray(k_te)
+        repeats = args.repeats if n <= 4000 else 1
+        for dtype_name in dtypes:
+            dtype = np.dtype(dtype_name)
+            row = {"n": n, "dtype": dtype_name, "data": source, "repeats": repeats,
+                   "load_before": os.getloadavg()}
+            outs = {}
+            for method in ("eigh", "krylov"):
+                timed_flow(k_tr, k_te, y, t, cfg, method=method, dtype=dtype)  # compile
+                secs = []
+                for _ in range(repeats):
+                    s_, f_train, f_test, info = timed_flow(k_tr, k_te, y, t, cfg, method=method,
+                                                           dtype=dtype)
+                    secs.append(s_)
+                row[f"{method}_s"] = float(np.median(secs))
+                row[f"{method}_all_s"] = secs
+                outs[method] = (f_train, f_test)
+                if method == "krylov":
+                    row["krylov_info"] = {k: v for k, v in info.items()
+                                          if not isinstance(v, np.ndarray)}
+            auto = solvers.L2GradientFlow(k_tr, y.astype(dtype), lam=cfg["lam"], lr=cfg["lr"],
+                                          degree=cfg["depth"], dtype=dtype)
+            row["auto_picks"] = auto.method
+            row["faster"] = "krylov" if row["krylov_s"] < row["eigh_s"] else "eigh"
+            row["eigh_over_krylov"] = row["eigh_s"] / row["krylov_s"]
+            # float32 outputs underflow at late times (e^{-lr lam L t}): compare where the
+            # float64-scale outputs are above float32's normal range
+            norm = np.linalg.norm(outs["eigh"][1].reshape(len(t), -1), axis=1)
+            shown = norm > (1e-30 if dtype == np.float32 else 0.0)
+            row["rel_err_krylov_vs_eigh"] = max(
+                float(rel_err_per_time(outs["krylov"][0], outs["eigh"][0])[shown].max()),
+                float(rel_err_per_time(outs["krylov"][1], outs["eigh"][1])[shown].max()))
+            if dtype == np.float64:
+                row.update(_neural_tangents(args, k_tr, k_te, y, t, cfg, repeats))
+            row["load_after"] = os.getloadavg()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    crossover = {}
+    for dtype_name in dtypes:
+        mine = [r for r in rows if r["dtype"] == dtype_name]
+        # the smallest n from which krylov is faster at every measured size
+        above = [r["n"] for i, r in enumerate(mine)
+                 if all(q["faster"] == "krylov" for q in mine[i:])]
+        crossover[dtype_name] = min(above) if above else None
+    print(f"\n{'n':>6} {'dtype':>8} {'eigh s':>8} {'krylov s':>9} {'eigh/kry':>9} "
+          f"{'auto':>7} {'err kry':>9} {'eigh l=0':>9} {'NT l=0':>8} {'err NT':>9}")
+    for r in rows:
+        print(f"{r['n']:6d} {r['dtype']:>8} {r['eigh_s']:8.2f} {r['krylov_s']:9.2f} "
+              f"{r['eigh_over_krylov']:8.1f}x {r['auto_picks']:>7} "
+              f"{r['rel_err_krylov_vs_eigh']:9.1e} {r.get('eigh_lam0_s', float('nan')):9.2f} "
+              f"{r.get('nt_s', float('nan')):8.2f} {r.get('rel_err_vs_nt', float('nan')):9.1e}")
+    print("krylov faster from n =", crossover, "(solvers.L2GradientFlow's AUTO_KRYLOV_MIN_N: "
+          f"{solvers.L2GradientFlow.AUTO_KRYLOV_MIN_N})")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"solvers_paths_{platform.node() or 'host'}{args.tag}.json")
+    with open(path, "w") as fh:
+        json.dump({"header": header, "rows": rows, "krylov_faster_from_n": crossover}, fh,
+                  indent=2)
+    print(f"saved {path}")
+
+
+def _header(jax, cfg):
+    return {"machine": platform.node(), "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "python": sys.version.split()[0], "jax": jax.__version__,
+            "devices": [str(d) for d in jax.devices()], "config": cfg,
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _neural_tangents(args, k_tr, k_te, y, t, cfg, repeats):
+    """Our eigh path at lam = 0 and neural-tangents' ``gradient_descent_mse`` (no L2 term) in
+    its pinned environment (a subprocess of ``--nt-python``), same kernel and times."""
+    row = {}
+    secs0, f0_train, f0_test = timed_solver(k_tr, k_te, y, t, 0.0, cfg["lr"], cfg["depth"],
+                                            repeats=repeats)
+    row["eigh_lam0_s"] = secs0
+    if not os.path.exists(args.nt_python):
+        row["nt_error"] = f"no neural-tangents environment at {args.nt_python}"
+        return row
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, outp = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
+        np.savez(inp, k_tr=k_tr, k_te=k_te, y=y, t=t, lr=cfg["lr"])
+        proc = subprocess.run([args.nt_python, "-c", NT_SCRIPT, inp, outp, str(repeats)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            row["nt_error"] = proc.stderr[-500:]
+            return row
+        nt_res = json.loads(proc.stdout.strip().splitlines()[-1])
+        ref = np.load(outp)
+        row["nt_s"] = nt_res["seconds"]
+        row["nt_jax"] = nt_res["jax"]
+        row["ratio_eigh_lam0_over_nt"] = secs0 / nt_res["seconds"]
+        row["rel_err_vs_nt"] = max(rel_err(f0_train, ref["f_train"]),
+                                   rel_err(f0_test, ref["f_test"]))
+    return row
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
-                        help="training set sizes (default 1000 4000 10000; --krylov: preset's)")
+                        help="training set sizes (default: 500 1000 2000 3000; --integration: "
+                             "1000 4000 10000; --krylov: the preset's)")
     parser.add_argument("--krylov", action="store_true",
-                        help="krylov vs eigh rows instead of eigh vs integration / NT")
+                        help="krylov's error against eigh, presets cpu/gpu")
+    parser.add_argument("--integration", action="store_true",
+                        help="eigh against scipy integration of the same system and NT")
     parser.add_argument("--preset", choices=sorted(KRYLOV_PRESETS), default="cpu",
                         help="--krylov: sizes, test points and dtypes")
     parser.add_argument("--n-test", type=int, default=None, help="--krylov: test points")
-    parser.add_argument("--dtypes", nargs="+", default=None, help="--krylov: float64 float32")
+    parser.add_argument("--dtypes", nargs="+", default=None,
+                        help="float64 float32 (default run: both; --krylov: the preset's)")
     parser.add_argument("--tol", type=float, default=None,
                         help="--krylov: the solver's tol (default: its own, 1e-8 in float64)")
     parser.add_argument("--eigh-max-n", type=int, default=10000,
@@ -334,7 +476,7 @@ def main():
     parser.add_argument("--rtol", type=float, default=CONFIG["rtol_integration"],
                         help="integration rtol (1e-12 is about the solver's own accuracy)")
     parser.add_argument("--tag", default="", help="suffix of the results file name")
-    parser.add_argument("--repeats", type=int, default=5,
+    parser.add_argument("--repeats", type=int, default=3,
                         help="timed repeats (median) for n <= 4000; 1 above")
     parser.add_argument("--nt-python", default=os.environ.get(
         "L2THEORY_ORACLE_PYTHON", os.path.expanduser("~/.cache/l2theory/nt-venv/bin/python")))
@@ -342,6 +484,8 @@ def main():
     args = parser.parse_args()
     if args.krylov:
         return run_krylov(args)
+    if not args.integration:
+        return run_paths(args)
     args.sizes = args.sizes or [1000, 4000, 10000]
 
     import jax
@@ -394,27 +538,7 @@ def main():
                 row["integration_estimated_s"] = est
                 row["speedup_vs_integration_estimated"] = est / secs
         # (b) neural-tangents at lam = 0 in its pinned environment, same kernel and times
-        secs0, f0_train, f0_test = timed_solver(k_tr, k_te, y, t, 0.0, cfg["lr"], cfg["depth"],
-                                                repeats=repeats)
-        row["solver_lam0_s"] = secs0
-        if os.path.exists(args.nt_python):
-            with tempfile.TemporaryDirectory() as tmp:
-                inp, outp = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
-                np.savez(inp, k_tr=k_tr, k_te=k_te, y=y, t=t, lr=cfg["lr"])
-                proc = subprocess.run([args.nt_python, "-c", NT_SCRIPT, inp, outp, str(repeats)],
-                                      capture_output=True, text=True)
-                if proc.returncode == 0:
-                    nt_res = json.loads(proc.stdout.strip().splitlines()[-1])
-                    ref = np.load(outp)
-                    row["nt_s"] = nt_res["seconds"]
-                    row["nt_jax"] = nt_res["jax"]
-                    row["ratio_solver_lam0_over_nt"] = secs0 / nt_res["seconds"]
-                    row["rel_err_vs_nt"] = max(rel_err(f0_train, ref["f_train"]),
-                                               rel_err(f0_test, ref["f_test"]))
-                else:
-                    row["nt_error"] = proc.stderr[-500:]
-        else:
-            row["nt_error"] = f"no neural-tangents environment at {args.nt_python}"
+        row.update(_neural_tangents(args, k_tr, k_te, y, t, cfg, repeats))
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -427,8 +551,8 @@ def main():
                  else f">{r['speedup_vs_integration_lower_bound']:.0f}x")
         print(f"{r['n']:6d} {r['solver_s']:9.2f} {r['integration_s']:10.1f} {speed:>10} "
               f"{r.get('rel_err_solver_vs_integration', float('nan')):11.2e} "
-              f"{r['solver_lam0_s']:8.2f} {r.get('nt_s', float('nan')):7.2f} "
-              f"{r.get('ratio_solver_lam0_over_nt', float('nan')):8.2f} "
+              f"{r['eigh_lam0_s']:8.2f} {r.get('nt_s', float('nan')):7.2f} "
+              f"{r.get('ratio_eigh_lam0_over_nt', float('nan')):8.2f} "
               f"{r.get('rel_err_vs_nt', float('nan')):10.2e}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"solvers_cpu_{platform.node() or 'host'}{args.tag}.json")

@@ -276,3 +276,51 @@ def to_json(x: Any) -> Any:
     if isinstance(x, (np.floating, float)):
         return None if not np.isfinite(x) else float(x)
     return x
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def writable_folder(name: str, path: Any, *, alternative: str = "") -> "os.PathLike":
+    """``path`` as a ``pathlib.Path`` if it is a folder that can be written, or can be created,
+    proven by trying: the missing folders are created, a probe file is written and removed, and
+    the folders created are removed again, so nothing is left behind (a command that fails later
+    leaves no empty folder). Otherwise ``ValueError`` naming ``name``: ``--out='/proc/x': cannot
+    create this folder (No such file or directory); pass a folder you can write to``.
+    ``alternative``: text appended to the fix (``", or --out none to write nothing"``)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise bad(name, path, "must be a folder path (str or os.PathLike)",
+                  f"e.g. 'runs/exp1'{alternative}", kind=TypeError)
+    folder = Path(path)
+    missing = []
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        missing.append(existing)
+        existing = existing.parent
+    shown = str(path)
+    if existing.exists() and not existing.is_dir():
+        where = "is a file" if existing == folder else f"cannot be created: {existing} is a file"
+        raise bad(name, shown, f"{where}, not a folder", f"pass a folder{alternative}")
+    created = []
+    try:
+        for part in reversed(missing):
+            part.mkdir()
+            created.append(part)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        what = "cannot create this folder" if created != missing else "cannot write in it"
+        raise bad(name, shown, f"{what} ({e.strerror or e})",
+                  f"pass a folder you can write to{alternative}") from None
+    finally:
+        for part in reversed(created):
+            try:
+                part.rmdir()
+            except OSError:
+                pass
+    return folder

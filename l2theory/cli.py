@@ -7,6 +7,8 @@ Errors are handled here, once for every command: a user error (a bad option or v
 ``ValueError``/``TypeError``; a missing dataset or an unwritable folder, ``OSError``) is printed
 as ``l2theory <command>: error: <message>`` on stderr without a traceback, exit status 2; Ctrl-C
 prints one line (for ``train``/``sweep``: what is saved and how to resume), exit status 130.
+``train`` exits with status 1 when its run diverged, ``sweep`` when every run did (a line on
+stderr names them).
 ``--debug`` (or ``L2THEORY_DEBUG=1``) lets the error raise with its traceback instead. Anything
 else is a bug and raises with its traceback (exit status 1).
 """
@@ -19,7 +21,10 @@ import sys
 COMMANDS = {
     "demo": ("l2theory._cli.demo", "main",
              "theory demo: predicted t* and lam_opt, infinite-width test curves (figure)"),
-    "train": ("l2theory._cli.training", "train_main", "train one finite-width network"),
+    "predict": ("l2theory._cli.predict", "main",
+                "predict a training run without training: t*, c, lam_opt and its verdict"),
+    "train": ("l2theory._cli.training", "train_main",
+              "train one finite-width network (measured t* beside the predicted)"),
     "sweep": ("l2theory._cli.training", "sweep_main", "vectorized lam x lr x seed sweep"),
     "figures": ("l2theory._cli.figures", "main",
                 "regenerate the paper's figures and a report (--preset quick|paper)"),
@@ -54,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"l2theory: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}",
-              file=sys.stderr)
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        print(f"l2theory: unknown command {name!r}; {hint}valid commands: "
+              f"{', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     from l2theory._cli._common import debug_requested
 

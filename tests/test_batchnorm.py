@@ -108,17 +108,19 @@ def test_one_device_step_with_groups_is_the_data_parallel_step(x64):
     key = jax.random.PRNGKey(3)
     new, _ = jax.jit(step.update)(state, x, y, key)
 
-    cropped = augment(key, x)
+    cropped = jax.jit(augment)(key, x)
     targets = jax.nn.one_hot(y, 10, dtype=jnp.float64)
-    xb, yb = step.batch(x, y, key)
+    xb, yb = jax.jit(step.batch)(x, y, key)
+    mix = jax.jit(functools.partial(mixup, alpha=1.0, per_example=True, partner="reverse"))
+    device_grad = jax.jit(jax.grad(device.loss, has_aux=True))  # compiled once for the 4 devices
     grads, states = [], []
     for j in range(batch // group):
         part = slice(j * group, (j + 1) * group)
-        xj, yj = mixup(jax.random.fold_in(jax.random.fold_in(key, 1), j), cropped[part],
-                       targets[part], 1.0, per_example=True, partner="reverse")
+        xj, yj = mix(jax.random.fold_in(jax.random.fold_in(key, 1), j), cropped[part],
+                     targets[part])
         np.testing.assert_allclose(xb[part], xj, rtol=1e-12)  # device j's own mixup
         np.testing.assert_allclose(yb[part], yj, rtol=1e-12)
-        g, (_, s) = jax.grad(device.loss, has_aux=True)(state.params, state.model_state, xj, yj)
+        g, (_, s) = device_grad(state.params, state.model_state, xj, yj)
         grads.append(g)
         states.append(s)
     mean_grad = jax.tree.map(lambda *g: sum(g) / len(g), *grads)

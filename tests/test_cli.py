@@ -98,7 +98,8 @@ def test_user_errors_are_one_line_with_status_2(tmp_path, capsys):
         (["train", *TINY, "--out", str(a_file / "run")], f"{a_file} is a file, not a folder"),
         (["sweep", *TINY, "--lam", "0", "--lr", "1", "--out", str(a_file)], "is a file"),
         (["demo", "--out", str(a_file / "demo")], "--out="),
-        (["demo", "--n-train", "-5", "--out", str(tmp_path / "demo")], "n_train=-5: "),
+        (["demo", "--n-train", "-5", "--out", str(tmp_path / "demo")],
+         "--n-train=-5: must be in [10, 2000]"),
         (["figures", "--out", str(a_file / "figures")], "--out="),
         (["figures", "--only", "nope"], "invalid choice: 'nope'"),
         (["nope"], "unknown command 'nope'"),
@@ -139,12 +140,13 @@ def test_width_takes_one_value_or_one_per_layer():
     assert list(cnn.width) == [8, 16]
     assert cnn.build_model(10) is not None
     assert training._config(parse(["--width", "16"])).width == 16
-    # options not given keep TrainConfig's defaults (the model fields: the family's own)
-    assert training._config(parse([])) == train.TrainConfig()
+    # options not given keep TrainConfig's defaults (the model fields: the family's own), but
+    # for the loss: the commands' default is MSE (training.CLI_DEFAULTS)
+    assert training._config(parse([])) == train.TrainConfig(loss="mse")
 
 
 def test_train_progress_bar_says_train(capsys):
-    assert main(["train", *TINY, "--out", "none"]) == 0
+    assert main(["train", *TINY, "--out", "none", "--no-predict"]) == 0
     captured = capsys.readouterr()
     assert "train:" in captured.err and "sweep" not in captured.err
     assert "best_acc" in captured.out
@@ -160,12 +162,12 @@ def test_interrupted_train_says_what_is_saved(tmp_path, capsys, monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(engine_mod.ProgressBar, "on_eval", interrupt_at_step_20)
-    assert main(["train", *TINY, "--out", "none", "--no-progress"]) == 130
+    assert main(["train", *TINY, "--out", "none", "--no-progress", "--no-predict"]) == 130
     assert _one_line(capsys.readouterr().err) == (
         "l2theory train: interrupted at step 20; nothing was saved (--out none)")
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), "--checkpoint-every", "1",
-                 "--no-progress"]) == 130
+                 "--no-progress", "--no-predict"]) == 130
     assert _one_line(capsys.readouterr().err) == (
         f"l2theory train: interrupted at step 20; checkpoint in {out} at step 10; rerun the "
         "same command to resume")

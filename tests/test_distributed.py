@@ -94,8 +94,10 @@ CHECKS = textwrap.dedent("""
     print(f"detected: {jax.process_count()} processes", flush=True)
     from l2theory import data, train
     from l2theory.cli import main
-    ds = data.load("fashion_mnist_subset", n_train=256, n_test=128)
-    cfg = train.TrainConfig(depth=2, width=32, steps=60, eval_every=10, batch_size=32)
+    # the sweep of GRID as the command runs it (standardized inputs, MSE: its defaults)
+    ds = data.standardize(data.load("fashion_mnist_subset", n_train=256, n_test=128))
+    cfg = train.TrainConfig(depth=2, width=32, steps=60, eval_every=10, batch_size=32,
+                            loss="mse")
     kw = dict(lam=[0.0, 1e-3], lr=[0.5, 1.0], seeds=[0, 1], progress=False)
     cases = {"disagree": dict(kw, lam=[0.0, 1e-3 if pid == 0 else 1e-2]),
              "not-shared": dict(kw, out=f"{base}/own-folder-{pid}"),
@@ -210,6 +212,8 @@ def test_killed_and_resumed_two_processes_give_one_process_rows_bit_for_bit(resu
     assert table.keys() == reference.keys()
     for k in reference:
         np.testing.assert_array_equal(table[k], reference[k], err_msg=k)
+    # process 0's config.json holds every lane's config, as the one-process folder's
+    assert train.load_config(out, lane=5) == train.load_config(out.parent / "reference", lane=5)
     # the kill came mid-sweep: both processes had checkpoints at steps 10 and 20 or beyond
     assert any(".p0-of-2.t0000000010" in f or ".p0-of-2.t0000000020" in f
                for f in resumed["killed"]), resumed["killed"]

@@ -1,7 +1,8 @@
-"""The public faces (``l2theory.kernels``, ``solvers``, ``models``, ``data``, ``experiments``) as
-a user meets them: ``__all__`` is exactly what the module offers, ``from ... import *`` gives it,
-every public function and class says what it does, and every public name is mentioned where a
-user looks for it (the module's docstring, ``help(l2theory.<face>)``, or README.md / docs/)."""
+"""The public faces (``l2theory.kernels``, ``solvers``, ``models``, ``data``, ``train``,
+``experiments``) as a user meets them: ``__all__`` is exactly what the module offers, ``from ...
+import *`` gives it, every public function and class says what it does, and every public name is
+mentioned where a user looks for it (the module's docstring, ``help(l2theory.<face>)``, or
+README.md / docs/)."""
 import importlib
 import inspect
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-FACES = ["kernels", "solvers", "models", "data", "experiments"]
+FACES = ["kernels", "solvers", "models", "data", "train", "experiments"]
 
 
 def _face(name):

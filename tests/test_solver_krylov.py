@@ -1,5 +1,6 @@
 """method="krylov" (block Lanczos) against the exact eigh solver, its error estimate against its
-true error, the method/integrator arguments, and the tiled kernel evaluator."""
+true error, method="auto" (the default: the measured faster path, and every caller that relied
+on eigh's properties), the method/integrator arguments, and the tiled kernel evaluator."""
 import warnings
 
 import jax.numpy as jnp
@@ -250,13 +251,15 @@ def test_method_and_integrator_arguments():
         flow = solvers.L2GradientFlow(k, y, lam=0.1, degree=2, loss="xent", integrator="Radau")
     assert (flow.method, flow.integrator) == ("eigh", "Radau")
     for kwargs, match in [
-        (dict(method="lanczos"), r"method='lanczos': unknown method; valid: 'eigh' .*, 'krylov'"),
+        (dict(method="lanczos"),
+         r"method='lanczos': unknown method; valid: 'auto' .*, 'eigh' .*, 'krylov'"),
         (dict(method="LSODA"), "method='LSODA': names a cross-entropy integrator; method "
                                "picks the MSE solver; pass integrator='LSODA'"),
         (dict(method="RK45", integrator="DOP853"), "pass integrator='RK45'"),
         (dict(integrator="euler"), "integrator='euler': unknown integrator"),
         (dict(method="krylov", loss="xent"), "method='krylov': solves the MSE flow"),
-        (dict(tol=1e-6), "tol=1e-06: only method='krylov' takes tol"),
+        (dict(method="eigh", tol=1e-6), "tol=1e-06: only method='krylov' takes tol"),
+        (dict(tol=1e-6, loss="xent"), "tol=1e-06: only method='krylov' takes tol"),
         (dict(method="eigh", max_iter=5), "max_iter=5: only method='krylov'"),
         (dict(method="krylov", max_iter=0), "max_iter=0: the number of block Lanczos steps must"),
         (dict(method="krylov", tol=0.0), r"tol=0.0: the target relative error must be .* > 0"),
@@ -333,7 +336,7 @@ def test_test_kernel_operator_and_replace_share_the_work(x64, images):
 
     counted = Counted()
     tau = np.geomspace(1e-3, 10.0, 30)  # lam lr t
-    exact = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3)
+    exact = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3, method="eigh")
     np.testing.assert_allclose(exact.predict_test(tau / 1e-3, op),
                                exact.predict_test(tau / 1e-3, k_te), rtol=1e-10, atol=1e-12)
     flow = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3, method="krylov", tol=1e-9)
@@ -361,3 +364,52 @@ def test_test_kernel_operator_and_replace_share_the_work(x64, images):
         flow.predict([1.0], kernels.kernel_operator(fn, x_test, x[:20]))
     with pytest.raises(ValueError, match="tol=1e-06: only method='krylov' takes tol"):
         exact.replace(tol=1e-6)
+
+
+def test_auto_takes_the_measured_faster_path_says_why_and_keeps_eigh_where_it_is_needed(
+        x64, images, monkeypatch):
+    """Below the crossover auto is eigh, above it krylov with the very results of
+    method="krylov"; where the kernel does not decay (lam = 0, degree 1: slow Krylov) it is eigh
+    again, also after replace; t=None, repeated calls with one test kernel, cross-entropy and a
+    matvec callable work as before."""
+    from l2theory._theory import gradient_flow
+
+    x_tr, x_te, y = images
+    k_tr = np.asarray(kernels.fc_relu(x_tr, depth=3)[1])
+    k_te = np.asarray(kernels.fc_relu(x_te, x_tr, depth=3)[1])
+    t = np.geomspace(1.0, 1e5, 40)
+    small = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3)
+    assert small.method == "eigh" and small.info["method"] == "eigh"
+    assert small.info["why"].startswith("auto: n = 600 < 1500, where the eigendecomposition")
+    exact = small.predict(t, k_te)
+    again = small.predict(t, k_te)  # the same test kernel object: its product is reused
+    for a, b in zip(exact, again):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    monkeypatch.setitem(gradient_flow.AUTO_KRYLOV_MIN_N, "float64", 500)
+    auto = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3)
+    assert auto.method == "krylov" and "n = 600 >= 500" in auto.info["why"]
+    chosen = auto.predict(t, k_te)
+    assert auto.info["converged"] and auto.info["method"] == "krylov" and "why" in auto.info
+    requested = solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3, method="krylov")
+    for a, b, e in zip(chosen, requested.predict(t, k_te), exact):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # the chosen method's
+        assert np.max(_rel(a, e)) < 1e-7
+
+    # no kernel decay: eigh (exact at t = inf), also when replace gets there
+    for flow in (auto.replace(lam=0.0), auto.replace(degree=1),
+                 solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=1)):
+        assert flow.method == "eigh" and "no kernel decay" in flow.info["why"]
+    ridge = auto.replace(degree=1).predict(None)[0]
+    expected = k_tr @ np.linalg.solve(k_tr + len(y) * 1e-3 * np.eye(len(y)), y)
+    np.testing.assert_allclose(ridge, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(auto.replace(lam=1e-2).predict(t, k_te)[1],
+                               small.replace(lam=1e-2).predict(t, k_te)[1], rtol=1e-6,
+                               atol=1e-9)
+    assert auto.replace(lam=1e-2).method == "krylov"
+    # tol counts when auto takes krylov; a matvec callable is krylov; xent is integrated
+    assert solvers.L2GradientFlow(k_tr, y, lam=1e-3, degree=3, tol=1e-10).tol == 1e-10
+    matvec = solvers.L2GradientFlow(lambda v: jnp.asarray(k_tr) @ v, y, lam=1e-3, degree=3)
+    assert matvec.method == "krylov" and "callable" in matvec.info["why"]
+    xent = solvers.L2GradientFlow(np.eye(3), np.eye(3), lam=0.1, degree=2, loss="xent")
+    assert "integrated numerically" in xent.info["why"]

@@ -254,7 +254,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monkeypatch):
     """A real results folder made old by editing its files: config.json of an older results
-    format (the grid's natural time under its former name, no format 2), and a checkpoint whose
+    format (the grid's natural time under its former name, format 2), and a checkpoint whose
     state lacks an array. Resuming or reusing either is refused with what is wrong, who wrote it
     and what to do, and leaves every file as it was; a finished old folder's table still reads."""
     import json
@@ -326,7 +326,7 @@ def test_finished_sweep_is_returned_without_recomputing(tmp_path, ds, monkeypatc
     for k in first:
         np.testing.assert_array_equal(first[k], again[k], err_msg=k)
     monkeypatch.undo()
-    with pytest.raises(ValueError, match=r"different sweep \(differs in: config.width"):
+    with pytest.raises(ValueError, match=r"different sweep \(differs in: template.width"):
         train.sweep(CFG.replace(width=17), ds, **kw)
     with pytest.raises(ValueError, match=r"differs in: grid.lam"):
         train.sweep(CFG, ds, **{**kw, "lam": [1e-2]})
@@ -383,3 +383,48 @@ def test_cli_sweep_and_train(tmp_path, capsys):
 
     assert main(["train", "--loss", "hinge", "--out", "none"] + common) == 2
     assert "valid: 'xent', 'mse'" in capsys.readouterr().err
+
+
+def test_config_json_holds_every_lane_and_rerunning_one_gives_its_rows(tmp_path, ds, capsys):
+    """config.json of a sweep holds each lane's full TrainConfig (no placeholder lam or lr); the
+    documented reader, train.load_config, gives lane 3's config, and training it alone on the
+    same data gives lane 3's rows. From the command line, config.json also says how the data
+    were made, and that recipe rebuilds the same dataset."""
+    import json
+
+    out = tmp_path / "grid"
+    table = train.sweep(CFG, ds, lam=[0.0, 1e-2], lr=[0.5, 1.0], seeds=[0], natural_time=None,
+                        out=out, progress=False)
+    stored = json.loads((out / "config.json").read_text())
+    assert [(e["lam"], e["lr"], e["seed"]) for e in stored["lanes"]] == [
+        (0.0, 0.5, 0), (0.0, 1.0, 0), (1e-2, 0.5, 0), (1e-2, 1.0, 0)]
+    assert stored["lanes"][3]["config"]["lam"] == 1e-2 and stored["lanes"][3]["config"]["lr"] == 1.0
+    assert not {"lam", "lr", "seed"} & set(stored["identity"]["template"])
+    assert "load_config" in stored["how_to_read"]
+    config = train.load_config(out, lane=3)
+    assert config == CFG.replace(lam=1e-2, lr=1.0).resolved()
+    _assert_rows_close(train.train(config, ds), _lane(table, 3))
+    with pytest.raises(ValueError, match=r"^lane=None: .* holds 4 lanes; pass lane=i"):
+        train.load_config(out)
+    with pytest.raises(ValueError, match=r"^lane=4: "):
+        train.load_config(out, lane=4)
+
+    # natural time: each lane's own steps; the command's data recipe
+    assert cli.sweep_main(["--lam", "1e-3", "1e-2", "--lr", "1", "--natural-time", "0.1",
+                           "--depth", "2", "--width", "8", "--eval-every", "10", "--batch-size",
+                           "50", "--n-train", "300", "--n-test", "100", "--no-progress",
+                           "--out", str(tmp_path / "cli")]) == 0
+    capsys.readouterr()
+    stored = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert [e["steps"] for e in stored["lanes"]] == [100, 10]
+    assert "steps" not in stored["identity"]["template"]
+    recipe = stored["data"]
+    assert recipe == {"dataset": "fashion_mnist_subset", "data_root": None, "n_train": 300,
+                      "n_test": 100, "data_seed": 0, "standardize": True}
+    rebuilt = data.standardize(data.load(recipe["dataset"], n_train=recipe["n_train"],
+                                         n_test=recipe["n_test"], seed=recipe["data_seed"]))
+    from l2theory._practice.train.results import dataset_fingerprint
+
+    assert dataset_fingerprint(rebuilt) == stored["identity"]["dataset"]
+    lane = train.load_config(tmp_path / "cli", lane=1)
+    assert (lane.lam, lane.lr, lane.steps, lane.loss) == (1e-2, 1.0, 10, "mse")

@@ -3,8 +3,11 @@
 Infinite-width depth-3 bias-free ReLU network (NTK parameterization, MSE on centered one-hot
 targets) trained by gradient flow with L2 on a real Fashion-MNIST subset shipped with the package.
 For several lam at fixed lr it prints the predicted time of peak test accuracy ``t*`` (steps),
-``c = lam lr t*``, and ``lam_opt = c / (lr T)`` for a few step budgets T, and writes a figure of
-the predicted test accuracy against the natural clock ``lam lr t`` plus a CSV of the curves.
+``c = lam lr t*``, and ``lam_opt = c / (lr T)`` for a few step budgets T with a verdict on each
+(``solvers.lam_opt_verdict``: meaningful only when it beats lam = 0 beyond the test noise on a
+sharp, consistent peak), and writes a figure of the predicted test accuracy against the natural
+clock ``lam lr t`` plus a CSV of the curves. ``l2theory predict`` does the same for any run of
+``l2theory train``.
 """
 from __future__ import annotations
 
@@ -57,8 +60,10 @@ def _run(out_dir: str, config: dict) -> dict:
     k_train, k_test = kernels.ntk_matrices(kernels.fc_relu_fn(depth=config["depth"]), x_train, x_test)
 
     lr, rows, curves = config["lr"], [], {}
+    base = solvers.L2GradientFlow(k_train, y_train, lam=config["lams"][0], lr=lr,
+                                  degree=config["depth"])
     for lam in config["lams"]:
-        flow = solvers.L2GradientFlow(k_train, y_train, lam=lam, lr=lr, degree=config["depth"])
+        flow = base.replace(lam=lam)  # one eigendecomposition for every lam
         t = solvers.default_times(lam, lr, num=config["grid_points"])
         acc = solvers.peak(flow, k_test, y_test, metric="accuracy", t=t)
         loss = solvers.peak(flow, k_test, y_test, metric="loss", t=t)
@@ -68,6 +73,8 @@ def _run(out_dir: str, config: dict) -> dict:
                      "c_loss": loss.c})
 
     c_mean = float(np.exp(np.mean([np.log(r["c_acc"]) for r in rows])))
+    verdicts = [solvers.lam_opt_verdict(flow, k_test, y_test, budget=budget, c=c_mean)
+                for budget in config["budgets"]]
     os.makedirs(out_dir, exist_ok=True)
     print(f"Infinite-width depth-{config['depth']} ReLU net, MSE, {config['n_train']} train / "
           f"{config['n_test']} test Fashion-MNIST images, lr = {lr}")
@@ -77,9 +84,10 @@ def _run(out_dir: str, config: dict) -> dict:
         print(f"{r['lam']:8.0e} {r['t_star_acc']:12.4g} {r['best_test_acc']:9.4f} "
               f"{r['c_acc']:12.4g} {r['t_star_loss']:10.4g} {r['min_test_loss']:9.4f}")
     print(f"\nc (geometric mean over lam) = {c_mean:.4g}")
-    for budget in config["budgets"]:
-        print(f"  step budget T = {budget:8.0f}: lam_opt = c/(lr T) = "
-              f"{solvers.lam_opt(c_mean, lr=lr, budget=budget):.3g}")
+    for budget, verdict in zip(config["budgets"], verdicts):
+        print(f"  step budget T = {budget:8.0f}: lam_opt = c/(lr T) = {verdict.lam_opt:.3g}: "
+              + ("meaningful" if verdict.meaningful else "NOT meaningful: "
+                 + "; ".join(verdict.reasons)))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for lam, pk in curves.items():
@@ -100,6 +108,7 @@ def _run(out_dir: str, config: dict) -> dict:
             for ti, vi in zip(pk.t, pk.curve):
                 writer.writerow([lam, lr, f"{ti:.8g}", f"{lam * lr * ti:.8g}", f"{vi:.6f}"])
     summary = {"config": config, "rows": rows, "c_geometric_mean": c_mean,
+               "lam_opt": [v.summary() for v in verdicts],
                "runtime_s": time.perf_counter() - start, "machine": platform.platform(),
                "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
     with open(os.path.join(out_dir, "demo_summary.json"), "w") as fh:
@@ -117,7 +126,10 @@ def main(argv=None) -> int:
                         help="training points (kernel matrices are N x N; at most 2000, the "
                              f"shipped subset) [default: {CONFIG['n_train']}]")
     args = parser.parse_args(argv)
-    check_out(args.out)
+    if not 10 <= args.n_train <= 2000:
+        raise ValueError(f"--n-train={args.n_train}: must be in [10, 2000] (at least one image "
+                         "per class, at most the shipped subset's 2000); e.g. --n-train 1000")
+    check_out(args.out)  # tried before any work: nothing is computed for a folder not written
     config = dict(CONFIG, n_train=args.n_train)
     run(args.out, config)
     return 0

@@ -25,7 +25,9 @@ import datetime
 import inspect
 import json
 import re
+import sys
 import textwrap
+import warnings
 from typing import Any, Sequence
 
 from l2theory import _checks
@@ -35,6 +37,12 @@ from l2theory._practice.train.config import TrainConfig
 
 # Fields the sweep grid sets (its own options take lists).
 _GRID_FIELDS = ("lam", "lr", "seed")
+
+# Where the commands' default differs from TrainConfig's: (value, why). One set for train, sweep
+# and predict, so that a prediction and a run of the same options are of the same problem.
+CLI_DEFAULTS = {"loss": ("mse", "the command line's default, the loss the theory solves in "
+                                "closed form, on centred one-hot targets; TrainConfig's own "
+                                "default is xent")}
 
 # The values a field takes (shown as the option's metavar); the config's own check reports a
 # value outside them, so every entry point gives the same message.
@@ -115,10 +123,28 @@ def _default_text(f: dataclasses.Field) -> str:
         mode = config_mod.MODE_OF[f.name]
         return (f"{_value_text(mode.defaults[f.name])}; counts only with "
                 f"{_as_option(mode.turn_on)}")
+    if f.name in CLI_DEFAULTS:
+        value, why = CLI_DEFAULTS[f.name]
+        return f"{value} ({why})"
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     if default is None:
-        return ("the model family's own" if f.name in config_mod.MODEL_FIELDS else "none")
+        return (f"the model family's own: {_family_defaults(f.name)}"
+                if f.name in config_mod.MODEL_FIELDS else "none")
     return _value_text(default)
+
+
+def _family_defaults(name: str) -> str:
+    """A model setting's default in each family that takes it: ``fc 2, cnn 3, wrn 28``."""
+    from l2theory.models import FAMILIES
+
+    found = []
+    for family in FAMILIES.values():
+        parameter = inspect.signature(family.constructor).parameters.get(name)
+        if parameter is not None and parameter.default is not inspect.Parameter.empty:
+            value = parameter.default
+            found.append(f"{family.name} " + (f"{value:.6g}" if isinstance(value, float)
+                                               else _value_text(value)))
+    return ", ".join(found) or "none"
 
 
 def _value_text(value: Any) -> str:
@@ -205,8 +231,12 @@ def _objective() -> str:
     return "TrainConfig: " + text.replace("``", "").replace("::", ":").strip()
 
 
-def _add_io_options(parser: argparse.ArgumentParser, command: str) -> None:
-    group = parser.add_argument_group("data and output")
+def add_run_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """The options that say which run: every ``TrainConfig`` field (less ``skip``) and the data.
+    ``l2theory train``, ``sweep`` and ``predict`` are built from this one function, so the same
+    options mean the same run with the same defaults."""
+    _add_config_options(parser, skip=skip)
+    group = parser.add_argument_group("data (the same for training and prediction)")
     group.add_argument("--dataset", default="fashion_mnist_subset", metavar="NAME",
                        help="dataset name for l2theory.data.load: fashion_mnist_subset (shipped "
                             "with the package, the default), mnist, fashion_mnist, cifar10 (found "
@@ -214,20 +244,30 @@ def _add_io_options(parser: argparse.ArgumentParser, command: str) -> None:
     group.add_argument("--data-root", default=None, metavar="DIR",
                        help="folder searched first for the dataset's files")
     group.add_argument("--n-train", type=int, default=None, metavar="N",
-                       help="training examples (a class-stratified subset; default: all)")
+                       help="training examples (a class-stratified subset, at least one per "
+                            "class; default: all)")
     group.add_argument("--n-test", type=int, default=None, metavar="N",
                        help="test examples (default: all)")
     group.add_argument("--data-seed", type=int, default=0, metavar="SEED",
                        help="seed of the subsets [default: 0]")
-    group.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=False,
-                       help="per-channel standardization with training-set statistics")
-    group.add_argument("--x64", action="store_true", help="enable float64 (for --dtype float64)")
+    group.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                       help="per-channel standardization with the training set's statistics "
+                            "(--no-standardize: raw pixels in [0, 1]) [default: on]")
+    group.add_argument("--x64", action="store_true",
+                       help="64-bit JAX: float64 theory (predict) and --dtype float64 "
+                            "parameters (train) [default: off, float32]")
+
+
+def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
+    group = parser.add_argument_group("output")
     group.add_argument("--out", default=None, metavar="DIR",
                        help=f"results folder: config, checkpoints, results.csv/.npz; rerunning "
                             f"the same command with the same --out resumes an interrupted run "
                             f"(default: runs/{command}-<time>; none: write nothing)")
-    group.add_argument("--no-progress", action="store_true",
-                       help="no progress bar (nor the line saying where a run resumes)")
+    group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="--progress: a progress bar even when stderr is not a terminal; "
+                            "--no-progress: nothing (nor the line saying where a run resumes) "
+                            "[default: a bar on a terminal, otherwise one line per phase]")
     group.add_argument("--checkpoint-every", type=int, default=10, metavar="EVALS",
                        help="checkpoint every this many evaluations [default: 10]")
     group.add_argument("--plan", action="store_true",
@@ -236,10 +276,17 @@ def _add_io_options(parser: argparse.ArgumentParser, command: str) -> None:
                             "seed, the whole config), and exit without training")
 
 
+def _progress(args: argparse.Namespace):
+    """``sweep``'s ``progress`` of ``--progress``/``--no-progress``/neither."""
+    return {None: True, True: "bar", False: False}[args.progress]
+
+
 def _config(args: argparse.Namespace, skip: Sequence[str] = ()) -> TrainConfig:
     """The ``TrainConfig`` of the options given; the others keep ``TrainConfig``'s defaults."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
               if f.name not in skip and hasattr(args, f.name)}
+    for name, (value, _) in CLI_DEFAULTS.items():
+        values.setdefault(name, value)
     if "model_kwargs" in values:
         values["model_kwargs"] = dict(values["model_kwargs"])
     if "lr_decay_at" in values:
@@ -249,12 +296,35 @@ def _config(args: argparse.Namespace, skip: Sequence[str] = ()) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def _dataset(args: argparse.Namespace):
+def _dataset(args: argparse.Namespace, standardize: bool | None = None):
+    """The run's data (``standardize``: override ``--standardize``)."""
     from l2theory import data
 
-    ds = data.load(args.dataset, root=args.data_root, n_train=args.n_train, n_test=args.n_test,
-                   seed=args.data_seed)
-    return data.standardize(ds) if args.standardize else ds
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", data.FewerThanClasses)
+        try:
+            ds = data.load(args.dataset, root=args.data_root, n_train=args.n_train,
+                           n_test=args.n_test, seed=args.data_seed)
+        except data.FewerThanClasses as e:  # an error here: one option, one line
+            text = str(e)
+            for name in ("n_train", "n_test"):
+                text = text.replace(f"{name}=", f"--{name.replace('_', '-')}=", 1).replace(
+                    f"pass {name}", f"pass --{name.replace('_', '-')}")
+            raise ValueError(text) from None
+    return data.standardize(ds) if (args.standardize if standardize is None
+                                    else standardize) else ds
+
+
+def preprocessing_line(args: argparse.Namespace, config: TrainConfig) -> str:
+    """The data's preprocessing in one line (printed by train, sweep and predict)."""
+    inputs = ("standardized per channel (training-set statistics)" if args.standardize
+              else "raw pixels in [0, 1] (--no-standardize)")
+    targets = ("centred one-hot y = one_hot - 1/k" if config.loss == "mse"
+               and config.setting("center_targets") else "one-hot")
+    note = ("" if "loss" in vars(args) else " (the commands' default loss; TrainConfig's own "
+            "is xent)")
+    return (f"data: {args.dataset}, inputs {inputs}; loss {config.loss} on {targets} targets"
+            f"{note}")
 
 
 def _out(args: argparse.Namespace, command: str) -> str | None:
@@ -288,17 +358,54 @@ def summary(table: dict) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, seeds,
-         natural_time=None, chunk_size=None) -> int:
-    """Run the grid with ``sweep`` (``train`` is its one-run case: the same results folder and
-    resume). Ctrl-C raises ``KeyboardInterrupt`` with one line: where the run stopped, what is
-    saved and how to resume."""
+def _record_data(args: argparse.Namespace, out: str | None) -> None:
+    """How the data were made, into the results folder's config.json (``data``; process 0
+    writes it)."""
     import jax
 
+    if out is not None and jax.process_index() == 0:
+        from l2theory._practice.train.results import record_data
+
+        record_data(out, {"dataset": args.dataset, "data_root": args.data_root,
+                          "n_train": args.n_train, "n_test": args.n_test,
+                          "data_seed": args.data_seed, "standardize": args.standardize})
+
+
+def use_x64(args: argparse.Namespace) -> None:
+    """``--x64``: 64-bit JAX for the rest of the process."""
     if args.x64:
+        import jax
+
         jax.config.update("jax_enable_x64", True)
+
+
+def _diverged(table: dict) -> list[str]:
+    """One entry per diverged run: ``run 3 (lam 0.001, lr 1e+06) at step 1``."""
+    import numpy as np
+
+    runs = table["run"] if "run" in table else np.zeros(len(table["step"]), int)
+    out = []
+    for run in np.unique(runs):
+        m = runs == run
+        step = int(table["diverged_step"][m][-1])
+        if step >= 0:
+            out.append(f"run {int(run)} (lam {float(table['run_lam'][m][0]):.3g}, lr "
+                       f"{float(table['run_lr'][m][0]):.3g}) at step {step}")
+    return out
+
+
+def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, seeds,
+         natural_time=None, chunk_size=None) -> tuple[int, dict | None]:
+    """Run the grid with ``sweep`` (``train`` is its one-run case: the same results folder and
+    resume); print the summary table. Returns ``(exit status, table)``: 1 when the run (train)
+    or every run (sweep) diverged, with a line on stderr saying so. Ctrl-C raises
+    ``KeyboardInterrupt`` with one line: where the run stopped, what is saved and how to
+    resume."""
     from l2theory._practice.train.sweep import sweep
 
+    import jax
+
+    use_x64(args)
     if args.plan:
         from l2theory._practice.train.plan import plan_lines, run_plan
 
@@ -307,18 +414,20 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
                                   input_shape=dataset.input_shape,
                                   num_classes=dataset.num_classes, lam=lam, lr=lr, seeds=seeds,
                                   natural_time=natural_time)))
-        return 0
+        return 0, None
     if jax.process_count() > 1 and args.out is None:
         raise ValueError("--out: with several processes every process must name the same "
                          "results folder, on a filesystem they all see; pass --out DIR")
-    out = _out(args, command)
+    out = _out(args, command)  # checked (tried) before any work
     dataset = _dataset(args)
+    print(preprocessing_line(args, config), flush=True)
     try:
         table = sweep(config, dataset, lam=lam, lr=lr, seeds=seeds, natural_time=natural_time,
-                      out=out, chunk_size=chunk_size, progress=not args.no_progress,
+                      out=out, chunk_size=chunk_size, progress=_progress(args),
                       checkpoint_every=args.checkpoint_every,
                       desc="train" if command == "train" else None)
     except KeyboardInterrupt as e:
+        _record_data(args, out)
         where = str(e) or "interrupted"
         if out is None:
             where += "; nothing was saved (--out none)"
@@ -327,26 +436,47 @@ def _run(args: argparse.Namespace, command: str, config: TrainConfig, lam, lr, s
         else:
             where += f"; rerun it with --out {out} to resume"
         raise KeyboardInterrupt(where) from None
-    if jax.process_index() == 0:  # one summary for all processes
-        print(summary(table))
-        if out:
-            print(f"results: {out}/results.csv")
-    return 0
+    _record_data(args, out)
+    diverged = _diverged(table)
+    n_runs = len(set(table["run"].tolist()))
+    status = 1 if diverged and len(diverged) == n_runs else 0
+    if jax.process_index() != 0:  # one summary for all processes
+        return status, table
+    print(summary(table))
+    if out:
+        print(f"results: {out}/results.csv (each run's full config: {out}/config.json, "
+              "l2theory.train.load_config)")
+    if diverged:
+        fix = ("lower --lr" if command == "train" else "drop or lower those lr")
+        print(f"l2theory {command}: {len(diverged)} of {n_runs} run(s) diverged (a non-finite "
+              f"loss, or ||theta||^2 beyond {config.divergence_norm_factor} x its initial "
+              f"value; see --divergence-norm-factor): {', '.join(diverged)}; {fix}",
+              file=sys.stderr)
+    return status, table
 
 
 def train_parser() -> Parser:
     parser = Parser(prog="l2theory train", epilog=_objective(),
                     description="Train one network (loss + lam/2 |theta|^2, SGD); rows every "
-                                "--eval-every steps, or log-spaced with --evals-per-decade.")
-    _add_config_options(parser)
-    _add_io_options(parser, "train")
+                                "--eval-every steps, or log-spaced with --evals-per-decade. "
+                                "Prints the measured t* (by test loss and accuracy) beside the "
+                                "predicted one (l2theory predict with the same options).")
+    add_run_options(parser)
+    _add_output_options(parser, "train")
+    group = parser.add_argument_group("prediction")
+    group.add_argument("--predict", action=argparse.BooleanOptionalAction, default=None,
+                       help="print the predicted t* (l2theory predict's) beside the measured "
+                            "one: --predict always, --no-predict never [default: when cheap, "
+                            "seconds: MSE, a fully connected homogeneous net, constant "
+                            "schedules]")
     return parser
 
 
 def sweep_parser() -> Parser:
     parser = Parser(prog="l2theory sweep", epilog=_objective(),
                     description="Train every (lam, lr, seed) of the grid together (vmap over "
-                                "lanes, chunked, sharded over devices, resumable with --out).")
+                                "lanes, chunked, sharded over devices, resumable with --out). "
+                                "Exit status 1 when every run diverged.")
     grid = parser.add_argument_group("grid (every combination is one run)")
     grid.add_argument("--lam", type=float, nargs="+", required=True, metavar="LAM",
                       help="L2 coefficients lam (objective loss + lam/2 |theta|^2), >= 0")
@@ -359,8 +489,8 @@ def sweep_parser() -> Parser:
                            "steps (default: --steps for all)")
     grid.add_argument("--chunk-size", type=int, default=None, metavar="RUNS",
                       help="runs per compiled program (default: from a memory estimate)")
-    _add_config_options(parser, skip=_GRID_FIELDS)
-    _add_io_options(parser, "sweep")
+    add_run_options(parser, skip=_GRID_FIELDS)
+    _add_output_options(parser, "sweep")
     _add_process_options(parser)
     return parser
 
@@ -383,11 +513,97 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
                        help="this process's number, 0 .. N-1")
 
 
+def run_prediction(args: argparse.Namespace, config: TrainConfig):
+    """``experiments.predict_run`` for the run options ``args`` (train's, or predict's with its
+    own ``--budget``, ``--kernel``, ``--f0``, ``--max-n``)."""
+    from l2theory._experiments.run_prediction import DEFAULT_MAX_N, predict_run
+
+    dataset = _dataset(args, standardize=False)  # predict_run standardizes its subset
+    return predict_run(config, dataset, budget=getattr(args, "budget", None),
+                       kernel=getattr(args, "kernel", "empirical"),
+                       f0=getattr(args, "f0", "network"), standardize=args.standardize,
+                       data_seed=args.data_seed, max_n=getattr(args, "max_n", DEFAULT_MAX_N),
+                       degree=getattr(args, "degree", None))
+
+
+def cheap_prediction(config: TrainConfig) -> str | None:
+    """None when ``l2theory train`` predicts by default (seconds), else why not."""
+    from l2theory._practice.models import registry
+
+    if config.loss != "mse":
+        return f"loss={config.loss} is integrated numerically (about a minute)"
+    if registry.family(config.model) != "fc":
+        return f"model {config.model!r}: its empirical NTK takes minutes on a CPU"
+    if config.build_model(10).degree is None:
+        return "the network is not homogeneous"
+    if config.lr_schedule != "constant" or config.lam_schedule != "constant":
+        return "the theory's flow has constant lr and lam"
+    return None
+
+
+def _measured(table: dict, metric: str):
+    """``experiments.t_star`` of the run's test loss or accuracy (None with fewer than 3
+    evaluations)."""
+    from l2theory._experiments.peak import t_star
+
+    column, mode = ("test_loss", "min") if metric == "loss" else ("test_acc", "max")
+    try:
+        return t_star(table["step"], table[column], mode=mode)
+    except ValueError:
+        return None
+
+
+def _t_star_lines(config: TrainConfig, table: dict, prediction) -> list[str]:
+    """The measured t* beside the predicted one, per metric."""
+    lam_lr = config.lam * config.lr
+    lines = []
+    for metric in ("loss", "accuracy"):
+        found = _measured(table, metric)
+        if found is None:
+            measured = "not measured (fewer than 3 evaluations; lower --eval-every)"
+        else:
+            bound = ""
+            if found.at_boundary:
+                bound = ">= " if found.index == len(table["step"]) - 1 else "<= "
+            c = f", c = {lam_lr * found.t_star:.3g}" if lam_lr > 0 else ""
+            measured = f"measured {bound}{found.t_star:.4g} steps{c}"
+        predicted = ""
+        if prediction is not None and not prediction.rates["stable"]:
+            predicted = "; not predicted (lr above gradient descent's stability bound)"
+        elif prediction is not None:
+            t_pred = getattr(prediction, f"t_star_{metric}")
+            c_pred = (f", c = {lam_lr * t_pred:.3g}" if lam_lr > 0 else "")
+            predicted = f"; predicted {t_pred:.4g} steps{c_pred}"
+        lines.append(f"t* by test {metric + ':':<10} {measured}{predicted}")
+    return lines
+
+
 def train_main(argv: Sequence[str] | None = None) -> int:
-    """``l2theory train``: one run of ``TrainConfig``."""
+    """``l2theory train``: one run of ``TrainConfig``; the measured t* beside the predicted."""
     args = train_parser().parse_args(argv)
     config = _config(args)
-    return _run(args, "train", config, [config.lam], [config.lr], [config.seed])
+    if args.plan:
+        return _run(args, "train", config, [config.lam], [config.lr], [config.seed])[0]
+    why_not = None if args.predict else (cheap_prediction(config) if args.predict is None
+                                         else "--no-predict")
+    prediction = None
+    if why_not is None:  # before training: a prediction that cannot be made fails first
+        _out(args, "train")
+        use_x64(args)
+        prediction = run_prediction(args, config)
+        rates = prediction.rates
+        if not rates["stable"]:
+            print(f"warning: lr lam_max/n = {rates['fastest']:.3g} is above gradient descent's "
+                  f"stability bound {rates['stability_bound']:g}: expect this run to diverge, "
+                  f"and the flow not to describe it (lr below "
+                  f"{rates['stability_bound'] / rates['fastest'] * config.lr:.3g} is stable)")
+    status, table = _run(args, "train", config, [config.lam], [config.lr], [config.seed])
+    for line in _t_star_lines(config, table, prediction):
+        print(line)
+    if prediction is None:
+        print(f"predicted t*: not computed ({why_not}); pass --predict, or run l2theory predict "
+              "with the same options")
+    return status
 
 
 def sweep_main(argv: Sequence[str] | None = None) -> int:
@@ -402,4 +618,4 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     _distributed.start(args.coordinator, args.num_processes, args.process_id,
                        names=("--coordinator", "--num-processes", "--process-id"))
     return _run(args, "sweep", _config(args, skip=_GRID_FIELDS), args.lam, args.lr, args.seeds,
-                args.natural_time, args.chunk_size)
+                args.natural_time, args.chunk_size)[0]

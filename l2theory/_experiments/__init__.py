@@ -17,6 +17,10 @@ One idea per file. The experiments:
 
 What they share:
 
+- ``claims``: claims decided by confidence intervals (``Claim``, ``claim_greater``,
+  ``claim_within``, bootstraps) and the one verdict vocabulary.
+- ``optimum``: the optimum of a metric over a lam grid (a parabola in ``ln lam`` per seed) and
+  the claim that a predicted lam is within a factor of it.
 - ``peak``: ``t_star``, the step of peak performance of a noisy learning curve (smoothing in
   log-time).
 - ``stats``: the standard error of a mean over seeds.

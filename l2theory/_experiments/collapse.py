@@ -309,10 +309,10 @@ def plot_collapse(ax, rows: dict, *, metric: str = "test_acc", clock: str = "nat
             lo = min(lo for lo, _ in shown)
             ax.set_ylim(lo - 0.05 * (top - lo), top)
     ax.set_xscale("log")
-    ax.set_xlabel("lam * lr * t" if clock == "natural" else "step t")
-    ax.set_ylabel(metric)
+    ax.set_xlabel(r"natural time $\lambda\,\eta\,t$" if clock == "natural" else r"$t$ (steps)")
+    ax.set_ylabel(metric.replace("_", " "))
     if colorbar and lams:
         sm = mpl.cm.ScalarMappable(norm=norm, cmap=colors)
-        ax.figure.colorbar(sm, ax=ax, label="log10 lam")
+        ax.figure.colorbar(sm, ax=ax, label=r"$\log_{10}\lambda$")
     return ax
 

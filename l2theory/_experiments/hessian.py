@@ -11,7 +11,10 @@ total Hessian; directions curved by the residual term ``sum_i r_i grad^2 f_i / n
 
 ``hessian_lowest_eigs`` finds the lowest eigenvalues by Lanczos with full reorthogonalization on
 Hessian-vector products ``H v = d/de grad L(theta + e v)`` (``jax.jvp`` of ``jax.grad``): the
-Hessian is never formed.
+Hessian is never formed. ``hessian_vs_lam`` takes them late in full-batch runs (natural times
+``lam lr t``), ``hessian_at_t_star`` at each run's own ``t*`` over lam and seeds (where the
+statement above applies: nets that learned); ``FullBatch`` compiles the runs and the Hessian once
+for every lam, lr and seed.
 """
 from __future__ import annotations
 
@@ -168,32 +171,88 @@ def train_full_batch(config, dataset, steps: int):
     return next(full_batch_states(config, dataset, [steps]))[1:]
 
 
+class FullBatch:
+    """Full-batch GD of one ``config`` on a dataset's whole training set, and the Hessian of its
+    L2-regularized loss, compiled once for every ``lam``, ``lr`` and seed (traced values):
+    ``states`` runs, ``hvp``/``grad`` are the total loss's derivatives, ``test`` evaluates."""
+
+    def __init__(self, config, dataset):
+        from l2theory import train
+
+        self.config, self.dataset = config, dataset
+        model = config.build_model(dataset.num_classes)
+        self.step = step = train.make_step(config, model, dataset.input_shape)
+        self.data = (jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train, jnp.int32))
+        self.test_data = (jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test, jnp.int32),
+                          jnp.ones(len(dataset.y_test), config.param_dtype))
+        self._n_decay = len(config.setting("lr_decay_at"))
+
+        def advance(state, n, x, y):  # n traced: one compilation for every segment
+            return jax.lax.fori_loop(0, n, lambda _, s: step.update(s, x, y, None)[0], state)
+
+        def total(p, ms, lam, x, y):
+            return step.loss(p, ms, x, y)[0] + 0.5 * lam * sum_squares(p)
+
+        @_precision.full_precision
+        def hvp(p, ms, lam, v, x, y):
+            flat, unravel = ravel_pytree(p)
+            g = lambda q: jax.grad(total)(q, ms, lam, x, y)  # noqa: E731
+            return ravel_pytree(jax.jvp(g, (p,), (unravel(v.astype(flat.dtype)),))[1])[0]
+
+        self._init = jax.jit(step.init)
+        self._advance = jax.jit(advance)
+        self._hvp = jax.jit(hvp)
+        self._grad = jax.jit(lambda p, ms, lam, x, y: ravel_pytree(
+            jax.grad(total)(p, ms, lam, x, y))[0])
+        self._loss = jax.jit(lambda p, ms, x, y: step.loss(p, ms, x, y)[0])
+        self._eval = jax.jit(step.evaluate)
+
+    def states(self, lam: float, lr: float, seed: int, steps_at: Sequence[int]):
+        """Yield ``(steps, params, model_state)`` after each of the increasing step counts
+        ``steps_at`` of one run (training continues from one count to the next)."""
+        from l2theory import train
+
+        steps_at = [int(n) for n in steps_at]
+        dt = self.config.param_dtype
+        hyper = train.Hyper(lr=jnp.asarray(lr, dt), lam=jnp.asarray(lam, dt),
+                            seed=jnp.asarray(seed, jnp.int32),
+                            steps=jnp.asarray(max(steps_at), jnp.int32),
+                            boundaries=jnp.zeros((self._n_decay,), jnp.int32))
+        state, done = self._init(hyper), 0
+        for n in steps_at:
+            if n > done:
+                state, done = self._advance(state, jnp.asarray(n - done, jnp.int32),
+                                            *self.data), n
+            yield n, state.params, state.model_state
+
+    def hvp(self, params, model_state, lam: float):
+        """``v_flat -> H v_flat`` of ``data loss + lam/2 ||theta||^2`` at ``params``."""
+        lam = jnp.asarray(lam, self.config.param_dtype)
+        return lambda v: self._hvp(params, model_state, lam, v, *self.data)
+
+    def grad(self, params, model_state, lam: float):
+        """The flat gradient of the total loss at ``params``."""
+        return self._grad(params, model_state, jnp.asarray(lam, self.config.param_dtype),
+                          *self.data)
+
+    def data_loss(self, params, model_state) -> float:
+        """The training data loss (without the L2 term)."""
+        return float(self._loss(params, model_state, *self.data))
+
+    def test(self, params, model_state) -> tuple[float, float]:
+        """Test loss and accuracy."""
+        loss, correct = self._eval(params, model_state, *self.test_data)
+        n = len(self.dataset.y_test)
+        return float(loss) / n, float(correct) / n
+
+
 def full_batch_states(config, dataset, steps_at: Sequence[int]):
     """Yield ``(steps, params, model_state, step)`` after each of the increasing step counts
     ``steps_at`` of one full-batch run of ``config`` on the whole training set (training continues
     from one count to the next; ``step`` is its ``l2theory.train.make_step``)."""
-    from l2theory import train
-
-    steps_at = [int(n) for n in steps_at]
-    model = config.build_model(dataset.num_classes)
-    step = train.make_step(config, model, dataset.input_shape)
-    dt = config.param_dtype
-    hyper = train.Hyper(lr=jnp.asarray(config.lr, dt), lam=jnp.asarray(config.lam, dt),
-                        seed=jnp.asarray(config.seed, jnp.int32),
-                        steps=jnp.asarray(max(steps_at), jnp.int32),
-                        boundaries=jnp.zeros((len(config.setting("lr_decay_at")),), jnp.int32))
-    x = jnp.asarray(dataset.x_train)
-    y = jnp.asarray(dataset.y_train, jnp.int32)
-
-    @jax.jit
-    def advance(state, n):  # n traced: one compilation for every segment
-        return jax.lax.fori_loop(0, n, lambda _, s: step.update(s, x, y, None)[0], state)
-
-    state, done = jax.jit(step.init)(hyper), 0
-    for n in steps_at:
-        if n > done:
-            state, done = advance(state, n - done), n
-        yield n, state.params, state.model_state, step
+    runner = FullBatch(config, dataset)
+    for n, params, model_state in runner.states(config.lam, config.lr, config.seed, steps_at):
+        yield n, params, model_state, runner.step
 
 
 def flat_direction(params, x_train, *, seed: int = 0):
@@ -321,3 +380,102 @@ def hessian_vs_lam(config, dataset, *, lams: Sequence[float], lr: float | None =
                          "method": eig["method"]})
     return _checks.to_json({"rows": rows, "late_tau": taus[0] if scalar else taus,
                             "late_taus": taus, "lr": lr, "k": k, "n_params": n_params})
+
+
+@_precision.full_precision
+def hessian_at_t_star(config, dataset, *, lams: Sequence[float], seeds: Sequence[int] = (0, 1, 2),
+                      lr: float | None = None, tau_min: float = 0.3, tau_max: float = 4.0,
+                      n_records: int = 40, metric: str = "test_loss",
+                      smooth: float | None = None, k: int = 6, method: str = "auto", num_lanczos: int | None = None,
+                      learned_fraction: float = 0.5, stop_after: float | None = None
+                      ) -> dict[str, Any]:
+    """Lowest Hessian eigenvalues of the L2-regularized training loss at each run's own ``t*``.
+
+    Where the paper's statement applies (docs/figures.md, "The paper's Hessian statement"): a net
+    that has learned, near the time it performs best. For each ``lam`` and ``seed``: full-batch GD
+    of ``config`` (``lr``; default ``config.lr``) to natural time ``tau_max`` (``ceil(tau_max /
+    (lam lr))`` steps), the test loss recorded at ``n_records`` log-spaced steps (``record_grid``)
+    (with ``stop_after``: stopped once the test loss has passed its minimum by that factor in
+    ``t``, which can stop at an early local minimum); ``t*`` = the
+    step of that minimum (``t_star``, the recorded curve of a full-batch run being smooth: no
+    smoothing), searched at natural times ``lam lr t >= tau_min``: the L2-governed peak of the
+    relation ``t* ~ c / (lam lr)``, not an earlier dip before L2 has acted (``at_boundary``
+    when the minimum is at the first or last record searched); at the recorded step nearest
+    ``t*``,
+    the lowest ``k`` eigenvalues of the Hessian of ``data loss + lam/2 ||theta||^2`` on the
+    training set (``lowest_eigs_of_hvp``). A run has *learned* when its training data loss at
+    ``t*`` is at most ``learned_fraction`` times that of ``f = 0`` (its outputs carry the data);
+    otherwise L2 shrank it before it learned, and it is a sanity case, not evidence.
+
+    Returns:
+      JSON-ready dict: ``rows`` (per lam and seed: ``lam``, ``seed``, ``steps`` (the Hessian's
+      step), ``t_star`` (steps), ``lam_lr_t_star``, ``at_boundary`` (the minimum at the first or
+      last record: no interior t*), ``test_loss``, ``test_acc`` and ``train_loss`` (data term) at
+      that step, ``zero_output_loss``, ``learned``, ``eigenvalues``, ``residuals``, ``ratio``
+      (eigenvalues / lam), ``min_ratio``, ``n_negative``, ``grad_norm``), ``lams``, ``seeds``,
+      ``lr``, ``k``, ``tau_min``, ``tau_max``, ``learned_fraction``, ``n_params``.
+    """
+    from l2theory._experiments.peak import t_star
+    from l2theory._experiments.recording import record_grid
+
+    lams = _checks.lams("lams", lams, allow_zero=False)
+    seeds = _checks.seeds("seeds", seeds)
+    lr = config.lr if lr is None else _checks.lr("lr", lr)
+    tau_max = _checks.positive("tau_max", tau_max)
+    tau_min = _checks.positive("tau_min", tau_min)
+    metric = _checks.choice("metric", metric, ("test_loss", "test_acc"))
+    if tau_min >= tau_max:
+        raise _checks.bad("tau_min", tau_min, f"must be below tau_max={tau_max}",
+                          "e.g. tau_min=0.3, tau_max=4")
+    if stop_after is not None:
+        stop_after = _checks.real("stop_after", stop_after, low=1.0, low_open=True,
+                                  fix="e.g. 3.0, or None to run to tau_max")
+    n_records = _checks.positive_int("n_records", n_records, minimum=4)
+    learned_fraction = _checks.real("learned_fraction", learned_fraction, low=0.0, high=1.0,
+                                    fix="e.g. 0.5")
+    runner = FullBatch(config.replace(batch_size=None), dataset)
+    rows, n_params = [], None
+    for lam in lams:
+        end = max(4, math.ceil(tau_max / (lam * lr) * (1 - 1e-9)))
+        grid = [int(s) for s in record_grid(end, n_records) if s > 0]
+        for seed in seeds:
+            kept, test_loss, test_acc = [], [], []
+            for n, params, model_state in runner.states(lam, lr, seed, grid):
+                loss, acc = runner.test(params, model_state)
+                test_loss.append(loss)
+                test_acc.append(acc)
+                kept.append((params, model_state))
+                best = int(np.argmin(test_loss))
+                if (stop_after is not None and len(kept) >= 4 and n >= stop_after * grid[best]
+                        and best < len(kept) - 1):
+                    break  # the minimum is behind: past it by the factor stop_after in t
+            grid = grid[:len(kept)]
+            late = [j for j, n in enumerate(grid) if lam * lr * n >= tau_min]
+            curve = test_acc if metric == "test_acc" else test_loss
+            pk = t_star([grid[j] for j in late], [curve[j] for j in late],
+                        mode="max" if metric == "test_acc" else "min", smooth=smooth)
+            i = int(np.argmin(np.abs(np.log(grid) - np.log(pk.t_star))))
+            params, model_state = kept[i]
+            flat = ravel_pytree(params)[0]
+            eig = lowest_eigs_of_hvp(runner.hvp(params, model_state, lam), int(flat.size),
+                                     flat.dtype, k=k, method=method, num_lanczos=num_lanczos)
+            n_params = eig["n_params"]
+            vals = np.asarray(eig["eigenvalues"])
+            zeros = jax.tree.map(jnp.zeros_like, params)
+            loss0 = runner.data_loss(zeros, model_state)
+            train_loss = runner.data_loss(params, model_state)
+            g = runner.grad(params, model_state, lam)
+            rows.append({"lam": lam, "seed": seed, "steps": grid[i], "t_star": pk.t_star,
+                         "lam_lr_t_star": lam * lr * pk.t_star,
+                         "at_boundary": bool(pk.at_boundary), "test_loss": test_loss[i],
+                         "test_acc": test_acc[i], "train_loss": train_loss,
+                         "zero_output_loss": loss0,
+                         "learned": bool(train_loss <= learned_fraction * loss0),
+                         "eigenvalues": vals, "residuals": eig["residuals"],
+                         "ratio": vals / lam, "min_ratio": float(vals.min() / lam),
+                         "n_negative": int(np.sum(vals < 0)),
+                         "grad_norm": float(jnp.linalg.norm(g))})
+    return _checks.to_json({"rows": rows, "lams": lams, "seeds": seeds, "lr": lr, "k": k,
+                            "tau_min": tau_min, "tau_max": tau_max, "metric": metric,
+                            "smooth": smooth, "learned_fraction": learned_fraction,
+                            "n_params": n_params})

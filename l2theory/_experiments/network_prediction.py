@@ -69,6 +69,10 @@ def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test
 
     if metric not in ("loss", "accuracy"):
         _checks.choice("metric", metric, ("loss", "accuracy"))
+    if t is None and network_theory.flow_rates(config)[1] == 0:
+        raise _checks.bad("t", t, "config.lam = 0 has no natural time scale for the default grid "
+                          "of times", "pass t, a grid of steps (e.g. np.geomspace(1, 1e6, 400)), "
+                          "or a config with lam > 0")
     x_tr, l_tr, x_te, l_te, k, _ = prepare_data(data, n_train=n_train, n_test=n_test,
                                                 data_seed=data_seed, standardize=standardize,
                                                 downsample=downsample,

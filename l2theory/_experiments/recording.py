@@ -107,7 +107,8 @@ def _programs(config, num_classes: int, input_shape):
     """``(init, chunk, single, outputs)`` jitted programs of a config, cached by the config
     without its ``lr``, ``lam``, ``seed`` and ``steps`` (they enter through ``Hyper``), so the
     runs of one comparison share their compilations."""
-    generic = config.replace(seed=0, steps=1, eval_every=1, lr=1.0, lam=0.0)
+    generic = config.replace(seed=0, steps=1, eval_every=None, evals_per_decade=None, lr=1.0,
+                             lam=0.0)  # evaluation settings do not enter these programs
     key = (repr(generic), int(num_classes), tuple(input_shape))
     if key not in _PROGRAMS:
         if len(_PROGRAMS) >= 8:

@@ -30,6 +30,21 @@ def degree(value) -> int:
                                 "net)", fix="e.g. 1 for a linear model, 3 for a depth-3 net")
 
 
+def finite_inputs(name: str, x) -> None:
+    """An error naming ``name`` and the first bad row if the inputs ``x`` (a numpy or concrete
+    JAX array) hold nan or inf; nothing for traced values (inside ``jax.jit``, e.g. the tiles of
+    ``kernels.kernel_matrix``, whose caller checks the whole array)."""
+    if isinstance(x, jax.core.Tracer):
+        return
+    finite = jnp.isfinite(jnp.asarray(x)).reshape(np.shape(x)[0], -1).all(axis=1)
+    if not bool(jnp.all(finite)):
+        rows = np.flatnonzero(~np.asarray(finite))
+        raise _checks.bad(name, x, f"has non-finite entries (nan or inf) in {len(rows)} of "
+                          f"{len(finite)} rows (the first: row {int(rows[0])}); a kernel of "
+                          "them would be nan", "pass finite inputs (e.g. drop those rows, or "
+                          "check a standardization by a zero standard deviation)")
+
+
 def loss_name(value: str) -> str:
     return _checks.choice("loss", value, LOSSES)
 
@@ -62,12 +77,12 @@ def needs_test_kernel(k_test_train) -> None:
                           "pass k_test_train ([m, n] kernel between test and training points)")
 
 
-METHODS = ("eigh", "krylov")
+METHODS = ("auto", "eigh", "krylov")
 
 
 def method_and_integrator(method, integrator) -> tuple[str, object]:
-    """``(method, integrator)``: the MSE solver (``"eigh"`` or ``"krylov"``) and the scipy
-    integrator of ``loss="xent"`` (one of ``ODE_METHODS`` or a ``scipy.integrate.OdeSolver``
+    """``(method, integrator)``: the MSE solver (``"auto"``, ``"eigh"`` or ``"krylov"``) and the
+    scipy integrator of ``loss="xent"`` (one of ``ODE_METHODS`` or a ``scipy.integrate.OdeSolver``
     subclass; default ``"DOP853"``)."""
     from scipy.integrate import OdeSolver
 
@@ -78,9 +93,10 @@ def method_and_integrator(method, integrator) -> tuple[str, object]:
     if is_integrator(method):
         raise _checks.bad("method", method, "names a cross-entropy integrator; method picks the "
                           "MSE solver", f"pass integrator={_checks.show(method)}, and method="
-                          "'eigh' or 'krylov' (or leave it)")
+                          "'auto', 'eigh' or 'krylov' (or leave it)")
     if not (isinstance(method, str) and method in METHODS):
-        raise _checks.bad("method", method, "unknown method", "valid: 'eigh' (exact, one "
+        raise _checks.bad("method", method, "unknown method", "valid: 'auto' (the faster "
+                          "of the two by the kernel's size), 'eigh' (exact, one "
                           "eigendecomposition of the kernel), 'krylov' (matrix-free block "
                           "Lanczos, for large n)")
     if integrator is None:

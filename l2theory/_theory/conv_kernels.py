@@ -165,6 +165,7 @@ def _images(name, x):
     if x.ndim != 4:
         raise _checks.bad(name, x, "must be NHWC images [n, H, W, C]",
                           "add a channel axis (x[..., None]) to [n, H, W] images")
+    _validate.finite_inputs(name, x)
     return x
 
 

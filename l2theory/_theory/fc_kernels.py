@@ -73,6 +73,9 @@ def fc_relu(x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5, b_std: float = 
     x1 = x1.reshape(x1.shape[0], -1)
     same = x2 is None
     x2 = x1 if same else jnp.asarray(x2).reshape(jnp.shape(x2)[0], -1)
+    _validate.finite_inputs("x1", x1)
+    if not same:
+        _validate.finite_inputs("x2", x2)
     if x1.shape[1] != x2.shape[1]:
         raise _checks.bad("x2", x2, f"must have the same feature size as x1 ({x1.shape[1]}), "
                           f"got {x2.shape[1]}", "pass inputs of the same shape")

@@ -18,11 +18,18 @@ from __future__ import annotations
 import copy
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from l2theory import _checks, _precision
 from l2theory._theory import _validate, krylov_flow, mode_functions, xent_flow
+
+# method="auto": the training-set size n from which the MSE flow is solved by block Lanczos
+# ("krylov") rather than one eigendecomposition ("eigh"), per dtype: where krylov was faster at
+# every measured size (benchmarks/bench_solvers.py, its default run: depth-3 fc_relu NTK of
+# Fashion-MNIST, 10 outputs, 2,000 test points, 200 times, lam 1e-3; docs/measurements.md).
+AUTO_KRYLOV_MIN_N = {"float64": 1500, "float32": 1000}
 
 
 class L2GradientFlow:
@@ -61,27 +68,39 @@ class L2GradientFlow:
         (softmax cross-entropy, integrated numerically with error control).
       dtype: floating dtype of the linear algebra; default float64 when JAX's x64 mode is on,
         else float32. The per-mode coefficients are always computed in float64.
-      method: how the MSE flow is solved. ``"eigh"`` (default): exact, one eigendecomposition of
-        ``k_train_train`` (``O(n^3)`` time, ``O(n^2)`` memory on the host and device; 255 s at
-        n = 10,000 on 2 CPU cores). ``"krylov"``: matrix-free block Lanczos on the kernel
-        (``l2theory/_theory/krylov_flow.py``): only products ``K @ V`` (``V`` of shape
-        ``[n, k]`` or ``[n, 2k]``), iterated until an error estimate is below ``tol``; for large n
-        (the full 60,000-image training set on one GPU). Then ``k_train_train`` may also be a
-        JAX array on the GPU (it is not copied to the host) or a callable
-        ``matvec(V) -> K @ V`` (``n`` is taken from ``y_train``). With several devices (all
+      method: how the MSE flow is solved. ``"auto"`` (default): the faster exact path for this
+        problem, chosen below, recorded in ``info["why"]``. ``"eigh"``: exact, one
+        eigendecomposition of ``k_train_train`` (``O(n^3)`` time, ``O(n^2)`` memory on the host
+        and device; 255 s at n = 10,000 on 2 CPU cores). ``"krylov"``: matrix-free block
+        Lanczos on the kernel (``l2theory/_theory/krylov_flow.py``): only products ``K @ V``
+        (``V`` of shape ``[n, k]`` or ``[n, 2k]``), iterated until an error estimate is below
+        ``tol``; for large n (the full 60,000-image training set on one GPU). Then
+        ``k_train_train`` may also be a JAX array on the GPU (it is not copied to the host) or
+        a callable ``matvec(V) -> K @ V`` (``n`` is taken from ``y_train``). Cross-entropy
+        ignores ``method`` (it is integrated; ``"krylov"`` is refused there). With several devices (all
         processes' in a multi-process run) a kernel matrix is split by rows over them and a
-        ``kernels.kernel_operator`` splits its rows likewise (docs/cluster.md). Cross-entropy
-        ignores ``method`` (it is integrated; ``"krylov"`` is refused there).
-      tol: ``method="krylov"`` only: target relative error per time slice of the train and test
-        outputs (norm over points and outputs); default 1e-8 (float64) / 1e-4 (float32).
-      max_iter: ``method="krylov"`` only: most block steps (default 400); the basis holds at most
+        ``kernels.kernel_operator`` splits its rows likewise (docs/cluster.md).
+        ``"auto"`` takes ``"krylov"`` for a callable kernel and for ``n >=
+        AUTO_KRYLOV_MIN_N[dtype]`` (the measured crossover, see ``AUTO_KRYLOV_MIN_N``), and
+        ``"eigh"`` below it and whenever the kernel does not decay (``degree=1`` or
+        ``lam=0``: Krylov then converges like conjugate gradients on ``K + n lam I``, slowly at
+        long times, while eigh is exact at any time, ``t=None`` included). ``replace`` chooses
+        again for its lam and degree. The results are the chosen method's.
+      tol: ``method="krylov"`` (or ``"auto"`` when it takes krylov): target relative error per
+        time slice of the train and test outputs (norm over points and outputs); default 1e-8
+        (float64) / 1e-4 (float32).
+      max_iter: as ``tol``: most block steps (default 400); the basis holds at most
         ``max_iter * p`` vectors of size n (``p = k``, or ``2k`` with ``f0_train``).
       integrator, rtol, atol: ``loss="xent"``: ``scipy.integrate.solve_ivp``'s method (default
         ``"DOP853"``) and tolerances.
 
-    ``"eigh"`` computes the eigendecomposition once, on the first ``predict``, and reuses it;
+    ``"eigh"`` computes the eigendecomposition once, on the first ``predict``, and reuses it, and
+    keeps ``k_test_train @ eigenvectors`` for the last test kernel object passed (a kernel passed
+    again as the same object is taken to be unchanged: do not modify it in place in between);
     ``"krylov"`` keeps its Krylov basis for the same ``f0_train`` and extends it when a later call
-    needs more. After each MSE ``predict`` with ``"krylov"``, ``info`` describes the solve:
+    needs more. ``info`` holds ``method`` (the one in use) and ``why`` (requested, or why
+    ``"auto"`` chose it); after each MSE ``predict`` with ``"krylov"`` it also describes the
+    solve:
     ``error_estimate`` (largest estimated relative error over times, train and test),
     ``error_estimate_train``/``_test`` (``[T]`` per time, None when not computed),
     ``converged``, ``tol``, ``iterations`` (block steps, i.e. products ``K @ V``),
@@ -92,20 +111,30 @@ class L2GradientFlow:
     eigendecomposition or the Krylov basis.
     """
 
+    AUTO_KRYLOV_MIN_N = AUTO_KRYLOV_MIN_N
+
     def __init__(self, k_train_train, y_train, *, lam: float, lr: float = 1.0, degree: int,
-                 loss: str = "mse", dtype=None, method: str = "eigh", tol: float | None = None,
+                 loss: str = "mse", dtype=None, method: str = "auto", tol: float | None = None,
                  max_iter: int | None = None, integrator: str | None = None, rtol: float = 1e-9,
                  atol: float = 1e-12):
         self.lam = _checks.lam("lam", lam)
         self.lr = _checks.lr("lr", lr)
         self.degree = _validate.degree(degree)
         self.loss = _validate.loss_name(loss)
-        self.method, self.integrator = _validate.method_and_integrator(method, integrator)
+        self.requested_method, self.integrator = _validate.method_and_integrator(method,
+                                                                                 integrator)
         self.dtype = _validate.float_dtype(dtype)
+        if callable(k_train_train) and self.requested_method == "eigh":
+            raise _checks.bad("k_train_train", k_train_train, "a matvec callable serves "
+                              "method='krylov' only", "pass the [n, n] matrix, or "
+                              "method='krylov' (or 'auto')", kind=TypeError)
+        n = (np.shape(y_train)[0] if np.ndim(y_train) else 0) if callable(k_train_train) else (
+            np.shape(k_train_train)[0] if np.ndim(k_train_train) else 0)
+        self.method, why = self._pick_method(n, callable(k_train_train))
         self._krylov_options(tol, max_iter)
         if self.method == "krylov" and callable(k_train_train):
             self.k_train_train = k_train_train
-            self.n = np.shape(y_train)[0] if np.ndim(y_train) else 0
+            self.n = n
         elif self.method == "krylov":
             self.k_train_train = krylov_flow.train_kernel("k_train_train", k_train_train,
                                                           dtype=self.dtype)
@@ -122,23 +151,55 @@ class L2GradientFlow:
                               "use loss='mse' for scalar targets")
         self.rtol = _checks.positive("rtol", rtol, fix="e.g. 1e-9")
         self.atol = _checks.positive("atol", atol, fix="e.g. 1e-12")
-        self.info = None
+        self.info = {"method": self.method, "why": why}
         # what does not depend on lam, lr, degree, tol: shared with the flows of ``replace``
-        # ("eigh": the eigendecomposition; "krylov": (f0_train or None, BlockLanczos))
+        # ("eigh": the eigendecomposition; "krylov": (f0_train or None, BlockLanczos);
+        # "device_kernel": the kernel on the device, for a flow that switched to krylov)
         self._shared = {}
 
+    def _pick_method(self, n: int, matvec: bool) -> tuple[str, str]:
+        """``(method, why)``: the requested method, or for ``"auto"`` the faster exact path
+        (``AUTO_KRYLOV_MIN_N``)."""
+        if self.loss != "mse":
+            return "eigh", (f"loss={self.loss!r} is integrated numerically "
+                            f"(integrator={self.integrator_name!r}); method does not apply")
+        if self.requested_method != "auto":
+            return self.requested_method, f"method={self.requested_method!r} as requested"
+        if matvec:
+            return "krylov", "auto: k_train_train is a matvec callable"
+        if self.kernel_decay_rate == 0:
+            return "eigh", (f"auto: no kernel decay (degree={self.degree}, lam={self.lam:g}): "
+                            "Krylov would converge like conjugate gradients on K + n lam I; "
+                            "eigh is exact")
+        crossover = AUTO_KRYLOV_MIN_N[np.dtype(self.dtype).name]
+        if n >= crossover:
+            return "krylov", (f"auto: n = {n} >= {crossover}, where block Lanczos is faster "
+                              f"than the eigendecomposition ({np.dtype(self.dtype).name}, "
+                              "measured by benchmarks/bench_solvers.py)")
+        return "eigh", (f"auto: n = {n} < {crossover}, where the eigendecomposition is faster "
+                        f"than block Lanczos ({np.dtype(self.dtype).name}, measured by "
+                        "benchmarks/bench_solvers.py)")
+
+    @property
+    def integrator_name(self) -> str:
+        return self.integrator if isinstance(self.integrator, str) else self.integrator.__name__
+
     def _krylov_options(self, tol, max_iter):
-        if self.method != "krylov":
+        """``tol`` and ``max_iter`` checked: they count with ``method="krylov"`` (also as
+        ``"auto"``'s choice, now or after ``replace``) and are an error with ``"eigh"``."""
+        if self.requested_method == "eigh" or (self.requested_method == "auto"
+                                               and self.loss != "mse"):
             for name, value in (("tol", tol), ("max_iter", max_iter)):
                 if value is not None:
                     raise _checks.bad(name, value, f"only method='krylov' takes {name} "
-                                      f"(method={self.method!r} is exact)",
-                                      f"drop {name}, or pass method='krylov'")
+                                      f"(method={self.requested_method!r}, loss={self.loss!r} "
+                                      "is solved without it)",
+                                      f"drop {name}, or pass method='krylov' (MSE only)")
             return
         if self.loss != "mse":
-            raise _checks.bad("method", self.method, f"solves the MSE flow, not "
-                              f"loss={self.loss!r}", "pass method='eigh' (cross-entropy is "
-                              "integrated numerically)")
+            raise _checks.bad("method", self.requested_method, f"solves the MSE flow, not "
+                              f"loss={self.loss!r}", "pass method='auto' or 'eigh' "
+                              "(cross-entropy is integrated numerically)")
         self.tol = (krylov_flow.default_tol(self.dtype) if tol is None else
                     _checks.positive("tol", tol, what="the target relative error",
                                      fix="e.g. 1e-8"))
@@ -187,7 +248,11 @@ class L2GradientFlow:
             new.degree = _validate.degree(degree)
         if tol is not None:
             new._krylov_options(tol, getattr(self, "max_iter", None))
-        new.info = None
+        method, why = new._pick_method(new.n, callable(new.k_train_train))
+        if method == "eigh" and callable(new.k_train_train):
+            method, why = "krylov", "auto: k_train_train is a matvec callable"
+        new.method = method
+        new.info = {"method": method, "why": why}
         return new
 
     # ---- factorization, cached --------------------------------------------------------------
@@ -230,7 +295,7 @@ class L2GradientFlow:
         k_test_train_arr, f0_test_arr = self.test_inputs(k_test_train, f0_test)
         if self.loss == "mse":
             f_train, f_test = self._predict_mse(t_arr, k_test_train_arr, f0_train, f0_test_arr,
-                                                with_train=True)
+                                                with_train=True, given=k_test_train)
         else:
             f_train, f_test = xent_flow.integrate(
                 self, t_arr, k_test_train_arr, f0_train, f0_test_arr)
@@ -274,10 +339,13 @@ class L2GradientFlow:
         f0_train = self._train_outputs(f0_train)
         k_test_train_arr, f0_test_arr = self.test_inputs(k_test_train, f0_test)
         _, f_test = self._predict_mse(t_arr, k_test_train_arr, f0_train, f0_test_arr,
-                                      with_train=False)
+                                      with_train=False, given=k_test_train)
         return f_test[0] if scalar_t else f_test
 
-    def _predict_mse(self, t, k_test_train, f0_train, f0_test, *, with_train):
+    def _predict_mse(self, t, k_test_train, f0_train, f0_test, *, with_train, given=None):
+        """``given``: the test kernel object as the caller passed it; the eigh path keeps
+        ``k_test_train @ evecs`` for it (one ``O(m n^2)`` product for every later call with the
+        same object, also from the flows of ``replace``)."""
         if self.method == "krylov":
             return self._predict_krylov(t, k_test_train, f0_train, f0_test, with_train=with_train)
         evals, evecs, y_modes = self._eigh
@@ -294,13 +362,17 @@ class L2GradientFlow:
         if k_test_train is None:
             return f_train, None
         q = (self.lr / self.n) * (e * u0[None] + dn * y_modes[None])
-        if not _validate.is_operator(k_test_train):
-            k_test_train = jnp.asarray(k_test_train)  # the product on the device
-        kv = jnp.asarray(k_test_train @ evecs, self.dtype)
+        cached = self._shared.get("kv")
+        if cached is not None and given is not None and cached[0] is given:
+            kv = cached[1]
+        else:
+            if not _validate.is_operator(k_test_train):
+                k_test_train = jnp.asarray(k_test_train)  # the product on the device
+            kv = jnp.asarray(k_test_train @ evecs, self.dtype)
+            self._shared["kv"] = (given, kv)  # holding ``given`` keeps its id unique
         f_test = (jnp.asarray(decay, self.dtype)[:, None, None] * jnp.asarray(f0_test)[None]
                   + jnp.einsum("mj,tjk->tmk", kv, q))
         return f_train, f_test
-
 
     def _predict_krylov(self, t, k_test_train, f0_train, f0_test, *, with_train):
         """Block Lanczos (``krylov_flow``) from ``[y, f0]``; the basis is kept for the same f0."""
@@ -310,15 +382,25 @@ class L2GradientFlow:
         if cached is None or (cached[0] is None) != (key is None) or (
                 key is not None and not np.array_equal(cached[0], key)):
             matvec = (self.k_train_train if callable(self.k_train_train) else
-                      functools.partial(krylov_flow._dense_matvec, self.k_train_train))
+                      functools.partial(krylov_flow._dense_matvec, self._device_kernel()))
             start = np.hstack([self.y_train, f0_train]) if with_f0 else self.y_train
             lanczos = krylov_flow.BlockLanczos(matvec, start, dtype=self.dtype,
                                                max_blocks=self.max_iter)
             cached = self._shared["krylov"] = (None if key is None else key.copy(), lanczos)
-        f_train, f_test, self.info = krylov_flow.solve(
+        f_train, f_test, info = krylov_flow.solve(
             cached[1], t, lr=self.lr, b=self.shrink_rate, gamma=self.kernel_decay_rate, k=self.k,
             with_f0=with_f0, tol=self.tol, with_train=with_train,
             k_test_train=(k_test_train if k_test_train is None or _validate.is_operator(
                 k_test_train) else jnp.asarray(k_test_train)),
             f0_test=None if f0_test is None else jnp.asarray(f0_test))
+        self.info = {**info, "why": self.info["why"]}
         return f_train, f_test
+
+    def _device_kernel(self):
+        """The kernel as a JAX array (one copy kept for a flow that ``replace`` switched from
+        ``"eigh"``'s host matrix to ``"krylov"``)."""
+        if isinstance(self.k_train_train, jax.Array):
+            return self.k_train_train
+        if "device_kernel" not in self._shared:
+            self._shared["device_kernel"] = jnp.asarray(self.k_train_train)
+        return self._shared["device_kernel"]

@@ -85,6 +85,9 @@ def peak(flow, k_test_train, y_test, *, metric: str = "accuracy", t=None, f0_tra
     the neighbouring grid points.
     """
     metric = _checks.choice("metric", metric, METRICS)
+    if t is None and flow.lam == 0:
+        raise _checks.bad("t", t, "flow.lam = 0 has no natural time scale for the default grid "
+                          "of times", "pass t, a grid of steps (e.g. np.geomspace(1, 1e6, 400))")
     grid = default_times(flow.lam, flow.lr) if t is None else _validate.times(t)[0]
     grid = np.sort(grid)
 

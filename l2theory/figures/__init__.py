@@ -1,5 +1,6 @@
 """The paper's figures, regenerated, with ``REPORT.md``: predicted vs measured numbers and a line
-``PASS``/``FAIL``/``TIE``/``n/a`` per relation that must hold (``TIE``: inside the seed noise).
+``PASS``/``FAIL``/``TIE``/``n/a`` per relation that must hold, decided by its 95% interval
+(``TIE``: the interval straddles the boundary, inconclusive at this size).
 
 Command (one command, three ways in, the same options)::
 
@@ -36,9 +37,11 @@ Each figure module (one per name in ``FIGURES``) has the same small protocol:
 - ``run(config, out, progress=False) -> summary``: the figure's files into the folder ``out``
   and ``<NAME>.json``, whose content it returns (``config``, ``results``, ``runtime_s``,
   ``machine``, ``files``);
-- ``report(summary) -> Report(lines, claims)``: its section of ``REPORT.md`` and one
-  ``Claim(what, verdict, detail)`` per relation that must hold (``l2theory.figures._report``),
-  from the summary alone;
+- ``report(summary) -> Report(lines, claims)``: its section of ``REPORT.md`` and its lines
+  (``l2theory.figures._report.Claim``), from the summary alone: one per relation of the paper
+  that must hold, decided by a 95% interval (``Claim.of(what, experiments.claim_*(...))``:
+  claim, estimate, interval, n and verdict), and apart from them the sanity checks that hold by
+  construction (``Claim.sanity``);
 - ``main(argv=None) -> int``: the command for this figure alone.
 
 Example (tiny settings, seconds; the numbers mean nothing)::
@@ -48,6 +51,6 @@ Example (tiny settings, seconds; the numbers mean nothing)::
 """
 
 FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1", "hessian", "theory_cnn",
-           "infinite_width", "lazy_limit")
+           "infinite_width", "bn_equilibrium", "lazy_limit")
 
 __all__ = ["FIGURES"]

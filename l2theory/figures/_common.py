@@ -101,14 +101,18 @@ def print_config(name: str, config: Mapping[str, Any]) -> None:
 
 
 def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = None,
-                 seed: int = 0, standardize: bool = True, downsample: int = 1):
+                 seed: int = 0, standardize: bool = True, downsample: int = 1,
+                 n_val: int | None = None):
     """``l2theory.data.load`` (+ ``standardize``); a missing dataset raises ``DatasetMissing``
     naming the dataset, every folder searched and how to get it. ``downsample=k`` averages
-    ``k x k`` pixel blocks (quick CNN presets: 28x28 -> 14x14, 4x less compute)."""
+    ``k x k`` pixel blocks (quick CNN presets: 28x28 -> 14x14, 4x less compute). ``n_val``: a
+    validation split of that many examples held out of the training set (``data.hold_out``;
+    ``n_train`` training examples remain), standardized with the training statistics."""
     from l2theory import data
 
     try:
-        ds = data.load(name, n_train=n_train, n_test=n_test, seed=seed)
+        ds = data.load(name, n_train=n_train + n_val if n_train is not None and n_val else n_train,
+                       n_test=n_test, seed=seed)
     except FileNotFoundError as e:
         raise DatasetMissing(
             f"this preset needs the dataset {name!r}, which is not on disk. {e}\n"
@@ -125,6 +129,8 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
             return x.reshape(n, h2, downsample, w2, downsample, c).mean(axis=(2, 4))
 
         ds = dataclasses.replace(ds, x_train=pool(ds.x_train), x_test=pool(ds.x_test))
+    if n_val:
+        ds = data.hold_out(ds, n_val, seed=seed)
     return data.standardize(ds) if standardize else ds
 
 
@@ -227,9 +233,9 @@ class FigureRun:
         self.files: list[str] = []
 
     def dataset(self, **kwargs):
-        """``load_dataset`` of ``config["dataset"]`` with the config's ``n_train`` and
-        ``n_test`` (``kwargs`` override them and pass the rest)."""
-        sizes = {k: self.config.get(k) for k in ("n_train", "n_test")}
+        """``load_dataset`` of ``config["dataset"]`` with the config's ``n_train``, ``n_test``
+        and ``n_val`` (``kwargs`` override them and pass the rest)."""
+        sizes = {k: self.config.get(k) for k in ("n_train", "n_test", "n_val")}
         return load_dataset(self.config["dataset"], **{**sizes, **kwargs})
 
     def save_figure(self, fig) -> None:

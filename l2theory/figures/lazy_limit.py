@@ -207,20 +207,11 @@ def _plot_curves(ax, fam):
     ax.legend(fontsize=7)
 
 
-def _within(ci, lo: float, hi: float) -> str:
-    """PASS when the interval ``ci`` lies inside ``[lo, hi]``, FAIL when it lies outside,
-    TIE when it crosses an edge; n/a without an interval (one seed)."""
-    if ci is None:
-        return _report.NA
-    if lo <= ci[0] and ci[1] <= hi:
-        return _report.PASS
-    return _report.FAIL if ci[1] < lo or ci[0] > hi else _report.TIE
-
-
 def report(summary: dict) -> _report.Report:
     """The figure's section of ``REPORT.md`` (a table per family) and its claims, per family
     (module docstring: what must hold)."""
-    from l2theory.experiments import paired_difference, verdict
+    from l2theory.experiments import claim_greater, claim_within
+    from l2theory._experiments.claims import combine
 
     lines = ["### The lazy limit for networks that are not homogeneous\n",
              _report.caption_line(NAME, caption(summary))]
@@ -245,60 +236,52 @@ def report(summary: dict) -> _report.Report:
         lines.append(f"\nwidth exponent of the lazy distance: "
                      f"{_common.num(fam['width_exponent'], '.2f')}\n")
         wide = _widest(fam)
-        stats = wide["ratio_lazy_stats"]
         edge = any(wide["t_star_net_at_boundary_per_seed"])
-        claims.append(_report.Claim(
+        claims.append(_report.Claim.of(
             f"{name}: predicted t* (lazy limit) within {TOLERANCE:.0%} of the trained net's at "
-            f"the widest width ({wide['width']}; 95% t-interval over seeds of t* net / lazy)",
-            _report.FAIL if edge else _within(stats["ci95"], 1 - TOLERANCE, 1 + TOLERANCE),
-            "per seed " + _common.numbers(wide["ratio_lazy_per_seed"]) + f"; mean {_pm(stats)}, "
-            f"95% CI {_ci(stats)}" + ("; a measured t* at the run's edge (no peak)"
-                                      if edge else "")))
-        steps, verdicts = [], []
+            f"the widest width ({wide['width']}; t* net / lazy over seeds)",
+            claim_within(wide["ratio_lazy_per_seed"], 1 - TOLERANCE, 1 + TOLERANCE),
+            "per seed " + _common.numbers(wide["ratio_lazy_per_seed"]),
+            verdict=_report.FAIL if edge else None,
+            note="a measured t* at the run's edge (no peak)" if edge else None))
+        steps, details = [], []
         for a, b in zip(fam["per_width"], fam["per_width"][1:]):
-            diff = paired_difference(a["distance_lazy_per_seed"], b["distance_lazy_per_seed"])
-            v = _report.from_word(verdict(diff["mean"], diff["se"]), "better")
-            verdicts.append(v)
-            steps.append(f"{a['width']} -> {b['width']}: {_pm(a['distance_lazy_stats'])} -> "
-                         f"{_pm(b['distance_lazy_stats'])}, paired fall "
-                         f"{_common.pm(diff['mean'], diff['se'], '.3g')} ({v})")
-        falls = (_report.NA if not verdicts or _report.NA in verdicts else
-                 _report.PASS if all(v == _report.PASS for v in verdicts) else
-                 _report.FAIL if _report.FAIL in verdicts else _report.TIE)
-        claims.append(_report.Claim(
-            f"{name}: output distance to the lazy limit falls with width beyond the seed noise "
-            "(paired by seed)", falls, "; ".join(steps) or "one width"))
-        learned = wide["min_loss_net_stats"]
-        hi = learned["ci95"][1] if learned["ci95"] else None
-        claims.append(_report.Claim(
-            f"{name}: the net learns (minimum test loss below the loss of f = 0, 95% interval; "
-            "widest width)", _report.pass_fail(None if hi is None else hi < cfg["plateau_loss"]),
-            f"{_pm(learned)} (CI {_ci(learned)}) vs {cfg['plateau_loss']:.4f}"))
+            c = claim_greater(a["distance_lazy_per_seed"], b["distance_lazy_per_seed"])
+            steps.append(c)
+            details.append(f"{a['width']} -> {b['width']}: {_pm(a['distance_lazy_stats'])} -> "
+                           f"{_pm(b['distance_lazy_stats'])} ({c.verdict})")
+        if steps:  # decided by the weakest step (lowest interval), the verdict by all
+            weakest = min(steps, key=lambda c: -np.inf if c.ci is None else c.ci[0])
+            claims.append(_report.Claim.of(
+                f"{name}: output distance to the lazy limit falls with width beyond the seed "
+                "noise (paired by seed; the weakest step's fall)", weakest, "; ".join(details),
+                verdict=combine(steps)))
+        claims.append(_report.Claim.of(
+            f"{name}: the net learns (minimum test loss below the loss of f = 0, "
+            f"{cfg['plateau_loss']:.4f}; widest width)",
+            claim_within(wide["min_loss_net_per_seed"], -np.inf, cfg["plateau_loss"]),
+            "per seed " + _common.numbers(wide["min_loss_net_per_seed"], ".4f")))
         lazy = max(v for w in fam["per_width"] for v in w["lr_lambda_max_over_n_per_seed"])
-        claims.append(_report.Claim(f"{name}: lazy regime, lr lambda_max / n < 2 for every net",
-                                    _report.pass_fail(lazy < 2), f"largest {lazy:.2f}"))
-        coarse, dist = wide["coarse_distance_stats"]["mean"], wide["distance_lazy_stats"]["mean"]
-        claims.append(_report.Claim(
+        claims.append(_report.Claim.sanity(
+            f"{name}: lazy regime, lr lambda_max / n < 2 for every net (lr set from the seed-0 "
+            "net's lambda_max)", _report.pass_fail(lazy < 2), f"largest {lazy:.2f}"))
+        coarse, dist = wide["coarse_distance_per_seed"], wide["distance_lazy_per_seed"]
+        claims.append(_report.Claim.of(
             f"{name}: the lazy limit's interpolation error is below {INTERPOLATION_SHARE:.0%} of "
-            "its distance to the net (widest width)",
-            _report.pass_fail(coarse < INTERPOLATION_SHARE * dist),
-            f"one node fewer vs all: {coarse:.3g}; net vs lazy: {dist:.3g}"))
-        diff = paired_difference(wide["distance_euler_per_seed"], wide["distance_lazy_per_seed"])
-        claims.append(_report.Claim(
+            "its distance to the net (widest width; paired by seed: share x distance - error)",
+            claim_greater([INTERPOLATION_SHARE * d for d in dist], coarse),
+            f"one node fewer vs all: {_pm(wide['coarse_distance_stats'])}; net vs lazy: "
+            f"{_pm(wide['distance_lazy_stats'])}"))
+        claims.append(_report.Claim.of(
             f"{name}: the lazy limit is closer to the net than the Euler-degree flow (widest "
-            "width, paired by seed)",
-            _report.from_word(verdict(diff["mean"], diff["se"]), "better"),
-            f"distance Euler - lazy: {_common.pm(diff['mean'], diff['se'], '.3g')} "
-            f"({_pm(wide['distance_euler_stats'])} vs {_pm(wide['distance_lazy_stats'])})"))
+            "width, paired by seed: distance Euler - lazy)",
+            claim_greater(wide["distance_euler_per_seed"], wide["distance_lazy_per_seed"]),
+            f"{_pm(wide['distance_euler_stats'])} vs {_pm(wide['distance_lazy_stats'])}"))
     return _report.Report(lines, claims)
 
 
 def _pm(stats: dict) -> str:
     return _common.pm(stats["mean"], stats["se"], ".3g")
-
-
-def _ci(stats: dict) -> str:
-    return _common.interval(stats["ci95"])
 
 
 def caption(summary: dict) -> str:

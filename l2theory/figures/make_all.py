@@ -122,7 +122,7 @@ def run_all(preset: str = "quick", out: str | Path = "out/figures",
     ``out/REPORT.md``; returns the report's path. ``tiny`` shrinks every config (tests);
     ``dataset``, ``panels``, ``finite``: the command's figure options (``_common.apply_options``).
 
-    Prints one line per figure as it starts (``[2/5] theory_vs_practice``) and ends (its time);
+    Prints one line per figure as it starts (``[2/8] theory_vs_practice``) and ends (its time);
     ``progress`` adds progress bars in the figures' sweeps and per-width lines (stderr). A figure
     without ``preset`` is reported as not run. A figure whose dataset is not on disk is reported
     and skipped; after the report is written, ``run_all`` then raises ``DatasetMissing`` naming

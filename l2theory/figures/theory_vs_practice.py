@@ -9,6 +9,9 @@ shown too; (b) the network's test loss against ``lam lr t`` for each width, with
 the L2 flow with kernel decay collapses (test loss back to the loss of f = 0) while the
 linearized flow (constant kernel) tends to a ridge-like fixed point.
 
+Must hold: the distance falls with width (the per-seed exponent of ``distance ~ width^p`` below
+0, a 95% t-interval over seeds).
+
 Presets: ``quick`` (CPU, 45 s on 2 CPU cores): widths 128-2048, 64 train / 256 test points of
 the shipped Fashion-MNIST subset, depth 3, lam 1e-2, lr 0.5, 2 seeds; ``paper``: widths up to
 8192 on MNIST points (GPU, minutes).
@@ -128,8 +131,9 @@ def _run(job: _common.FigureRun, progress: bool) -> dict:
             curve_rows.append({"width": width, "lam_lr_t": float(a), "test_loss_net": b,
                                "test_loss_flow": d})
     axes[1].set_xscale("log")
+    axes[1].set_yscale("log")  # the minima (t*) are not squashed under the early losses
     axes[1].set_xlabel(_common.label("natural"))
-    axes[1].set_ylabel("test loss (MSE)")
+    axes[1].set_ylabel("test loss (MSE, log scale)")
     axes[1].set_title("(b) networks (seed 0) and the infinite-width flow", fontsize=9)
     _common.legend_outside(axes[1])
     lt = [x["lam_lr_t"] for x in late]
@@ -180,9 +184,7 @@ def report(summary: dict) -> _report.Report:
              _report.caption_line(NAME, caption(summary)),
              "| width | distance mean | distance max | vs infinite-width GD | vs linearized | "
              "t* net | t* flow |", "|---|---|---|---|---|---|---|"]
-    d = []
     for e in r["per_width"]:
-        d.append(e["distance_mean"])
         lines.append(f"| {e['width']} | {e['distance_mean']:.3f} | {e['distance_max']:.3f} | "
                      f"{e['distance_gd_limit_mean']:.3f} | "
                      f"{_common.num(e.get('distance_linearized_mean'))} | "
@@ -190,10 +192,8 @@ def report(summary: dict) -> _report.Report:
     if r.get("width_exponent"):
         lines.append(f"\nwidth exponent of the mean distance: "
                      f"{r['width_exponent']['distance_mean']:.2f} (expected ~ -0.5)\n")
-    falls = all(b < a for a, b in zip(d, d[1:]))
-    return _report.Report(lines, [_report.Claim(
-        "theory-vs-practice distance decreases with width", _report.pass_fail(falls),
-        " > ".join(f"{x:.3f}" for x in d))])
+    return _report.Report(lines, [_report.distance_claim(r["per_width"], "widths",
+                                                         "theory_vs_practice")])
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from l2theory._checks import bad
+from l2theory._checks import bad, integer
 from l2theory._practice.datasets import formats, locate
 from l2theory._practice.datasets.dataset import Dataset
 from l2theory._practice.datasets.preprocess import subsample
@@ -95,8 +95,9 @@ def load(name: str | Dataset, root: str | os.PathLike[str] | None = None,
       root: a folder searched first: a dataset folder itself or one holding dataset folders
         (then ``$L2THEORY_DATA``, ``~/.cache/l2theory``, ``/usr/share/datasets``,
         ``~/.keras/datasets``).
-      n_train, n_test: sizes of seeded random subsets (class-stratified, see :func:`subsample`);
-        ``None`` keeps the whole split. For ``"synthetic"`` they are the numbers of examples
+      n_train, n_test: sizes of seeded random subsets (class-stratified, see :func:`subsample`;
+        below the number of classes it holds one example each of as many classes, with a
+        ``FewerThanClasses`` warning); ``None`` keeps the whole split. For ``"synthetic"`` they are the numbers of examples
         generated (default 2000 and 1000).
       seed: seeds the subsets (for ``"synthetic"``: the draw of the examples).
       stratify: keep the class proportions in the subsets.
@@ -106,7 +107,8 @@ def load(name: str | Dataset, root: str | os.PathLike[str] | None = None,
 
     Raises:
       ValueError: unknown name (the message lists the valid names), corrupt files (the message
-        names the file), or a subset larger than the split.
+        names the file), or a subset larger than the split or empty (the latter checked before
+        any file is read).
       FileNotFoundError: no copy of the files found; the message lists every path searched and
         how to get the files.
 
@@ -115,6 +117,10 @@ def load(name: str | Dataset, root: str | os.PathLike[str] | None = None,
       >>> ds.x_train.shape, ds.num_classes, int(ds.x_train.max()) <= 1
       ((100, 28, 28, 1), 10, True)
     """
+    for split, n in (("n_train", n_train), ("n_test", n_test)):
+        if n is not None:  # an empty subset: an error before any file is read
+            integer(split, n, low=1, what="a subset size",
+                    fix=f"e.g. {split}=1000, or None for the whole split")
     if isinstance(name, Dataset):
         return subsample(name, n_train, n_test, seed=seed, stratify=stratify)
     key = _canonical(name)

@@ -1,16 +1,22 @@
 """Preprocessing of a ``Dataset``, separate and explicit: seeded class-stratified subsets
-(``subsample``), per-channel standardization with the training set's statistics
+(``subsample``), a validation split held out of the training set (``hold_out``), per-channel standardization with the training set's statistics
 (``standardize``), block-average downsampling (``downsample``) and one-hot targets with the
 centred variant for MSE (``one_hot``). Every function returns a new ``Dataset`` (or array)."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
 from l2theory import _checks
 from l2theory._checks import bad, integer
 from l2theory._practice.datasets.dataset import Dataset
+
+
+class FewerThanClasses(UserWarning):
+    """A class-stratified subset asked for fewer examples than there are classes: it holds one
+    example each of as many classes as examples (``subsample``)."""
 
 
 def _subset_indices(labels: np.ndarray, n: int, rng: np.random.Generator,
@@ -45,6 +51,13 @@ def subset_indices(dataset: Dataset, n_train: int | None = None, n_test: int | N
         n = integer(f"n_{split}", n, low=0, high=len(y),
                     what=f"the size of a subset of the {split} split of {dataset.name!r}",
                     fix="or None for the whole split")
+        classes = len(np.unique(y))
+        if stratify and 0 < n < classes:
+            warnings.warn(FewerThanClasses(
+                f"n_{split}={n}: fewer than the {classes} classes of the {split} split of "
+                f"{dataset.name!r}: the class-stratified subset holds one example of {n} of "
+                f"them (the largest remainders, ties by the seed); pass n_{split} >= {classes} "
+                "for every class"), stacklevel=3)
         out.append(_subset_indices(y, n, np.random.default_rng([seed, index]), stratify))
     return tuple(out)
 
@@ -59,8 +72,13 @@ def subsample(dataset: Dataset, n_train: int | None = None, n_test: int | None =
     drawn without replacement; the result keeps the original order. The train and test draws use
     independent streams, ``numpy.random.default_rng([seed, 0])`` and ``[seed, 1]``.
 
+    A stratified subset smaller than the number of classes holds one example each of as many
+    classes as it has examples (the largest remainders, ties by the seed) and warns
+    (``FewerThanClasses``) naming the argument: it cannot hold every class.
+
     Raises:
-      ValueError: if ``n_train`` or ``n_test`` is negative or exceeds the split's size.
+      ValueError: if ``n_train`` or ``n_test`` is negative or exceeds the split's size (0 gives an
+        empty split here; ``load`` refuses it).
 
     Example:
       >>> from l2theory.data import make_synthetic
@@ -76,6 +94,40 @@ def subsample(dataset: Dataset, n_train: int | None = None, n_test: int | None =
             arrays[f"y_{split}"] = getattr(dataset, f"y_{split}")[idx]
     return dataclasses.replace(dataset, **arrays)
 
+def hold_out(dataset: Dataset, n_val: int, *, seed: int = 0, stratify: bool = True) -> Dataset:
+    """A validation split of ``n_val`` examples held out of the training set: they leave
+    ``x_train``/``y_train`` (training never sees them) and become ``x_val``/``y_val``, which the
+    training engine evaluates beside the test set (``val_loss``, ``val_acc``) - the data on which
+    a "best" setting is chosen, so the test set only scores it.
+
+    The held-out examples are a seeded draw from the training set (class-stratified like
+    ``subsample``, from the stream ``numpy.random.default_rng([seed, 2])``), kept in their
+    original order; the remaining training examples keep theirs.
+
+    Raises:
+      ValueError: ``n_val`` not in ``[1, n_train - 1]``, or the dataset already has a
+        validation split.
+
+    Example:
+      >>> from l2theory.data import make_synthetic
+      >>> ds = hold_out(make_synthetic(100, 50), 20)
+      >>> ds.n_train, ds.n_val, ds.n_test
+      (80, 20, 50)
+    """
+    if dataset.x_val is not None:
+        raise bad("dataset", dataset, "already has a validation split",
+                  "hold out once, from a dataset without one")
+    seed = _checks.seed("seed", seed)
+    n_val = integer("n_val", n_val, low=1, high=dataset.n_train - 1,
+                    what="the size of the validation split (it leaves the training set)",
+                    fix="keep at least one training example")
+    val = _subset_indices(dataset.y_train, n_val, np.random.default_rng([seed, 2]), stratify)
+    train = np.setdiff1d(np.arange(dataset.n_train), val)
+    return dataclasses.replace(dataset, x_train=dataset.x_train[train],
+                               y_train=dataset.y_train[train], x_val=dataset.x_train[val],
+                               y_val=dataset.y_train[val])
+
+
 def channel_stats(x) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of ``x``: statistics over every axis but the last.
 
@@ -90,7 +142,7 @@ def channel_stats(x) -> tuple[np.ndarray, np.ndarray]:
 
 
 def standardize(dataset: Dataset, *, mean=None, std=None) -> Dataset:
-    """``(x - mean) / std`` on both splits, with per-channel statistics of the training set.
+    """``(x - mean) / std`` on every split, with per-channel statistics of the training set.
 
     Args:
       dataset: the data; its inputs are cast to float32.
@@ -99,7 +151,8 @@ def standardize(dataset: Dataset, *, mean=None, std=None) -> Dataset:
         are divided by 1.
 
     Returns:
-      A new :class:`Dataset`; the test split is standardized with the training statistics.
+      A new :class:`Dataset`; the test (and validation) split is standardized with the
+      training statistics.
     """
     if mean is None or std is None:
         train_mean, train_std = channel_stats(dataset.x_train)
@@ -108,14 +161,13 @@ def standardize(dataset: Dataset, *, mean=None, std=None) -> Dataset:
     mean = np.asarray(mean, np.float32)
     std = np.asarray(std, np.float32)
     std = np.where(std > 0, std, np.float32(1))
-    return dataclasses.replace(
-        dataset,
-        x_train=((dataset.x_train - mean) / std).astype(np.float32),
-        x_test=((dataset.x_test - mean) / std).astype(np.float32))
+    return dataclasses.replace(dataset, **{
+        f"x_{split}": ((getattr(dataset, f"x_{split}") - mean) / std).astype(np.float32)
+        for split in dataset.splits})
 
 
 def downsample(dataset: Dataset, factor: int) -> Dataset:
-    """Images ``[N, H, W, C]`` averaged over ``factor x factor`` pixel blocks, both splits.
+    """Images ``[N, H, W, C]`` averaged over ``factor x factor`` pixel blocks, every split.
 
     ``H`` and ``W`` are cropped to multiples of ``factor`` first (bottom and right rows go).
     ``factor=2`` maps 28x28 to 14x14: 4x fewer positions, so convolutions cost 4x less.
@@ -138,7 +190,8 @@ def downsample(dataset: Dataset, factor: int) -> Dataset:
         x = x[:, :h2 * factor, :w2 * factor].reshape(n, h2, factor, w2, factor, c)
         return x.mean(axis=(2, 4), dtype=np.float64).astype(np.float32)
 
-    return dataclasses.replace(dataset, x_train=pool(dataset.x_train), x_test=pool(dataset.x_test))
+    return dataclasses.replace(dataset, **{f"x_{split}": pool(getattr(dataset, f"x_{split}"))
+                                           for split in dataset.splits})
 
 
 def one_hot(labels, k: int, centered: bool = False, dtype=np.float32):

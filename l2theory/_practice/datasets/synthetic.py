@@ -70,8 +70,8 @@ def make_synthetic(n_train: int = 2000, n_test: int = 1000, *, image_shape=(28, 
     if len(shape) != 3:
         raise bad("image_shape", image_shape, "must be (H, W, C)", "e.g. (28, 28, 1)")
     image_shape = tuple(shape)
-    n_train = integer("n_train", n_train, low=0, fix="e.g. 2000")
-    n_test = integer("n_test", n_test, low=0, fix="e.g. 1000")
+    n_train = integer("n_train", n_train, low=1, fix="e.g. 2000")
+    n_test = integer("n_test", n_test, low=1, fix="e.g. 1000")
     num_classes = integer("num_classes", num_classes, low=2, fix="e.g. 10")
     contrast = _checks.real("contrast", contrast, low=0.0, fix="e.g. 0.04")
     noise = _checks.real("noise", noise, low=0.0, fix="e.g. 0.3")

@@ -269,6 +269,12 @@ class TrainConfig:
             widths = _checks.as_list("width", self.width, example="(16, 32)")
             object.__setattr__(self, "width", tuple(
                 int(w) if _checks.is_int(w) else w for w in widths))
+            if _models.family(self.model, arg="model") == "fc":
+                one = max((w for w in self.width if _checks.is_int(w)), default=256)
+                raise _checks.bad("width", self.width, f"model {self.model!r} takes one width "
+                                  "for every hidden layer (one width per layer is for "
+                                  "model='cnn')", f"pass an int, e.g. width={one}",
+                                  kind=TypeError)
         if self.lr_decay_at is not None:
             decay_at = _checks.sequence(
                 "lr_decay_at", self.lr_decay_at,
@@ -490,7 +496,8 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``TrainConfig(**d)`` rebuilds the config)."""
+        """JSON-ready dict (``TrainConfig(**d)`` rebuilds the config). A results folder's
+        config.json holds one per run, resolved: ``train.load_config(folder, lane=i)``."""
         d = dataclasses.asdict(self)
         if self.lr_decay_at is not None:
             d["lr_decay_at"] = list(self.lr_decay_at)

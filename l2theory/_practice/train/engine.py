@@ -4,7 +4,9 @@ An ``Engine`` holds, for one config, dataset and number of lanes, jitted program
 pytree with a leading lane axis: ``init`` (hyperparameters -> state), ``segment`` (the steps
 between two evaluations inside one ``lax.scan``: minibatch gathering, augmentation, update, all on
 the device, no Python per step), ``permutation`` (an epoch's minibatch order, drawn once per epoch
-on the device) and ``evaluate`` (the full test set and the fixed training subset, in batches).
+on the device), ``evaluate`` (the full test set, the validation split if the dataset has one,
+and the fixed training subset, in batches) and ``outputs`` (every test and validation example's
+network outputs, for scores per example).
 With one lane the per-run functions are called directly (no ``vmap``), so a single run compiles
 to the same program a hand-written loop would.
 """
@@ -21,16 +23,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2theory import _checks
+from l2theory import _checks, _precision
 from l2theory._practice.datasets.augment import random_crop_flip
 from l2theory._practice.train import schedules
 from l2theory._practice.train.config import TrainConfig, check_config
+from l2theory._practice.train.progress import ProgressBar
 from l2theory._practice.train.step import (Hyper, Step, TrainState, invariant_norms_sq,
                                            make_step, run_keys, sum_squares)
 
-# Columns of one evaluation row, in table order (sweeps add lane columns in front).
+# Columns of one evaluation row, in table order (sweeps add lane columns in front); with a
+# validation split (``Dataset.x_val``) also ``VAL_COLUMNS``.
 COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "lam", "lr",
            "param_norm_sq")
+VAL_COLUMNS = ("val_loss", "val_acc")
 # Further columns of a model with scale-invariant (BatchNorm-preceded) weights
 # (docs/conventions.md section 8).
 BN_COLUMNS = ("bn_weight_norm", "effective_lr", "angular_update")
@@ -125,7 +130,7 @@ def program_key(config: TrainConfig, dataset, n_lanes: int, placement: "Placemen
     d["matmul_precision"] = config.matmul_precision_in_force
     n_eval = len(train_eval_indices(dataset.n_train, config.train_eval_size))
     shapes = (dataset.input_shape, dataset.num_classes, dataset.n_train, n_eval, dataset.n_test,
-              str(dataset.x_train.dtype))
+              dataset.n_val, str(dataset.x_train.dtype))
     return json.dumps([d, shapes, n_lanes, [str(dev) for dev in placement.devices]],
                       sort_keys=True, default=repr)
 
@@ -136,6 +141,7 @@ class _Programs(NamedTuple):
     init: Callable
     segment: Callable
     evaluate: Callable
+    outputs: Callable
     permutation: Callable
     per_epoch: int | None
 
@@ -162,7 +168,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
     batch = config.batch_size
     batch = None if batch is None or batch >= n_train else batch
     counts = {"train": len(train_eval_indices(n_train, config.train_eval_size)),
-              "test": dataset.n_test}
+              "test": dataset.n_test, "val": dataset.n_val}
 
     per_epoch = None if batch is None else n_train // batch
 
@@ -239,6 +245,23 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
                            jnp.nan))
         return row
 
+    def lane_outputs(state: TrainState, eval_data):
+        """The network's outputs ``[n, k]`` on every test (and validation) example, eval mode."""
+        out = {}
+        for split in ("test", "val"):
+            if split not in eval_data:
+                continue
+
+            def body(_, x):
+                return None, model.apply(state.params, state.model_state,
+                                         x.astype(config.param_dtype), False)[0]
+
+            _, o = jax.lax.scan(body, None, eval_data[split][0])
+            out[split] = o.reshape((-1, o.shape[-1]))[:counts[split]]
+        return out
+
+    scoped_outputs = _precision.in_scope(lane_outputs,
+                                         precision=config.matmul_precision_in_force)
     programs = _Programs(
         model=model,
         step=step,
@@ -248,6 +271,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
         permutation=jax.jit(lanes_map(lane_permutation, n_lanes, (0, None))),
         per_epoch=per_epoch,
         evaluate=jax.jit(lanes_map(lane_evaluate, n_lanes, (0, None, None))),
+        outputs=jax.jit(lanes_map(scoped_outputs, n_lanes, (0, None))),
     )
     _CACHE[key] = programs
     while len(_CACHE) > _CACHE_SIZE:
@@ -287,8 +311,10 @@ class Engine:
         x_train, y_train = np.asarray(dataset.x_train), np.asarray(dataset.y_train, np.int32)
         self.eval_data = put({
             "train": _eval_batches(x_train[sub], y_train[sub], config.eval_batch_size),
-            "test": _eval_batches(np.asarray(dataset.x_test), np.asarray(dataset.y_test, np.int32),
-                                  config.eval_batch_size),
+            **{split: _eval_batches(np.asarray(getattr(dataset, f"x_{split}")),
+                                    np.asarray(getattr(dataset, f"y_{split}"), np.int32),
+                                    config.eval_batch_size)
+               for split in dataset.splits[1:]},
         })
 
     def hyper(self, lr: Sequence[float], lam: Sequence[float], seed: Sequence[int],
@@ -379,6 +405,11 @@ class Engine:
         """One row per lane at step ``min(t, lane steps)``: numpy arrays ``[n_lanes]``."""
         return to_host(self.programs.evaluate(state, jnp.asarray(t, jnp.int32), self.eval_data))
 
+    def outputs(self, state: TrainState) -> dict[str, np.ndarray]:
+        """Every lane's outputs on each test (``"test"``) and validation (``"val"``) example in
+        eval mode, ``[n_lanes, n, k]`` numpy arrays (per-example scores: accuracy, loss)."""
+        return to_host(self.programs.outputs(state, self.eval_data))
+
 
 # What AutoL2 saw, per measurement (``result["autol2"]``).
 AUTOL2_COLUMNS = ("step", "train_loss", "train_acc", "lam")
@@ -392,9 +423,12 @@ class Rows:
     took that step, so the values are a measurement)."""
 
     def __init__(self, columns: dict[str, list] | None = None,
-                 autol2: dict[str, list] | None = None):
+                 autol2: dict[str, list] | None = None,
+                 outputs: dict[str, np.ndarray] | None = None):
         self.columns: dict[str, list[np.ndarray]] = columns or {}
         self.autol2: dict[str, list[np.ndarray]] = autol2 or {}
+        # the lanes' outputs on the test/validation examples at their end (``Engine.outputs``)
+        self.outputs: dict[str, np.ndarray] = outputs or {}
 
     def __len__(self) -> int:
         return len(self.columns.get("valid", []))
@@ -417,26 +451,29 @@ class Rows:
         """``{column: [n_evals, n_lanes]}`` and ``{"autol2/<name>": ...}`` (for checkpoints)."""
         out = {name: np.stack(values) for name, values in self.columns.items()}
         out.update({f"autol2/{name}": np.concatenate(v) for name, v in self.autol2.items()})
+        out.update({f"outputs/{name}": v for name, v in self.outputs.items()})
         return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Rows":
-        auto = {name[len("autol2/"):]: [a] for name, a in arrays.items()
-                if name.startswith("autol2/")}
-        return cls({name: list(a) for name, a in arrays.items() if not name.startswith("autol2/")},
-                   auto)
+        nested = {p: {name[len(p) + 1:]: a for name, a in arrays.items()
+                      if name.startswith(p + "/")} for p in ("autol2", "outputs")}
+        return cls({name: list(a) for name, a in arrays.items() if "/" not in name},
+                   {name: [a] for name, a in nested["autol2"].items()}, nested["outputs"])
 
     def tables(self, invariant: Sequence[tuple[str, ...]] = ()) -> list[dict[str, Any]]:
         """One table per lane: its valid rows, with lane-level ``diverged``/``diverged_step``
         taken from the last evaluation; with AutoL2, ``"autol2"``: the lane's measurements
         (``AUTOL2_COLUMNS``, one entry per measurement); for a model with scale-invariant
         tensors (their paths ``invariant``, ``model.scale_invariant``), ``"bn_tensor_norms"``:
-        ``step`` and each tensor's norm per row, under its path joined by ``/``."""
+        ``step`` and each tensor's norm per row, under its path joined by ``/``; with outputs
+        kept, ``"outputs"``: ``{"test": [n_test, k], "val": ...}`` at the lane's end."""
         a = self.to_arrays()
+        names = COLUMNS + tuple(c for c in VAL_COLUMNS if c in a)
         out = []
         for j in range(a["valid"].shape[1]):
             keep = a["valid"][:, j]
-            table: dict[str, Any] = {name: a[name][keep, j] for name in COLUMNS + BN_COLUMNS
+            table: dict[str, Any] = {name: a[name][keep, j] for name in names + BN_COLUMNS
                                      if name in a}
             table["step"] = table["step"].astype(np.int64)
             n = len(table["step"])
@@ -451,6 +488,8 @@ class Rows:
                 norms = a["bn_tensor_norm"][keep, j]
                 table["bn_tensor_norms"] = {"step": table["step"], **{
                     "/".join(path): norms[:, i] for i, path in enumerate(invariant)}}
+            if self.outputs:
+                table["outputs"] = {name: v[j] for name, v in self.outputs.items()}
             out.append(table)
         return out
 
@@ -506,7 +545,9 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
     Args:
       config: a ``TrainConfig``.
       dataset: an ``l2theory.data.Dataset`` (numpy arrays; labels are integers).
-      progress: show a tqdm progress bar (steps, ETA, best test accuracy so far).
+      progress: ``True``: a tqdm bar (steps, ETA, best test accuracy so far) when stderr is a
+        terminal, else one line as the run starts and one as it ends; ``"bar"``: the bar
+        wherever stderr goes; ``False``: nothing (``l2theory._practice.train.progress``).
 
     Returns:
       A dict of equal-length 1-D numpy arrays, one entry per evaluation (steps 0, eval_every, ...,
@@ -547,47 +588,3 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
     with ProgressBar(progress, total=config.steps, desc="train") as bar:
         state, rows = run_chunk(engine, state, 0, Rows(), steps, on_eval=bar.on_eval)
     return rows.tables(engine.model.scale_invariant)[0]
-
-
-class ProgressBar:
-    """tqdm bar over steps showing the best test accuracy so far (does nothing when disabled)."""
-
-    def __init__(self, enabled: bool, total: int, desc: str):
-        self.bar = None
-        self.best = -np.inf
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
-
-    def _best(self, test_acc: np.ndarray, valid: np.ndarray) -> None:
-        acc = np.asarray(test_acc)[np.asarray(valid, bool)]
-        acc = acc[np.isfinite(acc)]
-        if acc.size:
-            self.best = max(self.best, float(acc.max()))
-            self.bar.set_postfix(best_test_acc=f"{self.best:.4f}", refresh=False)
-
-    def on_eval(self, state, t: int, rows: Rows, n_steps: int) -> None:
-        """After an evaluation that followed ``n_steps`` steps."""
-        if self.bar is not None:
-            self._best(rows.columns["test_acc"][-1], rows.columns["valid"][-1])
-            self.bar.update(n_steps)
-
-    def skip(self, n_steps: int, rows: Rows) -> None:
-        """Count ``n_steps`` done earlier (resumed work), with their rows."""
-        if self.bar is not None:
-            for acc, valid in zip(rows.columns.get("test_acc", []), rows.columns.get("valid", [])):
-                self._best(acc, valid)
-            self.bar.update(n_steps)
-
-    def write(self, line: str) -> None:
-        """A line on stderr above the bar (nothing when disabled)."""
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()

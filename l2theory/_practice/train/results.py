@@ -2,10 +2,10 @@
 
 Layout of ``out/``::
 
-    config.json          the results format (``FORMAT``) and what was run: the TrainConfig
-                         (resolved: every setting that counts spelled out), the grid, the
-                         dataset's fingerprint, the chunk size (a rerun must match it, see
-                         ``Store.open``)
+    config.json          the results format (``FORMAT``) and what was run (see "config.json"
+                         below): every lane's full TrainConfig, the grid, the dataset's
+                         fingerprint (and, from the commands, how the data were loaded), the
+                         chunk size (a rerun must match it, see ``Store.open``)
     environment.json     python / jax / numpy / optax versions, devices, hostname (one entry per
                          start or resume)
     checkpoints/chunk-00000.npz
@@ -19,6 +19,25 @@ Layout of ``out/``::
                          model's ``"bn_tensor_norms"``) is stored in results.npz as
                          ``<table>/<name>`` arrays and as ``<table>.csv``; results.csv holds the
                          evaluation table only
+
+config.json::
+
+    format      FORMAT
+    how_to_read one line saying the below
+    lanes       one entry per lane, in the order of results.csv's ``run`` column: ``run``,
+                ``lam``, ``lr``, ``seed``, ``steps`` and ``config``, the lane's full
+                TrainConfig as it ran (resolved; ``TrainConfig(**config)`` rebuilds it,
+                ``train.load_config(folder, lane=run)`` reads it)
+    identity    what a resumed or repeated sweep must match: ``template`` (the settings shared by
+                every lane: the TrainConfig without ``lam``, ``lr``, ``seed``, and without
+                ``steps`` when ``grid.natural_time`` sets them per lane; a template, not a run),
+                ``grid`` (the axes ``lam``, ``lr``, ``seeds``, ``natural_time``) and ``dataset``
+                (name, shapes and a BLAKE2 hash of the four arrays)
+    chunk_size  lanes per compiled program
+    data        (written by ``l2theory train``/``sweep``) how the dataset was made: ``dataset``,
+                ``data_root``, ``n_train``, ``n_test``, ``data_seed``, ``standardize``, i.e.
+                ``data.load(dataset, root=data_root, n_train=..., n_test=..., seed=data_seed)``,
+                then ``data.standardize`` when ``standardize``
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over
 its final name (``os.replace``), so a crash or SIGKILL leaves either the old or the new version,
@@ -65,7 +84,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from l2theory import _distributed
+from l2theory import _checks, _distributed
 
 FORMAT = 3  # the layout version of a results folder (see above)
 
@@ -341,10 +360,12 @@ def environment(config=None) -> dict[str, Any]:
 
 
 def dataset_fingerprint(dataset) -> dict[str, Any]:
-    """Shapes, dtypes and a BLAKE2 hash of the four arrays (a rerun must see the same data)."""
+    """Shapes, dtypes and a BLAKE2 hash of the arrays, the validation split's too when there is
+    one (a rerun must see the same data)."""
     h = hashlib.blake2b(digest_size=16)
     shapes = {}
-    for name in ("x_train", "y_train", "x_test", "y_test"):
+    extra = ("x_val", "y_val") if getattr(dataset, "x_val", None) is not None else ()
+    for name in ("x_train", "y_train", "x_test", "y_test") + extra:
         a = np.ascontiguousarray(getattr(dataset, name))
         shapes[name] = [list(a.shape), a.dtype.str]
         h.update(name.encode())
@@ -373,8 +394,10 @@ class Store:
             self._prepare()
 
     def _prepare(self) -> None:
-        """The folder created, and the temporary files of a process killed mid-write (or
-        between the steps of ``_check_shared``) removed."""
+        """The folder created (first tried: ``_checks.writable_folder`` names ``out`` when it
+        cannot be), and the temporary files of a process killed mid-write (or between the steps
+        of ``_check_shared``) removed."""
+        _checks.writable_folder("out", self.root)
         (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
         for stale in [*self.root.glob(".*.tmp-*"), *self.root.glob("checkpoints/.*.tmp-*"),
                       *self.root.glob(".shared-check-*")]:
@@ -384,7 +407,8 @@ class Store:
     def config_path(self) -> Path:
         return self.root / "config.json"
 
-    def open(self, identity: dict[str, Any], chunk_size: int | None, config=None) -> int | None:
+    def open(self, identity: dict[str, Any], chunk_size: int | None, config=None,
+             lanes: list[dict[str, Any]] | None = None) -> int | None:
         """Check that ``out`` holds this sweep (or nothing yet) and record the environment.
 
         Returns:
@@ -398,18 +422,18 @@ class Store:
             not one folder that every process sees.
         """
         if not self.multi:
-            return self._open(identity, chunk_size, config)
+            return self._open(identity, chunk_size, config, lanes)
         stored, error = None, None
         if self.writer:
             try:
                 self._prepare()
-            except OSError as e:
+            except (OSError, ValueError) as e:
                 error = e
         _distributed.raise_everywhere(error)
         self._check_shared()
         if self.writer:
             try:
-                stored = self._open(identity, chunk_size, config)
+                stored = self._open(identity, chunk_size, config, lanes)
             except (ValueError, OSError) as e:
                 error = e
         _distributed.raise_everywhere(error)
@@ -420,7 +444,8 @@ class Store:
             save_json(path, envs + [environment(config)])
         return None if stored < 0 else stored
 
-    def _open(self, identity: dict[str, Any], chunk_size: int | None, config) -> int | None:
+    def _open(self, identity: dict[str, Any], chunk_size: int | None, config,
+              lanes: list[dict[str, Any]] | None = None) -> int | None:
         """``open`` in one process (process 0 of several)."""
         import jax
 
@@ -460,7 +485,8 @@ class Store:
             save_json(path, envs + [environment(config)])
             if not self.config_path.exists():
                 made = {"processes": processes} if self.multi else {}
-                save_json(self.config_path, {"format": FORMAT, "identity": identity,
+                save_json(self.config_path, {"format": FORMAT, "how_to_read": HOW_TO_READ,
+                                             "lanes": lanes or [], "identity": identity,
                                              "chunk_size": chunk_size, **made})
         return stored_chunk if stored_chunk is not None else chunk_size
 
@@ -543,8 +569,8 @@ class Store:
 
     def _save_table(self, table: dict[str, Any]) -> None:
         save_csv(self.root / "results.csv", table)
-        for name, value in table.items():
-            if isinstance(value, dict):
+        for name, value in table.items():  # nested tables of rows (not outputs)
+            if isinstance(value, dict) and all(np.ndim(v) == 1 for v in value.values()):
                 save_csv(self.root / f"{name}.csv", value)
         save_npz(self.root / "results.npz", flatten(table))  # last: marks the sweep finished
 
@@ -652,6 +678,87 @@ def _read_chunk(path: Path) -> dict[str, Any]:
     if "lanes" in a:
         saved["lanes"] = a["lanes"]
     return saved
+
+
+HOW_TO_READ = ("lanes[i].config is lane i's full TrainConfig (run i of results.csv): "
+               "TrainConfig(**lanes[i]['config']), or l2theory.train.load_config(folder, lane=i); "
+               "identity.template is the shared settings without lam, lr, seed (a template, not "
+               "a run); identity.grid the grid; data (from the commands) how the data were "
+               "loaded")
+
+
+def sweep_identity(config, axes: dict[str, Any], dataset) -> dict[str, Any]:
+    """What a resumed sweep must match: the settings every lane shares (``template``: the
+    resolved TrainConfig without ``lam``, ``lr``, ``seed``, and without ``steps`` when
+    ``natural_time`` sets them), the grid's ``axes`` and the dataset's fingerprint."""
+    template = config.resolved().to_dict()
+    for name in ("lam", "lr", "seed") + (("steps",) if axes.get("natural_time") else ()):
+        del template[name]
+    return {"template": template, "grid": axes, "dataset": dataset_fingerprint(dataset)}
+
+
+def lane_configs(config, grid, steps) -> list[dict[str, Any]]:
+    """config.json's ``lanes``: per lane ``run``, ``lam``, ``lr``, ``seed``, ``steps`` and the
+    full resolved TrainConfig dict of that run."""
+    base = config.resolved().to_dict()
+    return [{"run": run, "lam": lam, "lr": lr, "seed": seed, "steps": int(n),
+             "config": {**base, "lam": lam, "lr": lr, "seed": seed, "steps": int(n)}}
+            for run, ((lam, lr, seed), n) in enumerate(zip(grid, steps))]
+
+
+def record_data(out, recipe: dict[str, Any]) -> None:
+    """config.json's ``data`` entry of the results folder ``out`` (nothing when the folder holds
+    no config.json yet): how the dataset was made (module docstring)."""
+    path = Path(out) / "config.json"
+    if path.is_file():
+        stored = load_json(path)
+        if stored.get("data") != recipe:
+            save_json(path, {**stored, "data": recipe})
+
+
+def load_config(path, lane: int | None = None):
+    """The ``TrainConfig`` of lane ``lane`` of a results folder, as it ran: training it on the
+    same data (``train.train(config, dataset)``) gives that lane's rows of results.csv (to float
+    rounding: the sweep trained the lanes batched).
+
+    Example: ``config = load_config("runs/sweep-20250101-120000", lane=3)`` (lane = results.csv's
+    ``run``); ``load_config(folder)`` for a folder of one run (``l2theory train``).
+
+    Args:
+      path: a results folder (or its config.json).
+      lane: the lane, ``0 .. len(lanes) - 1``; None for a folder holding one lane.
+
+    Raises:
+      FileNotFoundError: no config.json there.
+      ValueError: a folder of another results format, or ``lane`` not given for several lanes or
+        out of range.
+    """
+    from l2theory._practice.train.config import TrainConfig
+
+    p = Path(path)
+    p = p / "config.json" if p.is_dir() else p
+    if not p.is_file():
+        raise FileNotFoundError(f"path={str(path)!r}: no config.json there; pass a results folder "
+                                "a sweep wrote (sweep(..., out=...), or the folder l2theory "
+                                "train/sweep printed)")
+    stored = load_json(p)
+    found = stored.get("format") if isinstance(stored, dict) else None
+    if found != FORMAT or not stored.get("lanes"):
+        what = (f"results format {found!r}, not {FORMAT}" if found != FORMAT else
+                "written by a development version of this format")
+        raise ValueError(f"path={str(path)!r}: {what}: its config.json holds no per-lane configs "
+                         "(an older one holds the grid in identity.grid around a config whose "
+                         "lam, lr, seed are placeholders); rerun the sweep with this version")
+    lanes = stored["lanes"]
+    if lane is None:
+        if len(lanes) != 1:
+            raise ValueError(f"lane=None: {str(path)!r} holds {len(lanes)} lanes; pass lane=i, "
+                             f"0 <= i < {len(lanes)} (results.csv's run column)")
+        lane = 0
+    lane = _checks.integer("lane", lane, low=0, high=len(lanes) - 1,
+                           what=f"a lane of the {len(lanes)} in {str(path)!r}",
+                           fix="pass results.csv's run number of the lane")
+    return TrainConfig(**lanes[lane]["config"])
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

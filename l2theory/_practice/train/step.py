@@ -159,10 +159,12 @@ def invariant_norms_sq(params, paths) -> jnp.ndarray:
 
 
 def invariant_angle(old, new, paths) -> jnp.ndarray:
-    """The angle (radians) between ``old`` and ``new`` weights, averaged over the tensors at
-    ``paths``: ``mean_p atan2(|d_perp|, |w| + d.w / |w|)`` with ``w`` the old tensor, ``d`` the
-    new minus the old and ``d_perp = d - (d.w / |w|^2) w`` - the angle between ``w`` and ``w + d``,
-    accurate for the small angles of a step (no ``arccos`` of a cosine near 1)."""
+    """The angle (radians) between ``old`` and ``new`` weights, root-mean-square over the tensors
+    at ``paths``: ``(mean_p theta_p^2)^(1/2)``, ``theta_p = atan2(|d_perp|, |w| + d.w / |w|)`` with
+    ``w`` the old tensor, ``d`` the new minus the old and ``d_perp = d - (d.w / |w|^2) w`` - the
+    angle between ``w`` and ``w + d``, accurate for the small angles of a step (no ``arccos`` of a
+    cosine near 1). The mean of squares, because the equilibrium under L2 fixes each tensor's
+    mean squared angle (``docs/conventions.md`` section 8.1)."""
     angles = []
     for p in paths:
         w = get_path(old, p)
@@ -172,7 +174,7 @@ def invariant_angle(old, new, paths) -> jnp.ndarray:
         perp = jnp.sqrt(jnp.sum(jnp.square(d - along * w)))
         norm = jnp.sqrt(ww)
         angles.append(jnp.arctan2(perp, norm * (1.0 + along)))
-    return jnp.mean(jnp.stack(angles))
+    return jnp.sqrt(jnp.mean(jnp.square(jnp.stack(angles))))
 
 
 def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,

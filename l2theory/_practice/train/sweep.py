@@ -17,6 +17,7 @@ from l2theory._practice.train import results
 from l2theory._practice.train.config import TrainConfig, check_config
 from l2theory._practice.train.engine import (Engine, Placement, ProgressBar, Rows, run_chunk,
                                              to_host)
+from l2theory._practice.train.progress import MODES as PROGRESS_MODES
 from l2theory._practice.train.step import Hyper, make_step
 
 # Columns a sweep adds in front of ``train``'s: the lane and its hyperparameters.
@@ -52,7 +53,7 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
           seeds: Sequence[int], natural_time: float | None = None,
           out: str | os.PathLike | None = None, chunk_size: int | None = None,
           progress: bool = True, checkpoint_every: int = 10,
-          desc: str | None = None) -> dict[str, Any]:
+          desc: str | None = None, record_outputs: bool = False) -> dict[str, Any]:
     """Train every ``(lam, lr, seed)`` of the Cartesian grid, all lanes in one compiled program.
 
     Each lane is the run ``train(config.replace(lam=lam, lr=lr, seed=seed, steps=...), dataset)``:
@@ -116,10 +117,15 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
         ``config.steps`` steps in every lane.
       out: results directory, or ``None`` to write nothing.
       chunk_size: lanes per compiled program (rounded up to a multiple of the device count).
-      progress: show a tqdm bar (steps, ETA, best test accuracy so far) on stderr, and a line
-        when resuming.
+      progress: ``True``: a tqdm bar (steps, ETA, best test accuracy so far) on stderr when it
+        is a terminal, else one line as the sweep starts, one per chunk and one as it ends (a
+        log gets a few lines); ``"bar"``: the bar wherever stderr goes; ``False``: nothing.
+        Any but ``False`` also says when a sweep resumes.
       checkpoint_every: with ``out``, checkpoint every this many evaluations.
       desc: the progress bar's label (default ``"sweep <n> runs"``).
+      record_outputs: also keep every lane's network outputs on each test (and validation)
+        example at the lane's end (eval mode): per-example scores for statistics over the test
+        images (``experiments.claim_greater_crossed``).
 
     Returns:
       A dict of equal-length 1-D numpy arrays, rows ordered by ``run`` then ``step``: ``run``
@@ -127,7 +133,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       settings; ``run_lam``/``run_lr`` are float64 holding the values exactly as given, so
       ``table["run_lam"] == 1e-3`` selects lanes), the columns of ``train`` (``step``,
       ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc``, ``lam``, ``lr``,
-      ``param_norm_sq``) and ``diverged``, ``diverged_step``. ``lam`` and ``lr`` are the values in
+      ``param_norm_sq``; ``val_loss``, ``val_acc`` when the dataset has a validation split, see
+      ``data.hold_out``) and ``diverged``, ``diverged_step``. ``lam`` and ``lr`` are the values in
       force at that step as the training computed them, in ``config.dtype`` (float32 by default:
       ``1e-3`` reads ``0.0010000000474974513``; they differ from ``run_lam``/``run_lr`` under a
       schedule). ``out/results.csv`` writes every number in the shortest form that reads back to
@@ -141,6 +148,9 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       ``BN_COLUMNS`` (``bn_weight_norm``, ``effective_lr``, ``angular_update``) and the nested
       ``"bn_tensor_norms"`` (``run``, ``step`` and each scale-invariant tensor's norm; stored as
       ``bn_tensor_norms/<name>`` and in ``bn_tensor_norms.csv``), as ``train`` documents them.
+      With ``record_outputs``, also ``"outputs"``: ``run`` ``[n_runs]`` and ``test`` (``val``)
+      ``[n_runs, n_test, k]``: each lane's outputs at its end (stored in ``results.npz`` as
+      ``outputs/<name>``).
 
     Example:
       >>> from l2theory import data
@@ -154,11 +164,15 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     checkpoint_every = _checks.positive_int("checkpoint_every", checkpoint_every)
     chunk_size = _checks.optional_int("chunk_size", chunk_size,
                                       fix="pass an int >= 1, or None (automatic)")
-    _checks.boolean("progress", progress)
+    _checks.choice("progress", progress, PROGRESS_MODES)
+    _checks.boolean("record_outputs", record_outputs)
+    if record_outputs:  # a folder of a sweep without outputs is another sweep
+        lanes.axes["record_outputs"] = True
     if jax.process_count() > 1:
         _agree(config, dataset, lanes, out=out, chunk_size=chunk_size,
                checkpoint_every=checkpoint_every)
-        progress = progress and jax.process_index() == 0  # one bar, one set of messages
+        if jax.process_index() != 0:  # one bar, one set of messages
+            progress = False
     store, chunk_size, finished = _resume(out, config, dataset, lanes, chunk_size, progress)
     if finished is not None:
         return finished
@@ -175,7 +189,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     if desc is None:
         desc = f"sweep {len(lanes)} runs" + (f", {len(chunks)} chunks" if len(chunks) > 1 else "")
     tables = _run_chunks(engine, lanes, chunks, store, share, progress=progress,
-                         checkpoint_every=checkpoint_every, desc=desc)
+                         checkpoint_every=checkpoint_every, desc=desc,
+                         record_outputs=record_outputs)
     return _finish(tables, lanes, store, part=share.runs(chunks))
 
 
@@ -267,10 +282,9 @@ def _agree(config: TrainConfig, dataset, lanes: _Lanes, *, out, chunk_size: int 
 
 
 def _identity(config: TrainConfig, dataset, lanes: _Lanes) -> dict[str, Any]:
-    """What makes two sweeps the same: the config without the grid's settings, the grid, the
-    data's fingerprint."""
-    return {"config": config.resolved().replace(lam=0.0, lr=1.0, seed=0).to_dict(),
-            "grid": lanes.axes, "dataset": results.dataset_fingerprint(dataset)}
+    """What makes two sweeps the same (``results.sweep_identity``): the settings every lane
+    shares, the grid, the data's fingerprint."""
+    return results.sweep_identity(config, lanes.axes, dataset)
 
 
 def _resume(out, config: TrainConfig, dataset, lanes: _Lanes, chunk_size: int | None,
@@ -282,7 +296,8 @@ def _resume(out, config: TrainConfig, dataset, lanes: _Lanes, chunk_size: int | 
     if out is None:
         return None, chunk_size, None
     store = results.Store(out)
-    chunk_size = store.open(_identity(config, dataset, lanes), chunk_size, config)
+    chunk_size = store.open(_identity(config, dataset, lanes), chunk_size, config,
+                            lanes=results.lane_configs(config, lanes.grid, lanes.steps))
     finished = store.load_result()
     if finished is not None and progress:
         print(f"{out} holds this sweep, finished: returning its results", file=sys.stderr)
@@ -315,8 +330,8 @@ class _Where:
 
 
 def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.Store | None,
-                share: "_Share", *, progress: bool, checkpoint_every: int,
-                desc: str) -> list[dict[str, Any]]:
+                share: "_Share", *, progress: bool, checkpoint_every: int, desc: str,
+                record_outputs: bool = False) -> list[dict[str, Any]]:
     """Every chunk trained to its end, or read back from ``store`` where it finished earlier; the
     first unfinished chunk resumes from its checkpoint (and says so). Returns each lane's table,
     in grid order. Ctrl-C: ``KeyboardInterrupt`` with one line saying where the sweep stopped
@@ -341,8 +356,10 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
                         bar.write(f"resuming {store.root} at {at.resume_point(len(chunks))}")
                     first_open = False
                     rows = _train_chunk(engine, lanes, chunks, ci, saved, store, share, bar,
-                                        where, checkpoint_every)
+                                        where, checkpoint_every, record_outputs)
                 where.chunk, where.t, where.done = ci + 1, 0, where.done + 1
+                if len(chunks) > 1:
+                    bar.phase(f"chunk {ci + 1}/{len(chunks)} done")
                 for run, table in zip(members, rows.tables(engine.model.scale_invariant)):
                     tables[run] = table
     except KeyboardInterrupt:
@@ -354,9 +371,11 @@ def _run_chunks(engine: Engine, lanes: _Lanes, chunks: _Chunks, store: results.S
 
 
 def _train_chunk(engine: Engine, lanes: _Lanes, chunks: _Chunks, ci: int, saved, store,
-                 share: "_Share", bar, where: _Where, checkpoint_every: int) -> Rows:
+                 share: "_Share", bar, where: _Where, checkpoint_every: int,
+                 record_outputs: bool = False) -> Rows:
     """Chunk ``ci`` trained to its end, from its checkpoint ``saved`` (``Store.load_chunk``) or
-    from initialization, checkpointed every ``checkpoint_every`` evaluations; its rows."""
+    from initialization, checkpointed every ``checkpoint_every`` evaluations; its rows (with
+    ``record_outputs``, the lanes' final outputs on the test/validation examples)."""
     members, end = chunks.members[ci], chunks.end(ci)
     if saved is not None:
         state, t, rows = _restore(engine, saved, store, share, ci), saved["t"], Rows.from_arrays(
@@ -378,6 +397,8 @@ def _train_chunk(engine: Engine, lanes: _Lanes, chunks: _Chunks, ci: int, saved,
                              state_leaves=share.own_state(state), lanes=share.lanes)
 
     state, rows = run_chunk(engine, state, t, rows, chunks.steps[ci], on_eval=on_eval)
+    if record_outputs:
+        rows.outputs = engine.outputs(state)
     del state
     if store is not None:
         store.save_chunk(ci, t=end, rows=share.own_rows(rows.to_arrays()), done=True,
@@ -451,10 +472,12 @@ class _Share:
 
     def own_rows(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``Rows.to_arrays()`` of the whole chunk cut to this process's lanes (axis 1 of the
-        ``[evaluations, lanes]`` columns; AutoL2's ``autol2/step`` has no lane axis)."""
+        ``[evaluations, lanes]`` columns; AutoL2's ``autol2/step`` has no lane axis; the final
+        outputs ``outputs/<split>`` are ``[lanes, n, k]``)."""
         if not self.multi:
             return arrays
-        return {k: (v[:, self.lanes] if np.ndim(v) == 2 else v) for k, v in arrays.items()}
+        return {k: (v[self.lanes] if k.startswith("outputs/") else
+                    v[:, self.lanes] if np.ndim(v) == 2 else v) for k, v in arrays.items()}
 
     def whole_rows(self, saved: dict[str, Any]) -> dict[str, np.ndarray]:
         """A checkpoint's rows (this process's lanes, ``Store.load_chunk``) completed with the
@@ -537,10 +560,13 @@ def _assemble(tables, grid, steps) -> dict[str, Any]:
     """One table, lanes in grid order; ``run_lam``/``run_lr`` are float64 of the values as given
     (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; nested tables
     (AutoL2's measurements ``table["autol2"]``, the BatchNorm tensors' norms
-    ``table["bn_tensor_norms"]``) with a ``run`` column in front."""
-    parts, nested = [], {}
+    ``table["bn_tensor_norms"]``) with a ``run`` column in front; the lanes' final outputs
+    ``table["outputs"]`` (``run`` and ``[n_runs, n, k]`` arrays)."""
+    parts, nested, outputs = [], {}, []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
         table = dict(table)
+        if "outputs" in table:
+            outputs.append(table.pop("outputs"))
         for name in [name for name, value in table.items() if isinstance(value, dict)]:
             inner = table.pop(name)
             nested.setdefault(name, []).append(
@@ -553,6 +579,9 @@ def _assemble(tables, grid, steps) -> dict[str, Any]:
     out: dict[str, Any] = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     for name, lanes in nested.items():
         out[name] = {col: np.concatenate([m[col] for m in lanes]) for col in lanes[0]}
+    if outputs:
+        out["outputs"] = {"run": np.arange(len(outputs), dtype=np.int64),
+                          **{name: np.stack([o[name] for o in outputs]) for name in outputs[0]}}
     return out
 
 
