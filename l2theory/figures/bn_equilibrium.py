@@ -385,14 +385,14 @@ def report(summary: dict) -> _report.Report:
             f"{key}: the equilibrium angular update per step is sqrt(2 lr lam / (1 + mu)) "
             f"within {BAND:.0%} at every lam (measured / predicted per seed, momentum "
             f"{mine[0]['momentum']:g}; estimate and interval of the deciding lam {lam})",
-            stat, "per lam " + detail, fmt=".3f"))
+            stat, detail, fmt=".3f"))
         stat, lam = _at_every_lam(mine, "ratio_drift_mean", "ratio_drift_ci",
                                   "verdict_drift")
         claims.append(_report.Claim.of(
             f"{key}: the drift relation mean_p theta_p^2 = theta_eq^2 (1 + mean_p 2 tau_eq "
             f"dln||W_p||^2/dt) holds within {BAND:.0%} at every lam (late window; deciding lam "
             f"{lam})", stat,
-            "per lam " + "; ".join(f"lam {x['lam']:g}: {num(x['ratio_drift_mean'], '.3f')} "
+            "; ".join(f"lam {x['lam']:g}: {num(x['ratio_drift_mean'], '.3f')} "
                                    f"{interval(x['ratio_drift_ci'])}" for x in mine), fmt=".3f"))
         t_ratio = [None if x["t_star_mean"] is None else x["t_star_mean"] / x["tau_eq"]
                    for x in mine]
