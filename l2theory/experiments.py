@@ -36,6 +36,8 @@ steps; natural clock ``lam * lr * t``.
   gradient descent's stability bound, the preprocessing.
 - ``cnn_theory_vs_practice``: CNNs of growing channel count (and a max-pooling CNN) trained by GD
   vs the exact L2 gradient flow.
+- ``lazy_limit_vs_practice``: networks that are not homogeneous (Wide ResNets without
+  BatchNorm, FC nets with biases) trained by GD at growing width vs the lazy limit of the flow.
 - ``hessian_lowest_eigs``, ``hessian_vs_lam``: bottom of the Hessian spectrum (Lanczos on
   Hessian-vector products) vs lam; ``hessian_at_t_star``: at each run's own t*, per lam and
   seed (where the paper's statement applies: nets that learned).
@@ -75,8 +77,9 @@ from l2theory._experiments.gd_limit import gd_limit_outputs
 from l2theory._experiments.hessian import hessian_at_t_star
 from l2theory._experiments.hessian import hessian_lowest_eigs
 from l2theory._experiments.hessian import hessian_vs_lam
+from l2theory._experiments.lazy_limit import lazy_limit_vs_practice
 from l2theory._experiments.network_theory import NetworkPrediction
-from l2theory._experiments.network_theory import predict_network
+from l2theory._experiments.network_prediction import predict_network
 from l2theory._experiments.optimum import grid_optimum
 from l2theory._experiments.optimum import lam_opt_claim
 from l2theory._experiments.peak import TStar
@@ -115,6 +118,7 @@ __all__ = [
     "hessian_vs_lam",
     "lam_opt_claim",
     "lane_peaks",
+    "lazy_limit_vs_practice",
     "late_angular_update",
     "per_lam",
     "plot_collapse",

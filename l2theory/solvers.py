@@ -5,6 +5,8 @@ conventions: ``L2GradientFlow`` (the infinite-width network, or a linear model a
 ``LinearizedL2Flow`` (the linearized finite-width network). The MSE flow is solved exactly
 (``method="eigh"``, one eigendecomposition) or matrix-free to a stated tolerance
 (``method="krylov"``, block Lanczos: the full 60,000-image training set on one GPU).
+``LazyL2Flow``: the lazy limit of the flow for any network without BatchNorm (residual sums,
+biases), from its two-scale NTKs at ``scale_nodes``.
 
 Predictions: ``peak`` (a ``Peak``: the time ``t*`` of the best ``test_metric`` on a grid of
 ``default_times``), ``c_from_t_star`` (``c = lam lr t*``) and ``lam_opt`` (``c / (lr T)``);
@@ -18,6 +20,8 @@ below ``L2GradientFlow.AUTO_KRYLOV_MIN_N`` training points (and whenever the ker
 decay: degree 1 or lam = 0) and by block Lanczos above; ``flow.info`` says which and why.
 """
 from l2theory._theory.gradient_flow import L2GradientFlow
+from l2theory._theory.lazy_flow import LazyL2Flow
+from l2theory._theory.lazy_flow import scale_nodes
 from l2theory._theory.lam_opt_check import LamOptVerdict
 from l2theory._theory.lam_opt_check import lam_opt_verdict
 from l2theory._theory.lam_opt_check import resolution_limit
@@ -32,6 +36,7 @@ from l2theory._theory.predictions import test_metric
 
 __all__ = [
     "L2GradientFlow",
+    "LazyL2Flow",
     "LamOptVerdict",
     "LinearizedL2Flow",
     "Peak",
@@ -40,6 +45,7 @@ __all__ = [
     "lam_opt",
     "lam_opt_verdict",
     "peak",
+    "scale_nodes",
     "resolution_limit",
     "test_metric",
     "underflow_step",

@@ -43,6 +43,8 @@ EXPECTED = {
                 "hessian_eigs.csv", "hessian.json"],
     "bn_equilibrium": ["bn_equilibrium.png", "bn_equilibrium.pdf", "bn_equilibrium_curves.csv",
                        "bn_equilibrium_lams.csv", "bn_equilibrium.json"],
+    "lazy_limit": ["lazy_limit.png", "lazy_limit.pdf", "lazy_limit_tstar.csv",
+                   "lazy_limit_curves.csv", "lazy_limit.json"],
 }
 # the dataset each figure's paper preset needs first
 PAPER_DATASET = {"fig1": "cifar10", "theory_cnn": "cifar10", "infinite_width": "fashion_mnist",
@@ -116,8 +118,11 @@ MUST_KEYS = ("distance to the theory falls as the widths", "over lam of the geom
              "2]; lam 0.01", "lam 0.03, nets that learned", "t* within 25% for the CNN at 64",
              "distance to the theory falls as the channels", "infinite-width lam lr t* spread",
              "equilibrium angular update per step is sqrt(2 lr lam / (1 + mu))",
-             "the drift relation")
-SANITY_KEYS = ("exactly flat data direction", "collapsed to f = 0", "Krylov error estimate")
+             "the drift relation", "predicted t* (lazy limit) within 25%",
+             "distance to the lazy limit falls", "the net learns", "interpolation error is below",
+             "closer to the net than the Euler-degree flow")
+SANITY_KEYS = ("exactly flat data direction", "collapsed to f = 0", "Krylov error estimate",
+               "lazy regime, lr lambda_max / n < 2")
 
 
 def test_make_all_writes_report_with_claims_and_sanity_checks_apart(tiny_all):

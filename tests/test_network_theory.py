@@ -121,13 +121,8 @@ def test_flow_rates_under_momentum():
 @pytest.mark.parametrize("cfg, kwargs, match", [
     (dict(model="wrn", depth=10, width=None, model_kwargs={"widen": 1}), {"degree": 5},
      r"BatchNorm is not covered.*'batchnorm': False"),
-    (dict(model="wrn", depth=10, width=None, model_kwargs={"widen": 1, "batchnorm": False}),
-     {}, r"not homogeneous \(residual sums.*degree='euler'"),
-    (dict(model="cnn", depth=1, width=4, bias=True), {}, "bias=False"),
     (dict(model="cnn", depth=1, width=4, bias=False, model_kwargs={"batchnorm": True}), {},
      "'batchnorm': False"),
-    (dict(model="fc", depth=2, width=4, bias=False, activation="tanh"), {},
-     "activation='relu'"),
     (dict(model="cnn", depth=1, width=4, bias=False, parameterization="ntk"),
      {"kernel": "analytic"}, r"local pooling pool='max' \(pool=None only\)"),
     (dict(model="fc", depth=2, width=4, bias=False, parameterization="standard"),

@@ -49,7 +49,8 @@ def fc_empirical_ntk(params, x1, x2=None, *, depth: int, w_std: float = 2 ** 0.5
     """
     n1 = x1.shape[0]
     x = x1 if x2 is None else np.concatenate([np.asarray(x1), np.asarray(x2)])
-    k = _fc_ntk(params, jnp.asarray(x).reshape(x.shape[0], -1), depth, float(w_std))
+    dtype = params["dense_0"]["w"].dtype  # float32 inputs of float64 weights: no float32 Gram
+    k = _fc_ntk(params, jnp.asarray(x, dtype).reshape(x.shape[0], -1), depth, float(w_std))
     k = np.asarray(k)
     k11 = (k[:n1, :n1] + k[:n1, :n1].T) / 2
     return k11, (None if x2 is None else k[n1:, :n1])

@@ -1,7 +1,8 @@
 """The theory for any network ``l2theory.models`` builds: the exact L2 gradient flow with the
 network's NTK at initialization, and the predicted time of peak test performance ``t*``.
 
-For a ``TrainConfig`` and a data subset, ``predict_network`` solves (docs/conventions.md, sec. 2)::
+For a ``TrainConfig`` and a data subset, ``predict_network`` (``network_prediction``) solves
+(docs/conventions.md, sec. 2)::
 
     df/dt = -(lr/n) e^{-gamma t} K (dloss/df) - lr lam L f,      gamma = 2 (L - 1) lr lam,
 
@@ -26,35 +27,17 @@ steps, ``L`` the network's homogeneity degree and ``K`` its NTK at initializatio
 Degree ``L`` per family (``model.degree``): fully connected ``"fc"``: ``depth`` (bias-free,
 ReLU or linear); ``"cnn"``: ``depth + 1`` (the convs and the dense readout; max/avg pooling,
 flatten and global pooling are positively homogeneous of degree 1 in the activations and add
-no weights), bias-free, no BatchNorm, ReLU or linear. Wide ResNets (``"wrn"``) are never
-homogeneous: a residual sum adds paths through different numbers of weight layers (the identity
-shortcut skips the block's two convs, a 1x1 shortcut conv replaces them by one), so
-``f(a theta)`` is a polynomial in ``a``, not a power; their readout has a bias; and they use
-BatchNorm by default. No WRN variant in ``models`` is homogeneous (it would need, e.g., two
-weight layers on every shortcut). For them ``predict_network`` raises unless ``degree`` is given:
-an explicit degree, or ``degree="euler"``, the rounded effective degree ``<f, theta . grad f> /
-<f, f>`` of the initialized network (``euler_ratio``; measured without BatchNorm, one
-initialization, 20 images of 14x14 Fashion-MNIST: WRN-10-1 5.5-5.9, WRN-16-4 8.8, WRN-16-4
-with ``residual_scale=1/sqrt(6)`` 5.9: the deepest paths dominate), uses the homogeneous
-theory as an approximation, whose quality is for a comparison with training to judge. Measured
-for WRN-16-4 (``residual_scale=1/sqrt(6)``) without BatchNorm (64 Fashion-MNIST images at
-14x14, full-batch GD, figure ``theory_cnn``): the net's t* is 1.4-2.1x the prediction - the
-deep paths fade first under L2, so the effective degree falls during training.
+no weights), bias-free, no BatchNorm, ReLU or linear.
 
-What the theory covers, and what not:
+Networks without BatchNorm that are not homogeneous (Wide ResNets with ``batchnorm=False``:
+residual sums of paths through different numbers of weight layers, a readout bias; biases;
+other activations) are predicted by the lazy limit of the same flow (docs/conventions.md,
+sec. 2; ``lazy_network.predict_lazy``, ``solvers.LazyL2Flow``): from the network's outputs and
+two-scale NTKs at ``nodes`` scaled copies ``a_d theta_0`` of its initial parameters, no degree
+needed. ``degree=<int>`` or ``degree="euler"`` (the rounded ``euler_ratio`` of the initialized
+network) apply the homogeneous flow to such a network instead, as an approximation.
 
-- Covered: bias-free homogeneous networks without BatchNorm, gradient flow (GD and SGD at small
-  ``lr`` follow it; SGD noise is not modelled: the flow is that of the full-batch loss on the
-  ``n_train`` points), constant ``lr`` and ``lam``, the lazy (NTK) regime: exact at infinite
-  width (analytic kernel), with ``O(width^-1/2)`` corrections at finite width. Momentum ``mu``
-  enters as the effective rates of the slow (flow) limit: ``lr / (1 - mu)`` on the gradient and,
-  with decoupled weight decay, an unchanged per-step decay ``lr lam``.
-- Not covered: BatchNorm. It makes ``f`` invariant to the scale of the weights feeding it,
-  ``f(a W) = f(W)``, so L2 does not shrink ``f`` (no ``-lr lam L f`` term) and shrinking ``W``
-  *raises* the effective learning rate of those weights (``lr / ||W||^2``) until weight decay
-  and gradient growth balance (an equilibrium norm); the theory's decaying kernel
-  ``e^{-gamma t} K`` is not what happens. Also not covered: learning-rate or lam schedules
-  (AutoL2), feature learning away from the lazy regime.
+What the theory covers and what not: docs/conventions.md, sec. 2.
 """
 from __future__ import annotations
 
@@ -83,12 +66,17 @@ class NetworkPrediction(NamedTuple):
       t: ``[T]`` steps of the predicted trajectory.
       curve: ``[T]`` predicted test metric at ``t``.
       f_train, f_test: ``[T, n, k]``, ``[T, m, k]`` predicted outputs at ``t``.
-      degree: the homogeneity degree ``L`` used.
+      degree: the homogeneity degree ``L`` used; None for the lazy limit (no degree).
       euler_ratio: ``<f, theta . grad f> / <f, f>`` of the initialized network on the training
         inputs (``euler_ratio``): ``L`` for a homogeneous network, an effective degree otherwise.
-      kernel: which kernel (``"empirical"``, ``"analytic: <kernel>"`` or ``"kernel_fn"``).
+      kernel: which kernel (``"empirical"``, ``"analytic: <kernel>"``, ``"kernel_fn"``, or the
+        lazy limit's ``"empirical two-scale NTK (...)"``).
       f0: ``"network"`` (the initialized network's outputs) or ``"zero"`` (ensemble mean).
       lr, lam: the flow's rates (the config's, or the effective ones under momentum).
+      nodes: the lazy limit's scale nodes (None for the homogeneous flow).
+      coarse_t_star: the lazy limit's ``t*`` through all its nodes but the middle one (its
+        interpolation error shows in the difference to ``t_star``; None for the homogeneous
+        flow).
     """
 
     t_star: float
@@ -99,12 +87,14 @@ class NetworkPrediction(NamedTuple):
     curve: np.ndarray
     f_train: np.ndarray
     f_test: np.ndarray
-    degree: int
+    degree: int | None
     euler_ratio: float
     kernel: str
     f0: str
     lr: float
     lam: float
+    nodes: int | None = None
+    coarse_t_star: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """Everything but the output trajectories, as plain Python."""
@@ -119,6 +109,16 @@ def family(config) -> str:
     return registry.family(config.model, arg="config.model")
 
 
+def check_no_batchnorm(config) -> None:
+    """A ``ValueError`` for a network with BatchNorm, naming what to do."""
+    if config.model_settings().get("batchnorm"):
+        raise _checks.bad("config.model_kwargs", config.model_kwargs, "BatchNorm is not covered "
+                          "by the theory (f is scale-invariant in the weights before it: L2 "
+                          "raises their effective learning rate instead of decaying the kernel)",
+                          "set model_kwargs={'batchnorm': False}: the lazy limit then covers the "
+                          "network, residual or not")
+
+
 def network_degree(config, num_classes: int = 10) -> int:
     """The homogeneity degree ``L`` of the config's network (``model.degree``), or a
     ``ValueError`` saying why it is not homogeneous and what to change."""
@@ -126,8 +126,10 @@ def network_degree(config, num_classes: int = 10) -> int:
     if model.degree is not None:
         return int(model.degree)
     s, fam = config.model_settings(), family(config)
-    approx = ("or pass degree=<int> or degree='euler' (the network's effective degree at "
-              "initialization) to use the homogeneous theory as an approximation")
+    approx = ("or predict it by its lazy limit, which needs no degree (experiments."
+              "predict_network with degree=None), or pass degree=<int> or degree='euler' (the "
+              "network's effective degree at initialization) for the homogeneous theory as an "
+              "approximation")
     if fam == "wrn":
         raise _checks.bad(
             "config.model", config.model,
@@ -135,7 +137,7 @@ def network_degree(config, num_classes: int = 10) -> int:
             "of weight layers, the readout has a bias" + (", and BatchNorm makes f "
                                                           "scale-invariant" if s["batchnorm"]
                                                           else "") + ")",
-            "no WRN variant is; use model='cnn' or 'fc' for the exact theory, " + approx)
+            "no WRN variant is; " + approx)
     fixes = []
     if s.get("batchnorm"):
         fixes.append("BatchNorm makes f scale-invariant: model_kwargs={'batchnorm': False}")
@@ -299,11 +301,7 @@ def network_flow(config, x_train, labels_train, x_test, labels_test, *, num_clas
 
     if f0 not in F0_CHOICES:
         _checks.choice("f0", f0, F0_CHOICES, what="initial outputs")
-    if config.model_settings().get("batchnorm"):
-        raise _checks.bad("config.model_kwargs", config.model_kwargs, "BatchNorm is not covered "
-                          "by the theory (f is scale-invariant in the weights before it: L2 "
-                          "raises their effective learning rate instead of decaying the kernel)",
-                          "set model_kwargs={'batchnorm': False}")
+    check_no_batchnorm(config)
     if degree is None:
         degree = network_degree(config, num_classes)
     elif not (isinstance(degree, str) and degree == "euler"):
@@ -339,70 +337,3 @@ def network_flow(config, x_train, labels_train, x_test, labels_test, *, num_clas
                                   lr=lr, degree=degree, loss=config.loss)
     return FlowSetup(flow, k_st, f0_train, f0_test, targets(config, labels_test, num_classes),
                      degree, ratio, name)
-
-
-def predict_network(config, data="fashion_mnist_subset", *, n_train: int, n_test: int,
-                    kernel="empirical", f0: str = "network", degree: int | None = None,
-                    metric: str = "loss", t=None, data_seed: int = 0, standardize: bool = True,
-                    downsample: int = 1, batch_size: int | None = None) -> NetworkPrediction:
-    """Predicted trajectory, ``t*`` and ``c = lam lr t*`` of a run of ``config`` (module
-    docstring: the flow, the kernels, the degree per family, what is and is not covered).
-
-    Example:
-      >>> from l2theory import experiments, train
-      >>> cfg = train.TrainConfig(model="cnn", depth=1, width=8, bias=False, loss="mse",
-      ...                         parameterization="ntk", lr=0.5, lam=0.02,
-      ...                         model_kwargs={"pool": None, "global_pool": None})
-      >>> p = experiments.predict_network(cfg, n_train=20, n_test=20, downsample=4,
-      ...                                 kernel="analytic")
-      >>> p.degree, p.kernel, p.f_test.shape
-      (2, "analytic: conv_relu(depth=1, filter_size=3, readout='flatten')", (400, 20, 10))
-
-    Args:
-      config: the ``TrainConfig`` of the run (model, loss, ``lr``, ``lam``, ``momentum``,
-        ``seed``: the empirical NTK and ``f0`` are the run's own network at initialization).
-      data: dataset name, ``l2theory.data.Dataset`` or 4-tuple of arrays
-        (``experiments.prepare_data``).
-      n_train, n_test: class-stratified subset sizes (``data_seed``); the flow trains on the
-        ``n_train`` points (full batch).
-      kernel: ``"empirical"``, ``"analytic"`` or a kernel function ``(x1, x2=None) -> (nngp,
-        ntk)``.
-      f0: ``"network"`` (the initialized network's outputs) or ``"zero"`` (ensemble mean).
-      degree: None: ``model.degree`` (an error for non-homogeneous networks, naming what to
-        change); an int, or ``"euler"`` (the rounded ``euler_ratio`` of the initialized
-        network): that degree, an approximation for a non-homogeneous network.
-      metric: ``"loss"`` (test loss, t* at its minimum) or ``"accuracy"`` (its maximum).
-      t: steps of the trajectory (default ``solvers.default_times``: natural time ``1e-4`` to
-        ``1e2``, 400 points).
-      standardize, downsample: input preprocessing (``prepare_data``).
-      batch_size: Jacobian rows per block of the empirical NTK (memory only).
-
-    Returns:
-      ``NetworkPrediction``.
-    """
-    from l2theory import solvers
-    from l2theory._experiments.comparison_data import prepare_data
-
-    if metric not in ("loss", "accuracy"):
-        _checks.choice("metric", metric, ("loss", "accuracy"))
-    if t is None and flow_rates(config)[1] == 0:
-        raise _checks.bad("t", t, "config.lam = 0 has no natural time scale for the default grid "
-                          "of times", "pass t, a grid of steps (e.g. np.geomspace(1, 1e6, 400)), "
-                          "or a config with lam > 0")
-    x_tr, l_tr, x_te, l_te, k, _ = prepare_data(data, n_train=n_train, n_test=n_test,
-                                                data_seed=data_seed, standardize=standardize,
-                                                downsample=downsample,
-                                                flatten=family(config) == "fc")
-    setup = network_flow(config, x_tr, l_tr, x_te, l_te, num_classes=k, kernel=kernel, f0=f0,
-                         degree=degree, batch_size=batch_size)
-    flow = setup.flow
-    grid = solvers.default_times(flow.lam, flow.lr) if t is None else np.asarray(t, np.float64)
-    pk = solvers.peak(flow, setup.k_test_train, setup.y_test, metric=metric, t=grid,
-                      f0_train=setup.f0_train, f0_test=setup.f0_test)
-    f_train, f_test = flow.predict(pk.t, setup.k_test_train, setup.f0_train, setup.f0_test)
-    c = config.lam * config.lr * pk.t_star if config.lam > 0 else None
-    return NetworkPrediction(
-        t_star=pk.t_star, c=c, value=pk.value, metric=metric, t=np.asarray(pk.t),
-        curve=np.asarray(pk.curve), f_train=np.asarray(f_train), f_test=np.asarray(f_test),
-        degree=setup.degree, euler_ratio=setup.euler_ratio, kernel=setup.kernel, f0=f0,
-        lr=flow.lr, lam=flow.lam)

@@ -253,7 +253,8 @@ def _lazy(config, ds, n, m, kernel, f0, budget, data_seed, standardize, downsamp
           model, preprocessing, lam_per_unit, start) -> RunPrediction:
     """A network that is not homogeneous: ``predict_network``'s lazy limit, loss and accuracy
     (no verdict: each lam is a new solve)."""
-    from l2theory._experiments.network_theory import flow_rates, predict_network
+    from l2theory._experiments.network_prediction import predict_network
+    from l2theory._experiments.network_theory import flow_rates
 
     lr_eff, lam_eff = flow_rates(config)
     lam_c = lam_eff if lam_eff > 0 else 1.0 / (lr_eff * budget)

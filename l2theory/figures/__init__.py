@@ -51,6 +51,6 @@ Example (tiny settings, seconds; the numbers mean nothing)::
 """
 
 FIGURES = ("theory", "theory_vs_practice", "collapse", "budget", "fig1", "hessian", "theory_cnn",
-           "infinite_width", "bn_equilibrium")
+           "infinite_width", "bn_equilibrium", "lazy_limit")
 
 __all__ = ["FIGURES"]
