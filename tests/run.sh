@@ -41,8 +41,17 @@ if [ -z "${L2THEORY_DATA:-}" ] && [ -d ../shared/data ]; then
   export L2THEORY_DATA="$(cd ../shared/data && pwd)"
 fi
 
+# One pytest worker per core (pytest-xdist; at most L2THEORY_TEST_WORKERS, default 2), a test
+# file to a worker (its module fixtures built once); then, alone, the tests marked `isolated`
+# (several JAX processes that must meet within a time limit). Exit status 5 = nothing selected.
+# The tests marked `slow` (tests/conftest.py lists them) run only with L2THEORY_TESTS=all.
+WORKERS=${L2THEORY_TEST_WORKERS:-2}
+if [ "${L2THEORY_TESTS:-}" = all ]; then only=""; else only="not slow and "; fi
 status=0
-.venv/bin/python -m pytest -q -rs "$@" || status=$?
+.venv/bin/python -m pytest -q -rs -n "$WORKERS" --dist loadfile -m "${only}not isolated" "$@" ||
+  status=$?
+rc=0; .venv/bin/python -m pytest -q -rs -m "${only}isolated" "$@" || rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=$rc; fi
 
 ORACLE=${L2THEORY_ORACLE_VENV:-$HOME/.cache/l2theory/nt-venv}
 ORACLE_LOG="$ORACLE.build.log"

@@ -26,6 +26,9 @@ from l2theory import _distributed, _x64, train
 from l2theory._cli import training as cli
 from l2theory._practice.train import results
 
+# several JAX processes that must meet within Gloo's 30 s: run alone, not beside other tests
+pytestmark = pytest.mark.isolated
+
 ROOT = Path(__file__).resolve().parents[1]
 _LIMIT = 150  # seconds for any one launch (a few under no load)
 

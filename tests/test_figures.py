@@ -462,7 +462,8 @@ def test_bad_out_fails_before_any_work(tmp_path, capsys):
         assert "[1/1]" not in captured.out, entry
 
 
-@pytest.mark.parametrize("name", list(EXPECTED))
+# lazy_limit's paper preset is a larger run on the shipped subset: it needs nothing missing
+@pytest.mark.parametrize("name", [n for n in EXPECTED if n != "lazy_limit"])
 def test_paper_preset_errors_clearly_without_datasets(tmp_path, monkeypatch, name, capsys):
     import importlib
 
