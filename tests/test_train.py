@@ -258,6 +258,35 @@ def test_segments_run_as_few_compiled_piece_lengths(small):
     assert fixed.pieces(2500) == [1024, 1024, 452]
 
 
+def test_convolutional_steps_run_loop_free_on_the_cpu_with_the_scan_s_numbers(small,
+                                                                              monkeypatch):
+    """On the CPU a model with convolutions runs one compiled step per piece (no XLA loop, which
+    is 20-40x slower there on a convolution's gradient); FC nets and other backends keep the
+    scan. Both paths train the same numbers: a BatchNorm CNN with momentum, crop + flip and
+    mixup, 6 steps, unrolled against lax.scan (the decision forced off)."""
+    from l2theory._practice.train import engine as eng
+
+    cnn = models.get("cnn", depth=2, width=4, batchnorm=True)
+    assert eng.loop_free(cnn, (28, 28, 1), "cpu")
+    assert not eng.loop_free(cnn, (28, 28, 1), "gpu")
+    assert not eng.loop_free(models.get("fc", depth=2, width=8), (28, 28, 1), "cpu")
+    cfg = TrainConfig(model="cnn", depth=2, width=4, model_kwargs={"batchnorm": True},
+                      batch_size=16, bn_group_size=8, steps=6, eval_every=3, momentum=0.9,
+                      lr=0.05, lam=1e-3, augment=True, mixup=True, train_eval_size=32)
+    d = data.load("fashion_mnist_subset", n_train=64, n_test=32)
+    unrolled = train.Engine(cfg, d, 1)
+    assert unrolled.programs.unrolled and unrolled.pieces(3) == [1, 1, 1]
+    rows_unrolled = train.train(cfg, d)
+    monkeypatch.setattr(eng, "loop_free", lambda *a: False)
+    eng._CACHE.clear()
+    scanned = train.Engine(cfg, d, 1)
+    assert not scanned.programs.unrolled and scanned.pieces(3) == [3]
+    rows_scan = train.train(cfg, d)
+    eng._CACHE.clear()
+    for k in ("train_loss", "test_loss", "param_norm_sq", "bn_weight_norm"):
+        np.testing.assert_allclose(rows_unrolled[k], rows_scan[k], rtol=1e-5, err_msg=k)
+
+
 def test_full_batch_mse_bf16_compute(small):
     cfg = TrainConfig(**{**TINY, "batch_size": None}, loss="mse", compute_dtype="bfloat16")
     rows = train.train(cfg, small)

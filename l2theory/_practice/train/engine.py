@@ -3,7 +3,9 @@
 An ``Engine`` holds, for one config, dataset and number of lanes, jitted programs over a state
 pytree with a leading lane axis: ``init`` (hyperparameters -> state), ``segment`` (the steps
 between two evaluations inside one ``lax.scan``: minibatch gathering, augmentation, update, all on
-the device, no Python per step), ``permutation`` (an epoch's minibatch order, drawn once per epoch
+the device, no Python per step; on the CPU a model with convolutions runs one compiled step per
+call instead, ``loop_free``, because XLA's CPU backend is 20-40x slower on a convolution's
+gradient inside a loop), ``permutation`` (an epoch's minibatch order, drawn once per epoch
 on the device), ``evaluate`` (the full test set, the validation split if the dataset has one,
 and the fixed training subset, in batches) and ``outputs`` (every test and validation example's
 network outputs, for scores per example).
@@ -39,6 +41,38 @@ VAL_COLUMNS = ("val_loss", "val_acc")
 # Further columns of a model with scale-invariant (BatchNorm-preceded) weights
 # (docs/conventions.md section 8).
 BN_COLUMNS = ("bn_weight_norm", "effective_lr", "angular_update")
+
+# Steps per compiled piece where XLA loops are slow: XLA's CPU backend runs the gradient of a
+# convolution inside a while loop 25-40x slower than outside one (jax-ml/jax#12868; measured
+# here, jax 0.10.2, 2-core Xeon: a 3-conv CNN step on 128 28x28 images 5.8 s in lax.scan, 0.14 s
+# unrolled; WRN-10-1-autol2 with crop, flip, mixup and 8 BatchNorm groups 6.0 s against 0.31 s).
+# One step per piece: a piece of k unrolled steps compiles about k times longer and ran no faster
+# (WRN-10-1 on 7x7 images, batch 16: 18 ms a step with k = 1, 36 ms with k = 4).
+UNROLL = 1
+
+
+def loop_free(model, input_shape: Sequence[int], platform: str) -> bool:
+    """Whether the training steps of ``model`` run unrolled (``UNROLL``) instead of in a
+    ``lax.scan``: on the CPU, for a model with convolutions (found in its traced program)."""
+    if platform != "cpu":
+        return False
+    params, state = jax.eval_shape(lambda k: model.init(k, tuple(input_shape)),
+                                   jax.random.key(0))
+    x = jax.ShapeDtypeStruct((2, *input_shape), jnp.float32)
+    jaxpr = jax.make_jaxpr(lambda p, s, x: model.apply(p, s, x, False))(params, state, x)
+    return "conv_general_dilated" in str(jaxpr)
+
+
+def _scan(body: Callable, carry, xs, unrolled: bool):
+    """``jax.lax.scan(body, carry, xs)``, or with ``unrolled`` the same steps traced one after
+    the other (no loop in the program; ``xs``' leading axis is static)."""
+    if not unrolled:
+        return jax.lax.scan(body, carry, xs)
+    ys = []
+    for j in range(jax.tree.leaves(xs)[0].shape[0]):
+        carry, y = body(carry, jax.tree.map(lambda a: a[j], xs))
+        ys.append(y)
+    return carry, jax.tree.map(lambda *a: jnp.stack(a), *ys)
 
 
 def lanes_map(fn: Callable, n_lanes: int, in_axes: Sequence[int | None]) -> Callable:
@@ -144,6 +178,7 @@ class _Programs(NamedTuple):
     outputs: Callable
     permutation: Callable
     per_epoch: int | None
+    unrolled: bool
 
 
 _CACHE: "collections.OrderedDict[str, _Programs]" = collections.OrderedDict()
@@ -171,6 +206,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
               "test": dataset.n_test, "val": dataset.n_val}
 
     per_epoch = None if batch is None else n_train // batch
+    unrolled = loop_free(model, dataset.input_shape, placement.devices[0].platform)
 
     def lane_permutation(seed, epoch):
         """The order of the training set in ``epoch`` (int32 ``[n_train]``)."""
@@ -203,7 +239,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
             def body(state, t):
                 return advance(state, x_train, y_train, t)
 
-            return jax.lax.scan(body, state, ts)
+            return _scan(body, state, ts, unrolled)
 
         # The minibatch indices of the whole segment are cut before the loop from the
         # permutations of the epochs it touches (``perms[j]`` is epoch ``t0 // per_epoch + j``),
@@ -217,7 +253,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
             t, i = xs
             return advance(state, x_train[i], y_train[i], t)
 
-        return jax.lax.scan(body, state, (ts, idx))
+        return _scan(body, state, (ts, idx), unrolled)
 
     def lane_evaluate(state: TrainState, t, eval_data):
         row = {}
@@ -270,6 +306,7 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
                         static_argnums=(1,), donate_argnums=(0,)),
         permutation=jax.jit(lanes_map(lane_permutation, n_lanes, (0, None))),
         per_epoch=per_epoch,
+        unrolled=unrolled,
         evaluate=jax.jit(lanes_map(lane_evaluate, n_lanes, (0, None, None))),
         outputs=jax.jit(lanes_map(scoped_outputs, n_lanes, (0, None))),
     )
@@ -303,7 +340,8 @@ class Engine:
                               f"({n_dev})", f"e.g. {n_dev * -(-self.n_lanes // n_dev)}")
         self.programs = _programs(config, dataset, self.n_lanes, self.placement)
         batch = config.batch_size or dataset.n_train
-        self.max_piece = max(1024, dataset.n_train // batch)
+        self.max_piece = (UNROLL if self.programs.unrolled
+                          else max(1024, dataset.n_train // batch))
         self.model = self.programs.model
         put = self.placement.replicated
         self.train_data = put((np.asarray(dataset.x_train), np.asarray(dataset.y_train, np.int32)))
@@ -390,13 +428,16 @@ class Engine:
         (``evals_per_decade``) the segments are powers of two from 1 to thousands of steps:
         pieces are then powers of 16 up to ``max_piece`` (1, 16, 256), largest first, so three
         programs serve every segment instead of one per length (compilation dominates the run
-        time of small networks on a GPU; the extra calls are queued without waiting)."""
+        time of small networks on a GPU; the extra calls are queued without waiting). Unrolled
+        (``loop_free``): pieces of at most ``UNROLL`` steps, powers of two with log-spaced
+        evaluations."""
         if self.config.evals_per_decade is None:
             full, rest = divmod(n_steps, self.max_piece)
             return [self.max_piece] * full + ([rest] if rest else [])
         out = []
         while n_steps > 0:
-            p = 1 << (4 * ((min(n_steps, self.max_piece).bit_length() - 1) // 4))
+            bits = min(n_steps, self.max_piece).bit_length() - 1
+            p = 1 << (bits if self.programs.unrolled else 4 * (bits // 4))
             out.append(p)
             n_steps -= p
         return out
@@ -539,7 +580,8 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
     Minimizes ``mean_i loss(f(x_i), y_i) + lam/2 ||theta||^2`` (all parameters) by SGD with the
     settings of ``config`` (see ``TrainConfig`` for the exact update, sampling and schedules).
     The ``eval_every`` steps between two evaluations run inside one compiled ``lax.scan`` on the
-    device; minibatches are drawn there from the run's seed. On CPU a run is bitwise reproducible
+    device (on the CPU, a model with convolutions: one compiled step per call, ``loop_free``);
+    minibatches are drawn there from the run's seed. On CPU a run is bitwise reproducible
     for a fixed seed.
 
     Args:
