@@ -63,7 +63,8 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
     steps are traced per-lane arrays, so one compilation serves the whole grid.
 
     - Chunks: ``chunk_size`` lanes at a time (default: as many as fit in about half of a device's
-      memory by an estimate from the model's traced graph). Lanes are ordered longest first before
+      memory by an estimate from the model's traced graph; on the CPU one lane per device for a
+      model with convolutions, ``auto_chunk_size``). Lanes are ordered longest first before
       cutting them into chunks, so lanes of similar length share a chunk; a chunk runs until its
       longest lane ends, and the last chunk is padded with idle lanes so every chunk reuses the one
       compiled program.
