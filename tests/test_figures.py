@@ -7,6 +7,7 @@ import ast
 import importlib
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -113,7 +114,9 @@ def test_claim_verdicts_are_the_four_words():
 MUST_KEYS = ("distance to the theory falls as the widths", "over lam of the geometric mean",
              "fitted slope s", "lam_opt predicted within a factor 2 of the optimum fitted on "
              "`val_loss` (budget figure, T = 10", "(budget figure, T = 20",
-             "AutoL2 ends lower in `test_loss`", "fewer steps", "(Figure 1, constant arm",
+             "AutoL2 ends lower in `test_loss`", "fewer steps",
+             "best `test_loss` during training (the paper's number) lower",
+             "(AutoL2 stand-in (not Figure 1), constant arm",
              "lowest Hessian eigenvalue of the regularized loss is +lam (ratio to lam in [0.5, "
              "2]; lam 0.01", "lam 0.03, nets that learned", "t* within 25% for the CNN at 64",
              "distance to the theory falls as the channels", "infinite-width lam lr t* spread",
@@ -343,15 +346,17 @@ def test_fig1_gpu_preset_is_offered_and_detected_by_gpu_check():
     assert re.search(r"--preset \{[^}]*\bgpu\b", help_text), help_text
     assert "gpu" in fig1.CONFIGS and "tiny" not in _common.get_config(fig1.CONFIGS, "gpu")
     tiny = _common.get_config(fig1.CONFIGS, "gpu", fig1.TINY, use_tiny=True)
-    assert tiny["tiny"] and tiny["model"]["model"] == "wrn-10-1"  # its own tiny, same recipe
+    assert tiny["tiny"] and tiny["model"]["model"] == "wrn-10-1-autol2"  # own tiny, same recipe
     assert tiny["model"]["mixup"] and tiny["model"]["augment"] and tiny["model"]["momentum"] == 0.9
+    assert tiny["model"]["batch_size"] // tiny["model"]["bn_group_size"] == 8  # 8 "devices"
 
 
 def test_fig1_presets_are_the_authors_recipe_converted():
-    """The paper and gpu presets hold the authors' flags converted by from_autol2_flags (k = 10):
-    lr 0.2 -> 0.02, L2 -> 20 L2; AutoL2 from L2 = 0.1; the (c) comparison at L2 = 1e-4; the step
-    schedule x0.2 at 30/60/90%; 200 epochs of 390 steps; the gpu preset fits 8 minutes on one
-    H200 by its estimate (derived from the measured WRN-28-10 step, not run)."""
+    """The paper and gpu presets hold the authors' run converted by from_autol2_flags (k = 10):
+    lr 0.2 -> 0.02, L2 -> 20 L2; their -bs 128 on 8 TPU cores = a batch of 1024 in BatchNorm
+    groups of 128, 48 steps per epoch, 200 epochs; their WRN; their initialization key; AutoL2
+    from L2 = 0.1 with delay 0.1 every 10 steps; (c) at L2 = 1e-4; the step schedule x0.2 at
+    30/60/90%; the gpu preset's fixed L2 list and its estimate within 8 minutes on one H200."""
     from l2theory import train
     from l2theory.figures import fig1
 
@@ -359,23 +364,62 @@ def test_fig1_presets_are_the_authors_recipe_converted():
     lr, lam = train.from_autol2_flags(0.2, 1e-4, 10)
     assert paper["lr"] == lr == 0.02 and paper["lams"] == [lam] == [2e-3]
     assert paper["autol2_start"] == train.from_autol2_flags(0.2, 0.1, 10)[1] == 2.0
-    assert paper["budget"] == 200 * 390 and paper["lam_large"] == 0.2
-    assert paper["scaled_natural_time"] == pytest.approx(15.6)  # 0.1 / L2 epochs
+    assert paper["budget"] == 200 * 48 and paper["lam_large"] == 0.2
+    assert paper["n_train"] == 50000 and not paper["n_val"]  # their run: every image trained on
+    assert paper["scaled_natural_time"] == pytest.approx(1.92)  # 0.1 / L2 epochs of 48 steps
     cfgs = fig1.train_configs(paper)
     step = cfgs["step"]
     assert step.setting("lr_decay_at") == (0.3, 0.6, 0.9)
     assert step.setting("lr_decay_factor") == 0.2
     for c in cfgs.values():
-        assert (c.momentum, c.batch_size, c.augment, c.mixup, c.setting("mixup_alpha")) == (
-            0.9, 128, True, True, 1.0)
+        assert (c.momentum, c.batch_size, c.bn_group_size, c.augment, c.mixup,
+                c.setting("mixup_alpha"), c.init_seed, c.model, c.eval_batch_size) == (
+            0.9, 1024, 128, True, True, 1.0, 0, "wrn-28-10-autol2", 1250)
     assert cfgs["autol2"].lam_schedule == "autol2" and cfgs["autol2"].lr_schedule == "constant"
     assert (cfgs["autol2"].autol2_delay, cfgs["autol2"].autol2_measure_every) == (0.1, 10)
     assert cfgs["constant"].lr_schedule == "constant"
     est = fig1.cost_estimate(paper)
-    assert est["step_seconds"] == 12.2e-3 and 5 < est["hours"] < 20
+    assert est["step_seconds"] == pytest.approx(12.2e-3 * 8) and 5 < est["hours"] < 20
     gpu = _common.get_config(fig1.CONFIGS, "gpu")
-    assert len(gpu["seeds"]) >= 3 and gpu["model"]["model"] == "wrn-16-4"
+    assert len(gpu["seeds"]) >= 3 and gpu["model"]["model"] == "wrn-16-4-autol2"
+    assert gpu["lams"] == pytest.approx([0.0] + [20 * l2 for l2 in (1e-5, 1e-4, 3e-4, 1e-3,
+                                                                    3e-3)])
+    assert gpu["n_val"] and (gpu["model"]["batch_size"], gpu["model"]["bn_group_size"]) == (
+        1024, 128)
     assert fig1.cost_estimate(gpu)["seconds"] <= 8 * 60
+    cpu = _common.get_config(fig1.CONFIGS, "cpu")
+    assert len(cpu["seeds"]) >= 3 and cpu["model"]["model"].endswith("-autol2")
+    assert (cpu["autol2_start"], cpu["autol2_model"]) == (2.0, fig1._AUTOL2_RECIPE)
+    assert "stand-in" in _common.get_config(fig1.CONFIGS, "quick")["title"]
+
+
+def test_fig1_plan_prints_every_run_of_the_authors_run_without_data(tmp_path, capsys):
+    """``l2theory figures --preset paper --only fig1 --plan``: one JSON line per run (arm,
+    model and options, batch 1024 in BatchNorm groups of 128, 48 steps per epoch, lr, lam, its
+    schedule and AutoL2's settings, seed, init seed) and the cost estimate; no CIFAR-10 needed
+    (L2THEORY_DATA points at an empty folder), nothing trained, nothing written."""
+    env = {**os.environ, "L2THEORY_DATA": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "l2theory", "figures", "--preset", "paper",
+                           "--only", "fig1", "--plan", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines()]
+    runs, cost = lines[:-1], lines[-1]
+    seeds = 2
+    assert len(runs) == seeds * (1 + 1 + 1 + 8 + 6) == cost["runs"]
+    assert all((r["batch_size"], r["bn_group_size"], r["steps_per_epoch"], r["lr"],
+                r["init_seed"], r["model"]["family"]) == (1024, 128, 48, 0.02, 0,
+                                                           "wrn-28-10-autol2") for r in runs)
+    auto = [r for r in runs if r["arm"] == "autol2"]
+    assert [(r["lam"], r["steps"], r["lam_schedule"], r["autol2"]) for r in auto] == [
+        (2.0, 9600, "autol2", {"factor": 10.0, "measure_every": 10, "delay": 0.1})] * seeds
+    assert {r["lam"] for r in runs if r["arm"] == "constant"} == {2e-3}
+    scaled = {r["lam"]: r["steps"] for r in runs if r["arm"] == "scaled"}
+    assert scaled[2e-3] == 48000  # 0.1 / L2 = 1000 epochs of 48 steps at their L2 = 1e-4
+    assert cost["cost_estimate"]["hours"] > 5 and not (tmp_path / "out").exists()
+    bad = subprocess.run([sys.executable, "-m", "l2theory", "figures", "--only", "theory",
+                          "--plan"], capture_output=True, text=True, timeout=300, env=env)
+    assert bad.returncode == 2 and "theory has no plan; figures with one: fig1" in bad.stderr
 
 
 def test_figure_module_main_is_the_command_for_that_figure(tmp_path):
@@ -430,11 +474,11 @@ def test_the_three_entry_points_take_the_same_options():
         seen.update({entry: _options(main) for entry, main in _entry_points(name).items()})
     assert len(seen) == 2 + len(FIGURES)
     expected = {"--help", "--preset", "--out", "--only", "--report-only", "--no-progress",
-                "--tiny", "--dataset", "--panels", "--finite", "--debug"}
+                "--tiny", "--dataset", "--panels", "--finite", "--debug", "--plan"}
     assert all(options == expected for options in seen.values()), seen
     help_fig1 = subprocess.run([sys.executable, "-m", "l2theory.figures.fig1", "--help"],
                                capture_output=True, text=True, timeout=120).stdout
-    assert "--preset {quick,paper,gpu}" in help_fig1  # fig1's own preset
+    assert "--preset {quick,paper,cpu,gpu}" in help_fig1  # fig1's own presets
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -203,8 +203,9 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
       (AutoL2 - best fixed, in ``metric``'s units and sign), ``n_test``), ``vs_fixed`` (per
       lam: ``lam`` and the seed claim's dict), ``speed`` (``speedup``'s dict,
       ``target_per_seed``), ``curves`` (``step`` and the ``metric`` per evaluation: ``fixed``
-      [lam][seed], ``autol2`` [seed]), ``budget``, ``seeds``, ``metric``, ``select_metric``,
-      ``lr``, ``mode``.
+      [lam][seed], ``autol2`` [seed]; for a BatchNorm net also ``bn_weight_norm`` and
+      ``effective_lr``, each ``{"fixed", "autol2"}`` alike: ``docs/conventions.md`` section 8),
+      ``budget``, ``seeds``, ``metric``, ``select_metric``, ``lr``, ``mode``.
     """
     budget = _checks.positive_int("budget", budget)
     lams = sorted(_checks.lams("lams", lams))
@@ -302,6 +303,18 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
         changes.append([int(ln["step"][i]) for i in changed])
         final_lam.append(float(lam_t[-1]))
     step0 = fixed_lanes[0]["step"]
+    curves = {"step": step0.tolist(),
+              "fixed": [[None if ln is None else ln["values"].tolist()
+                         for ln in _by_seed(fixed_lanes, seeds, lam)] for lam in lams],
+              "autol2": [None if ln is None else ln["values"].tolist() for ln in auto_lanes]}
+    for col in ("bn_weight_norm", "effective_lr"):  # BatchNorm nets: the scale-invariant weights
+        if col in fixed_rows and col in auto_rows:
+            f_lanes, a_lanes = split_lanes(fixed_rows, col), split_lanes(auto_rows, col)
+            curves[col] = {
+                "fixed": [[None if ln is None else ln["values"].tolist()
+                           for ln in _by_seed(f_lanes, seeds, lam)] for lam in lams],
+                "autol2": [None if ln is None else ln["values"].tolist()
+                           for ln in _by_seed(a_lanes, seeds)]}
     return _checks.to_json({
         "fixed": fixed,
         "best_fixed": {"lam": lams[ib], "mean": fixed["mean"][ib], "se": fixed["se"][ib],
@@ -321,10 +334,6 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
         "vs_fixed": [{"lam": lam, "seed_claim": seed_claim(f).to_json()}
                      for lam, f in zip(lams, by_lam)],
         "speed": speed,
-        "curves": {"step": step0.tolist(),
-                   "fixed": [[None if ln is None else ln["values"].tolist()
-                              for ln in _by_seed(fixed_lanes, seeds, lam)] for lam in lams],
-                   "autol2": [None if ln is None else ln["values"].tolist()
-                              for ln in auto_lanes]},
+        "curves": curves,
         "budget": budget, "seeds": seeds, "metric": metric, "select_metric": select_metric,
         "lr": config.lr, "mode": mode})

@@ -32,37 +32,54 @@ the per-seed ratios prediction / fitted optimum, a 95% t-interval in log within 
 optimum at the grid's edge is a ``TIE``.
 
 Presets (units: our ``lam``, ``lr``, steps; the authors' ``-lr``/``-L2`` flags convert with
-``train.from_autol2_flags``: ``lr = lr_theirs / k``, ``lam = 2 k L2``, k = 10 classes):
+``train.from_autol2_flags``: ``lr = lr_theirs / k``, ``lam = 2 k L2``, k = 10 classes). Figure 1
+is the BatchNorm residual net of the authors' script (google/autol2 ``jax_wideresnet_exps.py``,
+``jaxwrn_utils.py``): ``wrn-D-W-autol2`` (their WRN: strided 3x3 conv shortcuts, ``W_std = 1``,
+zero biases, stax BatchNorm on batch statistics at evaluation too), SGD momentum 0.9, their lr
+0.2 (ours 0.02), crop + flip + mixup (alpha 1), their ``-bs 128`` per device on 8 TPU cores: a
+batch of 1024 in 8 BatchNorm groups of 128 (``bn_group_size``, ghost BatchNorm), every seed from
+their initialization key (``init_seed=0``; the seed moves the data order and augmentation),
+AutoL2 from their L2 = 0.1 with ``-delay 0.1``, measured every 10 steps, divided by 10. Each run
+reports the final and the best-during-training test metric (the paper's number is the best).
 
-- ``paper`` (GPU): the authors' recipe (google/autol2 README and ``jax_wideresnet_exps.py``):
-  WRN-28-10 on CIFAR-10, batch 128, SGD momentum 0.9, their lr 0.2 (ours 0.02), random crop +
-  flip + mixup (alpha 1), bfloat16, 390 steps per epoch (50000 // 128). (a) their ``for L2 in
-  L2LIST: -L2=$L2 -epochs=200 -std_wrn_sch`` (lr x0.2 at 30/60/90%) and ``-physicalL2
-  -epochs=0.02 -std_wrn_sch``, whose comment says "evolved for a time 0.02/eta/lambda =
-  0.1/lambda epochs" (as written the script applies ``-epochs`` as physical time only together
-  with ``-physical``; the comment's intent is used): ``0.1 / L2`` epochs = ``tau / (lam lr)``
-  steps with ``tau = 2 * 0.02 * 390 = 15.6`` (ours), step schedule, for L2 >= 1e-4 (<= 1000
-  epochs; the README does not list L2LIST: 1e-5 .. 1e-2 is assumed). The two arms meet where
-  ``tau / (lam lr) = T``: ``lam_opt = tau / (lr T)`` (their L2 = 5e-4 at 200 epochs). The t* run
-  of their Figure 1b, ``-L2=0.01 -epochs=2`` at constant lr (lam 0.2, 780 steps), gives ``c`` and
-  the constant-lr prediction ``c / (lr T)``. (c) ``-L2=0.1 -L2_sch`` (AutoL2 from lam 2, delay
-  0.1, measured every 10 steps, divided by 10) against ``-L2=0.0001 -noL2_sch`` (lam 2e-3), both
-  at constant lr for 200 epochs. About 11 GPU-hours on one H200 for 2 seeds (``cost_estimate``).
-- ``gpu`` (about 6.5 minutes on one H200 by ``cost_estimate``): WRN-16-4 on Fashion-MNIST (all
-  60000/10000 28x28x1 images, ``L2THEORY_DATA``), the same recipe (batch 128, momentum 0.9, lr
-  0.02 = their 0.2, crop + flip + mixup, bfloat16), 3 seeds, ``T = 1404`` steps (3 epochs): the
-  fixed grid lam 6e-3 .. 0.6 (their L2 3e-4 .. 3e-2) at constant lr and with the step schedule;
-  AutoL2 from lam 2 (their L2 0.1) at constant lr; c from their t* run (lam 0.2, natural time
-  3.12 = 780 steps). ``--preset gpu --tiny`` runs the same recipe with a WRN-10-1 on 256 images
-  of the shipped subset for a few steps (a CPU or GPU smoke test).
-- ``quick`` (CPU, under a minute on 2 CPU cores): an FC-128x3 net (NTK parameterization, MSE,
-  plain SGD, lr 1, constant lr, batch 100) on 1000 points of the shipped Fashion-MNIST subset
-  (500 more held out for validation) stands in for the WRN; 8 seeds, ``T = 600`` steps, lam
-  2.5e-4 .. 8e-3 (the optimum inside); AutoL2 from lam 8e-3 with delay 8e-3 (their units: a
-  refractory period of ``2 k delay / lam`` = 20 steps at the start, 200 after one division,
-  2000 after two: two or three divisions in 600 steps), measured every 5 steps; the metric is the
-  loss (an MSE net's accuracy keeps creeping up after L2 has shrunk it, see the collapse figure):
-  ``c`` from the step of minimum validation loss of a short run at lam 3.2e-2 (natural time 3).
+- ``paper`` (GPU): their run. WRN-28-10 on all 50000 CIFAR-10 training images (48 steps per
+  epoch = 50000 // 1024), 200 epochs (9600 steps), bfloat16, the test set evaluated in their 8
+  shards of 1250. (a) their ``for L2 in L2LIST: -L2=$L2 -epochs=200 -std_wrn_sch`` (lr x0.2 at
+  30/60/90%) and ``-physicalL2 -epochs=0.02 -std_wrn_sch``, whose comment says "evolved for a
+  time 0.02/eta/lambda = 0.1/lambda epochs" (the comment's intent is used): ``0.1 / L2`` epochs =
+  ``tau / (lam lr)`` steps with ``tau = 2 * 0.02 * 48 = 1.92`` (ours), for L2 >= 1e-4 (the
+  README does not list L2LIST: 1e-5 .. 1e-2 is assumed). The two arms meet where ``tau / (lam
+  lr) = T``: ``lam_opt = tau / (lr T)``. The t* run of their Figure 1b, ``-L2=0.01 -epochs=2``
+  at constant lr (lam 0.2, 96 steps), gives ``c``. (c) ``-L2=0.1 -L2_sch`` (AutoL2) against
+  ``-L2=0.0001 -noL2_sch`` (lam 2e-3), both at constant lr for 200 epochs. Departure: their run
+  has no validation split, so this preset has none (the 50000 images are all trained on); the
+  (a) optimum is then read on the test set and its ``lam_opt`` line is reported as a TIE, not
+  evidence; the (c) comparison involves no choice. About 10 GPU-hours on one H200 for 2 seeds
+  (``cost_estimate``; ``l2theory figures --preset paper --only fig1 --plan`` lists every run).
+- ``gpu`` (about 7 minutes on one H200 by ``cost_estimate``): WRN-16-4-autol2 on Fashion-MNIST
+  (55000 training images, 5000 held out for validation, the 10000 test images in 8 shards of
+  1250; ``L2THEORY_DATA``), their recipe and batch (1024 in 8 groups of 128, 53 steps per
+  epoch), 3 seeds, 10 epochs (530 steps) at constant lr: fixed L2 in {0, 1e-5, 1e-4, 3e-4,
+  1e-3, 3e-3} (their units; lam 0, 2e-4 .. 0.06), the best chosen on the validation split,
+  against AutoL2 from their L2 = 0.1; c from their t* run (lam 0.2, 2 epochs). ``--preset gpu
+  --tiny`` runs the same recipe with a WRN-10-1-autol2 on 256 images of the shipped subset (a
+  CPU or GPU smoke test, ``benchmarks/gpu_check.sh``).
+- ``cpu`` (under 20 minutes on 2 CPU cores; recorded in ``paper_figures/results/``):
+  WRN-10-1-autol2 on Fashion-MNIST at 14x14 (10000 training images, 2000 held out for
+  validation, 2000 test images; ``L2THEORY_DATA``), their recipe at a CPU's size: batch 128 in 8
+  BatchNorm groups of 16 (their 8 devices), momentum 0.9, their lr 0.2, crop + flip + mixup,
+  their initialization key, 3 seeds, 300 steps at constant lr: fixed L2 1e-5, 1e-4, 1e-3, 1e-2
+  (lam 2e-4 .. 0.2) against AutoL2 at their settings (from L2 = 0.1, delay 0.1, every 10
+  steps); c from a 100-step run at their L2 = 0.01 (lam 0.2).
+- ``quick`` (CPU, under a minute): a **stand-in, not Figure 1's network** (its report says so):
+  an FC-128x3 net (NTK parameterization, MSE, plain SGD, lr 1, constant lr, batch 100) on 1000
+  points of the shipped Fashion-MNIST subset (500 more held out for validation); 8 seeds,
+  ``T = 600`` steps, lam 2.5e-4 .. 8e-3 (the optimum inside); AutoL2 from lam 8e-3 with delay
+  8e-3 (their units: a refractory period of ``2 k delay / lam`` = 20 steps at the start, 200
+  after one division: the authors' delay 0.1 collapses this net before the first division),
+  measured every 5 steps; the metric is the loss (an MSE net's accuracy keeps creeping up after
+  L2 has shrunk it, see the collapse figure): ``c`` from the step of minimum validation loss of
+  a short run at lam 3.2e-2 (natural time 3).
 Measured numbers: ``docs/figures.md``.
 
 Files in ``DIR/fig1/`` (``--out DIR``): ``fig1.png/.pdf``, ``fig1_curves.csv`` (metric per
@@ -72,6 +89,7 @@ minibatch loss and accuracy, lam, per seed), ``fig1.json``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -97,22 +115,24 @@ def _theirs(l2s):
     return [train.from_autol2_flags(0.2, l2, 10)[1] for l2 in l2s]
 
 
-# The authors' recipe: batch 128, momentum 0.9, crop + flip + mixup (alpha 1), their lr 0.2
-# (ours 0.02), AutoL2 measured every 10 steps, delay 0.1, divided by 10; bfloat16 compute.
-_RECIPE = dict(loss="xent", batch_size=128, momentum=0.9, augment=True, mixup=True,
-               compute_dtype="bfloat16")
+# The authors' recipe: momentum 0.9, crop + flip + mixup (alpha 1), their lr 0.2 (ours 0.02),
+# their initialization key for every seed, AutoL2 measured every 10 steps, delay 0.1, divided by
+# 10; their -bs 128 per device on 8 TPU cores: a batch of 1024 in 8 BatchNorm groups of 128.
+_RECIPE = dict(loss="xent", momentum=0.9, augment=True, mixup=True, init_seed=0)
+_AUTHORS_BATCH = dict(batch_size=1024, bn_group_size=128)
 _AUTOL2_RECIPE = dict(autol2_measure_every=10, autol2_delay=0.1, autol2_factor=10.0)
 _LR = 0.02  # train.from_autol2_flags(0.2, ..., 10)[0]
-_CIFAR_EPOCH = 50000 // 128  # 390 steps
-_FMNIST_EPOCH = 60000 // 128  # 468 steps
-# their t* run (README, Figure 1b): -L2=0.01 -epochs=2 at constant lr: lam 0.2 for 780 steps,
-# natural time 0.2 * 0.02 * 780 = 3.12
+_CIFAR_EPOCH = 50000 // 1024  # 48 steps
+_FMNIST_EPOCH = 55000 // 1024  # 53 steps (5000 of the 60000 held out for validation)
+# their t* run (README, Figure 1b): -L2=0.01 -epochs=2 at constant lr: lam 0.2 for 96 steps,
+# natural time 0.2 * 0.02 * 96 = 0.384
 _SHORT_TAU = 0.2 * _LR * 2 * _CIFAR_EPOCH
 
 CONFIGS = {
     "quick": {
-        "title": "quick stand-in for WRN-28-10 / CIFAR-10: FC-128x3 (MSE, plain SGD, constant "
+        "title": "AutoL2 stand-in (not Figure 1's network): FC-128x3 (MSE, plain SGD, constant "
                  "lr) on 1000 Fashion-MNIST subset points",
+        "standin": True,
         "dataset": "fashion_mnist_subset", "n_train": 1000, "n_val": 500, "n_test": 1000,
         "model": _FC, "lr": 1.0, "seeds": list(range(8)), "budget": 600,
         # MSE: the loss defines t* (an MSE net's accuracy keeps creeping up after L2 has
@@ -124,36 +144,57 @@ CONFIGS = {
         "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
     },
-    "gpu": {
-        "title": "WRN-16-4 on Fashion-MNIST, the authors' recipe (momentum 0.9, their lr 0.2, "
-                 "batch 128, crop + flip + mixup)",
-        "dataset": "fashion_mnist", "n_train": 55000, "n_val": 5000, "n_test": None,
-        "model": dict(_RECIPE, model="wrn-16-4", eval_every=78, train_eval_size=1000),
-        "lr": _LR, "seeds": [0, 1, 2], "budget": 3 * _FMNIST_EPOCH,
-        "metric": "accuracy", "lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
+    "cpu": {
+        "title": "WRN-10-1-autol2 (BatchNorm) on Fashion-MNIST at 14x14, the authors' recipe "
+                 "at CPU size: batch 128 in 8 BatchNorm groups of 16, momentum 0.9, their lr "
+                 "0.2, crop + flip + mixup, their AutoL2 settings",
+        "dataset": "fashion_mnist", "n_train": 10000, "n_val": 2000, "n_test": 2000,
+        "downsample": 2,
+        "model": dict(_RECIPE, model="wrn-10-1-autol2", batch_size=128, bn_group_size=16,
+                      eval_every=30, train_eval_size=1000, eval_batch_size=500),
+        "lr": _LR, "seeds": [0, 1, 2], "budget": 300, "metric": "accuracy",
+        "lams": _theirs([1e-5, 1e-4, 1e-3, 1e-2]),
         "autol2_start": _theirs([0.1])[0], "autol2_model": _AUTOL2_RECIPE,
-        "lam_large": _theirs([0.01])[0], "short_natural_time": _SHORT_TAU,
+        "lam_large": _theirs([0.01])[0], "short_natural_time": 0.2 * _LR * 100,
         "short_model": {"eval_every": None, "evals_per_decade": 10},
-        "step_lams": _theirs([3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
-        "scaled_lams": None, "scaled_natural_time": None,
+        "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
         "lam_opt": {"arm": "constant", "from": "short"},
         "chunk_size": None,
-        # a smoke test of the same recipe (CPU or GPU, seconds to minutes): a WRN-10-1 on 256
-        # images of the shipped subset
+    },
+    "gpu": {
+        "title": "WRN-16-4-autol2 (BatchNorm) on Fashion-MNIST, the authors' recipe: batch 1024 "
+                 "in 8 BatchNorm groups of 128, momentum 0.9, their lr 0.2, crop + flip + mixup",
+        "dataset": "fashion_mnist", "n_train": 55000, "n_val": 5000, "n_test": None,
+        "model": dict(_RECIPE, **_AUTHORS_BATCH, model="wrn-16-4-autol2",
+                      compute_dtype="bfloat16", eval_every=_FMNIST_EPOCH, train_eval_size=5000,
+                      eval_batch_size=1250),
+        "lr": _LR, "seeds": [0, 1, 2], "budget": 10 * _FMNIST_EPOCH,
+        "metric": "accuracy", "lams": [0.0] + _theirs([1e-5, 1e-4, 3e-4, 1e-3, 3e-3]),
+        "autol2_start": _theirs([0.1])[0], "autol2_model": _AUTOL2_RECIPE,
+        "lam_large": _theirs([0.01])[0], "short_natural_time": 0.2 * _LR * 2 * _FMNIST_EPOCH,
+        "short_model": {"eval_every": None, "evals_per_decade": 10},
+        "step_lams": None, "scaled_lams": None, "scaled_natural_time": None,
+        "lam_opt": {"arm": "constant", "from": "short"},
+        "chunk_size": None,
+        # a smoke test of the same recipe (CPU or GPU, minutes: compilation): a WRN-10-1-autol2
+        # on 256 images of the shipped subset at 7x7, batch 32 in 8 groups of 4
         "tiny": {"dataset": "fashion_mnist_subset", "n_train": 256, "n_val": 64, "n_test": 128,
-                 "model": dict(_RECIPE, model="wrn-10-1", batch_size=16, eval_every=5,
-                               train_eval_size=64, compute_dtype=None),
-                 "seeds": [0, 1], "budget": 10, "lams": [0.2, 0.6], "step_lams": [0.2, 0.6],
-                 "lam_large": 0.6, "short_natural_time": 0.12,
+                 "downsample": 4,
+                 "model": dict(_RECIPE, model="wrn-10-1-autol2", batch_size=32,
+                               bn_group_size=4, eval_every=5, train_eval_size=64,
+                               eval_batch_size=32),
+                 "seeds": [0, 1, 2], "budget": 10, "lams": [0.0, 0.2, 0.6], "lam_large": 0.6,
+                 "short_natural_time": 0.12,
                  "short_model": {"eval_every": None, "evals_per_decade": 10}},
     },
     "paper": {
-        "title": "WRN-28-10 on CIFAR-10, the authors' recipe (momentum 0.9, their lr 0.2, "
-                 "batch 128, crop + flip + mixup)",
-        # 5000 of the 50000 training images held out as the validation split
-        "dataset": "cifar10", "n_train": 45000, "n_val": 5000, "n_test": None,
-        "model": dict(_RECIPE, model="wrn-28-10", eval_every=_CIFAR_EPOCH,
-                      train_eval_size=5000),
+        "title": "WRN-28-10-autol2 (BatchNorm) on CIFAR-10, the authors' run: batch 1024 in 8 "
+                 "BatchNorm groups of 128, momentum 0.9, their lr 0.2, crop + flip + mixup",
+        # their run trains on all 50000 images: no validation split (see the docstring)
+        "dataset": "cifar10", "n_train": 50000, "n_val": None, "n_test": None,
+        "model": dict(_RECIPE, **_AUTHORS_BATCH, model="wrn-28-10-autol2",
+                      compute_dtype="bfloat16", eval_every=_CIFAR_EPOCH, train_eval_size=5000,
+                      eval_batch_size=1250),
         "lr": _LR, "seeds": [0, 1], "budget": 200 * _CIFAR_EPOCH,
         "metric": "accuracy",
         # (c): AutoL2 from their L2 = 0.1 against their L2 = 1e-4, both at constant lr
@@ -166,9 +207,9 @@ CONFIGS = {
         # schedule, and for 0.1 / L2 epochs (L2 >= 1e-4: at most 1000 epochs)
         "step_lams": _theirs([1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 3e-3, 1e-2]),
         "scaled_lams": _theirs([1e-4, 3e-4, 5e-4, 1e-3, 3e-3, 1e-2]),
-        "scaled_natural_time": 2 * 0.02 * _CIFAR_EPOCH,  # 0.1 / L2 epochs = 15.6 / (lam lr)
+        "scaled_natural_time": 2 * 0.02 * _CIFAR_EPOCH,  # 0.1 / L2 epochs = 1.92 / (lam lr)
         "lam_opt": {"arm": "step", "from": "scaled"},
-        "chunk_size": 1,  # one WRN-28-10 fills the GPU: lanes one after the other
+        "chunk_size": 1,  # one WRN-28-10 at batch 1024 fills the GPU: lanes one after another
     },
 }
 TINY = {"n_train": 200, "n_val": 100, "n_test": 200,
@@ -176,15 +217,18 @@ TINY = {"n_train": 200, "n_val": 100, "n_test": 200,
         "autol2_model": {"autol2_measure_every": 5, "autol2_delay": 0.004},
         "seeds": [0, 1], "lams": [0.005, 0.02, 0.08], "budget": 30, "autol2_start": 0.08,
         "lam_large": 0.08, "short_natural_time": 1.0}
-# Seconds per training step (batch 128) on one H200, for cost_estimate. WRN-28-10: measured in
-# bfloat16 (12.2 ms per batch of 128 = 10.5k images/s; docs/figures.md). WRN-16-4
-# on 28x28x1: derived, 12.2 ms x 2.10e11 / 3.67e12 (FLOPs of a gradient step, XLA cost
-# analysis: WRN-16-4 on 28x28x1 vs WRN-28-10 on 32x32x3) = 0.70 ms at WRN-28-10's efficiency,
-# x4 for a small model's lower GPU efficiency (conservative): 3 ms. An evaluation costs a third
-# of a training step per image (forward only). Compilation: assumed 45 s per compiled sweep
-# program on a GPU.
-STEP_SECONDS = {"wrn-28-10": 12.2e-3, "wrn-16-4": 3.0e-3}
+# One image's share of a training step on one H200 (seconds), for cost_estimate: WRN-28-10
+# measured in bfloat16 at batch 128 (12.2 ms a step = 10.5k images/s; docs/figures.md), counted
+# per image (a batch of 1024 assumed no faster per image: an upper bound). WRN-16-4 on 28x28x1:
+# derived, 12.2 ms x 2.10e11 / 3.67e12 (FLOPs of a gradient step, XLA cost analysis: WRN-16-4
+# on 28x28x1 vs WRN-28-10 on 32x32x3) = 0.70 ms per 128 images at WRN-28-10's efficiency, x4 for
+# a small model's lower efficiency (conservative): 3 ms per 128. An evaluation costs a third of
+# a training step per image (forward only). Compilation: assumed 45 s per compiled program.
+IMAGE_SECONDS = {"wrn-28-10": 12.2e-3 / 128, "wrn-16-4": 3.0e-3 / 128}
 COMPILE_SECONDS = 45.0
+# Examples and one example's shape of each dataset (for a plan without the data on disk).
+DATASET_SHAPES = {"cifar10": (50000, (32, 32, 3)), "fashion_mnist": (60000, (28, 28, 1)),
+                  "mnist": (60000, (28, 28, 1)), "fashion_mnist_subset": (2000, (28, 28, 1))}
 
 
 # ------------------------------------------------------------------------------ configs
@@ -213,41 +257,79 @@ def _n_evals(cfg, steps: int) -> int:
     return n
 
 
+def _model_base(config: dict) -> str:
+    """The model's name without the variant: ``wrn-28-10`` of ``wrn-28-10-autol2``."""
+    return config["model"]["model"].removesuffix("-autol2")
+
+
+def _arm_lengths(config: dict) -> dict[str, tuple[str, list[tuple[float, int]]]]:
+    """Each arm's ``(train_configs key, [(lam, steps), ...])`` (one entry per lam, per seed)."""
+    lr, T = config["lr"], config["budget"]
+    arms = {"short": ("short", [(config["lam_large"],
+                                 math.ceil(config["short_natural_time"]
+                                           / (config["lam_large"] * lr)))]),
+            "constant": ("constant", [(lam, T) for lam in config["lams"]]),
+            "autol2": ("autol2", [(config["autol2_start"], T)])}
+    if config.get("step_lams"):
+        arms["step"] = ("step", [(lam, T) for lam in config["step_lams"]])
+    if config.get("scaled_lams"):
+        arms["scaled"] = ("step", [(lam, math.ceil(config["scaled_natural_time"] / (lam * lr)))
+                                   for lam in config["scaled_lams"]])
+    return arms
+
+
 def cost_estimate(config: dict) -> dict | None:
     """Training steps, evaluations and estimated seconds on one H200 of each part of ``config``
-    (``None`` for a model without a step time in ``STEP_SECONDS``). Lanes are counted one after
-    the other (each at its own length); an evaluation costs ``(n_test + train_eval_size) / (3 *
-    batch)`` steps; plus ``COMPILE_SECONDS`` per compiled sweep."""
-    model = config["model"]["model"]
-    if model not in STEP_SECONDS or config.get("tiny"):
+    (``None`` for a model without a time per image in ``IMAGE_SECONDS``). Lanes are counted one
+    after the other (each at its own length); a step costs ``batch x IMAGE_SECONDS``, an
+    evaluation ``(n_test + n_val + train_eval_size) / 3`` images' worth; plus ``COMPILE_SECONDS``
+    per compiled sweep."""
+    model = _model_base(config)
+    if model not in IMAGE_SECONDS or config.get("tiny"):
         return None
-    sec = STEP_SECONDS[model]
     cfgs = train_configs(config)
+    sec = IMAGE_SECONDS[model] * cfgs["constant"].batch_size
     n_test = config["n_test"] or {"cifar10": 10000, "fashion_mnist": 10000}.get(
         config["dataset"], 10000)
     per_eval = (n_test + (config.get("n_val") or 0) + (cfgs["constant"].train_eval_size or 0)
                 ) / (3 * cfgs["constant"].batch_size)
-    seeds, lr, T = len(config["seeds"]), config["lr"], config["budget"]
+    seeds = len(config["seeds"])
     parts = {}
-
-    def add(name, cfg, lengths):
+    for name, (key, runs) in _arm_lengths(config).items():
+        lengths = [n for _, n in runs]
         steps = sum(lengths) * seeds
-        evals = sum(_n_evals(cfg, n) for n in lengths) * seeds
+        evals = sum(_n_evals(cfgs[key], n) for n in lengths) * seeds
         parts[name] = {"lanes": len(lengths) * seeds, "steps": steps, "evaluations": evals,
                        "seconds": (steps + evals * per_eval) * sec + COMPILE_SECONDS}
-
-    add("short", cfgs["short"], [math.ceil(config["short_natural_time"]
-                                           / (config["lam_large"] * lr))])
-    add("constant", cfgs["constant"], [T] * len(config["lams"]))
-    add("autol2", cfgs["autol2"], [T])
-    if config.get("step_lams"):
-        add("step", cfgs["step"], [T] * len(config["step_lams"]))
-    if config.get("scaled_lams"):
-        add("scaled", cfgs["step"], [math.ceil(config["scaled_natural_time"] / (lam * lr))
-                                     for lam in config["scaled_lams"]])
     total = sum(p["seconds"] for p in parts.values())
     return {"parts": parts, "seconds": total, "hours": total / 3600, "step_seconds": sec,
             "compile_seconds": COMPILE_SECONDS, "model": model}
+
+
+def plan(config: dict) -> list[dict]:
+    """Every run of ``config`` without training it (``train.run_plan``, no data needed): one
+    JSON-ready dict per run, in the order the figure runs them, with ``arm`` (``short``,
+    ``constant``, ``autol2``, ``step``, ``scaled``) in front: model and its settings,
+    ``batch_size``, ``bn_group_size``, ``steps``, ``steps_per_epoch``, ``lr``, ``lam``,
+    ``lam_schedule``, the AutoL2 settings, ``seed`` and ``init_seed``, the whole config."""
+    from l2theory import train
+
+    if config["dataset"] not in DATASET_SHAPES:
+        raise ValueError(f"dataset={config['dataset']!r}: no plan without its shape; known: "
+                         f"{', '.join(DATASET_SHAPES)}")
+    n_all, shape = DATASET_SHAPES[config["dataset"]]
+    n_train = config.get("n_train") or n_all - (config.get("n_val") or 0)
+    k = config.get("downsample") or 1
+    shape = (shape[0] // k, shape[1] // k, shape[2])
+    cfgs = train_configs(config)
+    plans = []
+    for name, (key, runs) in _arm_lengths(config).items():
+        for lam, steps in runs:
+            for p in train.run_plan(cfgs[key].replace(steps=steps), n_train=n_train,
+                                    input_shape=shape, lam=[lam], lr=[config["lr"]],
+                                    seeds=config["seeds"]):
+                plans.append({"arm": name, **p, "run": len(plans)})
+    return plans
 
 
 # ------------------------------------------------------------------------------ run
@@ -260,10 +342,29 @@ METRICS = {"loss": ("val_loss", "test_loss", "min", "test loss"),
 def metric_columns(config: dict) -> tuple[str, str, str, str]:
     """``(chosen on, scored on, mode, label)`` of the config's ``metric`` (``"loss"``: the
     validation loss defines t* and chooses the best lam, the test loss scores; ``"accuracy"``
-    likewise with accuracies)."""
+    likewise with accuracies). Without a validation split (``n_val`` None: the paper preset, as
+    the authors' run) the test column both chooses and scores."""
     if config["metric"] not in METRICS:
         raise ValueError(f"metric={config['metric']!r}: unknown; valid: {', '.join(METRICS)}")
-    return METRICS[config["metric"]]
+    select, score, mode, label = METRICS[config["metric"]]
+    return (select if config.get("n_val") else score), score, mode, label
+
+
+def _optimum(lams, by_seed, mode):
+    """``grid_optimum`` over the positive lams (lam = 0 has no place on a log grid; it stays a
+    reference arm), its ``best`` an index into the whole grid."""
+    from l2theory import experiments as ex
+
+    zeros = sum(lam == 0 for lam in lams)
+    opt = ex.grid_optimum(lams[zeros:], by_seed[zeros:], mode=mode)
+    return {**opt, "best": opt["best"] + zeros, "zero_lams": zeros}
+
+
+def _best_during(curves, mode):
+    """Each curve's best value during training (max, or min for a loss; None for a missing
+    lane): the paper's number is the best test accuracy during training."""
+    pick = np.nanmax if mode == "max" else np.nanmin
+    return [None if c is None else float(pick(np.asarray(c, np.float64))) for c in curves]
 
 
 def _mean_se(columns):
@@ -272,6 +373,21 @@ def _mean_se(columns):
     mean = arr.mean(0)
     se = arr.std(0, ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else np.zeros_like(mean)
     return mean, se
+
+
+def _best_index(arm: dict) -> int:
+    """The index of the arm's best lam on validation: the best mean over the whole grid (lam =
+    0 included: ``best_lam``), else the fitted optimum's grid point."""
+    lam = arm.get("best_lam")
+    return arm["lam"].index(lam) if lam is not None else arm["optimum"]["best"]
+
+
+def _mean_and_se(values):
+    """Mean and standard error of the values present (None: nothing)."""
+    v = np.array([x for x in values if x is not None], np.float64)
+    if not v.size:
+        return None, None
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
 
 
 def _half_width(values, level: float = _report.LEVEL) -> float:
@@ -289,7 +405,7 @@ def _arm(rows, lams, score, select, mode):
 
     got = ex.per_lam(rows, lams, metric=score)
     got["select"] = ex.per_lam(rows, lams, metric=select)
-    got["optimum"] = ex.grid_optimum(lams, got["select"]["by_seed"], mode=mode)
+    got["optimum"] = _optimum(lams, got["select"]["by_seed"], mode)
     return got
 
 
@@ -300,13 +416,21 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
 
     select, score, mode, label = metric_columns(config)
     job = _common.FigureRun(NAME, config, out)
-    print(f"   t* and the best lam from `{select}` (validation split, {config.get('n_val')} "
-          f"examples held out of training), scored on `{score}`")
+    if config.get("n_val"):
+        print(f"   t* and the best lam from `{select}` (validation split, {config['n_val']} "
+              f"examples held out of training), scored on `{score}`")
+    else:
+        print(f"   no validation split (the authors' run trains on every image): t* and the "
+              f"best lam from `{select}`, the column that scores - not held-out evidence")
     est = cost_estimate(config)
     if est is not None:
         print(f"   estimated cost on one H200: {est['seconds']:.0f} s ({est['hours']:.2f} h; "
               + ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in est["parts"].items()) + ")")
     ds = job.dataset()
+    if (config.get("downsample") or 1) > 1:
+        from l2theory import data
+
+        ds = data.downsample(ds, config["downsample"])
     cfgs = train_configs(config)
     lr, seeds, T = config["lr"], config["seeds"], config["budget"]
     chunk = config.get("chunk_size")
@@ -324,8 +448,19 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     seconds["constant_and_autol2"] = time.perf_counter() - t0
     lams = sorted(config["lams"])
     arms = {"constant": {**comp["fixed"], "steps": [T] * len(lams),
-                         "optimum": ex.grid_optimum(lams, comp["fixed"]["select"]["by_seed"],
-                                                    mode=mode)}}
+                         "optimum": _optimum(lams, comp["fixed"]["select"]["by_seed"], mode),
+                         "best_lam": comp["best_fixed"]["lam"]}}
+    # the best value during training of each lane (the paper's number), beside the final one
+    best_during = {"fixed": [_best_during(c, mode) for c in comp["curves"]["fixed"]],
+                   "autol2": _best_during(comp["curves"]["autol2"], mode)}
+    sign = 1.0 if mode == "max" else -1.0
+    chosen = comp["best_fixed"]["chosen_per_seed"]
+    ref = [None if lam is None else best_during["fixed"][lams.index(lam)][j]
+           for j, lam in enumerate(chosen)]
+    best_during["claim"] = ex.claim_greater(
+        [None if v is None else sign * v for v in best_during["autol2"]],
+        [None if v is None else sign * v for v in ref]).to_json()
+    best_during["fixed_per_seed"] = ref
     if config.get("step_lams"):
         t0 = time.perf_counter()
         grid = sorted(config["step_lams"])
@@ -367,7 +502,8 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     job.save_figure(_plot(job.plt, config, short, comp, arms, lam_opt))
     _tables(job, comp, arms, score)
     result = {"short": short, "comparison": comp, "arms": arms, "lam_opt": lam_opt,
-              "autol2_vs_step_best": auto_vs_step, "budget": T, "lr": lr,
+              "autol2_vs_step_best": auto_vs_step, "best_during": best_during,
+              "budget": T, "lr": lr,
               "metric": config["metric"], "select_metric": select, "score_metric": score,
               "cost_estimate": est, "seconds": seconds}
     for claim in _claims(result, config):
@@ -380,7 +516,8 @@ def _plot(plt, config, short, comp, arms, lam_opt):
 
     T, lr = config["budget"], config["lr"]
     select, score, mode, label = metric_columns(config)
-    fig, axes = plt.subplots(1, 3, figsize=(17, 6.2))
+    bn = "bn_weight_norm" in comp["curves"]
+    fig, axes = plt.subplots(1, 4 if bn else 3, figsize=(23 if bn else 17, 6.2))
     # (a) final metric vs lam, 95% intervals over seeds
     ax = axes[0]
     styles = {"constant": ("o", f"fixed $\\lambda$, constant lr, {T} steps"),
@@ -391,11 +528,18 @@ def _plot(plt, config, short, comp, arms, lam_opt):
         marker, text = styles[name]
         mean = np.array([np.nan if v is None else v for v in a["mean"]])
         err = np.array([_half_width(v) for v in a["by_seed"]])
-        line = ax.errorbar(a["lam"], mean, yerr=err, marker=marker, capsize=3,
-                           label=f"{text}: {label} (mean, 95% CI over seeds)")[0]
+        pos = np.asarray(a["lam"]) > 0  # lam = 0 (no place on a log axis): a band below
+        line = ax.errorbar(np.asarray(a["lam"])[pos], mean[pos], yerr=err[pos], marker=marker,
+                           capsize=3, label=f"{text}: {label} (mean, 95% CI over seeds)")[0]
         val = np.array([np.nan if v is None else v for v in a["select"]["mean"]])
-        ax.plot(a["lam"], val, marker, ls=":", mfc="none", color=line.get_color(),
-                label=f"{text}: validation {label.split()[-1]} (chooses the best)")
+        if select != score:
+            ax.plot(np.asarray(a["lam"])[pos], val[pos], marker, ls=":", mfc="none",
+                    color=line.get_color(),
+                    label=f"{text}: validation {label.split()[-1]} (chooses the best)")
+        for i in np.flatnonzero(~pos):
+            ax.axhline(mean[i], color=line.get_color(), ls="--", lw=1,
+                       label=f"{text}: $\\lambda$ = 0 (mean, 95% CI band)")
+            ax.axhspan(mean[i] - err[i], mean[i] + err[i], color=line.get_color(), alpha=0.08)
         opt = a["optimum"]
         if not opt["at_edge"]:
             lo, hi = opt["window"][0], opt["window"][-1]
@@ -470,7 +614,8 @@ def _plot(plt, config, short, comp, arms, lam_opt):
                       f"{_common.numbers(auto['decay_steps'][j], 'd')}")
     x = np.geomspace(max(1.0, ts[keep].min()), T, 50)
     ax.plot(x, short["c"] / (lr * x), "g--", label=r"$c/(\eta t)$: $\lambda$ peaking at $t$")
-    ax.axhline(best, color="C0", ls=":", label=f"best fixed $\\lambda$ = {best:g}")
+    if best > 0:  # lam = 0 has no place on the log axis
+        ax.axhline(best, color="C0", ls=":", label=f"best fixed $\\lambda$ = {best:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(_common.label("steps"))
@@ -478,23 +623,65 @@ def _plot(plt, config, short, comp, arms, lam_opt):
     ax.set_title(f"(c) AutoL2's $\\lambda$ per seed (divisions: "
                  f"{_common.numbers(auto['n_decays'], 'd')})", fontsize=9)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
-    fig.suptitle(f"Figure 1 - {config['title']} (preset {config['preset']})", fontsize=10)
+    if bn:
+        _plot_bn(plt, axes[3], comp, best)
+    name = ("AutoL2 stand-in, not Figure 1's network" if config.get("standin")
+            else "Figure 1")
+    fig.suptitle(f"{name} - {config['title']} (preset {config['preset']})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _plot_bn(plt, ax, comp, best) -> None:
+    """(d) The norm of the BatchNorm-preceded (scale-invariant) weights and the effective
+    learning rate ``lr / ||w||^2`` against the step: AutoL2 and the best fixed lam (mean over
+    seeds), the other fixed lams thin."""
+    steps = np.array(comp["curves"]["step"], np.float64)
+    norm, eff = comp["curves"]["bn_weight_norm"], comp["curves"]["effective_lr"]
+    twin = ax.twinx()
+    lams = comp["fixed"]["lam"]
+    for i, lam in enumerate(lams):
+        strong = lam == best
+        for axis, cols, ls in ((ax, norm["fixed"][i], "-"), (twin, eff["fixed"][i], "--")):
+            mean, _ = _mean_se(cols)
+            axis.plot(steps, mean, ls, color=f"C{i % 10}", lw=1.8 if strong else 0.8,
+                      alpha=1.0 if strong else 0.6,
+                      label=(f"fixed $\\lambda$ = {lam:g}" + (" (best)" if strong else ""))
+                      if axis is ax else None)
+    for axis, cols, ls in ((ax, norm["autol2"], "-"), (twin, eff["autol2"], "--")):
+        mean, _ = _mean_se(cols)
+        axis.plot(steps, mean, ls, color="r", lw=2, label="AutoL2" if axis is ax else None)
+    ax.set_yscale("log")
+    twin.set_yscale("log")
+    ax.set_xlabel(_common.label("steps"))
+    ax.set_ylabel(r"$\|w\|$ of the BatchNorm-preceded weights (solid)")
+    twin.set_ylabel(r"effective lr $\eta / \|w\|^2$ (dashed)")
+    ax.set_title("(d) scale invariance: weight norm and effective lr (mean over seeds)",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
 
 
 def _tables(job, comp, arms, metric) -> None:
     seeds = job.config["seeds"]
     rows = []
-    steps = comp["curves"]["step"]
-    for lam, per_seed in zip(comp["fixed"]["lam"], comp["curves"]["fixed"]):
-        for s, vals in zip(seeds, per_seed):
-            rows += [{"arm": "constant", "lam": lam, "seed": s, "step": t, metric: v}
-                     for t, v in zip(steps, vals or [])]
-    for s, vals in zip(seeds, comp["curves"]["autol2"]):
-        rows += [{"arm": "autol2", "lam": lam_t, "seed": s, "step": t, metric: v}
-                 for t, v, lam_t in zip(steps, vals or [], comp["autol2"]["lam_trace"]["lam"][
-                     seeds.index(s)])]
+    curves = comp["curves"]
+    steps = curves["step"]
+    extra = [c for c in ("bn_weight_norm", "effective_lr") if c in curves]
+
+    def more(arm, i, j):  # the BatchNorm columns of lane (lam i, seed j) at every evaluation
+        cols = [(c, (curves[c]["fixed"][i][j] if arm == "constant" else curves[c]["autol2"][j])
+                 or []) for c in extra]
+        return [dict((c, v[k] if k < len(v) else None) for c, v in cols)
+                for k in range(len(steps))]
+
+    for i, (lam, per_seed) in enumerate(zip(comp["fixed"]["lam"], curves["fixed"])):
+        for j, (s, vals) in enumerate(zip(seeds, per_seed)):
+            rows += [{"arm": "constant", "lam": lam, "seed": s, "step": t, metric: v, **m}
+                     for t, v, m in zip(steps, vals or [], more("constant", i, j))]
+    for j, (s, vals) in enumerate(zip(seeds, curves["autol2"])):
+        rows += [{"arm": "autol2", "lam": lam_t, "seed": s, "step": t, metric: v, **m}
+                 for t, v, lam_t, m in zip(steps, vals or [], comp["autol2"]["lam_trace"]["lam"][
+                     seeds.index(s)], more("autol2", 0, j))]
     job.save_csv("curves", rows)
     rows = []
     for name, a in arms.items():
@@ -503,7 +690,7 @@ def _tables(job, comp, arms, metric) -> None:
                          f"final_{metric}_mean": a["mean"][i], f"final_{metric}_se": a["se"][i],
                          "validation_mean": a["select"]["mean"][i],
                          "n_seeds": len(a["per_seed"][i]),
-                         "best_on_validation": i == a["optimum"]["best"]})
+                         "best_on_validation": i == _best_index(a)})
     auto = comp["autol2"]
     rows.append({"arm": "autol2", "lam": auto["lam_start"], "steps": job.config["budget"],
                  f"final_{metric}_mean": auto["mean"], f"final_{metric}_se": auto["se"],
@@ -545,11 +732,30 @@ def _claims(r: dict, cfg: dict) -> list[_report.Claim]:
             "ratio of mean steps, seed bootstrap)", ex.Claim.from_json(sp["claim"]),
             f"steps {sp['steps_ref_mean']:.0f} vs {sp['steps_new_mean']:.0f}, reached in "
             f"{sp['n_reached_new']} of {sp['n']} seeds", fmt=".3f"))
-    claims.append(_report.lam_opt_claim(
-        f"Figure 1, {lam_opt['arm']} arm, predicted from the {lam_opt['from']} run(s)",
+    bd = r.get("best_during")
+    if bd:
+        claims.append(_report.Claim.of(
+            f"AutoL2's best `{metric}` during training (the paper's number) {better} than the "
+            "best fixed lam's (the lam chosen as above; paired by seed, t-interval; estimate: "
+            f"{diff})", ex.Claim.from_json(bd["claim"]),
+            f"AutoL2 per seed {_common.numbers(bd['autol2'], '.4f')}, best fixed "
+            f"{_common.numbers(bd['fixed_per_seed'], '.4f')}", fmt=fmt))
+    line = _report.lam_opt_claim(
+        f"{_figure_name(cfg)}, {lam_opt['arm']} arm, predicted from the {lam_opt['from']} run(s)",
         lam_opt["predictions"][lam_opt["from"]], lam_opt["predictions_per_seed"][lam_opt["from"]],
-        lam_opt["optimum"], r["select_metric"]))
+        lam_opt["optimum"], r["select_metric"])
+    if r["select_metric"] == r["score_metric"] and len(lam_opt["optimum"]["mean"]) > 1:
+        # no validation split (the paper preset, as the authors' run): the optimum is read on the
+        # test set it is scored on, so the line cannot be evidence either way
+        line = dataclasses.replace(line, verdict="TIE", note="optimum read on the test set: "
+                                   "no validation split in the authors' run")
+    claims.append(line)
     return claims
+
+
+def _figure_name(cfg: dict) -> str:
+    """"Figure 1", or for the quick preset's FC net "AutoL2 stand-in (not Figure 1)"."""
+    return "AutoL2 stand-in (not Figure 1)" if cfg.get("standin") else "Figure 1"
 
 
 def report(summary: dict) -> _report.Report:
@@ -562,7 +768,7 @@ def report(summary: dict) -> _report.Report:
     comp, short, lam_opt = r["comparison"], r["short"], r["lam_opt"]
     metric, select = r["score_metric"], r["select_metric"]
     n = len(comp["seeds"])
-    lines = [f"### Figure 1 ({cfg.get('title')})\n",
+    lines = [f"### {_figure_name(cfg)} ({cfg.get('title')})\n",
              "*Caption:* (a) the final test metric after the budget against lam (mean, 95% "
              "interval over seeds), the validation metric that chooses the best lam (dotted), "
              "the optimum of a parabola in ln lam fitted to it, the predicted lam_opt and "
@@ -570,9 +776,12 @@ def report(summary: dict) -> _report.Report:
              "and the best fixed lam (mean +- standard error bands) and the mean steps each "
              "needs to reach the best fixed lam's final value; (c) AutoL2's lam per seed (one "
              "colour each) against c/(lr t). "
-             + ("Quick preset: an FC-128x3 net (MSE, plain SGD, constant lr) on 1000 points of "
-                "the shipped Fashion-MNIST subset stands in for WRN-28-10 on CIFAR-10.\n"
-                if cfg.get("preset") == "quick" else f"Preset {cfg.get('preset')}.\n"),
+             + ("(d) the norm of the BatchNorm-preceded weights and the effective lr "
+                "lr/||w||^2 over training. " if "bn_weight_norm" in comp["curves"] else "")
+             + ("**Stand-in:** this preset's FC-128x3 net (MSE, plain SGD, constant lr, on 1000 "
+                "points of the shipped Fashion-MNIST subset) is not Figure 1's network; Figure 1 "
+                "is the BatchNorm WRN of the presets cpu, gpu and paper.\n"
+                if cfg.get("standin") else f"Preset {cfg.get('preset')}.\n"),
              f"Metric: the {r['metric']}, stated before the run and kept: t* of the short run "
              f"and the best lam from `{select}` (a validation split of {cfg.get('n_val')} "
              f"examples held out of the training set, never trained on), scored on `{metric}`. "
@@ -597,7 +806,7 @@ def report(summary: dict) -> _report.Report:
                         f"({_common.num(arm['select']['mean'][i], '.4f')})")
                 if a == "scaled":
                     cell += f" ({arm['steps'][i]} steps)"
-                cell += " (best on validation)" if i == arm["optimum"]["best"] else ""
+                cell += " (best on validation)" if i == _best_index(arm) else ""
             cells.append(cell)
         lines.append(f"| {lam:.3g} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -624,6 +833,22 @@ def report(summary: dict) -> _report.Report:
                  + "; ".join(f"{v['lam']:g}: {v['seed_claim']['verdict']} "
                              f"{_common.interval(v['seed_claim']['ci'])}"
                              for v in comp["vs_fixed"]))
+    bd = r.get("best_during")
+    if bd:
+        fx = [[v for v in row if v is not None] for row in bd["fixed"]]
+        lines.append(f"- best `{metric}` during training (the paper's number): AutoL2 "
+                     f"{pm(*_mean_and_se(bd['autol2']))}; fixed lam "
+                     + "; ".join(f"{lam:g}: {pm(*_mean_and_se(v))}"
+                                 for lam, v in zip(comp["fixed"]["lam"], fx)))
+    bn = comp["curves"].get("bn_weight_norm")
+    if bn:
+        end = lambda cols: _mean_and_se([c[-1] for c in cols if c is not None])  # noqa: E731
+        first = [c[0] for c in bn["autol2"] if c is not None]
+        lines.append(f"- BatchNorm-preceded weights ||w|| at step 0 {np.mean(first):.3g}, at the "
+                     f"end: AutoL2 {pm(*end(bn['autol2']), '.3g')}; fixed lam "
+                     + "; ".join(f"{lam:g}: {pm(*end(c), '.3g')}"
+                                 for lam, c in zip(comp["fixed"]["lam"], bn["fixed"]))
+                     + " (effective lr = lr/||w||^2: fig1_curves.csv)")
     vs = r.get("autol2_vs_step_best")
     if vs:
         lines.append(f"- AutoL2 (constant lr) - best step-schedule lam {vs['lam']:g}, paired: "

@@ -56,6 +56,11 @@ def add_options(parser: argparse.ArgumentParser,
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite REPORT.md from the figures' JSON summaries in --out, "
                              "computing nothing")
+    parser.add_argument("--plan", action="store_true",
+                        help="print every run of the figures that have a plan (fig1) without "
+                             "training: one JSON line per run (model and its options, batch, "
+                             "BatchNorm groups, steps, steps per epoch, lr, lam and its schedule, "
+                             "AutoL2 settings, seed), then a JSON line with the cost estimate")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars or per-width lines inside the figures")
     parser.add_argument("--tiny", action="store_true",
@@ -79,12 +84,14 @@ def execute(args: argparse.Namespace) -> int:
     progress = not (args.tiny or args.no_progress)
     if args.report_only:
         unused = [f"--{k.replace('_', '-')}" for k in ("preset", "tiny", "no_progress",
-                                                        "dataset", "panels", "finite")
+                                                        "dataset", "panels", "finite", "plan")
                   if getattr(args, k)]
         if unused:
             raise ValueError(f"--report-only: {', '.join(unused)} would have no effect (the "
                              "report is rewritten from the summaries in --out); drop them")
         rewrite_report(args.out, args.only)
+    elif args.plan:
+        print_plans(args.preset or "quick", args.only, args.tiny, dataset=args.dataset)
     else:
         run_all(args.preset or "quick", args.out, args.only, args.tiny, progress,
                 dataset=args.dataset, panels=args.panels, finite=args.finite)
@@ -112,6 +119,35 @@ def main(argv: Sequence[str] | None = None, name: str | None = None) -> int:
             raise
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
+
+
+def print_plans(preset: str = "quick", only: Sequence[str] | None = None, tiny: bool = False,
+                *, dataset: str | None = None) -> list[dict[str, Any]]:
+    """Print the plan of every run of the figures ``only`` (default: every figure with a
+    ``plan``) at ``preset``, one JSON line per run (with ``figure`` in front), then one line
+    ``{"figure": ..., "cost_estimate": ...}`` per figure (its ``cost_estimate``: seconds on one
+    H200, or None where it has no step time); trains nothing and needs no data on disk. Returns
+    the plans. A figure without a plan is a ``ValueError`` naming those that have one."""
+    names = list(only or [n for n in FIGURES if hasattr(figure(n), "plan")])
+    with_plan = [n for n in FIGURES if hasattr(figure(n), "plan")]
+    plans = []
+    for name in names:
+        module = figure(name)
+        if not hasattr(module, "plan"):
+            raise ValueError(f"--plan: {name} has no plan; figures with one: "
+                             f"{', '.join(with_plan)}")
+        if preset not in module.CONFIGS:
+            raise ValueError(f"--plan: {name} has no {preset!r} preset (its presets: "
+                             f"{', '.join(module.CONFIGS)})")
+        config = _common.get_config(module.CONFIGS, preset, module.TINY, tiny)
+        _common.apply_options({name: config}, dataset=dataset)
+        runs = [{"figure": name, **p} for p in module.plan(config)]
+        plans += runs
+        for run in runs:
+            print(json.dumps(run))
+        print(json.dumps({"figure": name, "runs": len(runs),
+                          "cost_estimate": module.cost_estimate(config)}))
+    return plans
 
 
 def run_all(preset: str = "quick", out: str | Path = "out/figures",
