@@ -783,8 +783,12 @@ def report(summary: dict) -> _report.Report:
                 "is the BatchNorm WRN of the presets cpu, gpu and paper.\n"
                 if cfg.get("standin") else f"Preset {cfg.get('preset')}.\n"),
              f"Metric: the {r['metric']}, stated before the run and kept: t* of the short run "
-             f"and the best lam from `{select}` (a validation split of {cfg.get('n_val')} "
-             f"examples held out of the training set, never trained on), scored on `{metric}`. "
+             f"and the best lam from `{select}` "
+             + (f"(a validation split of {cfg['n_val']} examples held out of the training set, "
+                "never trained on)" if cfg.get("n_val") else
+                "(no validation split, as in the authors' run: read on the test set, not "
+                "held-out evidence)")
+             + f", scored on `{metric}`. "
              f"Budget T = {r['budget']} steps, lr {r['lr']:g}; {n} seeds "
              f"({numbers(comp['seeds'], 'd')}); AutoL2 and a fixed lam are compared paired by "
              "seed (shared initialization, minibatch order and augmentation) and by test "
