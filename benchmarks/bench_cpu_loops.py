@@ -10,7 +10,7 @@ warm-up call that compiles):
 - ``scan``: ``steps`` steps in one ``lax.scan`` (what the engine did before, on every backend);
 - ``unrolled``: the same steps traced one after the other in one program (no loop);
 - ``engine``: ``Engine.segment`` of one lane (what ``train``/``sweep`` run now: on the CPU a
-  convolutional model's steps run one compiled step at a time, ``engine.UNROLL``);
+  convolutional model's steps run one compiled step at a time, ``engine.loop_free``);
 - ``engine_3_lanes``: three lanes in one program (``vmap``), per lane-step (``sweep`` now puts
   one lane per chunk on the CPU for such models, ``auto_chunk_size``).
 

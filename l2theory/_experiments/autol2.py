@@ -303,18 +303,19 @@ def autol2_comparison(config, dataset, *, budget: int, lams: Sequence[float],
         changes.append([int(ln["step"][i]) for i in changed])
         final_lam.append(float(lam_t[-1]))
     step0 = fixed_lanes[0]["step"]
-    curves = {"step": step0.tolist(),
-              "fixed": [[None if ln is None else ln["values"].tolist()
-                         for ln in _by_seed(fixed_lanes, seeds, lam)] for lam in lams],
-              "autol2": [None if ln is None else ln["values"].tolist() for ln in auto_lanes]}
+
+
+    def arms(f_lanes, a_by_seed):  # a column's values per evaluation: [lam][seed] and [seed]
+        values = lambda lanes: [None if ln is None else ln["values"].tolist()  # noqa: E731
+                                for ln in lanes]
+        return {"fixed": [values(_by_seed(f_lanes, seeds, lam)) for lam in lams],
+                "autol2": values(a_by_seed)}
+
+    curves = {"step": step0.tolist(), **arms(fixed_lanes, auto_lanes)}
     for col in ("bn_weight_norm", "effective_lr"):  # BatchNorm nets: the scale-invariant weights
         if col in fixed_rows and col in auto_rows:
-            f_lanes, a_lanes = split_lanes(fixed_rows, col), split_lanes(auto_rows, col)
-            curves[col] = {
-                "fixed": [[None if ln is None else ln["values"].tolist()
-                           for ln in _by_seed(f_lanes, seeds, lam)] for lam in lams],
-                "autol2": [None if ln is None else ln["values"].tolist()
-                           for ln in _by_seed(a_lanes, seeds)]}
+            curves[col] = arms(split_lanes(fixed_rows, col),
+                               _by_seed(split_lanes(auto_rows, col), seeds))
     return _checks.to_json({
         "fixed": fixed,
         "best_fixed": {"lam": lams[ib], "mean": fixed["mean"][ib], "se": fixed["se"][ib],

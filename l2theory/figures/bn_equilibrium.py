@@ -28,8 +28,9 @@ channels; lr 0.05, lam 0.005 .. 0.04) and WRN-10-1-autol2 (lr 0.2, lam 0.005 .. 
 shipped Fashion-MNIST subset images downsampled to 7x7, batch 16, 3 seeds. ``cpu`` (the WRN
 alone, closer to its equilibrium: WRN-10-1-autol2 on all 2000 shipped subset images at 14x14,
 batch 64, lr 0.2, lam 0.005 .. 0.02 for natural time 1.5, the late window after 24 relaxation
-times, 5 seeds; 8 minutes on 2 cores). ``paper`` (GPU): a BatchNorm CNN and WRN-16-4-autol2 on 2048 CIFAR-10 images,
-lam 2.5e-3 .. 2e-2, 4 seeds (not yet run). Measured numbers: ``docs/figures.md``.
+times, 5 seeds; 9 minutes on 2 cores). ``paper`` (GPU): a BatchNorm CNN and WRN-16-4-autol2
+on 2048 CIFAR-10 images, lam 2.5e-3 .. 2e-2, 4 seeds (not yet run). Measured numbers:
+``docs/figures.md``.
 
 Files in ``DIR/bn_equilibrium/`` (``--out DIR``): ``bn_equilibrium.png/.pdf``,
 ``bn_equilibrium_curves.csv`` (every row of every lane: network, lam, seed, step, t / tau_eq,
@@ -84,20 +85,20 @@ CONFIGS = {
               "train": dict(_TRAIN, lr=0.02, train_eval_size=1000,
                             eval_batch_size=1000),
               "seeds": [0, 1, 2, 3]},
+    # cpu: the WRN alone, closer to equilibrium than quick (14x14 images, 2000 of them, batch 64,
+    # natural time 1.5, the late window after 24 relaxation times); minutes on 2 CPU cores since
+    # convolutional nets train one compiled step at a time there
+    "cpu": {
+        "title": "on 2000 Fashion-MNIST subset images at 14x14 (momentum 0.9, mixup, "
+                 "augmentation, batch 64, lr 0.2)",
+        "dataset": "fashion_mnist_subset", "n_train": 2000, "n_test": 256, "downsample": 2,
+        "panels": [{"key": "wrn", "title": "WRN-10-1-autol2 (BatchNorm)",
+                    "model": dict(model="wrn-10-1-autol2"), "lams": [0.005, 0.01, 0.015, 0.02],
+                    "lr": 0.2, "natural_time": 1.5, "late_from": 24.0, "chunk_size": None,
+                    "eval_every": 25, "batch_size": 64}],
+        "train": dict(_TRAIN, train_eval_size=256, eval_batch_size=128),
+        "seeds": [0, 1, 2, 3, 4]},
 }
-# cpu: the WRN alone, closer to equilibrium than quick (14x14 images, 2000 of them, batch 64,
-# natural time 1.5, the late window after 24 relaxation times); minutes on 2 CPU cores since
-# convolutional nets train one compiled step at a time there
-CONFIGS["cpu"] = {
-    "title": "on 2000 Fashion-MNIST subset images at 14x14 (momentum 0.9, mixup, augmentation, "
-             "batch 64, lr 0.2)",
-    "dataset": "fashion_mnist_subset", "n_train": 2000, "n_test": 256, "downsample": 2,
-    "panels": [{"key": "wrn", "title": "WRN-10-1-autol2 (BatchNorm)",
-                "model": dict(model="wrn-10-1-autol2"), "lams": [0.005, 0.01, 0.015, 0.02],
-                "lr": 0.2, "natural_time": 1.5, "late_from": 24.0, "chunk_size": None,
-                "eval_every": 25, "batch_size": 64}],
-    "train": dict(_TRAIN, train_eval_size=256, eval_batch_size=128),
-    "seeds": [0, 1, 2, 3, 4]}
 # Tiny: one lam of the quick CNN, 2 seeds in one program, on 128 images (seconds; a real run,
 # checked in tests/test_figures.py).
 TINY = {"n_train": 128, "n_test": 32,

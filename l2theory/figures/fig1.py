@@ -360,6 +360,15 @@ def _optimum(lams, by_seed, mode):
     return {**opt, "best": opt["best"] + zeros, "zero_lams": zeros}
 
 
+def _better(a, b, mode):
+    """``claim_greater`` of ``a`` over ``b`` paired by seed, signed so that PASS means better
+    (higher for ``mode="max"``, lower for ``"min"``); None entries are missing seeds."""
+    from l2theory import experiments as ex
+
+    sign = 1.0 if mode == "max" else -1.0
+    return ex.claim_greater(*([None if v is None else sign * v for v in x] for x in (a, b)))
+
+
 def _best_during(curves, mode):
     """Each curve's best value during training (max, or min for a loss; None for a missing
     lane): the paper's number is the best test accuracy during training."""
@@ -383,11 +392,11 @@ def _best_index(arm: dict) -> int:
 
 
 def _mean_and_se(values):
-    """Mean and standard error of the values present (None: nothing)."""
-    v = np.array([x for x in values if x is not None], np.float64)
-    if not v.size:
-        return None, None
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+    """Mean and standard error (``experiments.standard_error``) of the values present."""
+    from l2theory import experiments as ex
+
+    v = [x for x in values if x is not None]
+    return (float(np.mean(v)), ex.standard_error(v)) if v else (None, None)
 
 
 def _half_width(values, level: float = _report.LEVEL) -> float:
@@ -453,13 +462,10 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
     # the best value during training of each lane (the paper's number), beside the final one
     best_during = {"fixed": [_best_during(c, mode) for c in comp["curves"]["fixed"]],
                    "autol2": _best_during(comp["curves"]["autol2"], mode)}
-    sign = 1.0 if mode == "max" else -1.0
     chosen = comp["best_fixed"]["chosen_per_seed"]
     ref = [None if lam is None else best_during["fixed"][lams.index(lam)][j]
            for j, lam in enumerate(chosen)]
-    best_during["claim"] = ex.claim_greater(
-        [None if v is None else sign * v for v in best_during["autol2"]],
-        [None if v is None else sign * v for v in ref]).to_json()
+    best_during["claim"] = _better(best_during["autol2"], ref, mode).to_json()
     best_during["fixed_per_seed"] = ref
     if config.get("step_lams"):
         t0 = time.perf_counter()
@@ -490,14 +496,9 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                "optimum": arms[which["arm"]]["optimum"]}
     auto_vs_step = None
     if "step" in arms:
-        sign = 1.0 if mode == "max" else -1.0
-        best = arms["step"]["lam"][arms["step"]["optimum"]["best"]]
-        i = arms["step"]["lam"].index(best)
-        finals = arms["step"]["by_seed"][i]
-        claim = ex.claim_greater([None if v is None else sign * v
-                                  for v in comp["autol2"]["final_by_seed"]],
-                                 [None if v is None else sign * v for v in finals])
-        auto_vs_step = {"lam": best, "claim": claim.to_json()}
+        i = arms["step"]["optimum"]["best"]
+        claim = _better(comp["autol2"]["final_by_seed"], arms["step"]["by_seed"][i], mode)
+        auto_vs_step = {"lam": arms["step"]["lam"][i], "claim": claim.to_json()}
 
     job.save_figure(_plot(job.plt, config, short, comp, arms, lam_opt))
     _tables(job, comp, arms, score)
@@ -624,15 +625,14 @@ def _plot(plt, config, short, comp, arms, lam_opt):
                  f"{_common.numbers(auto['n_decays'], 'd')})", fontsize=9)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     if bn:
-        _plot_bn(plt, axes[3], comp, best)
-    name = ("AutoL2 stand-in, not Figure 1's network" if config.get("standin")
-            else "Figure 1")
-    fig.suptitle(f"{name} - {config['title']} (preset {config['preset']})", fontsize=10)
+        _plot_bn(axes[3], comp, best)
+    fig.suptitle(f"{_figure_name(config)} - {config['title']} (preset {config['preset']})",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def _plot_bn(plt, ax, comp, best) -> None:
+def _plot_bn(ax, comp, best) -> None:
     """(d) The norm of the BatchNorm-preceded (scale-invariant) weights and the effective
     learning rate ``lr / ||w||^2`` against the step: AutoL2 and the best fixed lam (mean over
     seeds), the other fixed lams thin."""

@@ -128,8 +128,8 @@ def print_plans(preset: str = "quick", only: Sequence[str] | None = None, tiny: 
     ``{"figure": ..., "cost_estimate": ...}`` per figure (its ``cost_estimate``: seconds on one
     H200, or None where it has no step time); trains nothing and needs no data on disk. Returns
     the plans. A figure without a plan is a ``ValueError`` naming those that have one."""
-    names = list(only or [n for n in FIGURES if hasattr(figure(n), "plan")])
     with_plan = [n for n in FIGURES if hasattr(figure(n), "plan")]
+    names = list(only or with_plan)
     plans = []
     for name in names:
         module = figure(name)

@@ -42,18 +42,14 @@ VAL_COLUMNS = ("val_loss", "val_acc")
 # (docs/conventions.md section 8).
 BN_COLUMNS = ("bn_weight_norm", "effective_lr", "angular_update")
 
-# Steps per compiled piece where XLA loops are slow: XLA's CPU backend runs the gradient of a
-# convolution inside a while loop 25-40x slower than outside one (jax-ml/jax#12868; measured
-# here, jax 0.10.2, 2-core Xeon: a 3-conv CNN step on 128 28x28 images 5.8 s in lax.scan, 0.14 s
-# unrolled; WRN-10-1-autol2 with crop, flip, mixup and 8 BatchNorm groups 6.0 s against 0.31 s).
-# One step per piece: a piece of k unrolled steps compiles about k times longer and ran no faster
-# (WRN-10-1 on 7x7 images, batch 16: 18 ms a step with k = 1, 36 ms with k = 4).
-UNROLL = 1
-
-
 def loop_free(model, input_shape: Sequence[int], platform: str) -> bool:
-    """Whether the training steps of ``model`` run unrolled (``UNROLL``) instead of in a
-    ``lax.scan``: on the CPU, for a model with convolutions (found in its traced program)."""
+    """Whether the training steps of ``model`` run one compiled step per call instead of in a
+    ``lax.scan``: on the CPU, for a model with convolutions (found in its traced program).
+
+    XLA's CPU backend runs the gradient of a convolution inside a while loop 13-33x slower than
+    outside one (jax-ml/jax#12868; ``benchmarks/bench_cpu_loops.py``). One step per piece: a
+    piece of k unrolled steps compiles about k times longer and ran no faster (WRN-10-1 on 7x7
+    images, batch 16: 18 ms a step with k = 1, 36 ms with k = 4)."""
     if platform != "cpu":
         return False
     params, state = jax.eval_shape(lambda k: model.init(k, tuple(input_shape)),
@@ -340,8 +336,7 @@ class Engine:
                               f"({n_dev})", f"e.g. {n_dev * -(-self.n_lanes // n_dev)}")
         self.programs = _programs(config, dataset, self.n_lanes, self.placement)
         batch = config.batch_size or dataset.n_train
-        self.max_piece = (UNROLL if self.programs.unrolled
-                          else max(1024, dataset.n_train // batch))
+        self.max_piece = 1 if self.programs.unrolled else max(1024, dataset.n_train // batch)
         self.model = self.programs.model
         put = self.placement.replicated
         self.train_data = put((np.asarray(dataset.x_train), np.asarray(dataset.y_train, np.int32)))
@@ -429,15 +424,13 @@ class Engine:
         pieces are then powers of 16 up to ``max_piece`` (1, 16, 256), largest first, so three
         programs serve every segment instead of one per length (compilation dominates the run
         time of small networks on a GPU; the extra calls are queued without waiting). Unrolled
-        (``loop_free``): pieces of at most ``UNROLL`` steps, powers of two with log-spaced
-        evaluations."""
-        if self.config.evals_per_decade is None:
+        (``loop_free``): single steps."""
+        if self.config.evals_per_decade is None or self.programs.unrolled:
             full, rest = divmod(n_steps, self.max_piece)
             return [self.max_piece] * full + ([rest] if rest else [])
         out = []
         while n_steps > 0:
-            bits = min(n_steps, self.max_piece).bit_length() - 1
-            p = 1 << (bits if self.programs.unrolled else 4 * (bits // 4))
+            p = 1 << (4 * ((min(n_steps, self.max_piece).bit_length() - 1) // 4))
             out.append(p)
             n_steps -= p
         return out
