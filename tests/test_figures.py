@@ -176,9 +176,27 @@ def test_bn_equilibrium_tiny_run_sits_at_the_equilibrium(tiny_all):
     assert all(abs(r - 1) < 0.10 for r in row["ratios"]), row["ratios"]
     drifts = row["tensor_drifts"]
     assert len(drifts) == 3 and all(abs(d) < 0.15 for d in drifts.values()), drifts
+    # no dead tensor: the RMS over the per-tensor late angles (bn_tensor_angles) is the rows'
+    # angular_update's late RMS (one window, so the two orders of averaging agree)
+    assert row["dead_tensors"] == 0 and row["tensors"] == 6
+    np.testing.assert_allclose(row["ratios_live"], row["ratios"], rtol=1e-5)
     cfg = _common.train_config({**summary["config"]["panels"][0]["model"], "lr": 0.05,
                                 "lam": 0.04, "momentum": 0.9})
     assert experiments.bn_equilibrium(cfg).relaxation_steps == pytest.approx(row["tau_eq"])
+
+
+def test_bn_equilibrium_live_ratio_drops_the_dead_tensors_by_their_norms():
+    """A tensor whose late drift is below DEAD_DRIFT leaves the live RMS, whatever its angle;
+    one at the threshold stays; nothing to judge without per-tensor angles or live tensors."""
+    from l2theory.figures import bn_equilibrium as fig
+
+    late = {"a": 0.03, "b": 0.05, "c": 0.001}
+    got, dead = fig.live_ratio(late, {"a": 0.02, "b": fig.DEAD_DRIFT, "c": -1.01}, 0.04)
+    assert dead == 1 and got == pytest.approx(np.sqrt((0.03 ** 2 + 0.05 ** 2) / 2) / 0.04)
+    assert fig.live_ratio(late, {"a": None, "b": 0.0, "c": 0.0}, 0.04) == (
+        pytest.approx(np.sqrt((0.03 ** 2 + 0.05 ** 2 + 0.001 ** 2) / 3) / 0.04), 0)
+    assert fig.live_ratio(None, {"a": -1.0, "b": 0.0}, 0.04) == (None, 1)
+    assert fig.live_ratio({"a": 0.0}, {"a": -0.9}, 0.04) == (None, 1)
 
 
 def _budget_summary(per_seed, lam_pred_per_seed, lams=(2e-3, 4e-3, 8e-3, 1.6e-2)):

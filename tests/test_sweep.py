@@ -278,7 +278,7 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
     table = train.sweep(CFG, ds, out=finished, **kw)
     for folder in (unfinished, finished):
         stored = json.loads((folder / "config.json").read_text())
-        assert stored["format"] == results.FORMAT == 3
+        assert stored["format"] == results.FORMAT == 4
         grid = stored["identity"]["grid"]
         grid["physical_time"] = grid.pop("natural_time")
         stored["format"] = 1

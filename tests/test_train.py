@@ -553,15 +553,15 @@ def tiny():
 
 
 def _angles(before, after, paths):
-    """Root-mean-square over ``paths`` of the angle between consecutive weights, in float64
-    numpy."""
+    """The angle between consecutive weights of each tensor at ``paths`` (arccos of the cosine),
+    in float64 numpy: ``[len(paths)]``."""
     out = []
     for p in paths:
         u = np.asarray(get_path(before, p), np.float64).ravel()
         v = np.asarray(get_path(after, p), np.float64).ravel()
         cos = u @ v / (np.linalg.norm(u) * np.linalg.norm(v))
         out.append(np.arccos(np.clip(cos, -1.0, 1.0)))
-    return float(np.sqrt(np.mean(np.square(out))))
+    return np.array(out)
 
 
 def test_bn_rows_match_a_direct_computation_from_consecutive_weights(tiny):
@@ -582,10 +582,16 @@ def test_bn_rows_match_a_direct_computation_from_consecutive_weights(tiny):
     _, rows = run_chunk(engine, state, 0, Rows(), np.array([BN_CFG.steps]), on_eval=keep)
     table = rows.tables(paths)[0]
     assert set(train.BN_COLUMNS) <= set(table)
-    angles = np.array([_angles(a, b, paths) for a, b in zip(weights[:-1], weights[1:])])
+    per_step = np.array([_angles(a, b, paths) for a, b in zip(weights[:-1], weights[1:])])
+    angles = np.sqrt(np.mean(per_step ** 2, axis=1))  # RMS over the tensors
     assert np.isnan(table["angular_update"][0])
     np.testing.assert_allclose(table["angular_update"][1:], angles, rtol=1e-4)
-    assert 1e-3 < angles.min() and angles.max() < 0.5
+    assert 1e-3 < per_step.min() and per_step.max() < 0.5
+    per_tensor_angle = table["bn_tensor_angles"]
+    assert list(per_tensor_angle) == ["step", "conv_0/w", "conv_1/w"]
+    for i, name in enumerate(("conv_0/w", "conv_1/w")):
+        assert np.isnan(per_tensor_angle[name][0])
+        np.testing.assert_allclose(per_tensor_angle[name][1:], per_step[:, i], rtol=1e-4)
     norm_sq = np.array([sum(np.sum(np.asarray(get_path(w, p), np.float64) ** 2)
                             for p in paths) for w in weights])
     np.testing.assert_allclose(table["bn_weight_norm"], np.sqrt(norm_sq), rtol=1e-5)
@@ -600,6 +606,10 @@ def test_bn_rows_match_a_direct_computation_from_consecutive_weights(tiny):
     assert windows["step"].tolist() == [0, 4, 8, 12]
     rms = np.sqrt(np.mean(angles.reshape(3, 4) ** 2, axis=1))
     np.testing.assert_allclose(windows["angular_update"][1:], rms, rtol=1e-3)
+    for i, name in enumerate(("conv_0/w", "conv_1/w")):  # per tensor: RMS over the window
+        np.testing.assert_allclose(windows["bn_tensor_angles"][name][1:],
+                                   np.sqrt(np.mean(per_step[:, i].reshape(3, 4) ** 2, axis=1)),
+                                   rtol=1e-3, err_msg=name)
 
 
 def test_bn_rows_in_sweep_lanes_and_after_a_resume(tiny, tmp_path, resumed_sweep):
@@ -617,9 +627,11 @@ def test_bn_rows_in_sweep_lanes_and_after_a_resume(tiny, tmp_path, resumed_sweep
         np.testing.assert_array_equal(resumed[name], table[name], err_msg=name)
     back = train.load_results(tmp_path / "run")
     np.testing.assert_array_equal(back["angular_update"], table["angular_update"])
-    for name, column in table["bn_tensor_norms"].items():
-        np.testing.assert_array_equal(back["bn_tensor_norms"][name], column, err_msg=name)
-    assert table["bn_tensor_norms"]["run"].tolist() == table["run"].tolist()
+    for nested in ("bn_tensor_norms", "bn_tensor_angles"):
+        for name, column in table[nested].items():
+            np.testing.assert_array_equal(back[nested][name], column, err_msg=name)
+            np.testing.assert_array_equal(resumed[nested][name], column, err_msg=name)
+        assert table[nested]["run"].tolist() == table["run"].tolist()
     assert "bn_weight_norm" not in train.train(TrainConfig(**TINY), tiny)  # no BatchNorm
 
 

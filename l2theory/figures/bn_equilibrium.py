@@ -16,12 +16,16 @@ Student-t 95 % interval; (c) per lam: the predicted ``tau_eq``, the measured ste
 angular update first reaches 90 % of the prediction, and the net's ``t*`` (peak test accuracy,
 ``experiments.t_star``).
 
-Must hold, one line each per network: (1) the equilibrium: at every lam the 95 % interval over
-seeds of measured / predicted lies within [0.9, 1.1] (PASS); entirely outside: FAIL; otherwise
-TIE; (2) the drift relation, the same test against the prediction times
-``(1 + mean_p drift_p)^(1/2)`` with each tensor's drift measured over the late window from
-``bn_tensor_norms``. (1) needs every tensor at equilibrium; (2) holds on the way there, and for
-a tensor whose residual branch has died (drift -1: it only decays).
+Must hold, one line each per network: (1) the equilibrium of the live tensors: at every lam
+the 95 % interval over seeds of measured / predicted, the late RMS angle over the tensors whose
+late norm drift is at least ``DEAD_DRIFT`` (per tensor, ``bn_tensor_angles``), lies within
+[0.9, 1.1] (PASS); entirely outside: FAIL; otherwise TIE. A dead tensor (its residual branch
+has no data gradient: it only decays, drift -1) is outside the theory; which tensors are dead
+is read off their norms, not their angles, and the count is reported; (2) the same for every
+tensor (the rows' ``angular_update``): needs every tensor at equilibrium; (3) the drift
+relation, the same test against the prediction times ``(1 + mean_p drift_p)^(1/2)`` with each
+tensor's drift measured over the late window from ``bn_tensor_norms``: holds on the way there,
+and for a dead tensor.
 
 Presets: ``quick`` (CPU, 3.1 min on 2 cores under a load of 8-12): a BatchNorm CNN (3 conv layers of 16
 channels; lr 0.05, lam 0.005 .. 0.04) and WRN-10-1-autol2 (lr 0.2, lam 0.005 .. 0.02) on 256
@@ -53,6 +57,9 @@ NAME = "bn_equilibrium"
 BAND = 0.10    # measured / predicted within 1 +- BAND at equilibrium
 LEVEL = 0.95   # the interval over seeds
 REACHED = 0.9  # t_90: first row whose angular update reaches this fraction of the prediction
+# A tensor is dead (no data gradient: it only decays, drift -1) below this late drift, alive
+# (drift 0 at equilibrium) above it: the midpoint, decided by the norms, not by the angles
+DEAD_DRIFT = -0.5
 
 _TRAIN = dict(lr=0.05, momentum=0.9, augment=True, mixup=True)
 _CNN = dict(model="cnn", depth=3, width=16, model_kwargs={"batchnorm": True})
@@ -140,6 +147,35 @@ def norm_drift(steps, norms, late_from: float, eq) -> float | None:
     return float(2 * eq.relaxation_steps * (log_a[j] - log_a[i]) / (steps[j] - steps[i]))
 
 
+def tensor_late_angles(rows, run: int, late_from: float, eq) -> dict[str, float] | None:
+    """The late RMS angle per step of each scale-invariant tensor of lane ``run``
+    (``experiments.late_angular_update`` of its ``bn_tensor_angles`` column after ``late_from
+    tau_eq``); None for rows without per-tensor angles (results written before them)."""
+    from l2theory import experiments as ex
+
+    table = rows.get("bn_tensor_angles")
+    if table is None:
+        return None
+    sel = np.asarray(table["run"]) == run
+    steps = np.asarray(table["step"])[sel]
+    return {k: ex.late_angular_update({"step": steps, "angular_update": np.asarray(v)[sel]},
+                                      late_from * eq.relaxation_steps)
+            for k, v in table.items() if k not in ("run", "step")}
+
+
+def live_ratio(late: dict[str, float] | None, drifts: dict[str, float | None],
+               predicted: float) -> tuple[float | None, int]:
+    """``(sqrt(mean_p theta_p^2) / predicted over the live tensors, number of dead tensors)``:
+    a tensor is dead when its late drift is below ``DEAD_DRIFT`` (its residual branch has no
+    data gradient; docs/conventions.md 8.1, "Dead tensors"); ``(None, dead)`` without
+    per-tensor angles or when every tensor is dead."""
+    dead = sum(d is not None and d < DEAD_DRIFT for d in drifts.values())
+    if late is None:
+        return None, dead
+    live = [late[k] ** 2 for k, d in drifts.items() if d is None or d >= DEAD_DRIFT]
+    return (float(np.sqrt(np.mean(live)) / predicted) if live else None), dead
+
+
 def tensor_drifts(rows, run: int, late_from: float, eq) -> dict[str, float | None]:
     """``norm_drift`` of each scale-invariant tensor of lane ``run`` (``bn_tensor_norms``)."""
     table = rows["bn_tensor_norms"]
@@ -175,6 +211,9 @@ def _lanes(panel: dict, base, rows, lanes: dict, curves: list) -> None:
         peak = (ex.t_star(steps, lane["test_acc"], mode="max") if np.sum(steps > 0) >= 3
                 else None)
         drifts = tensor_drifts(rows, i, panel["late_from"], eq)
+        alive, dead = live_ratio(None if diverged else
+                                 tensor_late_angles(rows, i, panel["late_from"], eq),
+                                 drifts, eq.angular_update)
         known = [d for d in drifts.values() if d is not None]
         # the drift relation per tensor: mean_p theta_p^2 = theta_eq^2 (1 + mean_p drift_p)
         corrected = (np.sqrt(max(0.0, 1.0 + float(np.mean(known)))) if known and not diverged
@@ -183,7 +222,7 @@ def _lanes(panel: dict, base, rows, lanes: dict, curves: list) -> None:
             "seed": seed, "late": late, "ratio": None if late is None else late / eq.angular_update,
             "drift": None if diverged else norm_drift(steps, lane["bn_weight_norm"],
                                                       panel["late_from"], eq),
-            "tensor_drifts": drifts,
+            "tensor_drifts": drifts, "ratio_live": alive, "dead_tensors": dead,
             "ratio_drift": (None if late is None or not corrected else
                             late / (eq.angular_update * corrected)),
             "t_90": _first_reached(steps, ratio),
@@ -221,8 +260,9 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
     out = []
     for lam, runs in sorted(lanes.items()):
         eq = runs[0]["eq"]
-        within, drift = (_within_band([r["ratio"] for r in runs]),
-                         _within_band([r["ratio_drift"] for r in runs]))
+        within, drift, live = (_within_band([r["ratio"] for r in runs]),
+                               _within_band([r["ratio_drift"] for r in runs]),
+                               _within_band([r["ratio_live"] for r in runs]))
         t90 = [r["t_90"] for r in runs if r["t_90"] is not None]
         tstar = [r["t_star"] for r in runs if r["t_star"] is not None]
         out.append({"network": panel["key"], "lam": lam, "lr": base.lr,
@@ -231,6 +271,10 @@ def run_panel(panel: dict, config: dict, ds, progress: bool = False):
                     "ratio_mean": within.estimate, "ratio_ci": within.ci,
                     "verdict": within.verdict,
                     "ratios": [r["ratio"] for r in runs],
+                    "ratio_live_mean": live.estimate, "ratio_live_ci": live.ci,
+                    "verdict_live": live.verdict, "ratios_live": [r["ratio_live"] for r in runs],
+                    "dead_tensors": sum(r["dead_tensors"] for r in runs),
+                    "tensors": len(runs) * len(runs[0]["tensor_drifts"]),
                     "drift": _mean([r["drift"] for r in runs]),
                     "tensor_drifts": {k: _mean([r["tensor_drifts"][k] for r in runs])
                                       for k in runs[0]["tensor_drifts"]},
@@ -261,7 +305,10 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
         for r in rows:
             print(f"   {panel['key']} lam {r['lam']:<6g} predicted {r['predicted']:.4f}, "
                   f"measured/predicted {_common.pm(r['ratio_mean'], None, '.3f')} "
-                  f"{_common.interval(r['ratio_ci'])} ({r['verdict']}), tau_eq "
+                  f"{_common.interval(r['ratio_ci'])} ({r['verdict']}), live tensors "
+                  f"{_common.num(r['ratio_live_mean'], '.3f')} "
+                  f"{_common.interval(r['ratio_live_ci'])} ({r['verdict_live']}; "
+                  f"{r['dead_tensors']} of {r['tensors']} dead), tau_eq "
                   f"{r['tau_eq']:.0f}, t_90 {_common.num(r['t_90_mean'], '.0f')}, t* "
                   f"{_common.num(r['t_star_mean'], '.0f')}, drift of the tensors "
                   + ", ".join(_common.num(v, "+.2f") for v in r["tensor_drifts"].values())
@@ -303,8 +350,19 @@ def run(config: dict, out: str | Path, progress: bool = False) -> dict:
                 if x is not None:
                     row[1].plot(r["predicted"], x * r["predicted"], ".", color="0.6", ms=4)
         row[1].errorbar(pred, meas, yerr=err, fmt="o", color="C0", capsize=3,
-                        label=f"late RMS (t > {panel['late_from']:g} $\\tau_{{eq}}$), mean over "
-                              "seeds, 95% interval")
+                        label=f"late RMS (t > {panel['late_from']:g} $\\tau_{{eq}}$), every "
+                              "tensor, mean over seeds, 95% interval")
+        live = [r for r in mine_l if r["ratio_live_mean"] is not None]
+        if live:
+            row[1].errorbar([r["predicted"] * 1.03 for r in live],
+                            [r["ratio_live_mean"] * r["predicted"] for r in live],
+                            yerr=np.array([[0, 0] if r["ratio_live_ci"] is None else
+                                           [(r["ratio_live_mean"] - r["ratio_live_ci"][0]),
+                                            (r["ratio_live_ci"][1] - r["ratio_live_mean"])]
+                                           for r in live]).T
+                            * np.array([r["predicted"] for r in live]),
+                            fmt="s", color="C3", capsize=3, mfc="none",
+                            label=f"live tensors only (late drift >= {DEAD_DRIFT:g})")
         x = np.geomspace(pred.min() / 1.3, pred.max() * 1.3, 20)
         row[1].plot(x, x, "k--", lw=1, label="predicted")
         row[1].fill_between(x, (1 - BAND) * x, (1 + BAND) * x, color="0.85", zorder=0)
@@ -377,10 +435,14 @@ def report(summary: dict) -> _report.Report:
              f"{len(cfg.get('seeds', []))} seeds; per network: "
              + "; ".join(f"{p['key']} natural time {p['natural_time']:g}, late_from "
                          f"{p['late_from']:g}" for p in cfg.get("panels", [])) + ").\n",
+             f"Live tensors: those whose late drift is at least {DEAD_DRIFT:g} (a dead tensor, "
+             "whose branch has no data gradient, only decays: drift -1, and is not at an "
+             "equilibrium of this kind); dead: how many of the tensors x seeds fell below.\n",
              "| network | lam | steps | predicted | measured / predicted (per seed) | mean, 95% "
-             "interval | verdict | drift of the tensors | measured / drift-corrected | tau_eq | "
+             "interval | verdict | live tensors: per seed | mean, 95% interval | verdict | dead "
+             "| drift of the tensors | measured / drift-corrected | tau_eq | "
              "t_90 | t* | t* / tau_eq |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in rows:
         per_seed = ", ".join(num(v, ".3f") for v in x["ratios"])
         ratio = None if x["t_star_mean"] is None else x["t_star_mean"] / x["tau_eq"]
@@ -389,6 +451,10 @@ def report(summary: dict) -> _report.Report:
         lines.append(f"| {x['network']} | {x['lam']:g} | {x['steps']} | {x['predicted']:.4f} | "
                      f"{per_seed} | {num(x['ratio_mean'], '.3f')} {interval(x['ratio_ci'])} | "
                      f"{x['verdict']} | "
+                     + ", ".join(num(v, ".3f") for v in x.get("ratios_live", []))
+                     + f" | {num(x.get('ratio_live_mean'), '.3f')} "
+                     f"{interval(x.get('ratio_live_ci'))} | {x.get('verdict_live', 'n/a')} | "
+                     f"{x.get('dead_tensors', 'n/a')} of {x.get('tensors', 'n/a')} | "
                      + ", ".join(num(v, "+.2f") for v in x["tensor_drifts"].values())
                      + f" | {num(x['ratio_drift_mean'], '.3f')} {interval(x['ratio_drift_ci'])} | "
                      f"{x['tau_eq']:.0f} | "
@@ -400,10 +466,23 @@ def report(summary: dict) -> _report.Report:
         mine = [x for x in rows if x["network"] == key]
         detail = "; ".join(f"lam {x['lam']:g}: {num(x['ratio_mean'], '.3f')} "
                            f"{interval(x['ratio_ci'])}" for x in mine)
+        if all("ratio_live_mean" in x for x in mine):
+            stat, lam = _at_every_lam(mine, "ratio_live_mean", "ratio_live_ci", "verdict_live")
+            dead = sum(x["dead_tensors"] for x in mine)
+            claims.append(_report.Claim.of(
+                f"{key}: at equilibrium (the live tensors: late drift >= {DEAD_DRIFT:g}; "
+                f"{dead} of {sum(x['tensors'] for x in mine)} tensors x seeds dead) the angular "
+                f"update per step is sqrt(2 lr lam / (1 + mu)) within {BAND:.0%} at every lam "
+                f"(RMS over the live tensors, measured / predicted per seed, momentum "
+                f"{mine[0]['momentum']:g}; estimate and interval of the deciding lam {lam})",
+                stat, "; ".join(f"lam {x['lam']:g}: {num(x['ratio_live_mean'], '.3f')} "
+                                f"{interval(x['ratio_live_ci'])} ({x['dead_tensors']} dead)"
+                                for x in mine), fmt=".3f"))
         stat, lam = _at_every_lam(mine, "ratio_mean", "ratio_ci", "verdict")
         claims.append(_report.Claim.of(
-            f"{key}: the equilibrium angular update per step is sqrt(2 lr lam / (1 + mu)) "
-            f"within {BAND:.0%} at every lam (measured / predicted per seed, momentum "
+            f"{key}: every tensor at equilibrium: the rows' angular update per step (RMS over "
+            f"all the tensors, dead ones included) is sqrt(2 lr lam / (1 + mu)) within "
+            f"{BAND:.0%} at every lam (measured / predicted per seed, momentum "
             f"{mine[0]['momentum']:g}; estimate and interval of the deciding lam {lam})",
             stat, detail, fmt=".3f"))
         stat, lam = _at_every_lam(mine, "ratio_drift_mean", "ratio_drift_ci",

@@ -272,8 +272,12 @@ def _programs(config: TrainConfig, dataset, n_lanes: int, placement: "Placement"
             norm_sq, steps = jnp.sum(tensor_sq), state.angle_steps
             row.update(bn_weight_norm=jnp.sqrt(norm_sq), effective_lr=lr / norm_sq,
                        bn_tensor_norm=jnp.sqrt(tensor_sq),
-                       angular_update=jnp.where(
+                       bn_tensor_angle=jnp.where(
                            steps > 0, jnp.sqrt(state.angle_sq_sum / jnp.maximum(steps, 1)),
+                           jnp.nan),
+                       angular_update=jnp.where(
+                           steps > 0,
+                           jnp.sqrt(jnp.mean(state.angle_sq_sum) / jnp.maximum(steps, 1)),
                            jnp.nan))
         return row
 
@@ -499,8 +503,9 @@ class Rows:
         """One table per lane: its valid rows, with lane-level ``diverged``/``diverged_step``
         taken from the last evaluation; with AutoL2, ``"autol2"``: the lane's measurements
         (``AUTOL2_COLUMNS``, one entry per measurement); for a model with scale-invariant
-        tensors (their paths ``invariant``, ``model.scale_invariant``), ``"bn_tensor_norms"``:
-        ``step`` and each tensor's norm per row, under its path joined by ``/``; with outputs
+        tensors (their paths ``invariant``, ``model.scale_invariant``), ``"bn_tensor_norms"``
+        and ``"bn_tensor_angles"``: ``step`` and each tensor's norm (its RMS angle per step since
+        the previous row) per row, under its path joined by ``/``; with outputs
         kept, ``"outputs"``: ``{"test": [n_test, k], "val": ...}`` at the lane's end."""
         a = self.to_arrays()
         names = COLUMNS + tuple(c for c in VAL_COLUMNS if c in a)
@@ -518,10 +523,12 @@ class Rows:
                 table["autol2"] = {"step": a["autol2/step"][m].astype(np.int64),
                                    **{name: a[f"autol2/{name}"][m, j]
                                       for name in AUTOL2_COLUMNS[1:]}}
-            if "bn_tensor_norm" in a:
-                norms = a["bn_tensor_norm"][keep, j]
-                table["bn_tensor_norms"] = {"step": table["step"], **{
-                    "/".join(path): norms[:, i] for i, path in enumerate(invariant)}}
+            for column, name in (("bn_tensor_norm", "bn_tensor_norms"),
+                                 ("bn_tensor_angle", "bn_tensor_angles")):
+                if column in a:
+                    per = a[column][keep, j]
+                    table[name] = {"step": table["step"], **{
+                        "/".join(path): per[:, i] for i, path in enumerate(invariant)}}
             if self.outputs:
                 table["outputs"] = {name: v[j] for name, v in self.outputs.items()}
             out.append(table)
@@ -598,9 +605,11 @@ def train(config: TrainConfig, dataset, *, progress: bool = False) -> dict[str, 
       of those tensors together), ``effective_lr`` (``lr / ||w||^2``, ``lr`` the row's) and
       ``angular_update`` (the root-mean-square over the steps since the previous row of the
       angle, in radians, between consecutive weights, averaged over those tensors; NaN at step 0
-      and when no step was taken); and ``"bn_tensor_norms"``: ``step`` and the norm ``||w_p||``
+      and when no step was taken); ``"bn_tensor_norms"``: ``step`` and the norm ``||w_p||``
       of each of those tensors, named by its path in the parameters joined by ``/`` (e.g.
-      ``"stage1_block0/conv1/w"``), one entry per row.
+      ``"stage1_block0/conv1/w"``), one entry per row; and ``"bn_tensor_angles"``: the same
+      per tensor for the angle (the RMS over the steps since the previous row of ``theta_p``;
+      ``angular_update`` is the RMS of these over the tensors).
       With ``lam_schedule="autol2"`` also ``"autol2"``: a dict of 1-D arrays, one entry per
       AutoL2 measurement (steps 0, ``autol2_measure_every``, ... that the run took): ``step``,
       ``train_loss``/``train_acc`` (the measured minibatch's data loss and accuracy, see

@@ -16,9 +16,9 @@ Layout of ``out/``::
     results.npz, results.csv
                          the final table; results.npz is written last, so it marks a finished
                          sweep. A nested table (AutoL2's ``"autol2"`` measurements, a BatchNorm
-                         model's ``"bn_tensor_norms"``) is stored in results.npz as
-                         ``<table>/<name>`` arrays and as ``<table>.csv``; results.csv holds the
-                         evaluation table only
+                         model's ``"bn_tensor_norms"`` and ``"bn_tensor_angles"``) is stored
+                         in results.npz as ``<table>/<name>`` arrays and as ``<table>.csv``;
+                         results.csv holds the evaluation table only
 
 config.json::
 
@@ -86,7 +86,8 @@ import numpy as np
 
 from l2theory import _checks, _distributed
 
-FORMAT = 3  # the layout version of a results folder (see above)
+FORMAT = 4  # the layout version of a results folder (see above); 4: per-tensor angle sums in
+# the checkpointed training state (BatchNorm models' ``bn_tensor_angles``)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:

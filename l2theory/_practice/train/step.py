@@ -60,10 +60,12 @@ class TrainState(NamedTuple):
       diverged_step: int32, that step, whose update was refused (-1 while not diverged).
       param_norm_sq0: ``||theta_0||^2`` at initialization (the norm rule's reference).
       angle_sq_sum, angle_steps: since the last evaluation (the engine zeroes them when a segment
-        starts), the sum over the steps taken of the squared angle between consecutive weights,
-        averaged over the model's scale-invariant tensors (``invariant_angle``), and the number
-        of those steps: ``angular_update = sqrt(angle_sq_sum / angle_steps)``
-        (``docs/conventions.md`` section 8). Zero for a model without scale-invariant tensors.
+        starts), per scale-invariant tensor (``[P]``, in ``model.scale_invariant``'s order) the
+        sum over the steps taken of the squared angle between its consecutive weights
+        (``invariant_angles``), and the number of those steps: tensor ``p`` turned by
+        ``sqrt(angle_sq_sum[p] / angle_steps)`` per step (RMS), and ``angular_update =
+        sqrt(mean_p angle_sq_sum[p] / angle_steps)`` (``docs/conventions.md`` section 8).
+        Shape ``[0]`` for a model without scale-invariant tensors.
     """
 
     step: jnp.ndarray
@@ -158,13 +160,14 @@ def invariant_norms_sq(params, paths) -> jnp.ndarray:
     return jnp.stack([jnp.sum(jnp.square(get_path(params, p))) for p in paths])
 
 
-def invariant_angle(old, new, paths) -> jnp.ndarray:
-    """The angle (radians) between ``old`` and ``new`` weights, root-mean-square over the tensors
-    at ``paths``: ``(mean_p theta_p^2)^(1/2)``, ``theta_p = atan2(|d_perp|, |w| + d.w / |w|)`` with
-    ``w`` the old tensor, ``d`` the new minus the old and ``d_perp = d - (d.w / |w|^2) w`` - the
-    angle between ``w`` and ``w + d``, accurate for the small angles of a step (no ``arccos`` of a
-    cosine near 1). The mean of squares, because the equilibrium under L2 fixes each tensor's
-    mean squared angle (``docs/conventions.md`` section 8.1)."""
+def invariant_angles(old, new, paths) -> jnp.ndarray:
+    """The angle (radians) between ``old`` and ``new`` weights of each tensor at ``paths``
+    (``[P]``): ``theta_p = atan2(|d_perp|, |w| + d.w / |w|)`` with ``w`` the old tensor, ``d``
+    the new minus the old and ``d_perp = d - (d.w / |w|^2) w`` - the angle between ``w`` and
+    ``w + d``, accurate for the small angles of a step (no ``arccos`` of a cosine near 1). The
+    rows average their squares (over steps, and over tensors for ``angular_update``), because
+    the equilibrium under L2 fixes each tensor's mean squared angle (``docs/conventions.md``
+    section 8.1)."""
     angles = []
     for p in paths:
         w = get_path(old, p)
@@ -174,7 +177,7 @@ def invariant_angle(old, new, paths) -> jnp.ndarray:
         perp = jnp.sqrt(jnp.sum(jnp.square(d - along * w)))
         norm = jnp.sqrt(ww)
         angles.append(jnp.arctan2(perp, norm * (1.0 + along)))
-    return jnp.sqrt(jnp.mean(jnp.square(jnp.stack(angles))))
+    return jnp.stack(angles)
 
 
 def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
@@ -248,7 +251,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
             diverged=jnp.zeros((), bool),
             diverged_step=jnp.full((), -1, jnp.int32),
             param_norm_sq0=sum_squares(params),
-            angle_sq_sum=jnp.zeros((), dtype),
+            angle_sq_sum=jnp.zeros((len(invariant),), dtype),
             angle_steps=jnp.zeros((), jnp.int32),
         )
 
@@ -305,7 +308,7 @@ def make_step(config: TrainConfig, model, input_shape, *, augment_fn=None,
         lam_state = held(observed, state.lam)
         angle_sq_sum, angle_steps = state.angle_sq_sum, state.angle_steps
         if invariant:
-            angle = invariant_angle(state.params, new_params, invariant).astype(dtype)
+            angle = invariant_angles(state.params, new_params, invariant).astype(dtype)
             angle_sq_sum = angle_sq_sum + jnp.where(keep, jnp.square(angle), 0.0).astype(dtype)
             angle_steps = angle_steps + keep.astype(jnp.int32)
 

@@ -147,8 +147,10 @@ def sweep(config: TrainConfig, dataset, *, lam: Sequence[float], lr: Sequence[fl
       checkpoints, in ``results.npz`` (as ``autol2/<name>``) and in ``autol2.csv``;
       ``results.csv`` is the evaluation table. For a BatchNorm model, the columns
       ``BN_COLUMNS`` (``bn_weight_norm``, ``effective_lr``, ``angular_update``) and the nested
-      ``"bn_tensor_norms"`` (``run``, ``step`` and each scale-invariant tensor's norm; stored as
-      ``bn_tensor_norms/<name>`` and in ``bn_tensor_norms.csv``), as ``train`` documents them.
+      ``"bn_tensor_norms"`` and ``"bn_tensor_angles"`` (``run``, ``step`` and each
+      scale-invariant tensor's norm, or its RMS angle per step; stored as
+      ``bn_tensor_norms/<name>`` and in ``bn_tensor_norms.csv``, alike for the angles), as
+      ``train`` documents them.
       With ``record_outputs``, also ``"outputs"``: ``run`` ``[n_runs]`` and ``test`` (``val``)
       ``[n_runs, n_test, k]``: each lane's outputs at its end (stored in ``results.npz`` as
       ``outputs/<name>``).
@@ -560,8 +562,8 @@ def _rows_of(table: dict[str, Any], runs: Sequence[int]) -> dict[str, Any]:
 def _assemble(tables, grid, steps) -> dict[str, Any]:
     """One table, lanes in grid order; ``run_lam``/``run_lr`` are float64 of the values as given
     (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; nested tables
-    (AutoL2's measurements ``table["autol2"]``, the BatchNorm tensors' norms
-    ``table["bn_tensor_norms"]``) with a ``run`` column in front; the lanes' final outputs
+    (AutoL2's measurements ``table["autol2"]``, the BatchNorm tensors' norms and angles
+    ``table["bn_tensor_norms"]``, ``table["bn_tensor_angles"]``) with a ``run`` column in front; the lanes' final outputs
     ``table["outputs"]`` (``run`` and ``[n_runs, n, k]`` arrays)."""
     parts, nested, outputs = [], {}, []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
