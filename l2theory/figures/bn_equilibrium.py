@@ -31,8 +31,8 @@ Presets: ``quick`` (CPU, 3.1 min on 2 cores under a load of 8-12): a BatchNorm C
 channels; lr 0.05, lam 0.005 .. 0.04) and WRN-10-1-autol2 (lr 0.2, lam 0.005 .. 0.02) on 256
 shipped Fashion-MNIST subset images downsampled to 7x7, batch 16, 3 seeds. ``cpu`` (the WRN
 alone, closer to its equilibrium: WRN-10-1-autol2 on all 2000 shipped subset images at 14x14,
-batch 64, lr 0.2, lam 0.005 .. 0.02 for natural time 1.5, the late window after 24 relaxation
-times, 5 seeds; 9 minutes on 2 cores). ``paper`` (GPU): a BatchNorm CNN and WRN-16-4-autol2
+batch 64, lr 0.2, lam 0.0025 .. 0.01 for natural time 1.5, the late window after 24 relaxation
+times, 5 seeds; 19 minutes on 2 cores). ``paper`` (GPU): a BatchNorm CNN and WRN-16-4-autol2
 on 2048 CIFAR-10 images, lam 2.5e-3 .. 2e-2, 4 seeds (not yet run). Measured numbers:
 ``docs/figures.md``.
 
