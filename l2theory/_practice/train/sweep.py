@@ -563,8 +563,8 @@ def _assemble(tables, grid, steps) -> dict[str, Any]:
     """One table, lanes in grid order; ``run_lam``/``run_lr`` are float64 of the values as given
     (``table["run_lam"] == 1e-3`` selects a lane), whatever the training dtype; nested tables
     (AutoL2's measurements ``table["autol2"]``, the BatchNorm tensors' norms and angles
-    ``table["bn_tensor_norms"]``, ``table["bn_tensor_angles"]``) with a ``run`` column in front; the lanes' final outputs
-    ``table["outputs"]`` (``run`` and ``[n_runs, n, k]`` arrays)."""
+    ``table["bn_tensor_norms"]``, ``table["bn_tensor_angles"]``) with a ``run`` column in front;
+    the lanes' final outputs ``table["outputs"]`` (``run`` and ``[n_runs, n, k]`` arrays)."""
     parts, nested, outputs = [], {}, []
     for run, ((lam, lr, seed), n, table) in enumerate(zip(grid, steps, tables)):
         table = dict(table)
