@@ -120,7 +120,7 @@ MUST_KEYS = ("distance to the theory falls as the widths", "over lam of the geom
              "lowest Hessian eigenvalue of the regularized loss is +lam (ratio to lam in [0.5, "
              "2]; lam 0.01", "lam 0.03, nets that learned", "t* within 25% for the CNN at 64",
              "distance to the theory falls as the channels", "infinite-width lam lr t* spread",
-             "equilibrium angular update per step is sqrt(2 lr lam / (1 + mu))",
+             "at equilibrium (the live tensors", "every tensor at equilibrium: the rows'",
              "the drift relation", "predicted t* (lazy limit) within 25%",
              "distance to the lazy limit falls", "the net learns", "interpolation error is below",
              "closer to the net than the Euler-degree flow")

@@ -288,8 +288,8 @@ def test_a_folder_of_an_older_version_is_rejected_not_patched(tmp_path, ds, monk
             train.sweep(CFG, ds, out=folder, **kw)
         assert str(e.value) == (
             f"out={str(folder)!r}: written by an older l2theory (results format 1; this version "
-            "writes format 3), so it cannot be resumed or reused; rerun the sweep into a new "
-            "folder (pass another out)")
+            f"writes format {results.FORMAT}), so it cannot be resumed or reused; rerun the "
+            "sweep into a new folder (pass another out)")
         assert _files(folder) == before
     back = train.load_results(finished)
     for k in table:
