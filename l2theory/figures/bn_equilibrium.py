@@ -27,7 +27,7 @@ relation, the same test against the prediction times ``(1 + mean_p drift_p)^(1/2
 tensor's drift measured over the late window from ``bn_tensor_norms``: holds on the way there,
 and for a dead tensor.
 
-Presets: ``quick`` (CPU, 3.1 min on 2 cores under a load of 8-12): a BatchNorm CNN (3 conv layers of 16
+Presets: ``quick`` (CPU, 54 s on 2 quiet cores): a BatchNorm CNN (3 conv layers of 16
 channels; lr 0.05, lam 0.005 .. 0.04) and WRN-10-1-autol2 (lr 0.2, lam 0.005 .. 0.02) on 256
 shipped Fashion-MNIST subset images downsampled to 7x7, batch 16, 3 seeds. ``cpu`` (the WRN
 alone, closer to its equilibrium: WRN-10-1-autol2 on all 2000 shipped subset images at 14x14,
