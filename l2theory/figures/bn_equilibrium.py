@@ -147,20 +147,26 @@ def norm_drift(steps, norms, late_from: float, eq) -> float | None:
     return float(2 * eq.relaxation_steps * (log_a[j] - log_a[i]) / (steps[j] - steps[i]))
 
 
+def _tensor_lane(table, run: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(steps, {tensor: column})`` of lane ``run`` of a per-tensor nested table
+    (``bn_tensor_norms``, ``bn_tensor_angles``)."""
+    sel = np.asarray(table["run"]) == run
+    return (np.asarray(table["step"])[sel],
+            {k: np.asarray(v)[sel] for k, v in table.items() if k not in ("run", "step")})
+
+
 def tensor_late_angles(rows, run: int, late_from: float, eq) -> dict[str, float] | None:
     """The late RMS angle per step of each scale-invariant tensor of lane ``run``
     (``experiments.late_angular_update`` of its ``bn_tensor_angles`` column after ``late_from
     tau_eq``); None for rows without per-tensor angles (results written before them)."""
     from l2theory import experiments as ex
 
-    table = rows.get("bn_tensor_angles")
-    if table is None:
+    if "bn_tensor_angles" not in rows:
         return None
-    sel = np.asarray(table["run"]) == run
-    steps = np.asarray(table["step"])[sel]
-    return {k: ex.late_angular_update({"step": steps, "angular_update": np.asarray(v)[sel]},
+    steps, angles = _tensor_lane(rows["bn_tensor_angles"], run)
+    return {k: ex.late_angular_update({"step": steps, "angular_update": v},
                                       late_from * eq.relaxation_steps)
-            for k, v in table.items() if k not in ("run", "step")}
+            for k, v in angles.items()}
 
 
 def live_ratio(late: dict[str, float] | None, drifts: dict[str, float | None],
@@ -178,11 +184,8 @@ def live_ratio(late: dict[str, float] | None, drifts: dict[str, float | None],
 
 def tensor_drifts(rows, run: int, late_from: float, eq) -> dict[str, float | None]:
     """``norm_drift`` of each scale-invariant tensor of lane ``run`` (``bn_tensor_norms``)."""
-    table = rows["bn_tensor_norms"]
-    sel = np.asarray(table["run"]) == run
-    steps = np.asarray(table["step"])[sel]
-    return {k: norm_drift(steps, np.asarray(v)[sel], late_from, eq) for k, v in table.items()
-            if k not in ("run", "step")}
+    steps, norms = _tensor_lane(rows["bn_tensor_norms"], run)
+    return {k: norm_drift(steps, v, late_from, eq) for k, v in norms.items()}
 
 
 def _first_reached(steps, ratio, frac: float = REACHED):
